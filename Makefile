@@ -1,0 +1,40 @@
+# customs-risk: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/.installed ## Create .venv and install the project with its pinned stack
+
+run: setup ## Main job on the embedded default: generate a world and run the pipeline on it
+	$(BIN)/customs-risk pipeline
+
+test: setup ## Run the test suite
+	$(BIN)/pytest
+
+lint: setup ## Check style with ruff
+	$(BIN)/ruff check .
+
+format: setup ## Format with ruff
+	$(BIN)/ruff format .
+
+bench: setup ## Run the benchmarks that exist and print their figures
+	$(BIN)/python bench/bench_generate.py
+
+clean: ## Remove generated worlds, run state and the venv
+	rm -rf $(VENV) data/worlds mlruns .prefect .pytest_cache

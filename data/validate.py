@@ -1,0 +1,235 @@
+"""Validate a raw table against the contract: typed clean rows plus a quarantine with reasons.
+
+No row is ever dropped silently: every input row ends either in ``clean`` or in
+``quarantine``, with one plain-language problem per thing found wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from data.contract import TABLES, ColumnSpec, pandera_schema
+
+ROW = "row_number"
+PROBLEM_COLUMNS = ["source", "table", ROW, "key", "column", "value", "problem"]
+MIN_DATE = pd.Timestamp("1900-01-01")
+MAX_DATE = pd.Timestamp("2100-12-31")
+_UPPER_KINDS = {"country", "locode", "locodes"}
+_STRING_KINDS = {"id", "text", "hs_code", "hs_prefix", "country", "countries", "locode",
+                 "locodes", "choice"}
+
+
+@dataclass
+class Validated:
+    """Result of validating one table: clean typed rows and what was quarantined."""
+
+    table: str
+    source: str
+    clean: pd.DataFrame
+    problems: pd.DataFrame  # one row per problem found (long form)
+    rows_in: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        """One row per quarantined input row, its problems joined in plain language."""
+        return summarise_problems(self.problems)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return int(self.problems[ROW].nunique()) if len(self.problems) else 0
+
+
+def summarise_problems(problems: pd.DataFrame) -> pd.DataFrame:
+    """Collapse the long problem list to one row per quarantined input row."""
+    cols = ["source", "table", ROW, "key", "problems"]
+    if problems.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == ROW else "str") for c in cols})
+    text = problems.assign(
+        line=np.where(
+            problems["column"].eq(""),
+            problems["problem"],
+            problems["column"] + " " + problems["value"].map(_show) + " " + problems["problem"],
+        )
+    )
+    out = (
+        text.groupby(["source", "table", ROW], sort=True)
+        .agg(key=("key", "first"), problems=("line", "; ".join))
+        .reset_index()
+    )
+    return out[cols]
+
+
+def _show(value: str) -> str:
+    """Show an offending value safely: quoted, control characters escaped, truncated."""
+    if value == "":
+        return "(empty)"
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    return repr(shown)
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    return s.isna() | s.astype("str").str.strip().eq("")
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Raw column as stripped strings ('' for missing), whatever it was read as."""
+    if s.dtype.kind in "fiub":
+        text = s.astype("str").where(s.notna(), "")
+    elif s.dtype.kind == "M":
+        text = s.dt.strftime("%Y-%m-%dT%H:%M:%S").where(s.notna(), "")
+    else:
+        text = s.astype("str").where(s.notna(), "")
+    return text.str.strip()
+
+
+def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """Parse one raw column to its kind. Returns (parsed, failed-mask, problem text)."""
+    text = _as_text(raw)
+    if col.kind in _STRING_KINDS:
+        if col.kind in _UPPER_KINDS:
+            text = text.str.upper()
+        if col.kind in {"hs_code", "hs_prefix"}:
+            text = text.str.replace(r"[.\s]", "", regex=True)  # 2601.11.00 -> 26011100
+        has_nul = text.str.contains("\x00", regex=False)
+        parsed = text.where(text.ne(""), None).astype("str")
+        return parsed, has_nul, "contains a NUL character"
+    if col.kind == "date":
+        if raw.dtype.kind == "M":
+            parsed = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
+        else:
+            parsed = pd.to_datetime(text.where(text.ne("")), format="ISO8601", errors="coerce",
+                                    utc=True).dt.tz_localize(None)
+        out_of_range = parsed.notna() & ((parsed < MIN_DATE) | (parsed > MAX_DATE))
+        failed = (parsed.isna() & text.ne("")) | out_of_range
+        parsed = parsed.where(~out_of_range).astype("datetime64[ns]")
+        return parsed, failed, "is not an ISO 8601 date (YYYY-MM-DD) between 1900 and 2100"
+    # numbers
+    if raw.dtype.kind in "fiub":
+        number = raw.astype("float64")
+    else:
+        number = pd.to_numeric(text.where(text.ne("")), errors="coerce").astype("float64")
+    bad = (number.isna() & text.ne("")) | np.isinf(number.fillna(0))
+    if col.kind == "int":
+        not_whole = number.notna() & ~bad & (number != np.round(number))
+        parsed = number.where(~(bad | not_whole)).round().astype("Int64")
+        return parsed, bad | not_whole, "is not a whole number"
+    return number.where(~bad), bad, "is not a number"
+
+
+def validate_table(raw: pd.DataFrame, table: str, source: str,
+                   row_numbers: np.ndarray | None = None) -> Validated:
+    """Validate a raw frame (already column-mapped) against the contract table ``table``.
+
+    The caller has checked that required columns are present. ``row_numbers`` gives the
+    1-based data-row number of each raw row in its file (default 1..n).
+    """
+    spec = TABLES[table]
+    n = len(raw)
+    rows = np.arange(1, n + 1) if row_numbers is None else np.asarray(row_numbers)
+    raw = raw.reset_index(drop=True)
+    key_col = spec.key or spec.columns[0].name
+    keys = _as_text(raw[key_col]) if key_col in raw.columns else pd.Series([""] * n, dtype="str")
+
+    parsed: dict[str, pd.Series] = {}
+    found: list[pd.DataFrame] = []
+
+    def record(mask: pd.Series, column: str, problem: str, values: pd.Series | None = None) -> None:
+        idx = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
+        if len(idx) == 0:
+            return
+        vals = values if values is not None else (
+            _as_text(raw[column]) if column in raw.columns else pd.Series([""] * n))
+        found.append(pd.DataFrame({
+            "index": idx, "column": column,
+            "value": vals.iloc[idx].astype("str").to_numpy(), "problem": problem,
+        }))
+
+    notes: list[str] = []
+    absent = [c.name for c in spec.columns if not c.required and c.name not in raw.columns]
+    if absent:
+        notes.append(f"{table}: optional columns absent: {', '.join(absent)}")
+    for col in spec.columns:
+        if col.name not in raw.columns:
+            continue
+        values, failed, problem = _parse(col, raw[col.name])
+        record(failed, col.name, problem)
+        if col.required:
+            record(_blank(raw[col.name]), col.name, "is empty but required")
+        parsed[col.name] = values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS \
+            else values
+    extras = [c for c in raw.columns if c not in spec.column_names]
+    for c in extras:
+        parsed[c] = _as_text(raw[c]).astype("str")
+    if extras:
+        notes.append(f"{table}: extra columns kept as text: {', '.join(map(str, extras))}")
+
+    frame = pd.DataFrame(parsed)
+    # Constraint checks (codes, countries, ranges, choices) from the single schema definition.
+    try:
+        pandera_schema(table).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        fc = err.failure_cases
+        fc = fc[fc["index"].notna() & fc["column"].isin(spec.column_names)]
+        for (column, check), grp in fc.groupby(["column", "check"], sort=False):
+            mask = pd.Series(False, index=frame.index)
+            mask.iloc[grp["index"].astype("int64").to_numpy()] = True
+            record(mask, str(column), str(check))
+
+    if spec.key and spec.key in frame.columns:
+        dup = frame[spec.key].notna() & frame[spec.key].duplicated(keep="first")
+        if dup.any():
+            first = pd.Series(rows, index=frame.index).groupby(frame[spec.key]).transform("first")
+            problem_text = "is a duplicate of row " + first.astype("str")
+            idx = np.flatnonzero(dup.to_numpy())
+            found.append(pd.DataFrame({
+                "index": idx, "column": spec.key,
+                "value": frame[spec.key].iloc[idx].astype("str").to_numpy(),
+                "problem": problem_text.iloc[idx].to_numpy(),
+            }))
+
+    problems = _problem_frame(found, rows, keys, source, table)
+    bad = np.zeros(n, dtype=bool)
+    if found:
+        bad[np.concatenate([f["index"].to_numpy() for f in found])] = True
+    clean = frame.loc[~bad].copy()
+    clean.insert(0, "_row_number", rows[~bad])
+    clean.attrs["source"] = source
+    return Validated(table=table, source=source, clean=clean.reset_index(drop=True),
+                     problems=problems, rows_in=n, notes=notes)
+
+
+def _problem_frame(found: list[pd.DataFrame], rows: np.ndarray, keys: pd.Series, source: str,
+                   table: str) -> pd.DataFrame:
+    if not found:
+        return empty_problems()
+    allp = pd.concat(found, ignore_index=True)
+    idx = allp["index"].to_numpy()
+    out = pd.DataFrame({
+        "source": source, "table": table, ROW: rows[idx].astype("int64"),
+        "key": keys.iloc[idx].astype("str").to_numpy(),
+        "column": allp["column"].astype("str").to_numpy(),
+        "value": allp["value"].astype("str").to_numpy(),
+        "problem": allp["problem"].astype("str").to_numpy(),
+    })
+    return out.sort_values([ROW, "column"], kind="stable").reset_index(drop=True)
+
+
+def empty_problems() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == ROW else "str") for c in PROBLEM_COLUMNS})
+
+
+def row_level_problems(source: str, table: str, rows: np.ndarray, keys: list[str],
+                       problems: list[str]) -> pd.DataFrame:
+    """Problems that concern a whole row (e.g. wrong number of fields), as a problem frame."""
+    if len(rows) == 0:
+        return empty_problems()
+    return pd.DataFrame({
+        "source": source, "table": table, ROW: np.asarray(rows, dtype="int64"),
+        "key": pd.Series(keys, dtype="str"), "column": "", "value": "",
+        "problem": pd.Series(problems, dtype="str"),
+    })

@@ -1,0 +1,111 @@
+"""The ``customs-risk`` command line: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="customs-risk: score customs declarations for strategic-mineral smuggling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _guard(fn):
+    """Turn data and configuration errors into one clear message, never a traceback."""
+    from data.errors import ConfigError, DataFileError
+
+    try:
+        return fn()
+    except DataFileError as err:
+        _fail(err.message)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write the world into (replaced whole).")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 1,
+    days: Annotated[int, typer.Option(min=2, help="Days of declaration history.")] = 180,
+    rows_per_day: Annotated[int, typer.Option(min=10, help="Declarations per day.")] = 2000,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Generate a synthetic customs world: a bundle, the next day's manifest, and its truth."""
+    from data.generate import generate_world, write_world
+
+    if fmt not in {"csv", "parquet"}:
+        _fail("--format must be csv or parquet")
+    t0 = time.perf_counter()
+    typer.echo(f"Generating {days} days x {rows_per_day:,} declarations (seed {seed})...")
+    world = generate_world(seed=seed, days=days, rows_per_day=rows_per_day)
+    paths = write_world(world, out, fmt=fmt)
+    n = len(world.declarations)
+    v = int(world.history_truth["is_violation"].sum())
+    typer.echo(
+        f"Done in {time.perf_counter() - t0:.1f}s: {n:,} history declarations "
+        f"({v:,} violations planted, {len(world.inspections):,} inspected), "
+        f"{len(world.manifest):,} in the next day's manifest.\n"
+        f"  bundle:   {paths['bundle']}\n  manifest: {paths['manifest']}\n"
+        f"  truth:    {paths['truth']} (for evaluation only; scoring never reads it)"
+    )
+
+
+@app.command()
+def validate(
+    bundle: Annotated[Path | None, typer.Option(help="Bundle folder to validate.")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Declarations file to validate.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML (your name: contract name).")] = None,
+    quarantine_out: Annotated[Path | None, typer.Option(help="Write quarantined rows to this CSV.")] = None,
+) -> None:
+    """Check a bundle or a manifest against the data contract; list every quarantined row."""
+    from data.io import load_bundle, load_manifest, load_mapping, write_frame
+
+    if (bundle is None) == (manifest is None):
+        _fail("give exactly one of --bundle or --manifest")
+
+    def run():
+        cols = load_mapping(mapping)
+        if bundle is not None:
+            b = load_bundle(bundle, cols)
+            typer.echo(b.summary())
+            return b.quarantine
+        v = load_manifest(manifest, cols)
+        typer.echo(f"Manifest {manifest}: {v.rows_in:,} rows in = {len(v.clean):,} valid "
+                   f"+ {v.rows_quarantined:,} quarantined")
+        for note in v.notes:
+            typer.echo(f"  note: {note}")
+        return v.quarantine
+
+    q = _guard(run)
+    for _, row in q.head(20).iterrows():
+        typer.echo(f"  quarantined: {Path(row['source']).name} row {row['row_number']} "
+                   f"({row['key'] or 'no id'}): {row['problems']}")
+    if len(q) > 20:
+        typer.echo(f"  ... and {len(q) - 20:,} more")
+    if quarantine_out is not None:
+        write_frame(q, quarantine_out)
+        typer.echo(f"Quarantine list written to {quarantine_out}")
+
+
+@app.command()
+def contract() -> None:
+    """Print the data contract (tables, columns, types, meaning) as Markdown."""
+    from data.contract import contract_markdown
+
+    sys.stdout.write(contract_markdown())
+
+
+if __name__ == "__main__":
+    app()

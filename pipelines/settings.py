@@ -1,0 +1,35 @@
+"""Every path and environment-dependent setting, in one place. Nothing happens at import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live; defaults are embedded, the environment overrides them."""
+
+    workdir: Path
+    mlflow_tracking_uri: str
+    prefect_home: Path
+    database_url: str
+
+    @property
+    def default_world(self) -> Path:
+        return self.workdir / "worlds" / "default"
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment (CUSTOMS_RISK_HOME, MLFLOW_TRACKING_URI, ...)."""
+    workdir = Path(os.environ.get("CUSTOMS_RISK_HOME", PROJ_ROOT / "data")).resolve()
+    mlruns = Path(os.environ.get("CUSTOMS_RISK_MLRUNS", PROJ_ROOT / "mlruns")).resolve()
+    return Settings(
+        workdir=workdir,
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{mlruns / 'mlflow.db'}"),
+        prefect_home=Path(os.environ.get("PREFECT_HOME", PROJ_ROOT / ".prefect")).resolve(),
+        database_url=os.environ.get("DATABASE_URL", f"sqlite:///{workdir / 'cases.db'}"),
+    )
