@@ -150,13 +150,21 @@ COMPANY_COUNTRY_STYLE = {
 }
 
 
-def company_name(rng: np.random.Generator, country: str, industry: str) -> str:
+def name_core(rng: np.random.Generator, country: str) -> str:
+    """The distinctive word(s) of a company name, in a country's naming style."""
+    return _pick(rng, _CORES[COMPANY_COUNTRY_STYLE.get(country, "EN")])
+
+
+def company_name(
+    rng: np.random.Generator, country: str, industry: str, core: str | None = None
+) -> str:
     """A plausible, fictional company name for a country and an industry word family."""
     style = COMPANY_COUNTRY_STYLE.get(country, "EN")
-    core = _pick(rng, _CORES[style])
+    given_core = core is not None
+    core = core if core is not None else _pick(rng, _CORES[style])
     word = _pick(rng, INDUSTRY_WORDS[industry])
     suffix = _pick(rng, _SUFFIX.get(country, ("Ltd",)))
-    if style == "CN" and country == "CN" and rng.random() < 0.7:
+    if style == "CN" and country == "CN" and not given_core and rng.random() < 0.7:
         core = f"{_pick(rng, _CN_CITIES)} {core}"
     if country == "HK" and rng.random() < 0.3:
         core = f"{core} International"
@@ -182,7 +190,22 @@ def _typo(rng: np.random.Generator, text: str) -> str:
     return text[:i] + text[i] + text[i:]  # double a letter
 
 
-def name_variants(rng: np.random.Generator, name: str, count: int = 5) -> list[str]:
+def _city_prefix(stem: str) -> str:
+    return next((c for c in _CN_CITIES if stem.startswith(c + " ")), "")
+
+
+def watch_aliases(rng: np.random.Generator, name: str, count: int) -> list[str]:
+    """Aliases as sanctions lists carry them: suffix forms, capitals, shortened names."""
+    out: list[str] = []
+    for v in name_variants(rng, name, count=count * 4, typos=False):
+        if v not in out and v != name:
+            out.append(v)
+    return out[:count]
+
+
+def name_variants(
+    rng: np.random.Generator, name: str, count: int = 5, typos: bool = True
+) -> list[str]:
     """Ways a clerk writes the same company name: suffix forms, case, punctuation, typos."""
     suffix = next((s for s in sorted(_SUFFIX_VARIANTS, key=len, reverse=True)
                    if name.endswith(" " + s)), None)
@@ -192,6 +215,8 @@ def name_variants(rng: np.random.Generator, name: str, count: int = 5) -> list[s
         if len(variants) >= count:
             break
         kind = int(rng.integers(6))
+        if kind == 3 and not typos:
+            kind = 0
         if kind == 0 and suffix:
             v = f"{stem} {_pick(rng, _SUFFIX_VARIANTS[suffix])}"
         elif kind == 1:
@@ -200,8 +225,8 @@ def name_variants(rng: np.random.Generator, name: str, count: int = 5) -> list[s
             v = " ".join(name.replace(".", "").replace(",", " ").replace("&", "and").split())
         elif kind == 3:
             v = _typo(rng, name)
-        elif kind == 4 and len(stem.split()) > 2:
-            v = " ".join(stem.split()[1:]) + (f" {suffix}" if suffix else "")
+        elif kind == 4 and _city_prefix(stem):
+            v = stem[len(_city_prefix(stem)) + 1:] + (f" {suffix}" if suffix else "")
         else:
             v = (stem.upper() + " " + (suffix or "")).strip()
         if v != name and v not in variants:
@@ -247,8 +272,9 @@ def person_name(rng: np.random.Generator, country: str) -> str:
 
 
 _STREETS = ("Industrial", "Harbour", "Station", "Park", "Commerce", "Riverside", "Lake", "Hill",
-            "Garden", "Market", "Bridge", "Central", "Technology", "Development", "Export",
-            "Huanghe", "Changjiang", "Zhongshan", "Jiefang", "Renmin", "Binhai", "Xinhua")
+            "Garden", "Market", "Bridge", "Central", "Technology", "Development", "Export")
+_CN_STREETS = ("Huanghe", "Changjiang", "Zhongshan", "Jiefang", "Renmin", "Binhai", "Xinhua",
+               "Jianshe", "Heping", "Gongye", "Kaifa", "Chaoyang")
 _CITY = {
     "CN": ("Ningbo", "Shanghai", "Qingdao", "Xiamen", "Shenzhen", "Guangzhou", "Tianjin",
            "Baotou", "Ganzhou", "Changsha", "Zibo", "Foshan", "Suzhou"),
@@ -266,10 +292,10 @@ _CITY = {
 def address(rng: np.random.Generator, country: str) -> str:
     """A fictional street address in a country."""
     number = int(rng.integers(1, 999))
-    street = _pick(rng, _STREETS)
     city = _pick(rng, _CITY.get(country, ("City Centre", "Port District", "Business Park")))
     if country == "CN":
-        return f"No. {number} {street} Road, {city}, China"
+        return f"No. {number} {_pick(rng, _CN_STREETS)} Road, {city}, China"
+    street = _pick(rng, _STREETS)
     return f"{number} {street} Street, {city}, {country}"
 
 
@@ -306,11 +332,11 @@ AGENT_NAMES = (
 
 DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     "280530": ("Neodymium metal {p}", "Rare earth metal ingots (Pr-Nd) {p}", "PrNd metal 99.5% min",
-               "Dysprosium metal {p}", "Lanthanum-cerium metal (misch metal)", "Yttrium metal lumps",
+               "Dysprosium metal {p}", "Samarium metal ingots", "Yttrium metal lumps",
                "Terbium metal 99.9%", "Rare earth metal, sealed drums"),
     "284690": ("Neodymium oxide Nd2O3 99.5% {p}", "Rare earth oxide {p}", "Dysprosium oxide Dy2O3",
                "Praseodymium-neodymium oxide", "Yttrium oxide 99.99%", "Terbium oxide Tb4O7",
-               "Lanthanum oxide La2O3", "Gadolinium oxide", "Samarium oxide", "Mixed rare earth carbonate"),
+               "Erbium oxide Er2O3", "Gadolinium oxide", "Samarium oxide", "Heavy rare earth oxide mix"),
     "850511": ("NdFeB permanent magnets {p}", "Sintered NdFeB magnets N52", "Neodymium magnets, nickel coated",
                "SmCo magnets", "Permanent magnet blocks for motors", "Bonded NdFeB magnets",
                "Magnet segments for EV motors", "Rare earth magnets, arc type"),

@@ -100,6 +100,34 @@ def validate(
 
 
 @app.command()
+def train(
+    bundle: Annotated[Path, typer.Option(help="Bundle folder with history and inspection outcomes.")],
+    config: Annotated[Path | None, typer.Option(help="Training YAML (default: pipelines/config/train.yaml).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
+    outcomes: Annotated[list[Path] | None, typer.Option(help="Extra outcomes (inspections layout), e.g. exported from the review app.")] = None,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as challenger only.")] = False,
+) -> None:
+    """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
+    from pipelines.runtime import configure
+
+    settings = configure()
+
+    def run():
+        from pipelines.train_flow import train_flow
+
+        return train_flow(bundle=bundle, config_path=config, mapping=mapping,
+                          outcomes=list(outcomes or []), promote=not no_promote)
+
+    outcome = _guard(run)
+    typer.echo("\nValidation window: model vs baselines")
+    typer.echo(outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo(f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} "
+               f"(see it with: make mlflow-ui)")
+    typer.echo(f"Model version {outcome.version}: "
+               f"{'champion' if outcome.promoted else 'challenger only'} - {outcome.reason}")
+
+
+@app.command()
 def contract() -> None:
     """Print the data contract (tables, columns, types, meaning) as Markdown."""
     from data.contract import contract_markdown

@@ -1,0 +1,85 @@
+"""Reference tables shipped with the package: HS profiles, ports, countries, container specs.
+
+Files are read from the installed package (``data/reference/``), parsed once and cached;
+every call returns a fresh copy so callers may modify what they get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import pandas as pd
+
+HS_ROLES = ("controlled", "watch", "cover", "common")
+_HS_TEXT_COLUMNS = ("hs_code", "description", "chapter", "heading", "role", "source_note")
+_HS_FLOAT_COLUMNS = (
+    "density_min_t_m3", "density_max_t_m3",
+    "value_per_kg_low", "value_per_kg_typical", "value_per_kg_high",
+)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """An ISO container type: inside volume and maximum payload."""
+
+    volume_m3: float
+    payload_kg: float
+
+
+CONTAINERS: dict[str, ContainerSpec] = {
+    "20GP": ContainerSpec(volume_m3=33.2, payload_kg=28_180.0),
+    "40GP": ContainerSpec(volume_m3=67.7, payload_kg=26_730.0),
+    "40HC": ContainerSpec(volume_m3=76.3, payload_kg=26_540.0),
+}
+
+
+def _read_reference_csv(name: str) -> pd.DataFrame:
+    with (files("data") / "reference" / name).open("r", encoding="utf-8", newline="") as fh:
+        return pd.read_csv(fh, dtype=str, keep_default_na=False)
+
+
+@cache
+def _hs_profiles() -> pd.DataFrame:
+    frame = _read_reference_csv("hs_profiles.csv")
+    for col in _HS_FLOAT_COLUMNS:
+        frame[col] = frame[col].astype("float64")
+    for col in _HS_TEXT_COLUMNS:
+        frame[col] = frame[col].astype("str")
+    bad = ~frame["role"].isin(HS_ROLES)
+    if bad.any():
+        raise ValueError(f"hs_profiles.csv: unknown role(s) {sorted(frame.loc[bad, 'role'])}")
+    return frame
+
+
+def hs_profiles() -> pd.DataFrame:
+    """HS6 profiles: role, packed density range and value per kg (low/typical/high, USD)."""
+    return _hs_profiles().copy()
+
+
+@cache
+def _ports() -> pd.DataFrame:
+    frame = _read_reference_csv("ports.csv")
+    frame["lat"] = frame["lat"].astype("float64")
+    frame["lon"] = frame["lon"].astype("float64")
+    frame["major"] = frame["major"].astype("int64").astype(bool)
+    return frame
+
+
+def ports() -> pd.DataFrame:
+    """Sea ports: UN/LOCODE, name, country, latitude, longitude and a major-port flag."""
+    return _ports().copy()
+
+
+@cache
+def _countries() -> pd.DataFrame:
+    import pycountry
+
+    rows = sorted((c.alpha_2, c.name) for c in pycountry.countries)
+    return pd.DataFrame(rows, columns=["alpha_2", "name"]).astype("str")
+
+
+def countries() -> pd.DataFrame:
+    """ISO 3166-1 countries: alpha_2 code and English short name (pycountry)."""
+    return _countries().copy()

@@ -1,0 +1,129 @@
+"""Assemble the feature matrix for a set of declarations against a bundle's history, point in time.
+
+History and the rows to describe are put in one time-ordered frame; every family computes
+its columns as of each row's declaration time, so training rows and scoring rows go
+through exactly the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import behaviour, density, hs_mismatch, license, ownership, routing
+from features.base import Feature, FeatureContext
+
+FAMILIES: tuple[ModuleType, ...] = (hs_mismatch, routing, ownership, density, license, behaviour)
+
+
+def catalogue() -> list[Feature]:
+    """Every model feature, in matrix column order."""
+    feats = [f for fam in FAMILIES for f in fam.FEATURES]
+    names = [f.name for f in feats]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"feature names defined twice: {sorted(dup)}")
+    return feats
+
+
+def feature_names() -> list[str]:
+    return [f.name for f in catalogue()]
+
+
+@dataclass
+class FeatureSet:
+    """The matrix for the target rows, the context to explain them, and what was left out."""
+
+    declaration_ids: pd.Series
+    matrix: pd.DataFrame  # float columns in catalogue order
+    context: pd.DataFrame  # declaration fields + family context, for reasons
+    missing: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # fitted state (when fitted here)
+
+
+def labels_from_inspections(inspections: pd.DataFrame | None,
+                            declarations: pd.DataFrame) -> pd.DataFrame | None:
+    """Outcomes as time-stamped events: known from ``inspected_on`` (never before the declaration)."""
+    if inspections is None or inspections.empty:
+        return None
+    when = declarations.set_index("declaration_id")["declared_at"]
+    lab = inspections[["declaration_id", "inspected_on", "outcome"]].copy()
+    declared = lab["declaration_id"].map(when)
+    lab["label_time"] = lab["inspected_on"].where(lab["inspected_on"] > declared, declared)
+    lab["label_time"] = lab["label_time"].fillna(lab["inspected_on"])
+    lab["violation"] = (lab["outcome"] == "violation").astype("float64")
+    if "typology" in inspections.columns:
+        lab["typology"] = inspections["typology"].to_numpy()
+    return lab[lab["label_time"].notna()].reset_index(drop=True)
+
+
+def combine(history: pd.DataFrame | None, targets: pd.DataFrame) -> pd.DataFrame:
+    """History plus target rows, one row per declaration id (a target replaces its history copy)."""
+    targets = targets.assign(_is_target=True)
+    if history is None or history.empty:
+        decl = targets
+    else:
+        past = history[~history["declaration_id"].isin(targets["declaration_id"])]
+        decl = pd.concat([past.assign(_is_target=False), targets], ignore_index=True)
+    decl = decl.sort_values(["declared_at", "declaration_id"], kind="stable").reset_index(drop=True)
+    return decl
+
+
+def make_context(tables: dict[str, pd.DataFrame | None], declarations: pd.DataFrame,
+                 hs_profiles: pd.DataFrame | None, ports: pd.DataFrame | None,
+                 state: dict[str, Any] | None = None) -> FeatureContext:
+    """Reference tables and outcomes, as the families expect them."""
+    return FeatureContext(
+        companies=tables.get("companies"), ownership=tables.get("ownership"),
+        officers=tables.get("officers"), watchlist=tables.get("watchlist"),
+        licenses=tables.get("licenses"),
+        labels=labels_from_inspections(tables.get("inspections"), declarations),
+        hs_profiles=hs_profiles, ports=ports, state=dict(state or {}),
+    )
+
+
+def fit_state(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict[str, Any]:
+    """Fit whatever the families learn (the text model) on the training rows only."""
+    state: dict[str, Any] = {}
+    for fam in FAMILIES:
+        fit = getattr(fam, "fit", None)
+        if fit is not None:
+            state[fam.FAMILY] = fit(decl, ctx, train_mask)
+    return state
+
+
+def portable_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The fitted state without training-only parts (keys starting with '_')."""
+    return {fam: {k: v for k, v in s.items() if not k.startswith("_")} for fam, s in state.items()}
+
+
+def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
+    """Compute every family on the combined frame and return the target rows' matrix."""
+    matrices, contexts, missing = [], [], []
+    for fam in FAMILIES:
+        result = fam.compute(decl, ctx)
+        names = [f.name for f in fam.FEATURES]
+        absent = [n for n in names if n not in result.features.columns]
+        if absent:
+            raise ValueError(f"family {fam.FAMILY} did not compute {absent}")
+        matrices.append(result.features[names])
+        contexts.append(result.context)
+        missing += result.missing
+    target = decl["_is_target"].to_numpy(dtype=bool)
+    matrix = pd.concat(matrices, axis=1).loc[target].astype("float64")
+    matrix = matrix.replace([np.inf, -np.inf], np.nan)
+    base = decl.drop(columns=[c for c in decl.columns if c.startswith("_")])
+    extra = [c.loc[:, ~c.columns.isin(base.columns)] for c in contexts]
+    context = pd.concat([base, *extra], axis=1).loc[target]
+    context = context.loc[:, ~context.columns.duplicated()]
+    return FeatureSet(
+        declaration_ids=decl.loc[target, "declaration_id"].reset_index(drop=True),
+        matrix=matrix.reset_index(drop=True),
+        context=pd.concat([context.reset_index(drop=True), matrix.reset_index(drop=True)], axis=1),
+        missing=missing,
+        state=ctx.state,
+    )

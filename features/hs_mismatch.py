@@ -1,0 +1,222 @@
+"""HS-code mismatch: does the declared code fit the description, the exporter and the value?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.base import (
+    FamilyResult,
+    Feature,
+    FeatureContext,
+    as_of_label_rate,
+    as_of_monthly_stats,
+    as_of_sum,
+)
+from features.license import code_profile
+
+FAMILY = "hs_mismatch"
+MIN_CODE_HISTORY = 30  # below this many earlier declarations, the code's reference value is used
+
+FEATURES = [
+    Feature("description_fits_declared_heading", FAMILY,
+            "How well the goods description fits the declared HS heading (text model probability).",
+            "description '{goods_description_short}' fits heading {declared_heading} with only "
+            "{description_fits_declared_heading:.0%} confidence; it reads like {predicted_heading} "
+            "({predicted_heading_description})"),
+    Feature("description_suggests_controlled", FAMILY,
+            "Probability, from the description alone, that the goods are export-controlled.",
+            "description '{goods_description_short}' reads like controlled goods "
+            "({description_suggests_controlled:.0%}): {predicted_heading_description}"),
+    Feature("value_per_kg_log_ratio_to_code", FAMILY,
+            "Value per kg against the code's historical median (natural log of the ratio).",
+            "declared as {hs_code} ({code_description}) at {value_per_kg:,.2f} USD/kg, "
+            "{value_per_kg_ratio_text} the usual {code_median_value_per_kg:,.2f} USD/kg for that code"),
+    Feature("value_per_kg_robust_z", FAMILY,
+            "How many robust standard deviations the value per kg lies from the code's history.",
+            "value per kg {value_per_kg:,.2f} USD lies {value_per_kg_robust_z:+.1f} robust standard "
+            "deviations from what {hs_code} usually declares"),
+    Feature("value_per_kg_log_ratio_to_reference", FAMILY,
+            "Value per kg against the published reference for the code (natural log of the ratio).",
+            "{value_per_kg:,.2f} USD/kg against a reference of {code_reference_value_per_kg:,.2f} USD/kg "
+            "for {hs_code}"),
+    Feature("exporter_share_of_this_heading", FAMILY,
+            "Share of the exporter's earlier declarations under the same heading.",
+            "only {exporter_share_of_this_heading:.0%} of exporter's earlier shipments were under "
+            "heading {declared_heading}"),
+    Feature("exporter_new_chapter", FAMILY,
+            "An established exporter declares goods of a chapter it never shipped before.",
+            "exporter has shipped before, but never goods of chapter {declared_chapter}",
+            show_when="positive"),
+    Feature("code_cover_violation_rate", FAMILY,
+            "How often past inspections of this declared code found violations (smoothed).",
+            "code {hs_code} hid violations in {code_cover_violation_rate:.0%} of past inspections"),
+    Feature("cover_code", FAMILY,
+            "Declared code is one that smugglers typically use as cover (ores, ceramics, solder).",
+            "{hs_code} ({code_description}) is a code commonly used to disguise rare earths",
+            show_when="positive"),
+]
+
+
+# ---------------------------------------------------------------- fitted text model
+def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict[str, Any]:
+    """Fit the description -> heading text model on past declarations not found violating.
+
+    Uses labelled-clean and unlabelled rows of the training window (violations carry a false
+    heading). Rows of the training window get out-of-fold probabilities (``_oof``) so that
+    their features are not flattered by having been seen in fitting.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import make_pipeline
+
+    bad = set()
+    if ctx.labels is not None:
+        bad = set(ctx.labels.loc[ctx.labels["violation"] == 1, "declaration_id"])
+    use = decl.loc[train_mask & ~decl["declaration_id"].isin(bad), ["goods_description", "hs_code"]]
+    text = _clean_text(use["goods_description"])
+    heading = use["hs_code"].astype("str").str[:4]
+    pairs = pd.DataFrame({"text": text.to_numpy(), "heading": heading.to_numpy()})
+    counts = pairs.value_counts().reset_index(name="w")
+    if counts["heading"].nunique() < 2:
+        return {"model": None}
+
+    def make():
+        return make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=1, sublinear_tf=True,
+                            max_features=200_000, dtype=np.float32),
+            SGDClassifier(loss="log_loss", alpha=2e-5, max_iter=30, tol=1e-4, random_state=0),
+        )
+
+    model = make().fit(counts["text"], counts["heading"], sgdclassifier__sample_weight=np.sqrt(counts["w"]))
+    # out-of-fold probabilities of the declared heading for the training rows (2 folds by text)
+    fold = pd.util.hash_array(counts["text"].to_numpy().astype(object)) % 2
+    parts = []
+    for k in (0, 1):
+        part = counts[fold != k]
+        held = counts.loc[fold == k, "text"].drop_duplicates()
+        if part["heading"].nunique() < 2 or held.empty:
+            continue
+        m = make().fit(part["text"], part["heading"], sgdclassifier__sample_weight=np.sqrt(part["w"]))
+        parts.append(_probabilities(m, held, _controlled_headings(ctx)))
+    oof = pd.concat(parts).fillna(0.0) if parts else None
+    return {"model": model, "_oof": oof}
+
+
+def _clean_text(s: pd.Series) -> pd.Series:
+    return s.fillna("").astype("str").str.lower().str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+def _controlled_headings(ctx: FeatureContext) -> set[str]:
+    if ctx.hs_profiles is None:
+        return {"2805", "2846", "8505"}
+    p = ctx.hs_profiles
+    return set(p.loc[p["role"].eq("controlled"), "hs_code"].astype("str").str[:4])
+
+
+def _probabilities(model, texts: pd.Series, controlled: set[str]) -> pd.DataFrame:
+    """Per unique text: probability of every heading, the best heading, controlled probability."""
+    texts = pd.Series(texts).reset_index(drop=True)
+    proba = model.predict_proba(texts).astype("float32")
+    classes = model.classes_.astype("str")
+    ctrl = np.isin(classes, sorted(controlled))
+    frame = pd.DataFrame(proba, columns=classes, index=pd.Index(texts, name="text"))
+    frame["_best"] = classes[proba.argmax(axis=1)]
+    frame["_controlled"] = proba[:, ctrl].sum(axis=1) if ctrl.any() else 0.0
+    return frame
+
+
+def _text_features(decl: pd.DataFrame, ctx: FeatureContext) -> pd.DataFrame:
+    """Probability of the declared heading, controlled probability and predicted heading."""
+    state = ctx.state.get(FAMILY, {})
+    model = state.get("model")
+    out = pd.DataFrame({"p_declared": np.nan, "p_controlled": np.nan, "predicted": None},
+                       index=decl.index)
+    if model is None:
+        return out
+    text = _clean_text(decl["goods_description"])
+    heading = decl["hs_code"].astype("str").str[:4]
+    oof = state.get("_oof")
+    uniq = pd.Index(text.unique())
+    known = oof if oof is not None else None
+    todo = uniq if known is None else uniq[~uniq.isin(known.index)]
+    parts = [known] if known is not None else []
+    if len(todo):
+        parts.append(_probabilities(model, pd.Series(todo), _controlled_headings(ctx)))
+    table = pd.concat(parts) if len(parts) > 1 else parts[0]
+    table = table[~table.index.duplicated()]
+    classes = [c for c in table.columns if not c.startswith("_")]
+    row = table.index.get_indexer(text)
+    col = pd.Index(classes).get_indexer(heading)
+    probs = table[classes].to_numpy()
+    p = np.where(col >= 0, probs[row, np.maximum(col, 0)], 0.0)
+    out["p_declared"] = p
+    out["p_controlled"] = table["_controlled"].to_numpy()[row]
+    out["predicted"] = table["_best"].to_numpy()[row]
+    return out
+
+
+def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
+    """Text fit, exporter profile, value per kg against the code, and the code's cover history."""
+    idx = decl.index
+    t = decl["declared_at"]
+    hs = decl["hs_code"].astype("str")
+    heading = hs.str[:4]
+    chapter = hs.str[:2]
+    out = pd.DataFrame(index=idx)
+    missing: list[str] = []
+
+    text = _text_features(decl, ctx)
+    if ctx.state.get(FAMILY, {}).get("model") is None:
+        missing.append("hs_mismatch: no fitted text model, description features left empty")
+    out["description_fits_declared_heading"] = text["p_declared"].astype("float64")
+    out["description_suggests_controlled"] = text["p_controlled"].astype("float64")
+
+    value_per_kg = decl["declared_value_usd"] / decl["gross_weight_kg"]
+    log_vpk = np.log(value_per_kg.clip(lower=1e-6))
+    stats = as_of_monthly_stats(log_vpk, hs.str[:6], t, ("median", "q25", "q75"))
+    enough = stats["n"].fillna(0) >= MIN_CODE_HISTORY
+    reference = code_profile(hs, ctx.hs_profiles, "value_per_kg_typical").astype("float64")
+    log_ref = np.log(reference.clip(lower=1e-6))
+    median = stats["median"].where(enough, log_ref)
+    spread = ((stats["q75"] - stats["q25"]) / 1.349).where(enough).clip(lower=0.05)
+    out["value_per_kg_log_ratio_to_code"] = (log_vpk - median).to_numpy()
+    out["value_per_kg_robust_z"] = ((log_vpk - median) / spread.fillna(0.5)).to_numpy()
+    out["value_per_kg_log_ratio_to_reference"] = (log_vpk - log_ref).to_numpy()
+
+    exporter = decl["exporter_id"]
+    before = as_of_sum(t, exporter, t, exporter)
+    same_heading = as_of_sum(t, exporter + "|" + heading, t, exporter + "|" + heading)
+    same_chapter = as_of_sum(t, exporter + "|" + chapter, t, exporter + "|" + chapter)
+    out["exporter_share_of_this_heading"] = np.where(before > 0, same_heading / np.maximum(before, 1),
+                                                     np.nan)
+    out["exporter_new_chapter"] = ((before >= 3) & (same_chapter == 0)).astype("float64")
+    rate, _ = as_of_label_rate(decl.assign(_hs6=hs.str[:6]), ctx.labels, "_hs6")
+    out["code_cover_violation_rate"] = rate
+    role = code_profile(hs, ctx.hs_profiles, "role")
+    out["cover_code"] = role.eq("cover").astype("float64") if ctx.hs_profiles is not None else np.nan
+
+    ratio = np.exp(out["value_per_kg_log_ratio_to_code"])
+    context = pd.DataFrame({
+        "goods_description_short": decl["goods_description"].astype("str").str.slice(0, 60),
+        "declared_heading": heading,
+        "declared_chapter": chapter,
+        "predicted_heading": text["predicted"],
+        "predicted_heading_description": _heading_description(text["predicted"], ctx.hs_profiles),
+        "code_description": code_profile(hs, ctx.hs_profiles, "description"),
+        "value_per_kg": value_per_kg,
+        "code_median_value_per_kg": np.exp(median),
+        "code_reference_value_per_kg": reference,
+        "value_per_kg_ratio_text": np.where(ratio >= 1, ratio.map("{:,.0f}x".format),
+                                            (1 / ratio).map("1/{:,.0f} of".format)),
+    }, index=idx)
+    return FamilyResult(out.astype("float64"), context, missing)
+
+
+def _heading_description(headings: pd.Series, profiles: pd.DataFrame | None) -> pd.Series:
+    if profiles is None:
+        return pd.Series("", index=headings.index)
+    first = profiles.assign(h=profiles["hs_code"].astype("str").str[:4]).drop_duplicates("h")
+    return headings.map(first.set_index("h")["description"]).fillna("")

@@ -1,0 +1,47 @@
+"""Validate on time: train on the past, test on the latest window. Never a random split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Boolean masks over the labelled rows, and the cut-off between them."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    cutoff: pd.Timestamp
+
+    def describe(self, declared_at: pd.Series) -> dict[str, str | int]:
+        return {
+            "train_rows": int(self.train.sum()), "valid_rows": int(self.valid.sum()),
+            "train_from": str(declared_at[self.train].min().date()),
+            "train_to": str(declared_at[self.train].max().date()),
+            "valid_from": str(declared_at[self.valid].min().date()),
+            "valid_to": str(declared_at[self.valid].max().date()),
+            "cutoff": str(self.cutoff.date()),
+        }
+
+
+def time_split(declared_at: pd.Series, label_time: pd.Series, validation_days: int,
+               gap_days: int = 0) -> TimeSplit:
+    """Rows declared in the last ``validation_days`` validate; earlier ones train.
+
+    A training row is used only if its outcome was recorded before the cut-off (as it would
+    have been known when the model was trained); ``gap_days`` leaves a gap between the two.
+    """
+    declared_at = pd.to_datetime(declared_at)
+    end = declared_at.max().normalize() + pd.Timedelta(days=1)
+    cutoff = end - pd.Timedelta(days=validation_days)
+    train = ((declared_at < cutoff - pd.Timedelta(days=gap_days))
+             & (pd.to_datetime(label_time) < cutoff)).to_numpy()
+    valid = (declared_at >= cutoff).to_numpy()
+    if not train.any() or not valid.any():
+        raise ValueError(
+            f"time split at {cutoff.date()} leaves {int(train.sum())} training and "
+            f"{int(valid.sum())} validation rows: give more history or a shorter validation window")
+    return TimeSplit(train, valid, cutoff)

@@ -1,0 +1,165 @@
+"""The training procedure as pure steps: features, labels, time split, fit, evaluate, baselines.
+
+No Prefect, MLflow or files here: ``pipelines/train_flow.py`` wires these steps, logs them
+and registers the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.build import (
+    FeatureSet,
+    build_features,
+    catalogue,
+    combine,
+    fit_state,
+    make_context,
+    portable_state,
+)
+from models.artifact import RiskModel
+from models.evaluate import (
+    calibration_table,
+    generic_matrix,
+    ranking_metrics,
+    recall_by_typology,
+    rules_profile_score,
+    top_n_mask,
+)
+from models.split import TimeSplit, time_split
+from models.train import fit_booster, predict, selection_weights
+
+
+@dataclass
+class TrainingData:
+    """Features for every declaration of the bundle, and the labels of the inspected ones."""
+
+    features: FeatureSet
+    labelled: pd.DataFrame  # declaration_id, row (into features), y, label_time, typology, seized, selected_by
+    split: TimeSplit  # masks over ``labelled``
+    declared_at: pd.Series  # per labelled row
+
+
+def prepare(tables: dict[str, pd.DataFrame | None], hs_profiles: pd.DataFrame | None,
+            ports: pd.DataFrame | None, validation_days: int, gap_days: int = 0) -> TrainingData:
+    """Build features point-in-time for all declarations; split the labelled ones on time."""
+    decl = combine(None, tables["declarations"])
+    ctx = make_context(tables, decl, hs_profiles, ports)
+    labels = ctx.labels
+    if labels is None or labels.empty:
+        raise ValueError("the bundle has no inspection outcomes: nothing to learn from")
+    inspections = tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
+    row_of = pd.Series(np.arange(len(decl)), index=decl["declaration_id"])
+    lab = labels.drop_duplicates("declaration_id")
+    lab = lab[lab["declaration_id"].isin(row_of.index)]
+    labelled = pd.DataFrame({
+        "declaration_id": lab["declaration_id"].to_numpy(),
+        "row": row_of.reindex(lab["declaration_id"]).to_numpy(),
+        "y": lab["violation"].to_numpy(),
+        "label_time": lab["label_time"].to_numpy(),
+    })
+    for col, default in (("typology", None), ("seized_value_usd", np.nan), ("selected_by", None)):
+        src = inspections[col] if col in inspections.columns else pd.Series(default, index=inspections.index)
+        labelled[col] = src.reindex(labelled["declaration_id"]).to_numpy()
+    labelled = labelled.sort_values("row").reset_index(drop=True)
+    declared_at = decl["declared_at"].iloc[labelled["row"]].reset_index(drop=True)
+    split = time_split(declared_at, labelled["label_time"], validation_days, gap_days)
+
+    # fitted state (text model) learns only from the training window and its known outcomes
+    train_rows = decl["declared_at"] < split.cutoff
+    known = make_context(tables, decl, hs_profiles, ports)
+    known.labels = labels[labels["label_time"] < split.cutoff]
+    state = fit_state(decl, known, train_rows.to_numpy())
+    ctx.state = state
+    features = build_features(decl, ctx)
+    return TrainingData(features, labelled, split, declared_at)
+
+
+@dataclass
+class Candidate:
+    """A fitted model and its validation scores."""
+
+    name: str
+    model: Any
+    valid_scores: np.ndarray
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def fit_full_model(data: TrainingData, params: dict[str, Any], num_boost_round: int,
+                   early_stopping_rounds: int, random_weight: float | None) -> Candidate:
+    """Fit the full-feature XGBoost scorer, optionally up-weighting random-quota outcomes."""
+    X = data.features.matrix.iloc[data.labelled["row"]].reset_index(drop=True)
+    y = data.labelled["y"].to_numpy()
+    tr, va = data.split.train, data.split.valid
+    w = selection_weights(data.labelled["selected_by"], random_weight)[tr] if random_weight else None
+    fit = fit_booster(X[tr], y[tr], X[va], y[va], params, num_boost_round, early_stopping_rounds,
+                      weight_train=w)
+    name = f"full_weighted_{random_weight:g}" if random_weight else "full_unweighted"
+    return Candidate(name, fit, predict(fit.booster, X[va]))
+
+
+def baselines(data: TrainingData, params: dict[str, Any], num_boost_round: int,
+              early_stopping_rounds: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Validation scores of the three baselines: random, rules-only profile, generic model."""
+    rows = data.labelled["row"].to_numpy()
+    tr, va = data.split.train, data.split.valid
+    y = data.labelled["y"].to_numpy()
+    matrix = data.features.matrix.iloc[rows].reset_index(drop=True)
+    context = data.features.context.iloc[rows].reset_index(drop=True)
+    G = generic_matrix(matrix, context)
+    generic = fit_booster(G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds)
+    return {
+        "random": np.random.default_rng(seed).random(int(va.sum())),
+        "rules": rules_profile_score(matrix[va]),
+        "generic": predict(generic.booster, G[va]),
+    }
+
+
+def evaluate(data: TrainingData, scores: np.ndarray, rates: list[float]) -> dict[str, float]:
+    """Ranking metrics on the validation window's labelled rows, plus the random-quota subset."""
+    lab = data.labelled[data.split.valid]
+    y = lab["y"].to_numpy()
+    value = lab["seized_value_usd"].to_numpy(dtype="float64")
+    metrics = ranking_metrics(scores, y, value, tuple(rates))
+    rnd = lab["selected_by"].isin(["random", "exploration"]).to_numpy()
+    if rnd.sum() > 0 and 0 < y[rnd].sum() < rnd.sum():
+        unbiased = ranking_metrics(scores[rnd], y[rnd], value[rnd], tuple(rates))
+        metrics["random_quota_pr_auc"] = unbiased["pr_auc"]
+        metrics["random_quota_items"] = unbiased["n_items"]
+    return metrics
+
+
+def typology_recall(data: TrainingData, scores: np.ndarray, rate: float) -> dict[str, float]:
+    lab = data.labelled[data.split.valid]
+    return recall_by_typology(scores, lab["y"].to_numpy(), lab["typology"], rate)
+
+
+def calibration(data: TrainingData, scores: np.ndarray) -> pd.DataFrame:
+    return calibration_table(data.labelled.loc[data.split.valid, "y"].to_numpy(), scores)
+
+
+def package(candidate: Candidate, data: TrainingData, metadata: dict[str, Any]) -> RiskModel:
+    """The registered model: booster + portable fitted state + feature schema."""
+    return RiskModel(
+        booster=candidate.model.booster,
+        feature_names=[f.name for f in catalogue()],
+        state=portable_state(data.features.state),
+        metadata=metadata,
+    )
+
+
+def score_with(model: RiskModel, data: TrainingData, tables: dict[str, pd.DataFrame | None],
+               hs_profiles, ports) -> np.ndarray:
+    """Validation scores of another model (the champion) on the same window, with its own state."""
+    decl = combine(None, tables["declarations"])
+    ctx = make_context(tables, decl, hs_profiles, ports, state=model.state)
+    rows = data.labelled.loc[data.split.valid, "row"].to_numpy()
+    keep = np.zeros(len(decl), dtype=bool)
+    keep[rows] = True
+    fs = build_features(decl.assign(_is_target=keep), ctx)
+    return model.predict_proba(fs.matrix)
+

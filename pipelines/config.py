@@ -1,0 +1,82 @@
+"""Typed configuration, loaded from the committed YAML files in pipelines/config/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from data.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Promotion(_Strict):
+    floor: float = 0.05
+    min_improvement: float = 0.0
+
+
+class Problem(_Strict):
+    target: str = "violation"
+    unlabelled: str = "excluded"
+    primary_metric: str = "pr_auc"
+    inspection_rates_pct: list[float] = Field(default_factory=lambda: [1, 2, 5, 10])
+    promotion: Promotion = Field(default_factory=Promotion)
+
+
+class Split(_Strict):
+    validation_days: int = Field(30, ge=1)
+    gap_days: int = Field(0, ge=0)
+
+
+class ModelParams(_Strict):
+    registered_name: str = "customs-risk"
+    num_boost_round: int = Field(600, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class SelectionBias(_Strict):
+    random_weight: float = Field(4.0, gt=0)
+    compare: bool = True
+
+
+class Drift(_Strict):
+    recent_days: int = Field(14, ge=1)
+    psi_warn: float = 0.25
+
+
+class Search(_Strict):
+    enabled: bool = False
+    trials: int = Field(15, ge=1)
+
+
+class TrainConfig(_Strict):
+    problem: Problem = Field(default_factory=Problem)
+    split: Split = Field(default_factory=Split)
+    model: ModelParams = Field(default_factory=ModelParams)
+    selection_bias: SelectionBias = Field(default_factory=SelectionBias)
+    drift: Drift = Field(default_factory=Drift)
+    search: Search = Field(default_factory=Search)
+
+
+def load_yaml_config(model: type[BaseModel], path: Path):
+    """Read a YAML file into a typed config; errors name the file and the field."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read ({str(err).splitlines()[0]})") from None
+    try:
+        return model.model_validate(doc)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+
+
+def load_train_config(path: Path | None = None) -> TrainConfig:
+    return load_yaml_config(TrainConfig, path or CONFIG_DIR / "train.yaml")

@@ -1,0 +1,29 @@
+"""The registered MLflow model: a pyfunc wrapper around :class:`models.artifact.RiskModel`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+
+from models.artifact import RiskModel
+
+
+class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Loads the booster, fitted feature state and schema saved with the model version.
+
+    ``predict`` takes a feature matrix (as built by ``features.build``) and returns risk
+    scores; scoring code uses :attr:`risk_model` directly for margins and SHAP.
+    """
+
+    def load_context(self, context) -> None:
+        self.risk_model = RiskModel.load(Path(context.artifacts["risk_model"]))
+
+    def predict(self, context, model_input, params=None):
+        return self.risk_model.predict_proba(model_input)
+
+
+def load_risk_model(uri: str) -> RiskModel:
+    """Load ``models:/NAME@ALIAS`` (or any model URI) as a :class:`RiskModel`."""
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    return pyfunc.unwrap_python_model().risk_model

@@ -1,0 +1,340 @@
+"""Training flow: bundle -> features -> XGBoost -> evaluation vs baselines -> MLflow -> gated promotion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from pipelines.config import TrainConfig, load_train_config
+from pipelines.settings import PROJ_ROOT
+
+EXPERIMENT = "customs-risk"
+PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "scikit-learn==1.9.1", "pandas==3.1.1", "numpy==2.4.6",
+                    "mlflow==3.17.2"]
+
+
+def frame_task(**kw):
+    """A Prefect task that passes frames around: no input hashing, no result persistence."""
+    return task(cache_policy=NO_CACHE, persist_result=False, **kw)
+
+
+@dataclass
+class TrainOutcome:
+    run_id: str
+    version: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+    comparison: pd.DataFrame
+
+
+# ---------------------------------------------------------------- tasks: one-line wraps
+@frame_task(retries=2, retry_delay_seconds=[2, 5])
+def load_bundle_task(bundle: Path, mapping: Path | None, outcomes: list[Path]):
+    from data.io import load_bundle, load_mapping, load_table
+
+    b = load_bundle(bundle, load_mapping(mapping))
+    for path in outcomes:  # outcomes investigators recorded, in the inspections layout
+        extra = load_table(path, "inspections", load_mapping(mapping))
+        ins = pd.concat([b.tables["inspections"], extra.clean.assign(_source=extra.source)])
+        b.tables["inspections"] = ins.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
+    return b
+
+
+@frame_task()
+def prepare_task(tables, validation_days: int, gap_days: int):
+    from data.reference import hs_profiles, ports
+    from models.training import prepare
+
+    return prepare(tables, hs_profiles(), ports(), validation_days, gap_days)
+
+
+@frame_task()
+def fit_task(data, cfg: TrainConfig, random_weight: float | None):
+    from models.training import fit_full_model
+
+    m = cfg.model
+    return fit_full_model(data, m.params, m.num_boost_round, m.early_stopping_rounds, random_weight)
+
+
+@frame_task()
+def baselines_task(data, cfg: TrainConfig):
+    from models.training import baselines
+
+    m = cfg.model
+    return baselines(data, m.params, m.num_boost_round, m.early_stopping_rounds)
+
+
+@frame_task()
+def champion_scores_task(model_name: str, data, tables):
+    """The current champion's scores on this validation window, or why it cannot be compared."""
+    from data.reference import hs_profiles, ports
+    from models.artifact import FeatureSchemaError
+    from models.training import score_with
+    from pipelines.mlflow_model import load_risk_model
+
+    try:
+        champion = load_risk_model(f"models:/{model_name}@champion")
+    except Exception:  # no registered model or no champion alias yet
+        return None, "no champion yet"
+    try:
+        return score_with(champion, data, tables, hs_profiles(), ports()), ""
+    except FeatureSchemaError as err:
+        return None, f"champion cannot score this feature schema ({err})"
+
+
+# ---------------------------------------------------------------- the flow
+@flow(name="train", log_prints=True)
+def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | None = None,
+               outcomes: list[Path] | None = None, params_override: dict[str, Any] | None = None,
+               promote: bool = True) -> TrainOutcome:
+    """Train, evaluate against baselines, log to MLflow, register, and promote if better."""
+    import mlflow
+
+    from features.build import catalogue
+    from models.training import calibration, evaluate, package, typology_recall
+
+    log = get_run_logger()
+    cfg = load_train_config(config_path)
+    if params_override:
+        cfg.model.params.update(params_override)
+    t0 = time.perf_counter()
+    b = load_bundle_task(Path(bundle), mapping, list(outcomes or []))
+    print(f"[1/5] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
+          f"{len(b.quarantine):,} quarantined")
+    data = prepare_task(b.tables, cfg.split.validation_days, cfg.split.gap_days)
+    split_info = data.split.describe(data.declared_at)
+    print(f"[2/5] features built for {len(data.features.matrix):,} declarations; "
+          f"{split_info['train_rows']:,} labelled to train (to {split_info['train_to']}), "
+          f"{split_info['valid_rows']:,} to validate ({split_info['valid_from']} .. {split_info['valid_to']})")
+    for note in data.features.missing:
+        log.warning(note)
+
+    rates = cfg.problem.inspection_rates_pct
+    primary = cfg.problem.primary_metric
+    candidates = [fit_task(data, cfg, None)]
+    if cfg.selection_bias.compare:
+        candidates.append(fit_task(data, cfg, cfg.selection_bias.random_weight))
+    for c in candidates:
+        c.metrics = evaluate(data, c.valid_scores, rates)
+    best = max(candidates, key=lambda c: _metric(c.metrics, primary))
+    base_scores = baselines_task(data, cfg)
+    base_metrics = {k: evaluate(data, s, rates) for k, s in base_scores.items()}
+    print(f"[3/5] model fitted ({best.name}, {best.model.best_iteration + 1} trees); "
+          f"validation {primary} = {_metric(best.metrics, primary):.3f}")
+
+    comparison = comparison_table({"model": best.metrics, **base_metrics}, rates)
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_name=f"train {split_info['valid_to']}") as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        mlflow.set_tags({"bundle": str(Path(bundle).resolve()), "code_version": _code_version(),
+                         "selection_bias_choice": best.name})
+        mlflow.log_params({f"xgb_{k}": v for k, v in best.model.params.items()})
+        mlflow.log_params({"validation_days": cfg.split.validation_days, "primary_metric": primary,
+                           "best_iteration": best.model.best_iteration,
+                           "random_weight": cfg.selection_bias.random_weight})
+        mlflow.log_dict(cfg.model_dump(), "config/train.json")
+        mlflow.log_dict({**split_info, **fingerprint(b.tables)}, "data/fingerprint.json")
+        mlflow.log_metrics({f"model_{k}": v for k, v in best.metrics.items() if np.isfinite(v)})
+        for name, m in base_metrics.items():
+            mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in m.items() if np.isfinite(v)})
+        for c in candidates:
+            mlflow.log_metric(f"bias_{c.name}_{primary}", _metric(c.metrics, primary))
+            if "random_quota_pr_auc" in c.metrics:
+                mlflow.log_metric(f"bias_{c.name}_random_quota_pr_auc", c.metrics["random_quota_pr_auc"])
+        for rate in (2, 5):
+            for t, r in typology_recall(data, best.valid_scores, rate).items():
+                mlflow.log_metric(f"recall_at_{rate}pct_{t}", r)
+        gain = _metric(best.metrics, "precision_at_5pct") - _metric(base_metrics["generic"],
+                                                                     "precision_at_5pct")
+        mlflow.log_metric("precision_at_5pct_gain_over_generic", gain)
+        comparison.to_csv(tmpdir / "comparison.csv", index=False)
+        mlflow.log_artifact(str(tmpdir / "comparison.csv"), "evaluation")
+        calibration(data, best.valid_scores).to_csv(tmpdir / "calibration.csv", index=False)
+        mlflow.log_artifact(str(tmpdir / "calibration.csv"), "evaluation")
+        pd.DataFrame([{"feature": f.name, "family": f.family, "description": f.description}
+                      for f in catalogue()]).to_csv(tmpdir / "features.csv", index=False)
+        mlflow.log_artifact(str(tmpdir / "features.csv"), "features")
+        importance = feature_importance(best.model.booster)
+        importance.to_csv(tmpdir / "importance.csv", index=False)
+        mlflow.log_artifact(str(tmpdir / "importance.csv"), "features")
+        _log_plots(mlflow, data, best, tmpdir)
+        drift = drift_task(data, cfg)
+        drift.to_csv(tmpdir / "drift.csv", index=False)
+        mlflow.log_artifact(str(tmpdir / "drift.csv"), "drift")
+        mlflow.log_metric("drift_max_psi", float(drift["psi"].max()))
+        for _, row in drift[drift["warning"]].iterrows():
+            log.warning(f"drift: {row['feature']} PSI {row['psi']:.2f} above {cfg.drift.psi_warn}")
+        print("[4/5] logged to MLflow: metrics, baselines, plots, drift, data fingerprint")
+
+        risk_model = package(best, data, {
+            "trained_at": pd.Timestamp.now("UTC").isoformat(), "validation": split_info,
+            "primary_metric": primary, "validation_metrics": best.metrics,
+        })
+        risk_model.save(tmpdir / "risk_model")
+        from pipelines.mlflow_model import RiskModelPyfunc
+
+        info = mlflow.pyfunc.log_model(
+            name="risk_model", python_model=RiskModelPyfunc(),
+            artifacts={"risk_model": str(tmpdir / "risk_model")},
+            pip_requirements=PIP_REQUIREMENTS, registered_model_name=cfg.model.registered_name,
+        )
+        version = str(info.registered_model_version)
+        promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote)
+        mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason,
+                         "model_version": version})
+        run_id = run.info.run_id
+    print(f"[5/5] registered {cfg.model.registered_name} version {version}: "
+          f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
+          f"in {time.perf_counter() - t0:.0f}s")
+    return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison)
+
+
+def decide_promotion(cfg: TrainConfig, data, tables, metrics: dict[str, float], version: str,
+                     promote: bool) -> tuple[bool, str]:
+    """Challenger alias always; champion only if it beats the champion on this window."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    name = cfg.model.registered_name
+    primary = cfg.problem.primary_metric
+    client.set_registered_model_alias(name, "challenger", version)
+    mine = _metric(metrics, primary)
+    client.set_model_version_tag(name, version, primary, f"{mine:.4f}")
+    if mine < cfg.problem.promotion.floor:
+        return False, f"{primary} {mine:.3f} is below the floor {cfg.problem.promotion.floor}"
+    champ_scores, why = champion_scores_task(name, data, tables)
+    if champ_scores is not None:
+        from models.training import evaluate
+
+        theirs = _metric(evaluate(data, champ_scores, cfg.problem.inspection_rates_pct), primary)
+        if mine <= theirs + cfg.problem.promotion.min_improvement:
+            return False, (f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} "
+                           f"on the same validation window")
+        why = f"{primary} {mine:.3f} beats the champion's {theirs:.3f}"
+    elif why == "no champion yet":
+        why = f"first model, {primary} {mine:.3f} meets the floor"
+    if not promote:
+        return False, why + ", but promotion was switched off for this run"
+    set_champion(client, name, version, why)
+    return True, why
+
+
+def set_champion(client, name: str, version: str, reason: str) -> None:
+    """Point the champion alias at ``version``, remembering the one it replaces."""
+    try:
+        previous = client.get_model_version_by_alias(name, "champion").version
+    except Exception:
+        previous = None
+    if previous is not None and str(previous) != str(version):
+        client.set_model_version_tag(name, version, "replaced_champion", str(previous))
+    client.set_registered_model_alias(name, "champion", version)
+    client.set_model_version_tag(name, version, "promotion_reason", reason)
+
+
+@frame_task()
+def drift_task(data, cfg: TrainConfig) -> pd.DataFrame:
+    from models.drift import drift_report
+
+    t = data.features.context["declared_at"]
+    recent = t >= t.max() - pd.Timedelta(days=cfg.drift.recent_days)
+    train = t < data.split.cutoff
+    m = data.features.matrix
+    return drift_report(m[train.to_numpy()], m[recent.to_numpy()], cfg.drift.psi_warn)
+
+
+# ---------------------------------------------------------------- helpers at the edge
+def _metric(metrics: dict[str, float], name: str) -> float:
+    v = metrics.get(name, float("nan"))
+    return float(v) if np.isfinite(v) else -1.0
+
+
+def comparison_table(all_metrics: dict[str, dict[str, float]], rates: list[float]) -> pd.DataFrame:
+    """Model vs baselines: precision, recall and revenue at each inspection rate."""
+    rows = []
+    for name, m in all_metrics.items():
+        row: dict[str, Any] = {"scorer": name, "pr_auc": m.get("pr_auc")}
+        for r in rates:
+            for k in ("precision", "recall", "revenue"):
+                row[f"{k}@{r:g}%"] = m.get(f"{k}_at_{r:g}pct")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    decl = tables["declarations"]
+    ins = tables["inspections"]
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(decl["declaration_id"], index=False).to_numpy().tobytes())
+    h.update(pd.util.hash_pandas_object(ins[["declaration_id", "outcome"]], index=False)
+             .to_numpy().tobytes())
+    return {"declarations": len(decl), "inspections": len(ins),
+            "declared_from": str(decl["declared_at"].min()), "declared_to": str(decl["declared_at"].max()),
+            "sha256": h.hexdigest(), **{f"rows_{k}": len(v) for k, v in tables.items() if v is not None}}
+
+
+def feature_importance(booster) -> pd.DataFrame:
+    gain = booster.get_score(importance_type="total_gain")
+    return (pd.DataFrame({"feature": list(gain), "total_gain": list(gain.values())})
+            .sort_values("total_gain", ascending=False).reset_index(drop=True))
+
+
+def _code_version() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(PROJ_ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=5, check=False)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def _log_plots(mlflow, data, best, tmpdir: Path) -> None:
+    """PR curve and SHAP summary (XGBoost's exact TreeSHAP on a validation sample)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xgboost as xgb
+    from sklearn.metrics import precision_recall_curve
+
+    y = data.labelled.loc[data.split.valid, "y"].to_numpy()
+    prec, rec, _ = precision_recall_curve(y, best.valid_scores)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(rec, prec)
+    ax.set(xlabel="recall", ylabel="precision", title="Validation window: precision-recall")
+    mlflow.log_figure(fig, "plots/pr_curve.png")
+    plt.close(fig)
+
+    import shap
+
+    rows = data.labelled.loc[data.split.valid, "row"].to_numpy()
+    X = data.features.matrix.iloc[rows]
+    X = X.sample(min(len(X), 2000), random_state=0)
+    contribs = best.model.booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
+    shap.summary_plot(contribs[:, :-1], X, show=False, max_display=20)
+    fig = plt.gcf()
+    fig.tight_layout()
+    mlflow.log_figure(fig, "plots/shap_summary.png")
+    plt.close(fig)
+
+
+def run_training(bundle: Path, config_path: Path | None = None, **kw) -> TrainOutcome:
+    """Entry point for the CLI: the flow with the embedded defaults configured."""
+    return train_flow(bundle=bundle, config_path=config_path, **kw)
+
+
+def describe(outcome: TrainOutcome) -> str:
+    return json.dumps({"run_id": outcome.run_id, "version": outcome.version,
+                       "promoted": outcome.promoted, "reason": outcome.reason}, indent=2)
