@@ -386,11 +386,24 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_frame(frame: pd.DataFrame, path: Path) -> Path:
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Neutralise text cells a spreadsheet would run as formulas (=, +, -, @ at the start)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            text = out[col].astype("str")
+            risky = text.str.match(r"^[=+\-@\t\r]") & out[col].notna()
+            if risky.any():
+                out[col] = text.where(~risky, "'" + text).where(out[col].notna())
+    return out
+
+
+def write_frame(frame: pd.DataFrame, path: Path, safe_for_spreadsheets: bool = False) -> Path:
     """Write a frame as CSV or Parquet by suffix (dates ISO 8601, codes as text)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in {".parquet", ".pq"}:
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S", lineterminator="\n")
+        data = spreadsheet_safe(frame) if safe_for_spreadsheets else frame
+        data.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S", lineterminator="\n")
     return path

@@ -108,8 +108,8 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
         found, (row["exporter_id"] != decl["exporter_id"]).astype("float64"), np.nan)
     out["license_other_destination"] = np.where(
         found, (row["destination_country"] != decl["destination_country"]).astype("float64"), np.nan)
-    lic_cons = normalise_names(row["consignee_name"].fillna(""))
-    decl_cons = normalise_names(decl["consignee_name"].fillna(""))
+    lic_cons = normalise_names(row["consignee_name"]).astype(object).fillna("")
+    decl_cons = normalise_names(decl["consignee_name"]).astype(object).fillna("")
     out["license_other_consignee"] = np.where(found, (lic_cons != decl_cons).astype("float64"), np.nan)
     prefix = row["hs_code"].fillna("").astype("str")
     covered = code_startswith(decl["hs_code"], prefix)

@@ -12,7 +12,11 @@ NOT count as links: formation agents serve thousands of unrelated companies at o
 address, which would put half the registry within 2 steps of some listed entity; they
 are reported as their own counts instead. Person ids and company ids share one id space
 (ownership owners may be either), and a watchlist ``id`` equal to a registry
-``company_id`` is the same entity.
+``company_id`` is the same entity. Listed entities are the watchlist ids plus registry
+companies whose canonical name equals a listed name or alias; one multi-source search from
+all of them gives every company's distance and path. No link within ``MAX_STEPS`` is NaN.
+
+Context columns are categoricals (one copy of each path or name, not one per row).
 """
 
 from __future__ import annotations
@@ -140,6 +144,7 @@ class _Keys:
 
     @classmethod
     def missing(cls, index: pd.Index) -> _Keys:
+        """Every row missing."""
         return cls(np.full(len(index), -1), np.array([], dtype=object), index)
 
     def take(self, per_value) -> np.ndarray:

@@ -128,6 +128,78 @@ def train(
 
 
 @app.command()
+def score(
+    manifest: Annotated[Path, typer.Option(help="The day's declarations file (CSV or Parquet).")],
+    bundle: Annotated[Path, typer.Option(help="Bundle folder: history and reference tables.")],
+    out: Annotated[Path, typer.Option(help="Output folder; the day's results go in OUT/<day>/.")],
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Scoring YAML (capacities, exploration).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Risk rules YAML.")] = None,
+) -> None:
+    """Score a day's manifest with the champion model: channels, reasons, report, cases."""
+    from pipelines.runtime import configure
+
+    configure()
+
+    def run():
+        from pipelines.score_flow import NoChampionError, score_flow
+
+        try:
+            return score_flow(manifest=manifest, bundle=bundle, out=out, mapping=mapping,
+                              config_path=config, rules_path=rules)
+        except NoChampionError as err:
+            _fail(str(err))
+
+    result = _guard(run)
+    _print_score_summary(result)
+
+
+def _print_score_summary(result) -> None:
+    typer.echo(f"\nDay {result.day}: {result.rows_in:,} rows in = {result.rows_scored:,} scored "
+               f"+ {result.rows_quarantined:,} quarantined")
+    typer.echo("Channels: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.channels.items())))
+    typer.echo(f"Cases: {result.cases}")
+    typer.echo(f"Report:  {result.out_dir / 'report.html'}")
+    typer.echo(f"Scored:  {result.out_dir / 'scored.csv'} (and .parquet)")
+    for _, row in result.top.head(3).iterrows():
+        typer.echo(f"\n  {row['declaration_id']}  risk {row['risk_score']:.3f}  "
+                   f"selected by {row['selected_by']}{' (' + row['rule_hits'] + ')' if row['rule_hits'] else ''}")
+        for k in (1, 2, 3):
+            if row[f"reason_{k}"]:
+                typer.echo(f"    - {row[f'reason_{k}']}")
+
+
+@app.command()
+def pipeline(
+    workdir: Annotated[Path | None, typer.Option(help="Where the default world lives (default: data/worlds/default).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 1,
+    days: Annotated[int, typer.Option(help="Days of generated history.")] = 180,
+    rows_per_day: Annotated[int, typer.Option(help="Declarations per day.")] = 2000,
+    regenerate: Annotated[bool, typer.Option(help="Generate the world again even if it exists.")] = False,
+) -> None:
+    """The whole day on the embedded default: generate a world, train, score, report."""
+    from pipelines.runtime import configure
+
+    settings = configure()
+    world = workdir or settings.default_world
+    t0 = time.perf_counter()
+    if regenerate or not (world / "world.json").exists():
+        generate(out=world, seed=seed, days=days, rows_per_day=rows_per_day, fmt="csv")
+    else:
+        typer.echo(f"Using the generated world in {world} (--regenerate to make it again)")
+    manifests = sorted((world / "manifest").glob("*.csv"))
+    if not manifests:
+        _fail(f"{world / 'manifest'} holds no manifest; run with --regenerate")
+    typer.echo("\n== Training ==")
+    train(bundle=world / "bundle", config=None, mapping=None, outcomes=None, no_promote=False)
+    typer.echo("\n== Scoring the next day ==")
+    score(manifest=manifests[-1], bundle=world / "bundle", out=world / "out", mapping=None,
+          config=None, rules=None)
+    typer.echo(f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: "
+               f"{world / 'out'}")
+
+
+@app.command()
 def contract() -> None:
     """Print the data contract (tables, columns, types, meaning) as Markdown."""
     from data.contract import contract_markdown

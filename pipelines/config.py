@@ -80,3 +80,57 @@ def load_yaml_config(model: type[BaseModel], path: Path):
 
 def load_train_config(path: Path | None = None) -> TrainConfig:
     return load_yaml_config(TrainConfig, path or CONFIG_DIR / "train.yaml")
+
+
+class CapacityConfig(_Strict):
+    red_rate: float = Field(0.02, ge=0, le=1)
+    yellow_rate: float = Field(0.05, ge=0, le=1)
+    exploration_share: float = Field(0.10, ge=0, le=1)
+    exploration_method: str = Field("random", pattern="^(random|uncertainty)$")
+    seed: int = 0
+
+
+class ExplanationConfig(_Strict):
+    top_reasons: int = Field(5, ge=3)
+    approximate_above: int = Field(200_000, ge=0)
+
+
+class ReportConfig(_Strict):
+    top_cases: int = Field(15, ge=1)
+
+
+class ScoringModel(_Strict):
+    registered_name: str = "customs-risk"
+    alias: str = "champion"
+
+
+class ScoringConfig(_Strict):
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    explanations: ExplanationConfig = Field(default_factory=ExplanationConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    model: ScoringModel = Field(default_factory=ScoringModel)
+
+
+class RuleCondition(_Strict):
+    column: str
+    op: str = Field(pattern="^(>|>=|<|<=|==|!=)$")
+    value: float
+
+
+class RuleConfig(_Strict):
+    name: str
+    description: str
+    channel: str = Field(pattern="^(red|yellow)$")
+    any_of: list[list[RuleCondition]]
+
+
+class RulesConfig(_Strict):
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+
+def load_scoring_config(path: Path | None = None) -> ScoringConfig:
+    return load_yaml_config(ScoringConfig, path or CONFIG_DIR / "scoring.yaml")
+
+
+def load_rules_config(path: Path | None = None) -> RulesConfig:
+    return load_yaml_config(RulesConfig, path or CONFIG_DIR / "rules.yaml")

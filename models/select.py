@@ -1,0 +1,149 @@
+"""Selectivity: risk rules, channels under capacity, and an exploration quota.
+
+Order of selection for the day's items: rule hits first (regardless of score), then the
+exploration quota (so the model keeps learning about what it does not pick), then the
+model's top scores until each channel's capacity is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+_OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+        "==": np.equal, "!=": np.not_equal}
+
+
+@dataclass(frozen=True)
+class Condition:
+    column: str
+    op: Op
+    value: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A risk profile: items meeting ``all`` of its conditions (any of its ``any_of`` groups)."""
+
+    name: str
+    description: str
+    channel: Literal["red", "yellow"]
+    any_of: tuple[tuple[Condition, ...], ...]
+
+    def hits(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.zeros(len(frame), dtype=bool)
+        for group in self.any_of:
+            ok = np.ones(len(frame), dtype=bool)
+            for c in group:
+                if c.column not in frame.columns:
+                    ok[:] = False
+                    break
+                values = pd.to_numeric(frame[c.column], errors="coerce").to_numpy(dtype="float64")
+                ok &= np.nan_to_num(_OPS[c.op](values, c.value), nan=False).astype(bool) & ~np.isnan(values)
+            out |= ok
+        return out
+
+
+def rules_from_config(items: list[dict]) -> list[Rule]:
+    """Build rules from the YAML form: ``{name, description, channel, any_of: [[{column, op, value}]]}``."""
+    rules = []
+    for item in items:
+        groups = tuple(tuple(Condition(c["column"], c["op"], float(c["value"])) for c in group)
+                       for group in item["any_of"])
+        rules.append(Rule(item["name"], item["description"], item["channel"], groups))
+    return rules
+
+
+@dataclass(frozen=True)
+class Capacity:
+    red_rate: float = 0.02
+    yellow_rate: float = 0.05
+    exploration_share: float = 0.10  # of red capacity
+    exploration_method: Literal["random", "uncertainty"] = "random"
+    seed: int = 0
+
+
+@dataclass
+class Selection:
+    channel: np.ndarray  # red / yellow / green
+    selected_by: np.ndarray  # rule / model / exploration / ""
+    rule_hits: np.ndarray  # ';'-joined rule names
+    capacity: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def day_seed(key: str, seed: int) -> int:
+    """A reproducible seed for a day's exploration draw (rerunning gives the same picks)."""
+    return int.from_bytes(hashlib.sha256(f"{key}|{seed}".encode()).digest()[:8], "little")
+
+
+def apply_rules(frame: pd.DataFrame, rules: list[Rule]) -> tuple[np.ndarray, np.ndarray]:
+    """Names of the rules each item hits, and the strictest channel those rules ask for."""
+    n = len(frame)
+    names = np.full(n, "", dtype=object)
+    channel = np.full(n, "", dtype=object)
+    for rule in rules:
+        hit = rule.hits(frame)
+        names[hit] = np.where(names[hit] == "", rule.name, names[hit] + ";" + rule.name)
+        if rule.channel == "red":
+            channel[hit] = "red"
+        else:
+            channel[hit & (channel != "red")] = "yellow"
+    return names.astype(str), channel.astype(str)
+
+
+def select(scores: np.ndarray, ids: pd.Series, rule_names: np.ndarray, rule_channel: np.ndarray,
+           capacity: Capacity, day_key: str) -> Selection:
+    """Assign channels under capacity. Deterministic for the same items, scores and day."""
+    n = len(scores)
+    red_cap = int(np.ceil(capacity.red_rate * n))
+    yellow_cap = int(np.ceil(capacity.yellow_rate * n))
+    channel = np.full(n, "green", dtype=object)
+    by = np.full(n, "", dtype=object)
+    warnings: list[str] = []
+
+    is_rule_red = rule_channel == "red"
+    is_rule_yellow = rule_channel == "yellow"
+    channel[is_rule_red] = "red"
+    by[is_rule_red] = "rule"
+    if is_rule_red.sum() > red_cap:
+        warnings.append(f"{int(is_rule_red.sum())} rule hits for red exceed its capacity of {red_cap}")
+
+    # exploration: part of red capacity kept for items the model would not choose
+    n_explore = int(round(capacity.exploration_share * red_cap))
+    order = np.lexsort((ids.to_numpy().astype(str), -scores))  # by score, ties by id
+    eligible = channel == "green"
+    eligible[order[: max(red_cap - int(is_rule_red.sum()), 0)]] = False  # the model picks these anyway
+    pool = np.flatnonzero(eligible)
+    if n_explore and len(pool):
+        rng = np.random.default_rng(day_seed(day_key, capacity.seed))
+        if capacity.exploration_method == "uncertainty":
+            weight = scores[pool] * (1 - scores[pool]) + 1e-9
+            pick = rng.choice(pool, size=min(n_explore, len(pool)), replace=False, p=weight / weight.sum())
+        else:
+            pick = rng.choice(pool, size=min(n_explore, len(pool)), replace=False)
+        channel[pick] = "red"
+        by[pick] = "exploration"
+
+    left = red_cap - int((channel == "red").sum())
+    if left > 0:
+        candidates = order[channel[order] == "green"][:left]
+        channel[candidates] = "red"
+        by[candidates] = "model"
+
+    yellow_rule = is_rule_yellow & (channel == "green")
+    channel[yellow_rule] = "yellow"
+    by[yellow_rule] = "rule"
+    left = yellow_cap - int(yellow_rule.sum())
+    if left > 0:
+        candidates = order[channel[order] == "green"][:left]
+        channel[candidates] = "yellow"
+        by[candidates] = "model"
+    return Selection(channel.astype(str), by.astype(str), rule_names,
+                     {"items": n, "red": red_cap, "yellow": yellow_cap, "exploration": n_explore},
+                     warnings)

@@ -1,0 +1,155 @@
+"""Daily scoring flow: validate the manifest, score with the champion, select, explain, write, store cases."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger
+
+from data.errors import ConfigError
+from pipelines.config import load_rules_config, load_scoring_config
+from pipelines.train_flow import frame_task
+
+
+class NoChampionError(Exception):
+    """No model carries the alias scoring uses."""
+
+
+@dataclass
+class ScoreOutcome:
+    day: str
+    out_dir: Path
+    rows_in: int
+    rows_scored: int
+    rows_quarantined: int
+    channels: dict[str, int]
+    cases: dict[str, int]
+    top: pd.DataFrame  # the first few red cases with reasons
+
+
+@frame_task(retries=2, retry_delay_seconds=[2, 5])
+def load_manifest_task(manifest: Path, mapping: Path | None):
+    from data.io import load_manifest, load_mapping
+
+    return load_manifest(manifest, load_mapping(mapping))
+
+
+@frame_task(retries=2, retry_delay_seconds=[2, 5])
+def load_reference_task(bundle: Path, mapping: Path | None):
+    from data.io import load_bundle, load_mapping
+
+    return load_bundle(bundle, load_mapping(mapping))
+
+
+@frame_task(retries=2, retry_delay_seconds=[2, 5, 15])
+def load_model_task(name: str, alias: str):
+    from pipelines.mlflow_model import load_risk_model
+
+    uri = f"models:/{name}@{alias}"
+    try:
+        from mlflow import MlflowClient
+
+        version = MlflowClient().get_model_version_by_alias(name, alias).version
+    except Exception as err:
+        raise NoChampionError(
+            f"no model '{name}' with alias '{alias}' in the registry "
+            f"({err.__class__.__name__}); train one first: customs-risk train --bundle DIR") from None
+    return load_risk_model(uri), str(version)
+
+
+@frame_task()
+def score_task(manifest, tables, model, version, rules, capacity, day, scfg):
+    from data.reference import hs_profiles, ports
+    from models.scoring import score_day
+
+    return score_day(manifest, tables, model, version, rules, capacity, day, hs_profiles(), ports(),
+                     top_reasons=scfg.explanations.top_reasons,
+                     approximate_above=scfg.explanations.approximate_above,
+                     waterfall_cases=scfg.report.top_cases)
+
+
+def manifest_day(manifest_path: Path, clean: pd.DataFrame) -> str:
+    """The day a manifest is for: its most common declaration date (else the file name)."""
+    if len(clean):
+        return str(clean["declared_at"].dt.strftime("%Y-%m-%d").mode().iloc[0])
+    return manifest_path.stem
+
+
+@flow(name="score", log_prints=True)
+def score_flow(manifest: Path, bundle: Path, out: Path, mapping: Path | None = None,
+               config_path: Path | None = None, rules_path: Path | None = None,
+               database_url: str | None = None) -> ScoreOutcome:
+    """Score one day's manifest and write scored rows, quarantine, report and cases."""
+    from data.io import atomic_dir, write_frame
+    from features.build import feature_names
+    from models.select import Capacity, rules_from_config
+    from pipelines.report import render_report
+
+    log = get_run_logger()
+    t0 = time.perf_counter()
+    scfg = load_scoring_config(config_path)
+    rules = rules_from_config([r.model_dump() for r in load_rules_config(rules_path).rules])
+    unknown = sorted({c.column for r in rules for g in r.any_of for c in g} - set(feature_names()))
+    if unknown:
+        raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
+
+    validated = load_manifest_task(Path(manifest), mapping)
+    print(f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
+          f"{validated.rows_quarantined:,} quarantined")
+    b = load_reference_task(Path(bundle), mapping)
+    model, version = load_model_task(scfg.model.registered_name, scfg.model.alias)
+    day = manifest_day(Path(manifest), validated.clean)
+    cap = Capacity(**scfg.capacity.model_dump())
+    if len(validated.clean):
+        result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg)
+    else:
+        raise ConfigError(f"{manifest}: no valid row to score; see the quarantine list "
+                          f"(customs-risk validate --manifest {manifest})")
+    for note in result.missing:
+        log.warning(note)
+    scored, quarantine = result.scored, validated.quarantine
+    if len(scored) + len(quarantine) != validated.rows_in:
+        raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
+    channels = scored["channel"].value_counts().to_dict()
+    print(f"[2/4] scored with model version {version}: {channels.get('red', 0)} red, "
+          f"{channels.get('yellow', 0)} yellow, {channels.get('green', 0)} green")
+
+    target = Path(out) / day
+    with atomic_dir(target) as tmp:
+        write_frame(scored, tmp / "scored.parquet")
+        write_frame(scored, tmp / "scored.csv", safe_for_spreadsheets=True)
+        write_frame(quarantine, tmp / "quarantine.csv", safe_for_spreadsheets=True)
+        write_frame(validated.problems, tmp / "quarantine_problems.csv", safe_for_spreadsheets=True)
+        html = render_report(
+            day=day, manifest_path=str(manifest), rows_in=validated.rows_in, scored=scored,
+            quarantine=quarantine, problems=validated.problems, waterfalls=result.waterfalls,
+            importance=result.global_importance, capacity=result.selection.capacity,
+            warnings=result.selection.warnings, missing=result.missing, model_version=version,
+            top_cases=scfg.report.top_cases)
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+        summary = {"day": day, "manifest": str(manifest), "model_version": version,
+                   "rows_in": validated.rows_in, "rows_scored": len(scored),
+                   "rows_quarantined": len(quarantine), "channels": channels,
+                   "capacity": result.selection.capacity, "warnings": result.selection.warnings,
+                   "features_left_out": result.missing}
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        print(f"[3/4] outputs written to {target}")
+        case_counts = upsert_cases_task(result.cases, database_url)
+    print(f"[4/4] cases: {case_counts}; rows in {validated.rows_in:,} = scored {len(scored):,} "
+          f"+ quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)")
+    reds = scored[scored["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
+    return ScoreOutcome(day, target, validated.rows_in, len(scored), len(quarantine), channels,
+                        case_counts, reds)
+
+
+@frame_task(retries=2, retry_delay_seconds=[1, 3])
+def upsert_cases_task(cases: pd.DataFrame, database_url: str | None) -> dict[str, int]:
+    from pipelines.settings import load_settings
+    from review.store import open_store
+
+    store = open_store(database_url or load_settings().database_url)
+    return store.upsert_cases(cases)
