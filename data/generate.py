@@ -32,13 +32,25 @@ from data.contract import TABLES
 from data.reference import CONTAINERS, hs_profiles, ports
 
 TYPOLOGIES = (
-    "mislabel", "concealment", "routing", "shell", "blending", "no_license", "undervaluation",
+    "mislabel",
+    "concealment",
+    "routing",
+    "shell",
+    "blending",
+    "no_license",
+    "undervaluation",
 )
 _TI = {t: i + 1 for i, t in enumerate(TYPOLOGIES)}  # 0 means clean
 _TYPOLOGY_NAMES = np.array(["", *TYPOLOGIES], dtype=object)
 TRUTH_COLUMNS = (
-    "declaration_id", "is_violation", "typology", "secondary_typology", "hard_case",
-    "scheme", "true_hs_code", "true_value_usd",
+    "declaration_id",
+    "is_violation",
+    "typology",
+    "secondary_typology",
+    "hard_case",
+    "scheme",
+    "true_hs_code",
+    "true_value_usd",
 )
 SECONDARY_OPTIONS: dict[str, tuple[str, ...]] = {
     "mislabel": ("undervaluation", "routing", "shell"),
@@ -50,8 +62,13 @@ SECONDARY_OPTIONS: dict[str, tuple[str, ...]] = {
     "undervaluation": ("shell", "routing"),
 }
 _ACTOR_TYPOLOGY_MIX = {
-    "mislabel": 0.23, "no_license": 0.17, "routing": 0.16, "shell": 0.13,
-    "undervaluation": 0.11, "concealment": 0.10, "blending": 0.10,
+    "mislabel": 0.22,
+    "no_license": 0.22,
+    "routing": 0.13,
+    "shell": 0.09,
+    "undervaluation": 0.12,
+    "concealment": 0.13,
+    "blending": 0.09,
 }
 
 
@@ -98,18 +115,47 @@ class World:
 
 _CONTROLLED_MIX = {"284690": 0.55, "280530": 0.2, "850511": 0.25}
 _MISLABEL_COVERS = {
-    "260111": 0.11, "260112": 0.04, "261510": 0.14, "282560": 0.12, "284610": 0.12,
-    "690911": 0.09, "690919": 0.09, "691490": 0.05, "690790": 0.03, "690220": 0.06,
-    "690290": 0.05, "381010": 0.10,
+    "260111": 0.11,
+    "260112": 0.04,
+    "261510": 0.14,
+    "282560": 0.12,
+    "284610": 0.12,
+    "690911": 0.09,
+    "690919": 0.09,
+    "691490": 0.05,
+    "690790": 0.03,
+    "690220": 0.06,
+    "690290": 0.05,
+    "381010": 0.10,
 }
-_CONCEAL_COVERS = {"690911": 0.2, "690919": 0.25, "691490": 0.15, "690790": 0.15,
-                   "690220": 0.15, "690290": 0.1}
+_CONCEAL_COVERS = {
+    "690911": 0.2,
+    "690919": 0.25,
+    "691490": 0.15,
+    "690790": 0.15,
+    "690220": 0.15,
+    "690290": 0.1,
+}
 _BLEND_CODES = {"720299": 0.6, "382499": 0.4}
-_UNDERVALUE_CODES = {"847130": 0.2, "851713": 0.2, "851762": 0.15, "740311": 0.15,
-                     "850440": 0.1, "870899": 0.1, "640299": 0.1}
+_UNDERVALUE_CODES = {
+    "847130": 0.2,
+    "851713": 0.2,
+    "851762": 0.15,
+    "740311": 0.15,
+    "850440": 0.1,
+    "870899": 0.1,
+    "640299": 0.1,
+}
 _SMALL_LOT_MEDIAN_KG = {"280530": 800.0, "284690": 2500.0, "850511": 1500.0, "381010": 1200.0}
-_UNIT_KG = {"847130": 2.5, "851713": 0.45, "851762": 1.8, "841810": 65.0, "401110": 9.0,
-            "940171": 14.0, "940360": 28.0}
+_UNIT_KG = {
+    "847130": 2.5,
+    "851713": 0.45,
+    "851762": 1.8,
+    "841810": 65.0,
+    "401110": 9.0,
+    "940171": 14.0,
+    "940360": 28.0,
+}
 
 
 def _packaging(code: str) -> tuple[float, float, str, float, float]:
@@ -219,27 +265,73 @@ def _build_catalog(rng: np.random.Generator) -> _Catalog:
 # ================================================================= geography and routes
 
 _LOAD_PORTS = {
-    "CN": {"CNSHA": 20, "CNNGB": 16, "CNSZX": 14, "CNTAO": 10, "CNTSN": 8, "CNXMN": 7,
-           "CNCAN": 6, "CNNSA": 5, "CNDLC": 5, "CNLYG": 4, "CNQZH": 3, "CNFAN": 2},
-    "VN": {"VNHPH": 45, "VNSGN": 45, "VNDAD": 10}, "MY": {"MYPKG": 50, "MYTPP": 25, "MYPEN": 15,
-    "MYKUA": 10}, "TH": {"THLCH": 80, "THBKK": 20}, "KR": {"KRPUS": 80, "KRINC": 20},
+    "CN": {
+        "CNSHA": 20,
+        "CNNGB": 16,
+        "CNSZX": 14,
+        "CNTAO": 10,
+        "CNTSN": 8,
+        "CNXMN": 7,
+        "CNCAN": 6,
+        "CNNSA": 5,
+        "CNDLC": 5,
+        "CNLYG": 4,
+        "CNQZH": 3,
+        "CNFAN": 2,
+    },
+    "VN": {"VNHPH": 45, "VNSGN": 45, "VNDAD": 10},
+    "MY": {"MYPKG": 50, "MYTPP": 25, "MYPEN": 15, "MYKUA": 10},
+    "TH": {"THLCH": 80, "THBKK": 20},
+    "KR": {"KRPUS": 80, "KRINC": 20},
     "JP": {"JPYOK": 30, "JPTYO": 20, "JPOSA": 15, "JPNGO": 20, "JPUKB": 15},
-    "IN": {"INNSA": 45, "INMUN": 30, "INMAA": 25}, "ID": {"IDJKT": 60, "IDSUB": 40},
-    "MM": {"MMRGN": 100}, "LA": {"THLCH": 50, "VNDAD": 30, "VNHPH": 20},
+    "IN": {"INNSA": 45, "INMUN": 30, "INMAA": 25},
+    "ID": {"IDJKT": 60, "IDSUB": 40},
+    "MM": {"MMRGN": 100},
+    "LA": {"THLCH": 50, "VNDAD": 30, "VNHPH": 20},
 }
 _DISCHARGE_PORTS = {
-    "US": ("USLAX", "USLGB", "USNYC", "USSAV", "USHOU", "USSEA"), "CA": ("CAVAN", "CAMTR"),
-    "MX": ("MXZLO", "MXLZC"), "BR": ("BRSSZ", "BRPNG"), "CL": ("CLSAI",),
-    "DE": ("DEHAM", "DEBRV"), "NL": ("NLRTM",), "BE": ("BEANR",), "FR": ("FRLEH", "FRFOS"),
-    "GB": ("GBFXT", "GBSOU"), "IT": ("ITGOA", "ITGIT"), "ES": ("ESVLC", "ESBCN", "ESALG"),
-    "PL": ("PLGDN",), "GR": ("GRPIR",), "TR": ("TRIST", "TRMER"), "RU": ("RULED", "RUVVO"),
-    "GE": ("GEPTI",), "AM": ("GEPTI",), "AE": ("AEJEA", "AEDXB"), "SA": ("SAJED", "SADMN"),
-    "IR": ("IRBND",), "PK": ("PKKHI",), "BD": ("BDCGP",), "IN": ("INNSA", "INMUN", "INMAA"),
-    "LK": ("LKCMB",), "JP": ("JPYOK", "JPTYO", "JPOSA", "JPNGO"), "KR": ("KRPUS", "KRINC"),
-    "TW": ("TWKHH", "TWTXG"), "HK": ("HKHKG",), "SG": ("SGSIN",), "VN": ("VNHPH", "VNSGN"),
-    "MY": ("MYPKG", "MYTPP"), "TH": ("THLCH",), "ID": ("IDJKT", "IDSUB"), "PH": ("PHMNL",),
-    "AU": ("AUSYD", "AUMEL", "AUBNE"), "NZ": ("NZAKL",), "ZA": ("ZADUR",), "NG": ("NGLOS",),
-    "EG": ("EGPSD", "EGALY"), "KE": ("KEMBA",), "EE": ("EETLL",),
+    "US": ("USLAX", "USLGB", "USNYC", "USSAV", "USHOU", "USSEA"),
+    "CA": ("CAVAN", "CAMTR"),
+    "MX": ("MXZLO", "MXLZC"),
+    "BR": ("BRSSZ", "BRPNG"),
+    "CL": ("CLSAI",),
+    "DE": ("DEHAM", "DEBRV"),
+    "NL": ("NLRTM",),
+    "BE": ("BEANR",),
+    "FR": ("FRLEH", "FRFOS"),
+    "GB": ("GBFXT", "GBSOU"),
+    "IT": ("ITGOA", "ITGIT"),
+    "ES": ("ESVLC", "ESBCN", "ESALG"),
+    "PL": ("PLGDN",),
+    "GR": ("GRPIR",),
+    "TR": ("TRIST", "TRMER"),
+    "RU": ("RULED", "RUVVO"),
+    "GE": ("GEPTI",),
+    "AM": ("GEPTI",),
+    "AE": ("AEJEA", "AEDXB"),
+    "SA": ("SAJED", "SADMN"),
+    "IR": ("IRBND",),
+    "PK": ("PKKHI",),
+    "BD": ("BDCGP",),
+    "IN": ("INNSA", "INMUN", "INMAA"),
+    "LK": ("LKCMB",),
+    "JP": ("JPYOK", "JPTYO", "JPOSA", "JPNGO"),
+    "KR": ("KRPUS", "KRINC"),
+    "TW": ("TWKHH", "TWTXG"),
+    "HK": ("HKHKG",),
+    "SG": ("SGSIN",),
+    "VN": ("VNHPH", "VNSGN"),
+    "MY": ("MYPKG", "MYTPP"),
+    "TH": ("THLCH",),
+    "ID": ("IDJKT", "IDSUB"),
+    "PH": ("PHMNL",),
+    "AU": ("AUSYD", "AUMEL", "AUBNE"),
+    "NZ": ("NZAKL",),
+    "ZA": ("ZADUR",),
+    "NG": ("NGLOS",),
+    "EG": ("EGPSD", "EGALY"),
+    "KE": ("KEMBA",),
+    "EE": ("EETLL",),
 }
 _REGION = {
     **dict.fromkeys(("JP", "KR", "TW", "HK", "CN", "RU"), "NEA"),
@@ -248,8 +340,10 @@ _REGION = {
     **dict.fromkeys(("AE", "SA", "IR", "OM"), "ME"),
     **dict.fromkeys(("DE", "NL", "BE", "FR", "GB", "IT", "ES", "PL", "GR", "EE"), "EU"),
     **dict.fromkeys(("TR", "GE", "AM", "EG"), "MED"),
-    **dict.fromkeys(("US", "CA"), "NAM"), **dict.fromkeys(("MX", "BR", "CL"), "LAM"),
-    **dict.fromkeys(("ZA", "NG", "KE"), "AF"), **dict.fromkeys(("AU", "NZ"), "OC"),
+    **dict.fromkeys(("US", "CA"), "NAM"),
+    **dict.fromkeys(("MX", "BR", "CL"), "LAM"),
+    **dict.fromkeys(("ZA", "NG", "KE"), "AF"),
+    **dict.fromkeys(("AU", "NZ"), "OC"),
 }
 # (first-leg hubs, second-leg hubs, share of rows transshipped) per destination region
 _LEGIT_HUBS = {
@@ -266,24 +360,92 @@ _LEGIT_HUBS = {
 }
 _LAUNDER_HUBS_EARLY = ("HKHKG", "AEJEA", "MYTPP", "SGSIN", "TRIST", "LKCMB", "KRPUS")
 _LAUNDER_HUBS_LATE = ("OMSLL", "AEJEA", "TRMER", "GEPTI", "EGPSD", "MYPKG", "LKCMB", "PKKHI")
-_NON_PRODUCER_ORIGINS = {"VN": 0.22, "TH": 0.2, "MY": 0.14, "KR": 0.1, "LA": 0.1, "KH": 0.1,
-                         "AE": 0.07, "TW": 0.07}
+_NON_PRODUCER_ORIGINS = {
+    "VN": 0.22,
+    "TH": 0.2,
+    "MY": 0.14,
+    "KR": 0.1,
+    "LA": 0.1,
+    "KH": 0.1,
+    "AE": 0.07,
+    "TW": 0.07,
+}
 _CONSIGNEE_COUNTRIES = {
-    "US": 13, "DE": 5, "NL": 3, "BE": 1.5, "FR": 2.5, "GB": 3.5, "IT": 2.5, "ES": 2, "PL": 1.5,
-    "GR": 0.5, "JP": 6, "KR": 5, "TW": 2, "HK": 2, "SG": 1.5, "VN": 4, "MY": 3, "TH": 3, "ID": 3,
-    "PH": 2, "IN": 5, "PK": 1.5, "BD": 1.5, "LK": 0.5, "AE": 3.5, "SA": 2, "TR": 2.5, "RU": 3.5,
-    "GE": 0.3, "AU": 2.5, "NZ": 0.5, "CA": 2, "MX": 2.5, "BR": 2.5, "CL": 1, "ZA": 1, "NG": 1,
-    "EG": 1, "KE": 0.5,
+    "US": 13,
+    "DE": 5,
+    "NL": 3,
+    "BE": 1.5,
+    "FR": 2.5,
+    "GB": 3.5,
+    "IT": 2.5,
+    "ES": 2,
+    "PL": 1.5,
+    "GR": 0.5,
+    "JP": 6,
+    "KR": 5,
+    "TW": 2,
+    "HK": 2,
+    "SG": 1.5,
+    "VN": 4,
+    "MY": 3,
+    "TH": 3,
+    "ID": 3,
+    "PH": 2,
+    "IN": 5,
+    "PK": 1.5,
+    "BD": 1.5,
+    "LK": 0.5,
+    "AE": 3.5,
+    "SA": 2,
+    "TR": 2.5,
+    "RU": 3.5,
+    "GE": 0.3,
+    "AU": 2.5,
+    "NZ": 0.5,
+    "CA": 2,
+    "MX": 2.5,
+    "BR": 2.5,
+    "CL": 1,
+    "ZA": 1,
+    "NG": 1,
+    "EG": 1,
+    "KE": 0.5,
 }
 _RE_BUYER_COUNTRIES = ("JP", "US", "DE", "KR", "NL", "FR", "GB", "IN", "VN", "TW", "MY", "TH")
 _NEIGHBOURS = ("VN", "KR", "JP", "TH", "MY", "IN", "TW")
-_FRONT_CONSIGNEE_COUNTRIES = {"HK": 0.26, "AE": 0.2, "TR": 0.14, "SG": 0.08, "MY": 0.07,
-                              "TH": 0.06, "RU": 0.09, "GE": 0.04, "AM": 0.06}
+_FRONT_CONSIGNEE_COUNTRIES = {
+    "HK": 0.26,
+    "AE": 0.2,
+    "TR": 0.14,
+    "SG": 0.08,
+    "MY": 0.07,
+    "TH": 0.06,
+    "RU": 0.09,
+    "GE": 0.04,
+    "AM": 0.06,
+}
 _FRONT_EXPORTER_COUNTRIES = {"CN": 0.4, "VN": 0.2, "MY": 0.15, "TH": 0.1, "LA": 0.1, "KR": 0.05}
-_ACTOR_COUNTRIES = {"CN": 0.55, "VN": 0.12, "MY": 0.08, "TH": 0.08, "LA": 0.07, "KR": 0.05,
-                    "MM": 0.05}
-_EXPORTER_COUNTRIES = {"CN": 0.68, "VN": 0.08, "MY": 0.05, "TH": 0.04, "IN": 0.04, "KR": 0.03,
-                       "JP": 0.03, "ID": 0.03, "MM": 0.01, "LA": 0.01}
+_ACTOR_COUNTRIES = {
+    "CN": 0.55,
+    "VN": 0.12,
+    "MY": 0.08,
+    "TH": 0.08,
+    "LA": 0.07,
+    "KR": 0.05,
+    "MM": 0.05,
+}
+_EXPORTER_COUNTRIES = {
+    "CN": 0.68,
+    "VN": 0.08,
+    "MY": 0.05,
+    "TH": 0.04,
+    "IN": 0.04,
+    "KR": 0.03,
+    "JP": 0.03,
+    "ID": 0.03,
+    "MM": 0.01,
+    "LA": 0.01,
+}
 _NATIONAL_GROUP = {"CN": 0, "KR": 0, "JP": 1}
 
 
@@ -308,9 +470,13 @@ def _build_geo(rng: np.random.Generator) -> _Geo:
     frame = ports()
     locodes = frame["locode"].to_numpy(dtype=object)
     index = {c: i for i, c in enumerate(locodes)}
-    used = {c for d in _LOAD_PORTS.values() for c in d} | {
-        c for t in _DISCHARGE_PORTS.values() for c in t} | set(_LAUNDER_HUBS_EARLY) | set(
-        _LAUNDER_HUBS_LATE) | {c for a, b, _ in _LEGIT_HUBS.values() for c in a + b}
+    used = (
+        {c for d in _LOAD_PORTS.values() for c in d}
+        | {c for t in _DISCHARGE_PORTS.values() for c in t}
+        | set(_LAUNDER_HUBS_EARLY)
+        | set(_LAUNDER_HUBS_LATE)
+        | {c for a, b, _ in _LEGIT_HUBS.values() for c in a + b}
+    )
     missing = sorted(used - set(index))
     if missing:
         raise ValueError(f"ports.csv lacks LOCODEs used by the generator: {missing}")
@@ -376,15 +542,49 @@ _SECTORS: dict[str, tuple[tuple[str, ...], str]] = {
     "ferroalloy": (("720299",), "metal"),
 }
 _SECTOR_WEIGHTS_CN = {
-    "steel": 10, "metal": 4, "fertiliser": 2, "plastics": 7, "textile": 10, "footwear": 4,
-    "furniture": 7, "electronics": 10, "solar": 4, "appliances": 4, "tyres": 3, "glass": 2,
-    "kitchen": 4, "auto": 5, "toys": 5, "cement": 1, "ceramics": 8, "refractory": 4,
-    "chemicals": 3, "solder": 2, "ferroalloy": 2, "zircon": 1.5,
+    "steel": 10,
+    "metal": 4,
+    "fertiliser": 2,
+    "plastics": 7,
+    "textile": 10,
+    "footwear": 4,
+    "furniture": 7,
+    "electronics": 10,
+    "solar": 4,
+    "appliances": 4,
+    "tyres": 3,
+    "glass": 2,
+    "kitchen": 4,
+    "auto": 5,
+    "toys": 5,
+    "cement": 1,
+    "ceramics": 8,
+    "refractory": 4,
+    "chemicals": 3,
+    "solder": 2,
+    "ferroalloy": 2,
+    "zircon": 1.5,
 }
 _SECTOR_WEIGHTS_OTHER = {
-    "textile": 10, "footwear": 6, "furniture": 8, "agri": 12, "electronics": 8, "plastics": 5,
-    "steel": 4, "metal": 2, "ceramics": 4, "tyres": 3, "auto": 4, "ore": 3, "zircon": 2,
-    "refractory": 1, "chemicals": 1, "kitchen": 2, "toys": 2, "fertiliser": 2, "solder": 1,
+    "textile": 10,
+    "footwear": 6,
+    "furniture": 8,
+    "agri": 12,
+    "electronics": 8,
+    "plastics": 5,
+    "steel": 4,
+    "metal": 2,
+    "ceramics": 4,
+    "tyres": 3,
+    "auto": 4,
+    "ore": 3,
+    "zircon": 2,
+    "refractory": 1,
+    "chemicals": 1,
+    "kitchen": 2,
+    "toys": 2,
+    "fertiliser": 2,
+    "solder": 1,
 }
 _MAX_CODES = 4
 _MAX_CONSIGNEES = 12
@@ -408,16 +608,25 @@ class _Registry:
     watchlist: list[dict] = field(default_factory=list)
     used_names: set[str] = field(default_factory=set)
 
-    def company(self, rng: np.random.Generator, country: str, industry: str, *,
-                incorporated: int, employees: float, in_registry: bool = True,
-                address: str | None = None, agent: str = "", name: str | None = None,
-                core: str | None = None) -> int:
+    def company(
+        self,
+        rng: np.random.Generator,
+        country: str,
+        industry: str,
+        *,
+        incorporated: int,
+        employees: float,
+        in_registry: bool = True,
+        address: str | None = None,
+        agent: str = "",
+        name: str | None = None,
+        core: str | None = None,
+    ) -> int:
         if name is None:
             for _ in range(50):
                 name = tx.company_name(rng, country, industry, core=core)
                 if name not in self.used_names:
                     break
-                core = None if core is None else core
             else:
                 name = f"{name} ({len(self.names)})"
         self.used_names.add(name)
@@ -500,23 +709,33 @@ def _cum(weights: np.ndarray) -> np.ndarray:
 class _PartyBuilder:
     """Builds every party of the world; loops here run over companies, never over rows."""
 
-    def __init__(self, rng: np.random.Generator, cat: _Catalog, geo: _Geo, knobs: WorldKnobs,
-                 days: int) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        cat: _Catalog,
+        geo: _Geo,
+        knobs: WorldKnobs,
+        days: int,
+        start: np.datetime64,
+    ) -> None:
         self.rng, self.cat, self.geo, self.knobs, self.days = rng, cat, geo, knobs, days
+        self.start = start
         self.reg = _Registry()
         self.exporters: list[dict] = []
         self.consignees: list[dict] = []
         self.networks: list[dict] = []
 
     # -------------------------------------------------------------- helpers
-    def _legit_company(self, country: str, industry: str, *, new_share: float = 0.08,
-                       in_registry: bool = True) -> int:
+    def _legit_company(
+        self, country: str, industry: str, *, new_share: float = 0.08, in_registry: bool = True
+    ) -> int:
         rng = self.rng
         new = rng.random() < new_share
         inc = -int(rng.integers(30, 730)) if new else -int(rng.integers(3 * 365, 35 * 365))
         emp = float(np.round(rng.lognormal(4.0, 1.2))) if not new else float(rng.integers(2, 40))
-        e = self.reg.company(rng, country, industry, incorporated=inc, employees=emp,
-                             in_registry=in_registry)
+        e = self.reg.company(
+            rng, country, industry, incorporated=inc, employees=emp, in_registry=in_registry
+        )
         self._legit_owners(e, country)
         return e
 
@@ -542,12 +761,29 @@ class _PartyBuilder:
         b = options[int(self.rng.integers(len(options)))] if self.rng.random() < 0.3 else a
         return [self.geo.port(a), self.geo.port(b)]
 
-    def _consignee(self, entity: int, country: str, *, front: bool = False, network: int = -1,
-                   hard: bool = False, known: bool = True) -> int:
+    def _consignee(
+        self,
+        entity: int,
+        country: str,
+        *,
+        front: bool = False,
+        network: int = -1,
+        hard: bool = False,
+        known: bool = True,
+    ) -> int:
         dest = country
-        self.consignees.append(dict(entity=entity, country=country, dest=dest,
-                                    ports=self._discharge_for(country), front=front,
-                                    network=network, hard=hard, known=known))
+        self.consignees.append(
+            dict(
+                entity=entity,
+                country=country,
+                dest=dest,
+                ports=self._discharge_for(country),
+                front=front,
+                network=network,
+                hard=hard,
+                known=known,
+            )
+        )
         return len(self.consignees) - 1
 
     def _exporter(self, entity: int, country: str, codes: list[str], **kw) -> int:
@@ -557,23 +793,40 @@ class _PartyBuilder:
         dens = [rng.uniform(cat.dmin[i], cat.dmax[i]) for i in idx]
         vmult = list(np.exp(rng.normal(0, 0.8 * cat.vsig[idx])))
         desc = [cat.desc_start[i] + int(rng.integers(cat.desc_count[i])) for i in idx]
-        rec = dict(entity=entity, country=country, codes=idx, w=list(w), dens=dens,
-                   vmult=vmult, desc=desc, ports=self._ports_for(country),
-                   activity=float(rng.lognormal(0, 1.0)), noise=float(rng.choice(
-                       [0.08, 0.2, 0.45], p=[0.6, 0.3, 0.1])), actor=False, front=False,
-                   network=-1, p_violation=0.0, typ=np.zeros(len(TYPOLOGIES)),
-                   tcode=[-1] * (len(TYPOLOGIES) + 1), true=-1, window=(0, self.days),
-                   undervalue_p=0.0, lic_ok=False, cons=[], cons_w=[], declarants=[])
+        rec = dict(
+            entity=entity,
+            country=country,
+            codes=idx,
+            w=list(w),
+            dens=dens,
+            vmult=vmult,
+            desc=desc,
+            ports=self._ports_for(country),
+            activity=float(rng.lognormal(0, 1.0)),
+            noise=float(rng.choice([0.08, 0.2, 0.45], p=[0.6, 0.3, 0.1])),
+            actor=False,
+            front=False,
+            network=-1,
+            p_violation=0.0,
+            typ=np.zeros(len(TYPOLOGIES)),
+            tcode=[-1] * (len(TYPOLOGIES) + 1),
+            true=-1,
+            window=(0, self.days),
+            undervalue_p=0.0,
+            lic_ok=False,
+            cons=[],
+            cons_w=[],
+            declarants=[],
+        )
         rec.update(kw)
         self.exporters.append(rec)
         return len(self.exporters) - 1
 
-    def _attach_consignees(self, x: int, pool: np.ndarray, k: int,
-                           extra: list[int] | None = None, extra_w: float = 0.1) -> None:
+    def _attach_consignees(
+        self, x: int, pool: np.ndarray, k: int, extra: list[int] | None = None, extra_w: float = 0.1
+    ) -> None:
         rng, rec = self.rng, self.exporters[x]
-        countries = np.array([self.consignees[c]["country"] for c in pool], dtype=object) \
-            if len(pool) < 500 else self._cons_country_array()[pool]
-        pool = pool[countries != rec["country"]]
+        pool = pool[self._cons_country_array()[pool] != rec["country"]]
         chosen = list(rng.choice(pool, size=min(k, len(pool)), replace=False))
         w = list(rng.dirichlet(np.ones(len(chosen))))
         for c in extra or []:
@@ -592,14 +845,26 @@ class _PartyBuilder:
         countries = _weighted(rng, _CONSIGNEE_COUNTRIES, self.knobs.consignees)
         out = []
         for country in countries:
-            industry = _weighted(rng, {"consumer": 5, "trade": 2, "steel": 1, "electronics": 1,
-                                       "chemical": 1, "metal": 0.6, "magnet": 0.3,
-                                       "ceramic": 0.4, "machinery": 1})
+            industry = _weighted(
+                rng,
+                {
+                    "consumer": 5,
+                    "trade": 2,
+                    "steel": 1,
+                    "electronics": 1,
+                    "chemical": 1,
+                    "metal": 0.6,
+                    "magnet": 0.3,
+                    "ceramic": 0.4,
+                    "machinery": 1,
+                },
+            )
             in_reg = rng.random() < 0.6
             e = self._legit_company(country, industry, new_share=0.06, in_registry=in_reg)
             if country in ("HK", "SG", "AE") and rng.random() < 0.35:
-                reg.address[e] = tx.AGENT_ADDRESSES[country][int(rng.integers(
-                    len(tx.AGENT_ADDRESSES[country])))]
+                reg.address[e] = tx.AGENT_ADDRESSES[country][
+                    int(rng.integers(len(tx.AGENT_ADDRESSES[country])))
+                ]
                 reg.agent[e] = tx.AGENT_NAMES[int(rng.integers(len(tx.AGENT_NAMES)))]
             out.append(self._consignee(e, country, known=in_reg and rng.random() < 0.85))
         return np.array(out)
@@ -635,17 +900,27 @@ class _PartyBuilder:
             e = self._legit_company(country, industry, in_registry=rng.random() > 0.02)
             if rng.random() < 0.15:
                 reg.own("C", parents[int(rng.integers(len(parents)))], e, 100.0)
-            x = self._exporter(e, country, picks, declarants=self._declarants_for(country),
-                               undervalue_p=0.015 if rng.random() < 0.1 else 0.0)
+            x = self._exporter(
+                e,
+                country,
+                picks,
+                declarants=self._declarants_for(country),
+                undervalue_p=0.015 if rng.random() < 0.1 else 0.0,
+            )
             self._attach_consignees(x, consignees, int(rng.integers(2, 11)))
 
     def licensed_exporters(self, consignees: np.ndarray) -> None:
         rng = self.rng
-        buyers = consignees[np.isin([self.consignees[c]["country"] for c in consignees],
-                                    _RE_BUYER_COUNTRIES)]
+        buyers = consignees[
+            np.isin([self.consignees[c]["country"] for c in consignees], _RE_BUYER_COUNTRIES)
+        ]
         n = self.knobs.licensed_re_exporters
-        plan = (["CN"] * int(n * 0.7) + ["MY"] * max(1, n // 10) + ["JP"] * max(1, n // 10)
-                + ["KR"] * max(1, n // 20))
+        plan = (
+            ["CN"] * int(n * 0.7)
+            + ["MY"] * max(1, n // 10)
+            + ["JP"] * max(1, n // 10)
+            + ["KR"] * max(1, n // 20)
+        )
         plan += ["VN"] * (n - len(plan))
         for country in plan[:n]:
             if country in ("JP", "KR"):
@@ -657,24 +932,26 @@ class _PartyBuilder:
                 codes = ["284690", "280530", "284610"][: int(rng.integers(1, 4))]
                 industry = "rare_earth"
             e = self._legit_company(country, industry, new_share=0.0)
-            x = self._exporter(e, country, codes, lic_ok=True,
-                               declarants=self._declarants_for(country))
+            x = self._exporter(
+                e, country, codes, lic_ok=True, declarants=self._declarants_for(country)
+            )
             self.exporters[x]["activity"] *= 2.0  # established producers ship often
             self._attach_consignees(x, buyers, int(rng.integers(3, 10)))
 
     def networks_and_watchlist(self) -> None:
         """Listed entities, the shell networks hanging from some of them, other list noise."""
         rng, reg = self.rng, self.reg
-        nominees = [reg.person(rng, c) for c in rng.choice(["HK", "SG", "AE", "CY", "SC", "MY"],
-                                                            size=14)]
+        nominees = [
+            reg.person(rng, c) for c in rng.choice(["HK", "SG", "AE", "CY", "SC", "MY"], size=14)
+        ]
         self.nominees = nominees
         for k in range(self.knobs.networks):
             root_is_person = rng.random() < 0.35
-            root_country = _weighted(rng, {"CN": 0.5, "HK": 0.2, "RU": 0.15, "IR": 0.05,
-                                           "AE": 0.1})
+            root_country = _weighted(rng, {"CN": 0.5, "HK": 0.2, "RU": 0.15, "IR": 0.05, "AE": 0.1})
             core = tx.name_core(rng, root_country)
-            agent_country = _weighted(rng, {"HK": 0.4, "AE": 0.25, "SG": 0.1, "SC": 0.1,
-                                            "VG": 0.1, "TR": 0.05})
+            agent_country = _weighted(
+                rng, {"HK": 0.4, "AE": 0.25, "SG": 0.1, "SC": 0.1, "VG": 0.1, "TR": 0.05}
+            )
             addresses = tx.AGENT_ADDRESSES[agent_country]
             agent = tx.AGENT_NAMES[int(rng.integers(len(tx.AGENT_NAMES)))]
             if root_is_person:
@@ -684,39 +961,57 @@ class _PartyBuilder:
                 top_owner = ("P", root)
             else:
                 in_reg = rng.random() < 0.6
-                root = reg.company(rng, root_country, _weighted(
-                    rng, {"rare_earth": 3, "magnet": 2, "trade": 3, "mineral": 1}),
+                root = reg.company(
+                    rng,
+                    root_country,
+                    _weighted(rng, {"rare_earth": 3, "magnet": 2, "trade": 3, "mineral": 1}),
                     incorporated=-int(rng.integers(5 * 365, 25 * 365)),
-                    employees=float(rng.integers(50, 3000)), in_registry=in_reg, core=core)
+                    employees=float(rng.integers(50, 3000)),
+                    in_registry=in_reg,
+                    core=core,
+                )
                 root_name = reg.names[root]
                 self._watch_company(root, in_registry=in_reg)
                 top_owner = ("C", root)
                 if not in_reg:
-                    # the listed company is not in the registry: ownership goes through a
-                    # person who sits on its board under its own name (link by name only)
+                    # the listed company is not in the registry: the chain starts at its
+                    # listed owner, a person (linked to the company by name only)
                     p = reg.person(rng, root_country)
+                    self._watch_person(p, root_country)
                     top_owner = ("P", p)
-            net = dict(root_name=root_name, core=core, fronts_cons=[], fronts_exp=[],
-                       agent_country=agent_country)
+            net = dict(
+                root_name=root_name,
+                core=core,
+                fronts_cons=[],
+                fronts_exp=[],
+                agent_country=agent_country,
+            )
             # chain of holdings: depth 1-3 between root and fronts
             depth = int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
             parent = top_owner
-            chain = []
             for _ in range(depth - 1):
-                h = reg.company(rng, agent_country if agent_country in tx._SUFFIX else "HK",
-                                "trade", incorporated=-int(rng.integers(200, 1500)),
-                                employees=float(rng.integers(0, 3)),
-                                address=addresses[int(rng.integers(len(addresses)))],
-                                agent=agent)
+                h = reg.company(
+                    rng,
+                    agent_country,
+                    "trade",
+                    incorporated=-int(rng.integers(200, 1500)),
+                    employees=float(rng.integers(0, 3)),
+                    address=addresses[int(rng.integers(len(addresses)))],
+                    agent=agent,
+                )
                 reg.own(parent[0], parent[1], h, float(rng.choice([100.0, 75.0, 60.0])))
+                if parent[0] == "P":  # the listed person sits on the board
+                    reg.officers.append((parent[1], h, "director"))
                 self._nominee_board(h)
-                chain.append(h)
                 parent = ("C", h)
             n_cons = int(rng.integers(2, 5))
             for j in range(n_cons + 1):
                 is_exporter = j == n_cons
-                country = (_weighted(rng, _FRONT_EXPORTER_COUNTRIES) if is_exporter
-                           else _weighted(rng, _FRONT_CONSIGNEE_COUNTRIES))
+                country = (
+                    _weighted(rng, _FRONT_EXPORTER_COUNTRIES)
+                    if is_exporter
+                    else _weighted(rng, _FRONT_CONSIGNEE_COUNTRIES)
+                )
                 kind = rng.choice(["variant", "alias", "unrelated"], p=[0.3, 0.1, 0.6])
                 name = None
                 if kind == "variant":
@@ -729,13 +1024,23 @@ class _PartyBuilder:
                         name = None
                 in_reg = rng.random() > (0.4 if is_exporter else 0.15)
                 f = reg.company(
-                    rng, country, "trade", incorporated=-int(rng.integers(30, 720)),
-                    employees=float(rng.integers(0, 6)), in_registry=in_reg, name=name,
-                    address=(addresses[int(rng.integers(len(addresses)))]
-                             if country == agent_country or rng.random() < 0.5
-                             else tx.AGENT_ADDRESSES.get(country, addresses)[0]),
-                    agent=agent)
+                    rng,
+                    country,
+                    "trade",
+                    incorporated=-int(rng.integers(30, 720)),
+                    employees=float(rng.integers(0, 6)),
+                    in_registry=in_reg,
+                    name=name,
+                    address=(
+                        addresses[int(rng.integers(len(addresses)))]
+                        if country == agent_country or rng.random() < 0.5
+                        else tx.AGENT_ADDRESSES.get(country, addresses)[0]
+                    ),
+                    agent=agent,
+                )
                 reg.own(parent[0], parent[1], f, float(rng.uniform(51, 100)))
+                if parent[0] == "P":  # the listed person sits on the board
+                    reg.officers.append((parent[1], f, "director"))
                 self._nominee_board(f)
                 if kind == "alias":
                     self._add_alias(root_name, reg.names[f])
@@ -743,8 +1048,14 @@ class _PartyBuilder:
                 if is_exporter:
                     net["fronts_exp"].append((f, country))
                 else:
-                    c = self._consignee(f, country, front=True, network=k, hard=hard,
-                                        known=in_reg and rng.random() < 0.7)
+                    c = self._consignee(
+                        f,
+                        country,
+                        front=True,
+                        network=k,
+                        hard=hard,
+                        known=in_reg and rng.random() < 0.7,
+                    )
                     net["fronts_cons"].append(c)
             self.networks.append(net)
         for _ in range(max(0, 150 - len(reg.watchlist))):  # listed entities with no trade here
@@ -752,13 +1063,27 @@ class _PartyBuilder:
                 country = _weighted(rng, {"CN": 3, "RU": 3, "IR": 2, "HK": 1, "AE": 1, "TR": 1})
                 self._watch_person(reg.person(rng, country), country)
             else:
-                country = _weighted(rng, {"CN": 4, "RU": 3, "IR": 2, "HK": 2, "AE": 1, "KP": 1,
-                                          "TR": 1, "BY": 1})
+                country = _weighted(
+                    rng, {"CN": 4, "RU": 3, "IR": 2, "HK": 2, "AE": 1, "KP": 1, "TR": 1, "BY": 1}
+                )
                 in_reg = rng.random() < 0.2
-                e = reg.company(rng, country, _weighted(rng, {
-                    "rare_earth": 1, "magnet": 1, "trade": 3, "electronics": 2,
-                    "machinery": 1}), incorporated=-int(rng.integers(3 * 365, 30 * 365)),
-                    employees=float(rng.integers(10, 2000)), in_registry=in_reg)
+                e = reg.company(
+                    rng,
+                    country,
+                    _weighted(
+                        rng,
+                        {
+                            "rare_earth": 1,
+                            "magnet": 1,
+                            "trade": 3,
+                            "electronics": 2,
+                            "machinery": 1,
+                        },
+                    ),
+                    incorporated=-int(rng.integers(3 * 365, 30 * 365)),
+                    employees=float(rng.integers(10, 2000)),
+                    in_registry=in_reg,
+                )
                 self._watch_company(e, in_registry=in_reg)
 
     def _nominee_board(self, e: int) -> None:
@@ -768,36 +1093,60 @@ class _PartyBuilder:
 
     def _watch_common(self, country: str) -> dict:
         rng = self.rng
-        first = np.datetime64("2026-05-01") - np.timedelta64(int(rng.integers(60, 2500)), "D")
+        first = self.start - np.timedelta64(int(rng.integers(60, 2500)), "D")
         dataset, program, sanction = [
             ("us_trade_csl", "US-BIS-EL", "Entity List - Bureau of Industry and Security"),
             ("us_ofac_sdn", "US-OFAC-SDN", "OFAC SDN List"),
             ("eu_fsf", "EU-RUS-833", "EU Financial Sanctions Files"),
             ("gb_hmt_sanctions", "UK-RUS", "UK HM Treasury Consolidated List"),
         ][int(rng.choice(4, p=[0.45, 0.25, 0.2, 0.1]))]
-        return dict(countries=country.lower(), sanctions=sanction, program_ids=program,
-                    dataset=dataset, first_seen=f"{first}T00:00:00",
-                    last_seen="2026-04-30T00:00:00", last_change=f"{first}T00:00:00")
+        return dict(
+            countries=country.lower(),
+            sanctions=sanction,
+            program_ids=program,
+            dataset=dataset,
+            first_seen=f"{first}T00:00:00",
+            last_seen=f"{self.start - np.timedelta64(1, 'D')}T00:00:00",
+            last_change=f"{first}T00:00:00",
+        )
 
     def _watch_company(self, e: int, *, in_registry: bool) -> None:
         rng, reg = self.rng, self.reg
         name = reg.names[e]
         aliases = tx.watch_aliases(rng, name, count=int(rng.integers(1, 4)))
-        rec = dict(ref=("C", e), schema="Company", name=name, aliases=";".join(aliases),
-                   addresses=reg.address[e], in_registry=in_registry,
-                   identifiers=f"USCC 9133{int(rng.integers(10**9, 10**10))}"
-                   if reg.country[e] == "CN" else "", **self._watch_common(reg.country[e]))
+        rec = dict(
+            ref=("C", e),
+            schema="Company",
+            name=name,
+            aliases=";".join(aliases),
+            addresses=reg.address[e],
+            in_registry=in_registry,
+            identifiers=f"USCC 9133{int(rng.integers(10**9, 10**10))}"
+            if reg.country[e] == "CN"
+            else "",
+            **self._watch_common(reg.country[e]),
+        )
         reg.watchlist.append(rec)
 
     def _watch_person(self, p: int, country: str) -> None:
         rng, reg = self.rng, self.reg
-        born = f"{int(rng.integers(1950, 1990))}-{int(rng.integers(1, 13)):02d}-" \
-               f"{int(rng.integers(1, 29)):02d}"
+        born = (
+            f"{int(rng.integers(1950, 1990))}-{int(rng.integers(1, 13)):02d}-"
+            f"{int(rng.integers(1, 29)):02d}"
+        )
         name = reg.person_names[p]
         alias = " ".join(reversed(name.split())) if " " in name else name
-        reg.watchlist.append(dict(ref=("P", p), schema="Person", name=name,
-                                  aliases=alias.upper(), birth_date=born, in_registry=False,
-                                  **self._watch_common(country)))
+        reg.watchlist.append(
+            dict(
+                ref=("P", p),
+                schema="Person",
+                name=name,
+                aliases=alias.upper(),
+                birth_date=born,
+                in_registry=False,
+                **self._watch_common(country),
+            )
+        )
 
     def _add_alias(self, root_name: str, alias: str) -> None:
         for rec in self.reg.watchlist:
@@ -808,15 +1157,25 @@ class _PartyBuilder:
     def actors(self, consignees: np.ndarray) -> None:
         """Repeat offenders: registered traders and the exporter fronts of shell networks."""
         rng, cat = self.rng, self.cat
-        neighbour = consignees[np.isin([self.consignees[c]["country"] for c in consignees],
-                                       _NEIGHBOURS)]
+        neighbour = consignees[
+            np.isin([self.consignees[c]["country"] for c in consignees], _NEIGHBOURS)
+        ]
         self.neighbour_pool = neighbour
         specs: list[tuple[int, str, int, bool]] = []
         for _ in range(self.knobs.registered_actors):
             country = _weighted(rng, _ACTOR_COUNTRIES)
             network = int(rng.integers(len(self.networks))) if rng.random() < 0.4 else -1
-            industry = _weighted(rng, {"trade": 3, "mineral": 2, "ceramic": 2, "chemical": 1,
-                                       "rare_earth": 1, "metal": 1})
+            industry = _weighted(
+                rng,
+                {
+                    "trade": 3,
+                    "mineral": 2,
+                    "ceramic": 2,
+                    "chemical": 1,
+                    "rare_earth": 1,
+                    "metal": 1,
+                },
+            )
             e = self._legit_company(country, industry, new_share=0.35)
             if network >= 0 and rng.random() < 0.3:
                 holder = self.networks[network]["fronts_exp"]
@@ -831,8 +1190,11 @@ class _PartyBuilder:
         for i, (e, country, network, front) in enumerate(specs):
             # the first actors cover every typology twice, so small worlds have them all
             guaranteed = i < 2 * len(names)
-            main = names[i % len(names)] if guaranteed else names[
-                int(rng.choice(len(names), p=mix / mix.sum()))]
+            main = (
+                names[i % len(names)]
+                if guaranteed
+                else names[int(rng.choice(len(names), p=mix / mix.sum()))]
+            )
             other = names[int(rng.choice(len(names), p=mix / mix.sum()))]
             typ = np.zeros(len(TYPOLOGIES))
             typ[_TI[main] - 1] += 0.75 if rng.random() < 0.5 else 1.0
@@ -845,8 +1207,9 @@ class _PartyBuilder:
             true = cat.index[_weighted(rng, _CONTROLLED_MIX)]
             for t in ("routing", "shell", "no_license"):
                 tcode[_TI[t]] = true
-            codes = sorted({cat.code[tcode[_TI[t]]] for t, v in zip(TYPOLOGIES, typ, strict=True)
-                            if v > 0})
+            codes = sorted(
+                {cat.code[tcode[_TI[t]]] for t, v in zip(TYPOLOGIES, typ, strict=True) if v > 0}
+            )
             if front or rng.random() < 0.4:  # a front of ordinary trade
                 sector = _weighted(rng, _SECTOR_WEIGHTS_CN)
                 codes.append(str(rng.choice(_SECTORS[sector][0])))
@@ -859,16 +1222,25 @@ class _PartyBuilder:
                     start = int(rng.uniform(0.2, 0.7) * self.days)
                 else:
                     end = int(rng.uniform(0.4, 0.8) * self.days)
-            x = self._exporter(e, country, codes, actor=True, front=front, network=network,
-                               p_violation=float(rng.uniform(0.3, 0.85)), typ=typ, tcode=tcode,
-                               true=true, window=(start, end),
-                               declarants=self._declarants_for(country, dodgy=True))
+            x = self._exporter(
+                e,
+                country,
+                codes,
+                actor=True,
+                front=front,
+                network=network,
+                p_violation=float(rng.uniform(0.3, 0.85)),
+                typ=typ,
+                tcode=tcode,
+                true=true,
+                window=(start, end),
+                declarants=self._declarants_for(country, dodgy=True),
+            )
             pool = consignees
             if typ[_TI["concealment"] - 1] > 0.5:
                 pool = neighbour
             extra = self.networks[network]["fronts_cons"] if network >= 0 else []
-            self._attach_consignees(x, pool, int(rng.integers(2, 7)), extra=extra,
-                                    extra_w=0.15)
+            self._attach_consignees(x, pool, int(rng.integers(2, 7)), extra=extra, extra_w=0.15)
 
     def unknowing_legit(self) -> None:
         """Some licensed exporters ship to shell fronts without knowing it."""
@@ -918,11 +1290,14 @@ class _PartyBuilder:
         return _Parties(
             exp_entity=np.array([r["entity"] for r in ex]),
             exp_country=np.array([r["country"] for r in ex], dtype=object),
-            exp_codes=codes, exp_code_cum=_cum(code_w),
-            exp_vmult=pad("vmult", _MAX_CODES, 1.0), exp_dens=pad("dens", _MAX_CODES, 1.0),
+            exp_codes=codes,
+            exp_code_cum=_cum(code_w),
+            exp_vmult=pad("vmult", _MAX_CODES, 1.0),
+            exp_dens=pad("dens", _MAX_CODES, 1.0),
             exp_desc=pad("desc", _MAX_CODES, 0).astype(np.int64),
             exp_ports=np.array([r["ports"] for r in ex]),
-            exp_cons=cons, exp_cons_cum=_cum(cons_w),
+            exp_cons=cons,
+            exp_cons_cum=_cum(cons_w),
             exp_declarants=np.array([r["declarants"] for r in ex]),
             exp_activity=np.array([r["activity"] for r in ex]),
             exp_noise=np.array([r["noise"] for r in ex]),
@@ -944,11 +1319,19 @@ class _PartyBuilder:
             cons_network=np.array([c["network"] for c in co]),
             cons_front_hard=np.array([c["hard"] for c in co]),
             cons_known=np.array([c["known"] for c in co]),
-            network_fronts=fronts_by_net, hard_fronts=hard_fronts, front_consignees=all_fronts,
+            network_fronts=fronts_by_net,
+            hard_fronts=hard_fronts,
+            front_consignees=all_fronts,
             neighbour_consignees=self.neighbour_pool,
-            declarant_ids=np.array([f"BRK{v:05d}" for v in rng.choice(
-                90000, size=self.knobs.declarants, replace=False) + 10000], dtype=object),
-            names=names, registry=reg,
+            declarant_ids=np.array(
+                [
+                    f"BRK{v:05d}"
+                    for v in rng.choice(90000, size=self.knobs.declarants, replace=False) + 10000
+                ],
+                dtype=object,
+            ),
+            names=names,
+            registry=reg,
         )
 
 
@@ -961,18 +1344,28 @@ def _pick_slot(rng: np.random.Generator, cum: np.ndarray) -> np.ndarray:
     return np.minimum((u[:, None] > cum).sum(axis=1), cum.shape[1] - 1)
 
 
-def _goods(rng: np.random.Generator, cat: _Catalog, code: np.ndarray, dens: np.ndarray,
-           vmult: np.ndarray, *, small: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _goods(
+    rng: np.random.Generator,
+    cat: _Catalog,
+    code: np.ndarray,
+    dens: np.ndarray,
+    vmult: np.ndarray,
+    *,
+    small: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Quantities, packing and value for rows of the given codes (all legitimate-looking)."""
     n = len(code)
     vol_c = np.array([CONTAINERS[k].volume_m3 for k in ("20GP", "40GP", "40HC")])
     pay_c = np.array([CONTAINERS[k].payload_kg for k in ("20GP", "40GP", "40HC")])
     heavy = dens >= 0.9
     u = rng.random(n)
-    ctype = np.where(heavy, np.where(u < 0.92, 0, 1), np.where(u < 0.55, 2, np.where(u < 0.9, 1,
-                                                                                        0)))
-    cap = np.minimum(pay_c[ctype] * rng.uniform(0.80, 0.97, n),
-                     vol_c[ctype] * rng.uniform(0.70, 0.92, n) * dens * 1000.0)
+    ctype = np.where(
+        heavy, np.where(u < 0.92, 0, 1), np.where(u < 0.55, 2, np.where(u < 0.9, 1, 0))
+    )
+    cap = np.minimum(
+        pay_c[ctype] * rng.uniform(0.80, 0.97, n),
+        vol_c[ctype] * rng.uniform(0.70, 0.92, n) * dens * 1000.0,
+    )
     ncont = np.minimum(rng.geometric(0.45, n), 20)
     gross = ncont * cap * rng.uniform(0.85, 1.0, n)
     lot = cat.small_median[code] > 0
@@ -988,12 +1381,21 @@ def _goods(rng: np.random.Generator, cat: _Catalog, code: np.ndarray, dens: np.n
     vpk = cat.vtyp[code] * vmult * np.exp(rng.normal(0, 0.6 * cat.vsig[code]))
     vpk = np.clip(vpk, cat.vlow[code] * 0.3, cat.vhigh[code] * 3.0)
     pack_kg = np.exp(rng.uniform(np.log(cat.pack_min[code]), np.log(cat.pack_max[code])))
-    return dict(gross=gross, net=net, volume=volume, ncont=ncont, ctype=ctype, vpk=vpk,
-                packages=np.maximum(1, np.ceil(net / pack_kg)), code=code)
+    return dict(
+        gross=gross,
+        net=net,
+        volume=volume,
+        ncont=ncont,
+        ctype=ctype,
+        vpk=vpk,
+        packages=np.maximum(1, np.ceil(net / pack_kg)),
+        code=code,
+    )
 
 
-def _day_counts(rng: np.random.Generator, days: int, rows_per_day: int,
-                start: np.datetime64) -> np.ndarray:
+def _day_counts(
+    rng: np.random.Generator, days: int, rows_per_day: int, start: np.datetime64
+) -> np.ndarray:
     """Rows per day: the history total split by weekday (quiet Sundays), then the manifest."""
     dates = start + np.arange(days + 1).astype("timedelta64[D]")
     weekday = (dates.astype("datetime64[D]").view("int64") - 4) % 7  # 0 = Monday
@@ -1002,8 +1404,9 @@ def _day_counts(rng: np.random.Generator, days: int, rows_per_day: int,
     return np.append(hist, rows_per_day)
 
 
-def _choose_exporters(rng: np.random.Generator, p: _Parties, day: np.ndarray,
-                      actor_share: float) -> np.ndarray:
+def _choose_exporters(
+    rng: np.random.Generator, p: _Parties, day: np.ndarray, actor_share: float
+) -> np.ndarray:
     n = len(day)
     legit = np.flatnonzero(~p.exp_actor)
     actors = np.flatnonzero(p.exp_actor)
@@ -1025,69 +1428,105 @@ def _choose_exporters(rng: np.random.Generator, p: _Parties, day: np.ndarray,
 def _effective_violation_rate(cat: _Catalog, p: _Parties) -> np.ndarray:
     """Share of an actor's rows that end up violations: its own schemes plus the controlled
     goods it sends through shell fronts (which are violations whatever else it does)."""
-    slot_w = np.diff(np.concatenate([np.zeros((len(p.exp_code_cum), 1)), p.exp_code_cum],
-                                    axis=1), axis=1)
-    ctrl_w = (slot_w * ((p.exp_codes >= 0) & (cat.role[np.maximum(p.exp_codes, 0)]
-                                               == "controlled"))).sum(axis=1)
-    cons_w = np.diff(np.concatenate([np.zeros((len(p.exp_cons_cum), 1)), p.exp_cons_cum],
-                                    axis=1), axis=1)
+    slot_w = np.diff(
+        np.concatenate([np.zeros((len(p.exp_code_cum), 1)), p.exp_code_cum], axis=1), axis=1
+    )
+    ctrl_w = (
+        slot_w * ((p.exp_codes >= 0) & (cat.role[np.maximum(p.exp_codes, 0)] == "controlled"))
+    ).sum(axis=1)
+    cons_w = np.diff(
+        np.concatenate([np.zeros((len(p.exp_cons_cum), 1)), p.exp_cons_cum], axis=1), axis=1
+    )
     front_w = (cons_w * ((p.exp_cons >= 0) & p.cons_front[np.maximum(p.exp_cons, 0)])).sum(1)
     via_front = np.where(p.exp_front, 1.0, front_w)
     pv = p.exp_p_violation
     return pv + (1 - pv) * ctrl_w * via_front
 
 
-def _base_rows(rng: np.random.Generator, cat: _Catalog, geo: _Geo, p: _Parties,
-               knobs: WorldKnobs, counts: np.ndarray) -> dict[str, np.ndarray]:
+def _base_rows(
+    rng: np.random.Generator,
+    cat: _Catalog,
+    geo: _Geo,
+    p: _Parties,
+    knobs: WorldKnobs,
+    counts: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Every row as legitimate trade from its exporter's profile."""
     day = np.repeat(np.arange(len(counts)), counts)
     n = len(day)
     act = p.exp_actor
-    mean_p = float((p.exp_activity[act] * _effective_violation_rate(cat, p)[act]).sum()
-                   / max(p.exp_activity[act].sum(), 1e-9))
+    mean_p = float(
+        (p.exp_activity[act] * _effective_violation_rate(cat, p)[act]).sum()
+        / max(p.exp_activity[act].sum(), 1e-9)
+    )
     actor_share = min(0.2, max(0.0, knobs.violation_rate - 0.004) / max(mean_p, 1e-9))
     exp = _choose_exporters(rng, p, day, actor_share)
     slot = _pick_slot(rng, p.exp_code_cum[exp])
     code = p.exp_codes[exp, slot]
     cons = p.exp_cons[exp, _pick_slot(rng, p.exp_cons_cum[exp])]
     g = _goods(rng, cat, code, p.exp_dens[exp, slot], p.exp_vmult[exp, slot])
-    desc = np.where(rng.random(n) < 0.8, p.exp_desc[exp, slot],
-                    cat.desc_start[code] + (rng.random(n) * cat.desc_count[code]).astype(int))
+    desc = np.where(
+        rng.random(n) < 0.8,
+        p.exp_desc[exp, slot],
+        cat.desc_start[code] + (rng.random(n) * cat.desc_count[code]).astype(int),
+    )
     vague = rng.random(n) < 0.015
     desc = np.where(vague, cat.vague[rng.integers(len(cat.vague), size=n)], desc)
     # origin: own country, re-exports of Chinese goods, Laos via Thai/Vietnamese ports,
     # Japanese re-exports of Estonian/Malaysian-processed rare-earth oxides
     exp_country = p.exp_country[exp]
     origin = exp_country.copy()
-    reexport = (exp_country != "CN") & (rng.random(n) < 0.05) & ~np.isin(code, cat.idx([
-        "090111", "030617", "071410"]))
+    reexport = (
+        (exp_country != "CN")
+        & (rng.random(n) < 0.05)
+        & ~np.isin(code, cat.idx(["090111", "030617", "071410"]))
+    )
     origin[reexport] = "CN"
     cn_other = (exp_country == "CN") & (rng.random(n) < 0.015)
     origin[cn_other] = np.array(["VN", "MY", "JP", "KR", "DE", "US"], dtype=object)[
-        rng.integers(6, size=int(cn_other.sum()))]
+        rng.integers(6, size=int(cn_other.sum()))
+    ]
     jp_re = (exp_country == "JP") & (code == cat.index["284690"]) & (rng.random(n) < 0.6)
     origin[jp_re] = np.where(rng.random(int(jp_re.sum())) < 0.65, "EE", "MY")
     dest = p.cons_dest[cons].copy()
     region = np.array([_REGION.get(c, "SEA") for c in dest], dtype=object)
     route = np.zeros(n, dtype=np.int64)
     for reg_name, (ids, w, share) in geo.legit_routes.items():
-        m = np.flatnonzero((region == reg_name) & (rng.random(n) < share * knobs.
-                                                   transshipment_share / 0.25))
+        m = np.flatnonzero(
+            (region == reg_name) & (rng.random(n) < share * knobs.transshipment_share / 0.25)
+        )
         route[m] = ids[rng.choice(len(ids), size=len(m), p=w)]
     return dict(
-        day=day, ts=rng.integers(6 * 3600, 22 * 3600, n), exp=exp, cons=cons,
-        code=code, true_code=code.copy(), gross=g["gross"], net=g["net"], volume=g["volume"],
-        ncont=g["ncont"], ctype=g["ctype"], packages=g["packages"], value=g["net"] * g["vpk"],
-        true_value=g["net"] * g["vpk"], desc=desc, origin=origin, dest=dest,
+        day=day,
+        ts=rng.integers(6 * 3600, 22 * 3600, n),
+        exp=exp,
+        cons=cons,
+        code=code,
+        true_code=code.copy(),
+        gross=g["gross"],
+        net=g["net"],
+        volume=g["volume"],
+        ncont=g["ncont"],
+        ctype=g["ctype"],
+        packages=g["packages"],
+        value=g["net"] * g["vpk"],
+        true_value=g["net"] * g["vpk"],
+        desc=desc,
+        origin=origin,
+        dest=dest,
         cons_country=p.cons_country[cons].copy(),
-        pol=p.exp_ports[exp, rng.integers(2, size=n)], pod=p.cons_ports[cons, rng.integers(
-            2, size=n)], route=route,
+        pol=p.exp_ports[exp, rng.integers(2, size=n)],
+        pod=p.cons_ports[cons, rng.integers(2, size=n)],
+        route=route,
         declarant=p.exp_declarants[exp, (rng.random(n) > 0.8).astype(int)],
         exp_var=np.where(rng.random(n) < p.exp_noise[exp], rng.integers(1, 6, n), 0),
         cons_var=np.where(rng.random(n) < 0.15, rng.integers(1, 6, n), 0),
-        lic=np.full(n, -1, dtype=np.int64), nolic=np.zeros(n, dtype=np.int64),
-        typ=np.zeros(n, dtype=np.int64), sec=np.zeros(n, dtype=np.int64),
-        hard=np.zeros(n, dtype=bool), scheme=np.full(n, "", dtype=object),
+        lic=np.full(n, -1, dtype=np.int64),
+        nolic=np.zeros(n, dtype=np.int64),
+        typ=np.zeros(n, dtype=np.int64),
+        sec=np.zeros(n, dtype=np.int64),
+        hard=np.zeros(n, dtype=bool),
+        scheme=np.full(n, "", dtype=object),
     )
 
 
@@ -1103,8 +1542,9 @@ def _legit_noise(rng: np.random.Generator, r: dict[str, np.ndarray]) -> None:
 # ================================================================= violations
 
 
-def _assign_violations(rng: np.random.Generator, p: _Parties, knobs: WorldKnobs,
-                       r: dict[str, np.ndarray]) -> None:
+def _assign_violations(
+    rng: np.random.Generator, p: _Parties, knobs: WorldKnobs, r: dict[str, np.ndarray]
+) -> None:
     """Which rows are violations, of which primary/secondary typology, and which are hard."""
     exp = r["exp"]
     n = len(exp)
@@ -1119,8 +1559,13 @@ def _assign_violations(rng: np.random.Generator, p: _Parties, knobs: WorldKnobs,
     viol |= under
     hard = viol & (rng.random(n) < knobs.hard_share)
     sec = np.zeros(n, dtype=np.int64)
-    want_sec = (viol & actor_row & ~hard
-                & (rng.random(n) < knobs.secondary_share / (1 - knobs.hard_share)))
+    # shell fronts add secondary typologies later (_label_shell_fronts), hence the 0.7
+    want_sec = (
+        viol
+        & actor_row
+        & ~hard
+        & (rng.random(n) < 0.7 * knobs.secondary_share / (1 - knobs.hard_share))
+    )
     for t, options in SECONDARY_OPTIONS.items():
         m = np.flatnonzero(want_sec & (typ == _TI[t]))
         sec[m] = np.array([_TI[o] for o in options])[rng.integers(len(options), size=len(m))]
@@ -1131,8 +1576,15 @@ def _has(r: dict[str, np.ndarray], t: str) -> np.ndarray:
     return (r["typ"] == _TI[t]) | (r["sec"] == _TI[t])
 
 
-def _regoods(rng: np.random.Generator, cat: _Catalog, r: dict[str, np.ndarray], m: np.ndarray,
-             code: np.ndarray, *, small: np.ndarray | None = None) -> None:
+def _regoods(
+    rng: np.random.Generator,
+    cat: _Catalog,
+    r: dict[str, np.ndarray],
+    m: np.ndarray,
+    code: np.ndarray,
+    *,
+    small: np.ndarray | None = None,
+) -> None:
     """Replace the goods of rows m by fresh legitimate-looking goods of the given codes."""
     dens = rng.uniform(cat.dmin[code], cat.dmax[code])
     g = _goods(rng, cat, code, dens, np.ones(len(m)), small=small)
@@ -1149,8 +1601,9 @@ def _true_vpk(rng: np.random.Generator, cat: _Catalog, code: np.ndarray) -> np.n
     return cat.vtyp[code] * np.exp(rng.normal(0, cat.vsig[code]))
 
 
-def _plant_mislabel(rng: np.random.Generator, cat: _Catalog, p: _Parties,
-                    r: dict[str, np.ndarray]) -> None:
+def _plant_mislabel(
+    rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
+) -> None:
     """Rare earths declared under a cover code; value, density or description may give it away."""
     m = np.flatnonzero(_has(r, "mislabel"))
     if len(m) == 0:
@@ -1158,10 +1611,12 @@ def _plant_mislabel(rng: np.random.Generator, cat: _Catalog, p: _Parties,
     k = len(m)
     exp, hard = r["exp"][m], r["hard"][m]
     cover = p.exp_tcode[exp, _TI["mislabel"]]
-    cover = np.where(cover >= 0, cover, cat.idx(_MISLABEL_COVERS)[rng.integers(
-        len(_MISLABEL_COVERS), size=k)])
-    true = np.where(p.exp_true[exp] >= 0, p.exp_true[exp],
-                    cat.idx(_CONTROLLED_MIX)[rng.integers(3, size=k)])
+    cover = np.where(
+        cover >= 0, cover, cat.idx(_MISLABEL_COVERS)[rng.integers(len(_MISLABEL_COVERS), size=k)]
+    )
+    true = np.where(
+        p.exp_true[exp] >= 0, p.exp_true[exp], cat.idx(_CONTROLLED_MIX)[rng.integers(3, size=k)]
+    )
     _regoods(rng, cat, r, m, cover, small=~hard)  # hard: a normal-sized cover consignment
     true_dens = rng.uniform(cat.dmin[true], cat.dmax[true])
     real_volume = r["gross"][m] / (true_dens * 1000.0)
@@ -1169,25 +1624,36 @@ def _plant_mislabel(rng: np.random.Generator, cat: _Catalog, p: _Parties,
     r["volume"][m] = np.where(faked, r["volume"][m], real_volume)
     tvpk = _true_vpk(rng, cat, true)
     u = rng.random(k)
-    declared = np.where(u < 0.45, tvpk, np.where(
-        u < 0.8, cat.vhigh[cover] * rng.uniform(3, 20, k), tvpk * rng.uniform(0.2, 0.6, k)))
+    declared = np.where(
+        u < 0.45,
+        tvpk,
+        np.where(
+            u < 0.8, cat.vhigh[cover] * rng.uniform(3, 20, k), tvpk * rng.uniform(0.2, 0.6, k)
+        ),
+    )
     declared = np.where(hard, cat.vhigh[cover] * rng.uniform(1.2, 2.5, k), declared)
     r["value"][m] = r["net"][m] * declared
     r["true_value"][m] = r["net"][m] * tvpk
     r["true_code"][m] = true
     off = ~hard & (rng.random(k) < 0.5) & (cat.off_count[cover] > 0)
-    off_desc = cat.off_start[cover] + (rng.random(k) * np.maximum(cat.off_count[cover], 1)
-                                       ).astype(int)
+    off_desc = cat.off_start[cover] + (rng.random(k) * np.maximum(cat.off_count[cover], 1)).astype(
+        int
+    )
     r["desc"][m] = np.where(off, off_desc, r["desc"][m])
     drums = ~hard & (rng.random(k) < 0.6)
-    r["packages"][m] = np.where(drums, np.ceil(r["net"][m] / rng.uniform(50, 250, k)),
-                                r["packages"][m])
-    r["scheme"][m] = np.where(hard, "mislabel_value_slightly_high", np.where(
-        u < 0.45, "mislabel_real_value", "mislabel_value_reduced"))
+    r["packages"][m] = np.where(
+        drums, np.ceil(r["net"][m] / rng.uniform(50, 250, k)), r["packages"][m]
+    )
+    r["scheme"][m] = np.where(
+        hard,
+        "mislabel_value_slightly_high",
+        np.where(u < 0.45, "mislabel_real_value", "mislabel_value_reduced"),
+    )
 
 
-def _plant_concealment(rng: np.random.Generator, cat: _Catalog, p: _Parties,
-                       r: dict[str, np.ndarray]) -> None:
+def _plant_concealment(
+    rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
+) -> None:
     """Compounds hidden in ceramics/refractories: too heavy for the declared volume."""
     m = np.flatnonzero(_has(r, "concealment"))
     if len(m) == 0:
@@ -1198,10 +1664,21 @@ def _plant_concealment(rng: np.random.Generator, cat: _Catalog, p: _Parties,
     _regoods(rng, cat, r, m, cover, small=np.zeros(k, dtype=bool))
     ncont = np.minimum(r["ncont"][m], 3)
     pay = CONTAINERS["20GP"].payload_kg
-    dens = rng.uniform(cat.dmin[cover], cat.dmax[cover])
-    cover_gross = ncont * np.minimum(pay * rng.uniform(0.72, 0.9, k),
-                                     CONTAINERS["20GP"].volume_m3 * 0.85 * dens * 1000)
-    hidden = cover_gross * np.where(hard, rng.uniform(0.04, 0.10, k), rng.uniform(0.15, 0.45, k))
+    # hard: goods packed at the top of their usual density, a little extra weight;
+    # otherwise heavy compounds fill the container to near its payload limit
+    dens = np.where(
+        hard,
+        cat.dmax[cover] * rng.uniform(0.9, 1.0, k),
+        rng.uniform(cat.dmin[cover], cat.dmax[cover]),
+    )
+    frac = np.where(hard, rng.uniform(0.08, 0.15, k), rng.uniform(0.3, 0.7, k))
+    per_container = np.where(
+        hard, pay * rng.uniform(0.7, 0.85, k), pay * rng.uniform(0.93, 1.02, k)
+    )
+    cover_gross = ncont * np.minimum(
+        per_container / (1 + frac), CONTAINERS["20GP"].volume_m3 * 0.85 * dens * 1000
+    )
+    hidden = cover_gross * frac
     cover_net = cover_gross * rng.uniform(0.85, 0.95, k)
     vpk = cat.vtyp[cover] * np.exp(rng.normal(0, 0.3, k))
     r["ncont"][m], r["ctype"][m] = ncont, 0
@@ -1219,8 +1696,9 @@ def _plant_concealment(rng: np.random.Generator, cat: _Catalog, p: _Parties,
     r["scheme"][m] = np.where(hard, "concealment_slight_overweight", "concealment_overweight")
 
 
-def _plant_blending(rng: np.random.Generator, cat: _Catalog, p: _Parties,
-                    r: dict[str, np.ndarray]) -> None:
+def _plant_blending(
+    rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
+) -> None:
     """Rare earths diluted into alloys/preparations, declared at an odd value per kg."""
     m = np.flatnonzero(_has(r, "blending"))
     if len(m) == 0:
@@ -1234,30 +1712,43 @@ def _plant_blending(rng: np.random.Generator, cat: _Catalog, p: _Parties,
     share = rng.uniform(0.2, 0.6, k)
     factor = np.where(hard, rng.uniform(1.6, 2.6, k), rng.uniform(4, 15, k))
     r["value"][m] = r["net"][m] * cat.vtyp[code] * factor
-    r["true_value"][m] = r["net"][m] * (share * _true_vpk(rng, cat, true)
-                                        + (1 - share) * cat.vtyp[code])
+    r["true_value"][m] = r["net"][m] * (
+        share * _true_vpk(rng, cat, true) + (1 - share) * cat.vtyp[code]
+    )
     r["true_code"][m] = true
     blend_desc = ~hard & (rng.random(k) < 0.7)
-    r["desc"][m] = np.where(blend_desc, cat.off_start[code] + (
-        rng.random(k) * np.maximum(cat.off_count[code], 1)).astype(int), r["desc"][m])
+    r["desc"][m] = np.where(
+        blend_desc,
+        cat.off_start[code] + (rng.random(k) * np.maximum(cat.off_count[code], 1)).astype(int),
+        r["desc"][m],
+    )
     r["scheme"][m] = np.where(hard, "blending_value_slightly_high", "blending_odd_value")
 
 
-def _ensure_controlled(rng: np.random.Generator, cat: _Catalog, p: _Parties,
-                       r: dict[str, np.ndarray]) -> None:
+def _ensure_controlled(
+    rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
+) -> None:
     """Routing, shell and no_license rows carry controlled goods (unless mislabelled)."""
-    need = (np.isin(r["typ"], [_TI["routing"], _TI["shell"], _TI["no_license"]])
-            & ~_has(r, "mislabel") & ~_has(r, "concealment") & ~_has(r, "blending"))
+    need = (
+        np.isin(r["typ"], [_TI["routing"], _TI["shell"], _TI["no_license"]])
+        & ~_has(r, "mislabel")
+        & ~_has(r, "concealment")
+        & ~_has(r, "blending")
+    )
     m = np.flatnonzero(need & (cat.role[r["code"]] != "controlled"))
     if len(m):
         exp = r["exp"][m]
-        true = np.where(p.exp_true[exp] >= 0, p.exp_true[exp],
-                        cat.idx(_CONTROLLED_MIX)[rng.integers(3, size=len(m))])
+        true = np.where(
+            p.exp_true[exp] >= 0,
+            p.exp_true[exp],
+            cat.idx(_CONTROLLED_MIX)[rng.integers(3, size=len(m))],
+        )
         _regoods(rng, cat, r, m, true)
 
 
-def _set_consignee(rng: np.random.Generator, p: _Parties, r: dict[str, np.ndarray],
-                   m: np.ndarray, cons: np.ndarray) -> None:
+def _set_consignee(
+    rng: np.random.Generator, p: _Parties, r: dict[str, np.ndarray], m: np.ndarray, cons: np.ndarray
+) -> None:
     r["cons"][m] = cons
     r["cons_country"][m] = p.cons_country[cons]
     r["dest"][m] = p.cons_dest[cons]
@@ -1272,30 +1763,41 @@ def _plant_shell(rng: np.random.Generator, p: _Parties, r: dict[str, np.ndarray]
     k = len(m)
     net = p.exp_network[r["exp"][m]]
     cons = p.front_consignees[rng.integers(len(p.front_consignees), size=k)]
-    for j in np.flatnonzero(net >= 0):
-        fronts = p.network_fronts[net[j]]
-        if len(fronts):
-            cons[j] = fronts[int(rng.integers(len(fronts)))]
+    # an actor tied to a network uses that network's fronts
+    width = max(1, max((len(f) for f in p.network_fronts), default=1))
+    table = np.full((max(1, len(p.network_fronts)), width), -1, dtype=np.int64)
+    sizes = np.zeros(len(table), dtype=np.int64)
+    for i, fronts in enumerate(p.network_fronts):
+        table[i, : len(fronts)], sizes[i] = fronts, len(fronts)
+    own = (net >= 0) & (sizes[np.maximum(net, 0)] > 0)
+    pick = (rng.random(k) * np.maximum(sizes[np.maximum(net, 0)], 1)).astype(np.int64)
+    cons = np.where(own, table[np.maximum(net, 0), pick], cons)
     hard = r["hard"][m]
     if len(p.hard_fronts):
         cons = np.where(hard, p.hard_fronts[rng.integers(len(p.hard_fronts), size=k)], cons)
     _set_consignee(rng, p, r, m, cons)
 
 
-def _launder_route(rng: np.random.Generator, geo: _Geo, day: np.ndarray, days: int,
-                   one_hop: np.ndarray) -> np.ndarray:
+def _launder_route(
+    rng: np.random.Generator, geo: _Geo, day: np.ndarray, days: int, one_hop: np.ndarray
+) -> np.ndarray:
     """Laundering hops; smugglers drift from the early hubs to the late ones over time."""
     late = rng.random(len(day)) < np.clip((day / max(days, 1) - 0.5) / 0.25, 0, 1)
-    pools = [(geo.launder_early, ~late & ~one_hop), (geo.launder_late, late & ~one_hop),
-             (geo.launder_one_early, ~late & one_hop), (geo.launder_one_late, late & one_hop)]
+    pools = [
+        (geo.launder_early, ~late & ~one_hop),
+        (geo.launder_late, late & ~one_hop),
+        (geo.launder_one_early, ~late & one_hop),
+        (geo.launder_one_late, late & one_hop),
+    ]
     out = np.zeros(len(day), dtype=np.int64)
     for pool, mask in pools:
         out[mask] = pool[rng.integers(len(pool), size=int(mask.sum()))]
     return out
 
 
-def _plant_routing(rng: np.random.Generator, geo: _Geo, r: dict[str, np.ndarray],
-                   days: int) -> None:
+def _plant_routing(
+    rng: np.random.Generator, geo: _Geo, r: dict[str, np.ndarray], days: int
+) -> None:
     """Origin laundered through a non-producer, several hubs, a route far longer than direct."""
     m = np.flatnonzero(_has(r, "routing"))
     if len(m) == 0:
@@ -1312,8 +1814,11 @@ def _plant_routing(rng: np.random.Generator, geo: _Geo, r: dict[str, np.ndarray]
     r["origin"][m] = origin
     route = _launder_route(rng, geo, r["day"][m], days, one_hop=hard)
     r["route"][m] = np.where(hard & (exp_country == "CN"), 0, route)
-    r["scheme"][m] = np.where(r["typ"][m] == _TI["routing"], np.where(
-        hard, "routing_one_hub", "routing_multi_hop"), r["scheme"][m])
+    r["scheme"][m] = np.where(
+        r["typ"][m] == _TI["routing"],
+        np.where(hard, "routing_one_hub", "routing_multi_hop"),
+        r["scheme"][m],
+    )
 
 
 def _plant_undervaluation(rng: np.random.Generator, r: dict[str, np.ndarray]) -> None:
@@ -1323,8 +1828,11 @@ def _plant_undervaluation(rng: np.random.Generator, r: dict[str, np.ndarray]) ->
     factor = np.where(r["hard"][m], rng.uniform(0.4, 0.6, k), rng.uniform(0.08, 0.35, k))
     r["value"][m] = r["value"][m] * factor
     prim = r["typ"][m] == _TI["undervaluation"]
-    r["scheme"][m] = np.where(prim & (r["scheme"][m] == ""), np.where(
-        r["hard"][m], "undervaluation_half", "undervaluation_fraction"), r["scheme"][m])
+    r["scheme"][m] = np.where(
+        prim & (r["scheme"][m] == ""),
+        np.where(r["hard"][m], "undervaluation_half", "undervaluation_fraction"),
+        r["scheme"][m],
+    )
 
 
 def _mark_no_license(rng: np.random.Generator, r: dict[str, np.ndarray]) -> None:
@@ -1335,8 +1843,10 @@ def _mark_no_license(rng: np.random.Generator, r: dict[str, np.ndarray]) -> None
     var = np.where(u < 0.45, 1, np.where(u < 0.65, 2, 3))
     var = np.where(r["hard"][m], 3, var)
     r["nolic"][m] = var
-    names = np.array(["", "no_license_missing", "no_license_other_exporter",
-                      "no_license_other_destination"], dtype=object)
+    names = np.array(
+        ["", "no_license_missing", "no_license_other_exporter", "no_license_other_destination"],
+        dtype=object,
+    )
     prim = r["typ"][m] == _TI["no_license"]
     r["scheme"][m] = np.where(prim, names[var], r["scheme"][m])
 
@@ -1358,27 +1868,44 @@ def _label_shell_fronts(p: _Parties, cat: _Catalog, r: dict[str, np.ndarray]) ->
 # ================================================================= licenses
 
 
-def _licenses(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray],
-              start: np.datetime64) -> pd.DataFrame:
+def _licenses(
+    rng: np.random.Generator,
+    cat: _Catalog,
+    p: _Parties,
+    r: dict[str, np.ndarray],
+    start: np.datetime64,
+) -> pd.DataFrame:
     """Grant licenses to the controlled flows; some lapse (expired, exhausted)."""
     controlled = cat.role[r["code"]] == "controlled"
     rows = np.flatnonzero(controlled & (r["nolic"] == 0))
-    frame = pd.DataFrame({
-        "row": rows, "exp": r["exp"][rows], "code": r["code"][rows], "dest": r["dest"][rows],
-        "cons": r["cons"][rows], "day": r["day"][rows], "net": r["net"][rows],
-        "t": r["day"][rows] * 86400 + r["ts"][rows],
-    })
+    frame = pd.DataFrame(
+        {
+            "row": rows,
+            "exp": r["exp"][rows],
+            "code": r["code"][rows],
+            "dest": r["dest"][rows],
+            "cons": r["cons"][rows],
+            "day": r["day"][rows],
+            "net": r["net"][rows],
+            "t": r["day"][rows] * 86400 + r["ts"][rows],
+        }
+    )
     frame = frame.sort_values(["exp", "code", "dest", "cons", "t", "row"], kind="stable")
     gid = frame.groupby(["exp", "code", "dest", "cons"], sort=True).ngroup().to_numpy()
     frame["gid"] = gid
     n_groups = int(gid.max()) + 1 if len(gid) else 0
-    agg = frame.groupby("gid").agg(exp=("exp", "first"), code=("code", "first"),
-                                   dest=("dest", "first"), cons=("cons", "first"),
-                                   first=("day", "min"), last=("day", "max"),
-                                   total=("net", "sum"), rows=("row", "size"))
+    agg = frame.groupby("gid").agg(
+        exp=("exp", "first"),
+        code=("code", "first"),
+        dest=("dest", "first"),
+        cons=("cons", "first"),
+        first=("day", "min"),
+        last=("day", "max"),
+        total=("net", "sum"),
+        rows=("row", "size"),
+    )
     valid_from = agg["first"].to_numpy() - rng.integers(10, 200, n_groups)
-    valid_to = np.maximum(valid_from + 364, agg["last"].to_numpy() + rng.integers(5, 90,
-                                                                                   n_groups))
+    valid_to = np.maximum(valid_from + 364, agg["last"].to_numpy() + rng.integers(5, 90, n_groups))
     quantity = agg["total"].to_numpy() * rng.uniform(1.15, 2.0, n_groups)
     # lapses: expired or exhausted part-way through the flow
     actor = p.exp_actor[agg["exp"].to_numpy()]
@@ -1399,15 +1926,25 @@ def _licenses(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str,
     valid_from = np.where(expired, np.minimum(valid_from, cut_day - 364), valid_from)
     quantity = np.where(exhausted, cut_cum * rng.uniform(1.0, 1.02, n_groups), quantity)
     lapsed_row = (expired[gid] & (frame["day"].to_numpy() > valid_to[gid])) | (
-        exhausted[gid] & (cumnet > quantity[gid]))
+        exhausted[gid] & (cumnet > quantity[gid])
+    )
     r["lic"][frame["row"].to_numpy()] = gid
-    _label_lapses(r, frame["row"].to_numpy()[lapsed_row],
-                  np.where(expired[gid], "no_license_expired", "no_license_exhausted")[lapsed_row])
-    lic = pd.DataFrame({
-        "exp": agg["exp"].to_numpy(), "code": agg["code"].to_numpy(),
-        "dest": agg["dest"].to_numpy(), "cons": agg["cons"].to_numpy(),
-        "valid_from": valid_from, "valid_to": valid_to, "quantity": quantity,
-    })
+    _label_lapses(
+        r,
+        frame["row"].to_numpy()[lapsed_row],
+        np.where(expired[gid], "no_license_expired", "no_license_exhausted")[lapsed_row],
+    )
+    lic = pd.DataFrame(
+        {
+            "exp": agg["exp"].to_numpy(),
+            "code": agg["code"].to_numpy(),
+            "dest": agg["dest"].to_numpy(),
+            "cons": agg["cons"].to_numpy(),
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "quantity": quantity,
+        }
+    )
     lic = pd.concat([lic, _wrong_destination_licenses(rng, p, r, n_groups)], ignore_index=True)
     _quote_other_exporters(rng, r, lic)
     lic["prefix_heading"] = rng.random(len(lic)) < 0.2
@@ -1424,18 +1961,32 @@ def _label_lapses(r: dict[str, np.ndarray], rows: np.ndarray, scheme: np.ndarray
     r["sec"][old[add]] = _TI["no_license"]
 
 
-def _wrong_destination_licenses(rng: np.random.Generator, p: _Parties, r: dict[str, np.ndarray],
-                                offset: int) -> pd.DataFrame:
+def _wrong_destination_licenses(
+    rng: np.random.Generator, p: _Parties, r: dict[str, np.ndarray], offset: int
+) -> pd.DataFrame:
     """Licenses the actor holds for another destination and consignee, quoted anyway."""
     rows = np.flatnonzero(r["nolic"] == 3)
     if len(rows) == 0:
-        return pd.DataFrame(columns=["exp", "code", "dest", "cons", "valid_from", "valid_to",
-                                     "quantity"])
-    frame = pd.DataFrame({"row": rows, "exp": r["exp"][rows], "code": r["code"][rows],
-                          "day": r["day"][rows], "net": r["net"][rows]})
+        return pd.DataFrame(
+            columns=["exp", "code", "dest", "cons", "valid_from", "valid_to", "quantity"]
+        )
+    frame = pd.DataFrame(
+        {
+            "row": rows,
+            "exp": r["exp"][rows],
+            "code": r["code"][rows],
+            "day": r["day"][rows],
+            "net": r["net"][rows],
+        }
+    )
     gid = frame.groupby(["exp", "code"], sort=True).ngroup().to_numpy()
-    agg = frame.groupby(gid).agg(exp=("exp", "first"), code=("code", "first"),
-                                 first=("day", "min"), last=("day", "max"), total=("net", "sum"))
+    agg = frame.groupby(gid).agg(
+        exp=("exp", "first"),
+        code=("code", "first"),
+        first=("day", "min"),
+        last=("day", "max"),
+        total=("net", "sum"),
+    )
     k = len(agg)
     other = rng.integers(len(p.cons_country), size=k)
     other = np.where(p.cons_front[other], 0, other)
@@ -1445,14 +1996,22 @@ def _wrong_destination_licenses(rng: np.random.Generator, p: _Parties, r: dict[s
     dest[same] = np.where(actual[same] == "JP", "KR", "JP")
     valid_from = agg["first"].to_numpy() - rng.integers(10, 200, k)
     r["lic"][rows] = offset + gid
-    return pd.DataFrame({"exp": agg["exp"].to_numpy(), "code": agg["code"].to_numpy(),
-                         "dest": dest, "cons": other, "valid_from": valid_from,
-                         "valid_to": np.maximum(valid_from + 364, agg["last"].to_numpy() + 30),
-                         "quantity": agg["total"].to_numpy() * rng.uniform(1.5, 3.0, k)})
+    return pd.DataFrame(
+        {
+            "exp": agg["exp"].to_numpy(),
+            "code": agg["code"].to_numpy(),
+            "dest": dest,
+            "cons": other,
+            "valid_from": valid_from,
+            "valid_to": np.maximum(valid_from + 364, agg["last"].to_numpy() + 30),
+            "quantity": agg["total"].to_numpy() * rng.uniform(1.5, 3.0, k),
+        }
+    )
 
 
-def _quote_other_exporters(rng: np.random.Generator, r: dict[str, np.ndarray],
-                           lic: pd.DataFrame) -> None:
+def _quote_other_exporters(
+    rng: np.random.Generator, r: dict[str, np.ndarray], lic: pd.DataFrame
+) -> None:
     rows = np.flatnonzero(r["nolic"] == 2)
     if len(rows) == 0 or len(lic) < 2:
         return
@@ -1468,15 +2027,22 @@ def _quote_other_exporters(rng: np.random.Generator, r: dict[str, np.ndarray],
 def _watchlist_hits(p: _Parties, r: dict[str, np.ndarray], watchlist: pd.DataFrame) -> np.ndarray:
     """Rows whose exporter or consignee name, as written, is exactly a listed name or alias."""
     listed = {str(v).upper() for v in watchlist["name"].dropna()} | {
-        a.upper() for v in watchlist["aliases"].dropna() for a in str(v).split(";") if a}
+        a.upper() for v in watchlist["aliases"].dropna() for a in str(v).split(";") if a
+    }
     hit = np.array([[str(v).upper() in listed for v in row] for row in p.names], dtype=bool)
-    return (hit[p.exp_entity[r["exp"]], r["exp_var"]]
-            | hit[p.cons_entity[r["cons"]], r["cons_var"]])
+    return hit[p.exp_entity[r["exp"]], r["exp_var"]] | hit[p.cons_entity[r["cons"]], r["cons_var"]]
 
 
-def _inspections(rng: np.random.Generator, cat: _Catalog, p: _Parties, knobs: WorldKnobs,
-                 r: dict[str, np.ndarray], hit: np.ndarray, history: np.ndarray,
-                 days: int) -> dict[str, np.ndarray]:
+def _inspections(
+    rng: np.random.Generator,
+    cat: _Catalog,
+    p: _Parties,
+    knobs: WorldKnobs,
+    r: dict[str, np.ndarray],
+    hit: np.ndarray,
+    history: np.ndarray,
+    days: int,
+) -> dict[str, np.ndarray]:
     """Old rules regime plus a random quota; inspectors miss some violations."""
     n = len(r["day"])
     role = cat.role[r["code"]]
@@ -1500,8 +2066,12 @@ def _inspections(rng: np.random.Generator, cat: _Catalog, p: _Parties, knobs: Wo
     on = r["day"][chosen] + rng.integers(0, 11, len(chosen))
     keep = on <= days - 1  # results recorded after the last history day are still pending
     chosen, found, on = chosen[keep], found[keep], on[keep]
-    return dict(row=chosen, found=found, on=on,
-                selected_by=np.where(random_pick[chosen], "random", "rule").astype(object))
+    return dict(
+        row=chosen,
+        found=found,
+        on=on,
+        selected_by=np.where(random_pick[chosen], "random", "rule").astype(object),
+    )
 
 
 # ================================================================= assembling the frames
@@ -1518,74 +2088,102 @@ def _ids(rng: np.random.Generator, prefix: str, n: int, digits: int = 6) -> np.n
     return np.array([f"{prefix}{v}" for v in nums], dtype=object)
 
 
-def _company_tables(rng: np.random.Generator, reg: _Registry, start: np.datetime64,
-                    names: np.ndarray) -> tuple[pd.DataFrame, ...]:
+def _company_tables(
+    rng: np.random.Generator, reg: _Registry, start: np.datetime64, names: np.ndarray
+) -> tuple[pd.DataFrame, ...]:
     cids = _ids(rng, "C", len(reg.names))
     pids = _ids(rng, "P", len(reg.person_names))
     in_reg = np.array(reg.in_registry)
     inc = start + np.array(reg.incorporated, dtype="timedelta64[D]")
     emp = pd.array(np.array(reg.employees), dtype="Int64")
-    companies = pd.DataFrame({
-        "company_id": _str(cids), "name": _str(names[:, 0]), "country": _str(np.array(
-            reg.country, dtype=object)), "address": _str(np.array(reg.address, dtype=object)),
-        "incorporated_on": pd.Series(inc.astype("datetime64[ns]")),
-        "registered_agent": _str(np.array([a or None for a in reg.agent], dtype=object)),
-        "employees": pd.Series(emp),
-    })[in_reg].reset_index(drop=True)
+    companies = pd.DataFrame(
+        {
+            "company_id": _str(cids),
+            "name": _str(names[:, 0]),
+            "country": _str(np.array(reg.country, dtype=object)),
+            "address": _str(np.array(reg.address, dtype=object)),
+            "incorporated_on": pd.Series(inc.astype("datetime64[ns]")),
+            "registered_agent": _str(np.array([a or None for a in reg.agent], dtype=object)),
+            "employees": pd.Series(emp),
+        }
+    )[in_reg].reset_index(drop=True)
     own = pd.DataFrame(reg.ownership, columns=["kind", "owner", "owned", "share_pct"])
-    owner_id = np.where(own["kind"] == "P", pids[own["owner"].clip(upper=len(pids) - 1)],
-                        cids[own["owner"].clip(upper=len(cids) - 1)])
-    ownership = pd.DataFrame({"owner_id": _str(owner_id),
-                              "owned_id": _str(cids[own["owned"].to_numpy()]),
-                              "share_pct": own["share_pct"].astype("float64")})
+    owner_id = np.where(
+        own["kind"] == "P",
+        pids[own["owner"].clip(upper=len(pids) - 1)],
+        cids[own["owner"].clip(upper=len(cids) - 1)],
+    )
+    ownership = pd.DataFrame(
+        {
+            "owner_id": _str(owner_id),
+            "owned_id": _str(cids[own["owned"].to_numpy()]),
+            "share_pct": own["share_pct"].astype("float64"),
+        }
+    )
     # only edges whose owned company is in the registry; company owners not in the registry
     # stay as ids (a listed company outside the registry can still be named by id)
     ownership = ownership[in_reg[own["owned"].to_numpy()]].reset_index(drop=True)
     off = pd.DataFrame(reg.officers, columns=["person", "company", "role"])
     off = off[in_reg[off["company"].to_numpy()]].drop_duplicates(["person", "company"])
-    officers = pd.DataFrame({
-        "person_id": _str(pids[off["person"].to_numpy()]),
-        "person_name": _str(np.array(reg.person_names, dtype=object)[off["person"].to_numpy()]),
-        "company_id": _str(cids[off["company"].to_numpy()]),
-        "role": _str(off["role"].to_numpy()),
-    }).reset_index(drop=True)
+    officers = pd.DataFrame(
+        {
+            "person_id": _str(pids[off["person"].to_numpy()]),
+            "person_name": _str(np.array(reg.person_names, dtype=object)[off["person"].to_numpy()]),
+            "company_id": _str(cids[off["company"].to_numpy()]),
+            "role": _str(off["role"].to_numpy()),
+        }
+    ).reset_index(drop=True)
     wl_rows = []
     for rec in reg.watchlist:
         kind, ref = rec["ref"]
         if kind == "C" and rec["in_registry"]:
             wid = cids[ref]
         else:
-            wid = "NK-" + "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-                                                  "23456789"), size=22))
-        wl_rows.append({**{c: rec.get(c, "") for c in TABLES["watchlist"].column_names},
-                        "id": wid})
+            wid = "NK-" + "".join(
+                rng.choice(
+                    list("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"), size=22
+                )
+            )
+        wl_rows.append({**{c: rec.get(c, "") for c in TABLES["watchlist"].column_names}, "id": wid})
     watchlist = pd.DataFrame(wl_rows, columns=TABLES["watchlist"].column_names)
     watchlist = watchlist.replace("", None).astype("str")
     return companies, ownership, officers, watchlist, cids
 
 
-def _declaration_frame(cat: _Catalog, geo: _Geo, p: _Parties, r: dict[str, np.ndarray],
-                       cids: np.ndarray, lic_ids: np.ndarray, start: np.datetime64,
-                       exp_names: np.ndarray, cons_names: np.ndarray,
-                       decl_ids: np.ndarray) -> pd.DataFrame:
+def _declaration_frame(
+    cat: _Catalog,
+    geo: _Geo,
+    p: _Parties,
+    r: dict[str, np.ndarray],
+    cids: np.ndarray,
+    lic_ids: np.ndarray,
+    start: np.datetime64,
+    exp_names: np.ndarray,
+    cons_names: np.ndarray,
+    decl_ids: np.ndarray,
+) -> pd.DataFrame:
     n = len(r["day"])
     exp_entity = p.exp_entity[r["exp"]]
     cons_entity = p.cons_entity[r["cons"]]
-    group = np.array([_NATIONAL_GROUP.get(c, 2) for c in ("CN", "KR", "JP", "X")])
-    country_group = np.vectorize(lambda c: _NATIONAL_GROUP.get(c, 2), otypes=[np.int64])(
-        p.exp_country)
-    del group
+    country_group = np.array([_NATIONAL_GROUP.get(c, 2) for c in p.exp_country])
     hs = cat.national[r["code"], country_group[r["exp"]]]
     declared_at = (start + r["day"].astype("timedelta64[D]")).astype("datetime64[s]") + r[
-        "ts"].astype("timedelta64[s]")
+        "ts"
+    ].astype("timedelta64[s]")
     unit = cat.unit[r["code"]]
-    qty = np.where(unit == "t", np.round(r["net"] / 1000.0, 3), np.where(
-        unit == "u", np.round(r["net"] / cat.unit_kg[r["code"]]), np.round(r["net"], 1)))
+    qty = np.where(
+        unit == "t",
+        np.round(r["net"] / 1000.0, 3),
+        np.where(unit == "u", np.round(r["net"] / cat.unit_kg[r["code"]]), np.round(r["net"], 1)),
+    )
     ctypes = np.array(["20GP", "40GP", "40HC"], dtype=object)
     cons_known = p.cons_known[r["cons"]]
     lic = r["lic"]
-    end_use = np.where(lic >= 0, np.array(tx.END_USES, dtype=object)[
-        (r["exp"] + r["code"]) % len(tx.END_USES)], None)
+    end_use = np.where(
+        lic >= 0,
+        np.array(tx.END_USES, dtype=object)[(r["exp"] + r["code"]) % len(tx.END_USES)],
+        None,
+    )
     cols = {
         "declaration_id": _str(decl_ids),
         "declared_at": pd.Series(declared_at.astype("datetime64[ns]")),
@@ -1621,21 +2219,29 @@ def _declaration_frame(cat: _Catalog, geo: _Geo, p: _Parties, r: dict[str, np.nd
 
 def _truth_frame(cat: _Catalog, r: dict[str, np.ndarray], decl_ids: np.ndarray) -> pd.DataFrame:
     viol = r["typ"] > 0
-    return pd.DataFrame({
-        "declaration_id": _str(decl_ids),
-        "is_violation": viol,
-        "typology": _str(np.where(viol, _TYPOLOGY_NAMES[r["typ"]], None)),
-        "secondary_typology": _str(np.where(r["sec"] > 0, _TYPOLOGY_NAMES[r["sec"]], None)),
-        "hard_case": r["hard"] & viol,
-        "scheme": _str(np.where(viol, r["scheme"], None)),
-        "true_hs_code": _str(cat.code[r["true_code"]]),
-        "true_value_usd": np.round(r["true_value"], 2),
-    })
+    return pd.DataFrame(
+        {
+            "declaration_id": _str(decl_ids),
+            "is_violation": viol,
+            "typology": _str(np.where(viol, _TYPOLOGY_NAMES[r["typ"]], None)),
+            "secondary_typology": _str(np.where(r["sec"] > 0, _TYPOLOGY_NAMES[r["sec"]], None)),
+            "hard_case": r["hard"] & viol,
+            "scheme": _str(np.where(viol, r["scheme"], None)),
+            "true_hs_code": _str(cat.code[r["true_code"]]),
+            "true_value_usd": np.round(r["true_value"], 2),
+        }
+    )
 
 
-def _license_frame(rng: np.random.Generator, cat: _Catalog, p: _Parties, lic: pd.DataFrame,
-                   cids: np.ndarray, names: np.ndarray, start: np.datetime64) -> tuple[
-                       pd.DataFrame, np.ndarray]:
+def _license_frame(
+    rng: np.random.Generator,
+    cat: _Catalog,
+    p: _Parties,
+    lic: pd.DataFrame,
+    cids: np.ndarray,
+    names: np.ndarray,
+    start: np.datetime64,
+) -> tuple[pd.DataFrame, np.ndarray]:
     n = len(lic)
     exp = lic["exp"].to_numpy().astype(np.int64)
     code = lic["code"].to_numpy().astype(np.int64)
@@ -1643,27 +2249,39 @@ def _license_frame(rng: np.random.Generator, cat: _Catalog, p: _Parties, lic: pd
     vt = start + lic["valid_to"].to_numpy().astype(np.int64).astype("timedelta64[D]")
     year = vf.astype("datetime64[Y]").astype(int) + 1970
     nums = rng.choice(90000, size=n, replace=False) + 10000 if n else np.array([], dtype=int)
-    ids = np.array([f"EL-{c}-{y}-{v}" for c, y, v in zip(p.exp_country[exp], year, nums,
-                                                          strict=True)], dtype=object)
+    ids = np.array(
+        [f"EL-{c}-{y}-{v}" for c, y, v in zip(p.exp_country[exp], year, nums, strict=True)],
+        dtype=object,
+    )
     codes6 = cat.code[code]
-    prefix = np.where(lic["prefix_heading"].to_numpy(), np.array([c[:4] for c in codes6],
-                                                               dtype=object), codes6)
-    frame = pd.DataFrame({
-        "license_id": _str(ids),
-        "exporter_id": _str(cids[p.exp_entity[exp]]),
-        "hs_code": _str(prefix),
-        "destination_country": _str(lic["dest"].to_numpy()),
-        "consignee_name": _str(names[p.cons_entity[lic["cons"].to_numpy().astype(np.int64)], 0]),
-        "quantity_kg": np.round(lic["quantity"].to_numpy().astype(float), -2).clip(100),
-        "valid_from": pd.Series(vf.astype("datetime64[ns]")),
-        "valid_to": pd.Series(vt.astype("datetime64[ns]")),
-        "end_use": _str(np.array(tx.END_USES, dtype=object)[(exp + code) % len(tx.END_USES)]),
-    })
+    prefix = np.where(
+        lic["prefix_heading"].to_numpy(), np.array([c[:4] for c in codes6], dtype=object), codes6
+    )
+    frame = pd.DataFrame(
+        {
+            "license_id": _str(ids),
+            "exporter_id": _str(cids[p.exp_entity[exp]]),
+            "hs_code": _str(prefix),
+            "destination_country": _str(lic["dest"].to_numpy()),
+            "consignee_name": _str(
+                names[p.cons_entity[lic["cons"].to_numpy().astype(np.int64)], 0]
+            ),
+            "quantity_kg": np.round(lic["quantity"].to_numpy().astype(float), -2).clip(100),
+            "valid_from": pd.Series(vf.astype("datetime64[ns]")),
+            "valid_to": pd.Series(vt.astype("datetime64[ns]")),
+            "end_use": _str(np.array(tx.END_USES, dtype=object)[(exp + code) % len(tx.END_USES)]),
+        }
+    )
     return frame[TABLES["licenses"].column_names], ids
 
 
-def generate_world(seed: int = 1, days: int = 180, rows_per_day: int = 2000,
-                   start: str = "2026-05-01", knobs: WorldKnobs | None = None) -> World:
+def generate_world(
+    seed: int = 1,
+    days: int = 180,
+    rows_per_day: int = 2000,
+    start: str = "2026-05-01",
+    knobs: WorldKnobs | None = None,
+) -> World:
     """Generate a synthetic customs world: history of ``days`` days, then one manifest day."""
     if days < 1 or rows_per_day < 1:
         raise ValueError("days and rows_per_day must be at least 1")
@@ -1672,7 +2290,7 @@ def generate_world(seed: int = 1, days: int = 180, rows_per_day: int = 2000,
     start_day = np.datetime64(start, "D")
     cat = _build_catalog(rng)
     geo = _build_geo(rng)
-    parties = _PartyBuilder(rng, cat, geo, knobs, days).build()
+    parties = _PartyBuilder(rng, cat, geo, knobs, days, start_day).build()
     counts = _day_counts(rng, days, rows_per_day, start_day)
     r = _base_rows(rng, cat, geo, parties, knobs, counts)
     _assign_violations(rng, parties, knobs, r)
@@ -1694,15 +2312,23 @@ def generate_world(seed: int = 1, days: int = 180, rows_per_day: int = 2000,
     exp_names = names[parties.exp_entity[r["exp"]], r["exp_var"]]
     cons_names = names[parties.cons_entity[r["cons"]], r["cons_var"]]
     seq = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
-    day_str = np.array([str(d).replace("-", "") for d in start_day + np.arange(
-        len(counts)).astype("timedelta64[D]")], dtype=object)
-    decl_ids = (pd.Series(day_str[r["day"]]).radd("DCL") + pd.Series(seq + 1).astype(
-        str).str.zfill(6)).to_numpy(dtype=object)
+    day_str = np.array(
+        [
+            str(d).replace("-", "")
+            for d in start_day + np.arange(len(counts)).astype("timedelta64[D]")
+        ],
+        dtype=object,
+    )
+    decl_ids = (
+        pd.Series(day_str[r["day"]]).radd("DCL") + pd.Series(seq + 1).astype(str).str.zfill(6)
+    ).to_numpy(dtype=object)
     companies, ownership, officers, watchlist, cids = _company_tables(
-        rng, parties.registry, start_day, names)
+        rng, parties.registry, start_day, names
+    )
     licenses, lic_ids = _license_frame(rng, cat, parties, lic, cids, names, start_day)
-    decl = _declaration_frame(cat, geo, parties, r, cids, lic_ids, start_day, exp_names,
-                              cons_names, decl_ids)
+    decl = _declaration_frame(
+        cat, geo, parties, r, cids, lic_ids, start_day, exp_names, cons_names, decl_ids
+    )
     truth = _truth_frame(cat, r, decl_ids)
     history = r["day"] < days
     hit = _watchlist_hits(parties, r, watchlist)
@@ -1712,30 +2338,47 @@ def generate_world(seed: int = 1, days: int = 180, rows_per_day: int = 2000,
     world = World(
         declarations=decl[history].reset_index(drop=True),
         inspections=inspections,
-        companies=companies, ownership=ownership, officers=officers, watchlist=watchlist,
+        companies=companies,
+        ownership=ownership,
+        officers=officers,
+        watchlist=watchlist,
         licenses=licenses,
         manifest=decl[~history].reset_index(drop=True),
         manifest_truth=truth[~history].reset_index(drop=True),
         history_truth=truth[history].reset_index(drop=True),
-        params=dict(seed=seed, days=days, rows_per_day=rows_per_day, start=start,
-                    manifest_date=manifest_date, knobs=knobs.__dict__),
+        params=dict(
+            seed=seed,
+            days=days,
+            rows_per_day=rows_per_day,
+            start=start,
+            manifest_date=manifest_date,
+            knobs=knobs.__dict__,
+        ),
     )
     return world
 
 
-def _inspection_frame(cat: _Catalog, r: dict[str, np.ndarray], ins: dict[str, np.ndarray],
-                      decl_ids: np.ndarray, start: np.datetime64) -> pd.DataFrame:
+def _inspection_frame(
+    cat: _Catalog,
+    r: dict[str, np.ndarray],
+    ins: dict[str, np.ndarray],
+    decl_ids: np.ndarray,
+    start: np.datetime64,
+) -> pd.DataFrame:
     rows, found = ins["row"], ins["found"]
-    frame = pd.DataFrame({
-        "declaration_id": _str(decl_ids[rows]),
-        "inspected_on": pd.Series((start + ins["on"].astype("timedelta64[D]")).astype(
-            "datetime64[ns]")),
-        "outcome": _str(np.where(found, "violation", "clear")),
-        "typology": _str(np.where(found, _TYPOLOGY_NAMES[r["typ"][rows]], None)),
-        "found_hs_code": _str(np.where(found, cat.code[r["true_code"][rows]], None)),
-        "seized_value_usd": np.where(found, np.round(r["true_value"][rows], 2), np.nan),
-        "selected_by": _str(ins["selected_by"]),
-    })
+    frame = pd.DataFrame(
+        {
+            "declaration_id": _str(decl_ids[rows]),
+            "inspected_on": pd.Series(
+                (start + ins["on"].astype("timedelta64[D]")).astype("datetime64[ns]")
+            ),
+            "outcome": _str(np.where(found, "violation", "clear")),
+            "typology": _str(np.where(found, _TYPOLOGY_NAMES[r["typ"][rows]], None)),
+            "found_hs_code": _str(np.where(found, cat.code[r["true_code"][rows]], None)),
+            "seized_value_usd": np.where(found, np.round(r["true_value"][rows], 2), np.nan),
+            "selected_by": _str(ins["selected_by"]),
+        }
+    )
     return frame[TABLES["inspections"].column_names]
 
 
@@ -1746,22 +2389,36 @@ def _summary(world: World) -> dict:
     def counts(truth: pd.DataFrame) -> dict:
         v = truth[truth["is_violation"]]
         return {
-            "rows": len(truth), "violations": len(v),
+            "rows": len(truth),
+            "violations": len(v),
             "violation_rate": round(len(v) / max(len(truth), 1), 5),
             "hard_cases": int(v["hard_case"].sum()),
             "with_secondary": int(v["secondary_typology"].notna().sum()),
             "by_typology": {t: int((v["typology"] == t).sum()) for t in TYPOLOGIES},
-            "by_secondary_typology": {t: int((v["secondary_typology"] == t).sum())
-                                      for t in TYPOLOGIES},
+            "by_secondary_typology": {
+                t: int((v["secondary_typology"] == t).sum()) for t in TYPOLOGIES
+            },
         }
 
     ins = world.inspections
     return {
-        "generator": "data.generate", "params": world.params,
-        "rows": {name: len(getattr(world, name)) for name in (
-            "declarations", "inspections", "companies", "ownership", "officers", "watchlist",
-            "licenses", "manifest")},
-        "history": counts(world.history_truth), "manifest": counts(world.manifest_truth),
+        "generator": "data.generate",
+        "params": world.params,
+        "rows": {
+            name: len(getattr(world, name))
+            for name in (
+                "declarations",
+                "inspections",
+                "companies",
+                "ownership",
+                "officers",
+                "watchlist",
+                "licenses",
+                "manifest",
+            )
+        },
+        "history": counts(world.history_truth),
+        "manifest": counts(world.manifest_truth),
         "inspections": {
             "share_of_history_inspected": round(len(ins) / max(len(world.declarations), 1), 5),
             "by_selected_by": ins["selected_by"].value_counts().sort_index().to_dict(),
@@ -1776,8 +2433,9 @@ def _to_arrow(frame: pd.DataFrame, table: str | None, for_csv: bool):
     out = {}
     for col in frame.columns:
         s = frame[col]
-        kind = TABLES[table].column(col).kind if table and col in TABLES[table].column_names \
-            else None
+        kind = (
+            TABLES[table].column(col).kind if table and col in TABLES[table].column_names else None
+        )
         if pd.api.types.is_datetime64_any_dtype(s):
             values = s.to_numpy(dtype="datetime64[s]")
             date_only = kind == "date" and col != "declared_at"
@@ -1787,8 +2445,9 @@ def _to_arrow(frame: pd.DataFrame, table: str | None, for_csv: bool):
             else:  # Parquet keeps dates as timestamps (midnight for date-only columns)
                 out[col] = pa.array(values, mask=s.isna().to_numpy())
         elif s.dtype == "Int64":
-            out[col] = pa.array(s.to_numpy(dtype="float64", na_value=np.nan),
-                                from_pandas=True).cast(pa.int64())
+            out[col] = pa.array(
+                s.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True
+            ).cast(pa.int64())
         elif s.dtype == bool or pd.api.types.is_float_dtype(s):
             out[col] = pa.array(s.to_numpy(), from_pandas=True)
         else:
@@ -1831,14 +2490,17 @@ def _write_into(world: World, root: Path, fmt: str) -> dict[str, Path]:
     (bundle / "declarations").mkdir(parents=True)
     (root / "manifest").mkdir()
     (root / "truth").mkdir()
-    paths: dict[str, Path] = {"bundle": Path("bundle"),
-                              "declarations": Path("bundle") / "declarations",
-                              "truth": Path("truth")}
+    paths: dict[str, Path] = {
+        "bundle": Path("bundle"),
+        "declarations": Path("bundle") / "declarations",
+        "truth": Path("truth"),
+    }
     decl = world.declarations
     month = decl["declared_at"].dt.strftime("%Y-%m") if len(decl) else pd.Series(dtype=str)
     for m in sorted(month.unique()):
-        _write_table(decl[month == m], bundle / "declarations" / f"declarations_{m}",
-                     "declarations", fmt)
+        _write_table(
+            decl[month == m], bundle / "declarations" / f"declarations_{m}", "declarations", fmt
+        )
     for name in ("inspections", "companies", "ownership", "officers", "watchlist", "licenses"):
         p = _write_table(getattr(world, name), bundle / name, name, fmt)
         paths[name] = p.relative_to(root)
@@ -1847,7 +2509,8 @@ def _write_into(world: World, root: Path, fmt: str) -> dict[str, Path]:
     for name in ("manifest_truth", "history_truth"):
         p = _write_table(getattr(world, name), root / "truth" / name, None, fmt)
         paths[name] = p.relative_to(root)
-    (root / "world.json").write_text(json.dumps(_summary(world), indent=2, sort_keys=True,
-                                                default=str) + "\n")
+    (root / "world.json").write_text(
+        json.dumps(_summary(world), indent=2, sort_keys=True, default=str) + "\n"
+    )
     paths["world_json"] = Path("world.json")
     return paths

@@ -15,8 +15,11 @@ import pandas as pd
 HS_ROLES = ("controlled", "watch", "cover", "common")
 _HS_TEXT_COLUMNS = ("hs_code", "description", "chapter", "heading", "role", "source_note")
 _HS_FLOAT_COLUMNS = (
-    "density_min_t_m3", "density_max_t_m3",
-    "value_per_kg_low", "value_per_kg_typical", "value_per_kg_high",
+    "density_min_t_m3",
+    "density_max_t_m3",
+    "value_per_kg_low",
+    "value_per_kg_typical",
+    "value_per_kg_high",
 )
 
 

@@ -7,6 +7,7 @@ through exactly the same code.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -43,6 +44,7 @@ class FeatureSet:
     context: pd.DataFrame  # declaration fields + family context, for reasons
     missing: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # fitted state (when fitted here)
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent per family
 
 
 def labels_from_inspections(inspections: pd.DataFrame | None,
@@ -103,9 +105,11 @@ def portable_state(state: dict[str, Any]) -> dict[str, Any]:
 
 def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
     """Compute every family on the combined frame and return the target rows' matrix."""
-    matrices, contexts, missing = [], [], []
+    matrices, contexts, missing, seconds = [], [], [], {}
     for fam in FAMILIES:
+        t0 = time.perf_counter()
         result = fam.compute(decl, ctx)
+        seconds[fam.FAMILY] = time.perf_counter() - t0
         names = [f.name for f in fam.FEATURES]
         absent = [n for n in names if n not in result.features.columns]
         if absent:
@@ -126,4 +130,5 @@ def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
         context=pd.concat([context.reset_index(drop=True), matrix.reset_index(drop=True)], axis=1),
         missing=missing,
         state=ctx.state,
+        seconds=seconds,
     )

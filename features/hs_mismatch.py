@@ -90,7 +90,7 @@ def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict
             SGDClassifier(loss="log_loss", alpha=2e-5, max_iter=30, tol=1e-4, random_state=0),
         )
 
-    model = make().fit(counts["text"], counts["heading"], sgdclassifier__sample_weight=np.sqrt(counts["w"]))
+    model = _fit_quietly(make(), counts)
     # out-of-fold probabilities of the declared heading for the training rows (2 folds by text)
     fold = pd.util.hash_array(counts["text"].to_numpy().astype(object)) % 2
     parts = []
@@ -99,10 +99,22 @@ def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict
         held = counts.loc[fold == k, "text"].drop_duplicates()
         if part["heading"].nunique() < 2 or held.empty:
             continue
-        m = make().fit(part["text"], part["heading"], sgdclassifier__sample_weight=np.sqrt(part["w"]))
+        m = _fit_quietly(make(), part)
         parts.append(_probabilities(m, held, _controlled_headings(ctx)))
     oof = pd.concat(parts).fillna(0.0) if parts else None
     return {"model": model, "_oof": oof}
+
+
+def _fit_quietly(model, counts: pd.DataFrame):
+    """Fit on (text, heading, weight); a capped number of epochs is enough for ranking."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(counts["text"], counts["heading"],
+                         sgdclassifier__sample_weight=np.sqrt(counts["w"].to_numpy()))
 
 
 def _clean_text(s: pd.Series) -> pd.Series:

@@ -207,5 +207,56 @@ def contract() -> None:
     sys.stdout.write(contract_markdown())
 
 
+models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk") -> None:
+    """List registered versions with their aliases (champion, challenger) and metrics."""
+    from pipelines.registry import list_versions
+    from pipelines.runtime import configure
+
+    configure()
+    try:
+        table = list_versions(name)
+    except Exception as err:
+        _fail(f"cannot list model '{name}': {err.__class__.__name__}: {str(err).splitlines()[0]}; "
+              "train one first with: customs-risk train --bundle DIR")
+    typer.echo(table.to_string(index=False) if len(table) else f"model '{name}' has no versions")
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why (kept on the version).")] = "promoted by hand",
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk",
+) -> None:
+    """Make a version the champion by hand; the replaced champion is remembered for rollback."""
+    from pipelines.registry import promote
+    from pipelines.runtime import configure
+
+    configure()
+    try:
+        promote(name, version, reason)
+    except Exception as err:
+        _fail(f"cannot promote {name} version {version}: {str(err).splitlines()[0]}")
+    typer.echo(f"{name} version {version} is now champion")
+
+
+@models_app.command("rollback")
+def models_rollback(name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk") -> None:
+    """Point the champion alias back at the version the current champion replaced."""
+    from pipelines.registry import rollback
+    from pipelines.runtime import configure
+
+    configure()
+    try:
+        old, new = rollback(name)
+    except Exception as err:
+        _fail(str(err).splitlines()[0])
+    typer.echo(f"{name}: champion rolled back from version {old} to version {new}")
+
+
 if __name__ == "__main__":
     app()

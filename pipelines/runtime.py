@@ -23,13 +23,27 @@ def configure(settings: Settings | None = None) -> Settings:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "1",
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    quiet_third_party_logs()
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         from pathlib import Path
 
         Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True,
                                                                                    exist_ok=True)
     return settings
+
+
+def quiet_third_party_logs() -> None:
+    """Keep the console for our progress lines: MLflow's INFO chatter and known warnings go."""
+    import logging
+    import warnings
+
+    for name in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*Python object as `python_model`.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="shap")

@@ -135,7 +135,7 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
           f"validation {primary} = {_metric(best.metrics, primary):.3f}")
 
     comparison = comparison_table({"model": best.metrics, **base_metrics}, rates)
-    mlflow.set_experiment(EXPERIMENT)
+    ensure_experiment(EXPERIMENT)
     with mlflow.start_run(run_name=f"train {split_info['valid_to']}") as run, \
             tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -200,6 +200,19 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
           f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
           f"in {time.perf_counter() - t0:.0f}s")
     return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison)
+
+
+def ensure_experiment(name: str) -> None:
+    """Use the experiment, creating it with artifacts beside a local SQLite store (not in the cwd)."""
+    import mlflow
+
+    if mlflow.get_experiment_by_name(name) is None:
+        uri = mlflow.get_tracking_uri()
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
 
 
 def decide_promotion(cfg: TrainConfig, data, tables, metrics: dict[str, float], version: str,
