@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.arrays import isin
 from data.contract import TABLES
 from data.errors import ConfigError, DataFileError
 from data.validate import (
@@ -342,7 +343,7 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
         rows_in[table] = part.rows_in
 
     ins = tables["inspections"]
-    orphan = ~ins["declaration_id"].isin(tables["declarations"]["declaration_id"])
+    orphan = ~isin(ins["declaration_id"], tables["declarations"]["declaration_id"])
     if orphan.any():
         problems.append(_cross_problems(ins[orphan], "inspections", "declaration_id",
                                         "does not match any declaration in the bundle"))

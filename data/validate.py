@@ -72,10 +72,6 @@ def _show(value: str) -> str:
     return repr(shown)
 
 
-def _blank(s: pd.Series) -> pd.Series:
-    return s.isna() | s.astype("str").str.strip().eq("")
-
-
 def _as_text(s: pd.Series) -> pd.Series:
     """Raw column as stripped strings ('' for missing), whatever it was read as."""
     if s.dtype.kind in "fiub":
@@ -87,38 +83,54 @@ def _as_text(s: pd.Series) -> pd.Series:
     return text.str.strip()
 
 
-def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
-    """Parse one raw column to its kind. Returns (parsed, failed-mask, problem text)."""
-    text = _as_text(raw)
+def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, pd.Series]:
+    """Parse one raw column to its kind: (parsed, failed-mask, problem text, blank-mask).
+
+    Text is only made where needed: columns Parquet already stores as numbers or timestamps
+    are checked as they are.
+    """
+    native_number = raw.dtype.kind in "fiub"
+    native_date = raw.dtype.kind == "M"
     if col.kind in _STRING_KINDS:
+        text = _as_text(raw)
         if col.kind in _UPPER_KINDS:
             text = text.str.upper()
         if col.kind in {"hs_code", "hs_prefix"}:
             text = text.str.replace(r"[.\s]", "", regex=True)  # 2601.11.00 -> 26011100
+        blank = text.eq("")
         has_nul = text.str.contains("\x00", regex=False)
-        parsed = text.where(text.ne(""), None).astype("str")
-        return parsed, has_nul, "contains a NUL character"
+        parsed = text.where(~blank, None).astype("str")
+        return parsed, has_nul, "contains a NUL character", blank
     if col.kind == "date":
-        if raw.dtype.kind == "M":
+        if native_date:
             parsed = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
+            unreadable = pd.Series(False, index=raw.index)
+            blank = raw.isna()
         else:
-            parsed = pd.to_datetime(text.where(text.ne("")), format="ISO8601", errors="coerce",
+            text = _as_text(raw)
+            blank = text.eq("")
+            parsed = pd.to_datetime(text.where(~blank), format="ISO8601", errors="coerce",
                                     utc=True).dt.tz_localize(None)
+            unreadable = parsed.isna() & ~blank
         out_of_range = parsed.notna() & ((parsed < MIN_DATE) | (parsed > MAX_DATE))
-        failed = (parsed.isna() & text.ne("")) | out_of_range
         parsed = parsed.where(~out_of_range).astype("datetime64[ns]")
-        return parsed, failed, "is not an ISO 8601 date (YYYY-MM-DD) between 1900 and 2100"
+        return (parsed, unreadable | out_of_range,
+                "is not an ISO 8601 date (YYYY-MM-DD) between 1900 and 2100", blank)
     # numbers
-    if raw.dtype.kind in "fiub":
+    if native_number:
         number = raw.astype("float64")
+        blank = number.isna()
+        bad = pd.Series(np.isinf(number.to_numpy()), index=raw.index)
     else:
-        number = pd.to_numeric(text.where(text.ne("")), errors="coerce").astype("float64")
-    bad = (number.isna() & text.ne("")) | np.isinf(number.fillna(0))
+        text = _as_text(raw)
+        blank = text.eq("")
+        number = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
+        bad = (number.isna() & ~blank) | np.isinf(number.fillna(0))
     if col.kind == "int":
         not_whole = number.notna() & ~bad & (number != np.round(number))
         parsed = number.where(~(bad | not_whole)).round().astype("Int64")
-        return parsed, bad | not_whole, "is not a whole number"
-    return number.where(~bad), bad, "is not a number"
+        return parsed, bad | not_whole, "is not a whole number", blank
+    return number.where(~bad), bad, "is not a number", blank
 
 
 def validate_table(raw: pd.DataFrame, table: str, source: str,
@@ -142,12 +154,14 @@ def validate_table(raw: pd.DataFrame, table: str, source: str,
         idx = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
         if len(idx) == 0:
             return
-        vals = values if values is not None else (
-            _as_text(raw[column]) if column in raw.columns else pd.Series([""] * n))
-        found.append(pd.DataFrame({
-            "index": idx, "column": column,
-            "value": vals.iloc[idx].astype("str").to_numpy(), "problem": problem,
-        }))
+        if values is not None:
+            shown = values.iloc[idx].astype("str").to_numpy()
+        elif column in raw.columns:
+            shown = _as_text(raw[column].iloc[idx]).to_numpy()
+        else:
+            shown = np.full(len(idx), "")
+        found.append(pd.DataFrame({"index": idx, "column": column, "value": shown,
+                                   "problem": problem}))
 
     notes: list[str] = []
     absent = [c.name for c in spec.columns if not c.required and c.name not in raw.columns]
@@ -156,10 +170,10 @@ def validate_table(raw: pd.DataFrame, table: str, source: str,
     for col in spec.columns:
         if col.name not in raw.columns:
             continue
-        values, failed, problem = _parse(col, raw[col.name])
+        values, failed, problem, blank = _parse(col, raw[col.name])
         record(failed, col.name, problem)
         if col.required:
-            record(_blank(raw[col.name]), col.name, "is empty but required")
+            record(blank, col.name, "is empty but required")
         parsed[col.name] = values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS \
             else values
     extras = [c for c in raw.columns if c not in spec.column_names]

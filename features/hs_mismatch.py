@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.arrays import isin
 from features.base import (
     FamilyResult,
     Feature,
@@ -75,7 +76,8 @@ def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict
     bad = set()
     if ctx.labels is not None:
         bad = set(ctx.labels.loc[ctx.labels["violation"] == 1, "declaration_id"])
-    use = decl.loc[train_mask & ~decl["declaration_id"].isin(bad), ["goods_description", "hs_code"]]
+    use = decl.loc[train_mask & ~isin(decl["declaration_id"], bad),
+                   ["goods_description", "hs_code"]]
     text = _clean_text(use["goods_description"])
     heading = use["hs_code"].astype("str").str[:4]
     pairs = pd.DataFrame({"text": text.to_numpy(), "heading": heading.to_numpy()})
@@ -153,10 +155,12 @@ def _text_features(decl: pd.DataFrame, ctx: FeatureContext) -> pd.DataFrame:
     oof = state.get("_oof")
     uniq = pd.Index(text.unique())
     known = oof if oof is not None else None
-    todo = uniq if known is None else uniq[~uniq.isin(known.index)]
+    todo = uniq if known is None else uniq[~isin(uniq.to_numpy(), known.index)]
     parts = [known] if known is not None else []
     if len(todo):
         parts.append(_probabilities(model, pd.Series(todo), _controlled_headings(ctx)))
+    if not parts:  # no rows to describe and no out-of-fold table (a scoring state)
+        return out
     table = pd.concat(parts) if len(parts) > 1 else parts[0]
     table = table[~table.index.duplicated()]
     classes = [c for c in table.columns if not c.startswith("_")]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from data.arrays import isin
 from data.contract import TABLES
 from features.build import build_features, catalogue, combine, make_context
 from models.artifact import RiskModel
@@ -126,7 +127,7 @@ def _exporter_history(exporters: pd.Series, history: pd.DataFrame | None,
     """The exporter's last few declarations (with outcomes where inspected), as JSON."""
     if history is None or history.empty:
         return ["[]"] * len(exporters)
-    h = history[history["exporter_id"].isin(exporters.unique())]
+    h = history[isin(history["exporter_id"], exporters.unique())]
     h = h.sort_values("declared_at").groupby("exporter_id").tail(last)
     cols = ["exporter_id", "declaration_id", "declared_at", "hs_code", "declared_value_usd",
             "gross_weight_kg", "destination_country"]

@@ -114,8 +114,12 @@ def select(scores: np.ndarray, ids: pd.Series, rule_names: np.ndarray, rule_chan
     if is_rule_red.sum() > red_cap:
         warnings.append(f"{int(is_rule_red.sum())} rule hits for red exceed its capacity of {red_cap}")
 
-    # exploration: part of red capacity kept for items the model would not choose
-    n_explore = int(round(capacity.exploration_share * red_cap))
+    # exploration: part of red capacity kept for items the model would not choose; it never
+    # pushes red past capacity, so days whose rule hits fill red have less of it (warned)
+    wanted = int(round(capacity.exploration_share * red_cap))
+    n_explore = min(wanted, max(red_cap - int(is_rule_red.sum()), 0))
+    if n_explore < wanted:
+        warnings.append(f"exploration cut from {wanted} to {n_explore}: rule hits fill red capacity")
     order = np.lexsort((ids.to_numpy().astype(str), -scores))  # by score, ties by id
     eligible = channel == "green"
     eligible[order[: max(red_cap - int(is_rule_red.sum()), 0)]] = False  # the model picks these anyway

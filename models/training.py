@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.arrays import isin
 from features.build import (
     FeatureSet,
     build_features,
@@ -55,7 +56,7 @@ def prepare(tables: dict[str, pd.DataFrame | None], hs_profiles: pd.DataFrame | 
     inspections = tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
     row_of = pd.Series(np.arange(len(decl)), index=decl["declaration_id"])
     lab = labels.drop_duplicates("declaration_id")
-    lab = lab[lab["declaration_id"].isin(row_of.index)]
+    lab = lab[isin(lab["declaration_id"], row_of.index)]
     labelled = pd.DataFrame({
         "declaration_id": lab["declaration_id"].to_numpy(),
         "row": row_of.reindex(lab["declaration_id"]).to_numpy(),
@@ -103,8 +104,9 @@ def fit_full_model(data: TrainingData, params: dict[str, Any], num_boost_round: 
 
 
 def baselines(data: TrainingData, params: dict[str, Any], num_boost_round: int,
-              early_stopping_rounds: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Validation scores of the three baselines: random, rules-only profile, generic model."""
+              early_stopping_rounds: int, seed: int = 0) -> tuple[dict[str, np.ndarray], Any]:
+    """Validation scores of the three baselines (random, rules-only profile, generic model),
+    and the fitted generic model."""
     rows = data.labelled["row"].to_numpy()
     tr, va = data.split.train, data.split.valid
     y = data.labelled["y"].to_numpy()
@@ -112,11 +114,37 @@ def baselines(data: TrainingData, params: dict[str, Any], num_boost_round: int,
     context = data.features.context.iloc[rows].reset_index(drop=True)
     G = generic_matrix(matrix, context)
     generic = fit_booster(G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds)
-    return {
+    scores = {
         "random": np.random.default_rng(seed).random(int(va.sum())),
         "rules": rules_profile_score(matrix[va]),
         "generic": predict(generic.booster, G[va]),
     }
+    return scores, generic
+
+
+def evaluate_on_truth(data: TrainingData, model_booster, generic_booster, truth: pd.DataFrame,
+                      rates: list[float], seed: int = 0) -> dict[str, dict[str, float]]:
+    """For generated worlds only: every declaration of the validation window against the truth.
+
+    Labelled rows were chosen by the old rules; the truth covers all rows, so this is the
+    unbiased picture (a real administration has no such file). ``truth`` has declaration_id,
+    is_violation and true_value_usd.
+    """
+    ctx = data.features.context
+    window = (ctx["declared_at"] >= data.split.cutoff).to_numpy()
+    ids = data.features.declaration_ids[window]
+    t = truth.drop_duplicates("declaration_id").set_index("declaration_id")
+    y = t["is_violation"].reindex(ids).fillna(0).astype(float).to_numpy()
+    value = t["true_value_usd"].reindex(ids).fillna(0).to_numpy(dtype="float64") \
+        if "true_value_usd" in t else None
+    matrix = data.features.matrix[window]
+    scorers = {
+        "model": predict(model_booster, matrix),
+        "random": np.random.default_rng(seed).random(int(window.sum())),
+        "rules": rules_profile_score(matrix),
+        "generic": predict(generic_booster, generic_matrix(matrix, ctx[window])),
+    }
+    return {name: ranking_metrics(s, y, value, tuple(rates)) for name, s in scorers.items()}
 
 
 def evaluate(data: TrainingData, scores: np.ndarray, rates: list[float]) -> dict[str, float]:

@@ -106,6 +106,7 @@ def train(
     mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
     outcomes: Annotated[list[Path] | None, typer.Option(help="Extra outcomes (inspections layout), e.g. exported from the review app.")] = None,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as challenger only.")] = False,
+    truth: Annotated[Path | None, typer.Option(help="Generated worlds only: truth CSV to also evaluate every row of the validation window.")] = None,
 ) -> None:
     """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
     from pipelines.runtime import configure
@@ -116,11 +117,14 @@ def train(
         from pipelines.train_flow import train_flow
 
         return train_flow(bundle=bundle, config_path=config, mapping=mapping,
-                          outcomes=list(outcomes or []), promote=not no_promote)
+                          outcomes=list(outcomes or []), promote=not no_promote, truth=truth)
 
     outcome = _guard(run)
     typer.echo("\nValidation window: model vs baselines")
     typer.echo(outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if outcome.truth_comparison is not None:
+        typer.echo("\nEvery declaration of the validation window against the generated truth")
+        typer.echo(outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} "
                f"(see it with: make mlflow-ui)")
     typer.echo(f"Model version {outcome.version}: "
@@ -191,12 +195,33 @@ def pipeline(
     if not manifests:
         _fail(f"{world / 'manifest'} holds no manifest; run with --regenerate")
     typer.echo("\n== Training ==")
-    train(bundle=world / "bundle", config=None, mapping=None, outcomes=None, no_promote=False)
+    train(bundle=world / "bundle", config=None, mapping=None, outcomes=None, no_promote=False,
+          truth=world / "truth" / "history_truth.csv")
     typer.echo("\n== Scoring the next day ==")
     score(manifest=manifests[-1], bundle=world / "bundle", out=world / "out", mapping=None,
           config=None, rules=None)
     typer.echo(f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: "
                f"{world / 'out'}")
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(help="Schedule YAML (default: pipelines/config/schedule.yaml).")] = None,
+) -> None:
+    """Run daily scoring of the drop folder and weekly retraining on their schedules (Prefect)."""
+    from pipelines.config import load_schedule_config
+    from pipelines.runtime import configure
+
+    configure()
+    cfg = _guard(lambda: load_schedule_config(config))
+    from pipelines.serve import serve_all
+
+    try:
+        serve_all(cfg)
+    except RuntimeError as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        typer.echo("stopped")
 
 
 @app.command()
@@ -260,3 +285,100 @@ def models_rollback(name: Annotated[str, typer.Option(help="Registered model nam
 
 if __name__ == "__main__":
     app()
+
+
+# ---------------------------------------------------------------- case review (review/)
+users_app = typer.Typer(help="Manage the users of the case review app.", no_args_is_help=True)
+outcomes_app = typer.Typer(help="Investigators' recorded outcomes.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(outcomes_app, name="outcomes")
+
+
+def _review_store():
+    from pipelines.settings import load_settings
+    from review.store import open_store
+
+    return open_store(load_settings().database_url)
+
+
+def _read_new_password() -> str:
+    """A new password: typed twice at a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@app.command()
+def review(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    secure_cookies: Annotated[bool, typer.Option(
+        "--secure-cookies", help="Mark the session cookie Secure (behind HTTPS).")] = False,
+) -> None:
+    """Serve the investigators' case review web app (DATABASE_URL is the case store)."""
+    from pipelines.settings import load_settings
+    from review.serve import default_secret_file, serve
+
+    settings = load_settings()
+    typer.echo(f"Case review on http://{host}:{port} (case store: {settings.database_url})")
+    serve(settings.database_url, host=host, port=port, secure_cookies=secure_cookies,
+          secret_file=default_secret_file(settings.database_url, settings.workdir))
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Username (lower-case letters, digits, . _ -).")],
+    role: Annotated[str, typer.Option(help="investigator, supervisor or admin.")],
+) -> None:
+    """Add a user; the password is prompted for (or read from standard input)."""
+    import getpass
+
+    store = _review_store()
+    try:
+        store.add_user(name, role, _read_new_password(), actor=f"cli:{getpass.getuser()}")
+    except ValueError as err:
+        _fail(str(err))
+    finally:
+        store.close()
+    typer.echo(f"Added {role} {name}.")
+
+
+@users_app.command("passwd")
+def users_passwd(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """Set a user's password (prompted for, or read from standard input); ends their sessions."""
+    import getpass
+
+    store = _review_store()
+    try:
+        store.update_user(name, actor=f"cli:{getpass.getuser()}", password=_read_new_password())
+    except ValueError as err:
+        _fail(str(err))
+    finally:
+        store.close()
+    typer.echo(f"Password of {name} changed.")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the users, their roles and whether they may log in."""
+    store = _review_store()
+    try:
+        for account in store.list_accounts():
+            state = "active" if account.active else "disabled"
+            typer.echo(f"{account.username:<24} {account.role:<13} {state}")
+    finally:
+        store.close()
+
+
+@outcomes_app.command("export")
+def outcomes_export(
+    out: Annotated[Path, typer.Option(help="CSV to write (inspections layout; replaced whole).")],
+) -> None:
+    """Export recorded outcomes as inspection labels for training ('not inspected' left out)."""
+    store = _review_store()
+    try:
+        count = store.export_outcomes(out)
+    finally:
+        store.close()
+    typer.echo(f"Wrote {count:,} outcomes to {out} "
+               f"(train on them with: customs-risk train --outcomes {out})")

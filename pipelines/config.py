@@ -134,3 +134,31 @@ def load_scoring_config(path: Path | None = None) -> ScoringConfig:
 
 def load_rules_config(path: Path | None = None) -> RulesConfig:
     return load_yaml_config(RulesConfig, path or CONFIG_DIR / "rules.yaml")
+
+
+class DailyScoring(_Strict):
+    cron: str = "30 6 * * *"
+    drop_folder: str = "data/drop"
+    bundle: str = "data/worlds/default/bundle"
+    out: str = "data/results"
+
+
+class WeeklyRetraining(_Strict):
+    cron: str = "0 3 * * 1"
+    bundle: str = "data/worlds/default/bundle"
+
+
+class PrefectServer(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4200, ge=1, le=65535)
+
+
+class ScheduleConfig(_Strict):
+    timezone: str = "UTC"
+    daily_scoring: DailyScoring = Field(default_factory=DailyScoring)
+    weekly_retraining: WeeklyRetraining = Field(default_factory=WeeklyRetraining)
+    prefect_server: PrefectServer = Field(default_factory=PrefectServer)
+
+
+def load_schedule_config(path: Path | None = None) -> ScheduleConfig:
+    return load_yaml_config(ScheduleConfig, path or CONFIG_DIR / "schedule.yaml")

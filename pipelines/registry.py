@@ -19,7 +19,7 @@ def list_versions(name: str) -> pd.DataFrame:
         tags = v.tags or {}
         metric = next((f"{k}={val}" for k, val in tags.items()
                        if k not in {"promotion_reason", "replaced_champion"}), "")
-        rows.append({"version": v.version, "aliases": ",".join(sorted(aliases.get(str(v.version), []))),
+        rows.append({"version": str(v.version), "aliases": ",".join(sorted(aliases.get(str(v.version), []))),
                      "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
                      "metric": metric, "run_id": v.run_id,
                      "note": tags.get("promotion_reason", "")})

@@ -45,20 +45,23 @@ def load_reference_task(bundle: Path, mapping: Path | None):
     return load_bundle(bundle, load_mapping(mapping))
 
 
-@frame_task(retries=2, retry_delay_seconds=[2, 5, 15])
-def load_model_task(name: str, alias: str):
-    from pipelines.mlflow_model import load_risk_model
+def resolve_model_version(name: str, alias: str) -> str:
+    """The registered version behind ``name@alias``, or a clear error saying what to do."""
+    from mlflow import MlflowClient
 
-    uri = f"models:/{name}@{alias}"
     try:
-        from mlflow import MlflowClient
-
-        version = MlflowClient().get_model_version_by_alias(name, alias).version
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except Exception as err:
         raise NoChampionError(
             f"no model '{name}' with alias '{alias}' in the registry "
             f"({err.__class__.__name__}); train one first: customs-risk train --bundle DIR") from None
-    return load_risk_model(uri), str(version)
+
+
+@frame_task(retries=2, retry_delay_seconds=[2, 5])
+def load_model_task(name: str, version: str):
+    from pipelines.mlflow_model import load_risk_model
+
+    return load_risk_model(f"models:/{name}/{version}")
 
 
 @frame_task()
@@ -101,7 +104,8 @@ def score_flow(manifest: Path, bundle: Path, out: Path, mapping: Path | None = N
     print(f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
           f"{validated.rows_quarantined:,} quarantined")
     b = load_reference_task(Path(bundle), mapping)
-    model, version = load_model_task(scfg.model.registered_name, scfg.model.alias)
+    version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
+    model = load_model_task(scfg.model.registered_name, version)
     day = manifest_day(Path(manifest), validated.clean)
     cap = Capacity(**scfg.capacity.model_dump())
     if len(validated.clean):

@@ -37,6 +37,7 @@ class TrainOutcome:
     reason: str
     metrics: dict[str, float]
     comparison: pd.DataFrame
+    truth_comparison: pd.DataFrame | None = None
 
 
 # ---------------------------------------------------------------- tasks: one-line wraps
@@ -98,7 +99,7 @@ def champion_scores_task(model_name: str, data, tables):
 @flow(name="train", log_prints=True)
 def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | None = None,
                outcomes: list[Path] | None = None, params_override: dict[str, Any] | None = None,
-               promote: bool = True) -> TrainOutcome:
+               promote: bool = True, truth: Path | None = None) -> TrainOutcome:
     """Train, evaluate against baselines, log to MLflow, register, and promote if better."""
     import mlflow
 
@@ -129,8 +130,15 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
     for c in candidates:
         c.metrics = evaluate(data, c.valid_scores, rates)
     best = max(candidates, key=lambda c: _metric(c.metrics, primary))
-    base_scores = baselines_task(data, cfg)
+    base_scores, generic = baselines_task(data, cfg)
     base_metrics = {k: evaluate(data, s, rates) for k, s in base_scores.items()}
+    truth_table = None
+    if truth is not None:
+        from models.training import evaluate_on_truth
+
+        truth_metrics = evaluate_on_truth(data, best.model.booster, generic.booster,
+                                          pd.read_csv(truth, dtype={"declaration_id": "str"}), rates)
+        truth_table = comparison_table(truth_metrics, rates)
     print(f"[3/5] model fitted ({best.name}, {best.model.best_iteration + 1} trees); "
           f"validation {primary} = {_metric(best.metrics, primary):.3f}")
 
@@ -162,6 +170,12 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
         mlflow.log_metric("precision_at_5pct_gain_over_generic", gain)
         comparison.to_csv(tmpdir / "comparison.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "comparison.csv"), "evaluation")
+        if truth_table is not None:
+            truth_table.to_csv(tmpdir / "comparison_vs_truth.csv", index=False)
+            mlflow.log_artifact(str(tmpdir / "comparison_vs_truth.csv"), "evaluation")
+            for _, row in truth_table.iterrows():
+                mlflow.log_metrics({f"truth_{row['scorer']}_{k.replace('@', '_at_').replace('%', 'pct')}": v
+                                    for k, v in row.items() if k != "scorer" and pd.notna(v)})
         calibration(data, best.valid_scores).to_csv(tmpdir / "calibration.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "calibration.csv"), "evaluation")
         pd.DataFrame([{"feature": f.name, "family": f.family, "description": f.description}
@@ -199,7 +213,7 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
     print(f"[5/5] registered {cfg.model.registered_name} version {version}: "
           f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
           f"in {time.perf_counter() - t0:.0f}s")
-    return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison)
+    return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison, truth_table)
 
 
 def ensure_experiment(name: str) -> None:

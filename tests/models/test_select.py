@@ -70,3 +70,13 @@ def test_rules_fire_on_any_group_of_all_conditions():
     names, channel = apply_rules(frame, [rule, yellow])
     assert names.tolist() == ["no_license;y", "no_license;y", "", "y"]
     assert channel.tolist() == ["red", "red", "", "yellow"]
+
+
+def test_exploration_never_pushes_red_past_capacity():
+    scores, ids = _day(1000)
+    chan = np.array(["red"] * 19 + [""] * 981)
+    names = np.where(chan == "red", "r", "")
+    sel = select(scores, ids, names, chan, Capacity(0.02, 0.05, 0.10), "d")
+    assert (sel.channel == "red").sum() == 20
+    assert (sel.selected_by == "exploration").sum() == 1
+    assert any("exploration cut" in w for w in sel.warnings)

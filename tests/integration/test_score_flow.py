@@ -1,0 +1,152 @@
+"""Daily scoring end to end on a small world: rows in = scored + quarantined, capacity, reasons,
+idempotent reruns and cases, and no partial output when a run dies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def _manifest(world: Path) -> Path:
+    return sorted((world / "manifest").glob("*.csv"))[-1]
+
+
+def _hostile_manifest(world: Path, tmp: Path) -> Path:
+    rows = pd.read_csv(_manifest(world), dtype=str, keep_default_na=False)
+    bad = rows.head(4).copy()
+    bad["declaration_id"] = [f"BAD{i}" for i in range(4)]
+    bad.loc[bad.index[0], "gross_weight_kg"] = "-3"
+    bad.loc[bad.index[1], "hs_code"] = "<script>alert(1)</script>"
+    bad.loc[bad.index[2], "declared_at"] = "yesterday"
+    bad.loc[bad.index[3], "goods_description"] = "=HYPERLINK(\"http://x\")"  # valid, but risky in CSV
+    path = tmp / "hostile.csv"
+    pd.concat([rows, bad]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scored_day(champion, small_world, tmp_path_factory):
+    from pipelines.score_flow import score_flow
+
+    tmp = tmp_path_factory.mktemp("score")
+    manifest = _hostile_manifest(small_world, tmp)
+    result = score_flow(manifest=manifest, bundle=small_world / "bundle", out=tmp / "out")
+    return result, manifest, tmp
+
+
+def test_rows_in_equal_scored_plus_quarantined(scored_day):
+    result, manifest, _ = scored_day
+    n_in = len(pd.read_csv(manifest, dtype=str))
+    assert result.rows_in == n_in == result.rows_scored + result.rows_quarantined
+    assert result.rows_quarantined == 3
+    q = pd.read_csv(result.out_dir / "quarantine.csv", dtype=str)
+    assert set(q["key"]) == {"BAD0", "BAD1", "BAD2"}
+    scored = pd.read_parquet(result.out_dir / "scored.parquet")
+    assert "BAD3" in set(scored["declaration_id"])
+    csv_text = (result.out_dir / "scored.csv").read_text()
+    assert "\n=HYPERLINK" not in csv_text and ",=HYPERLINK" not in csv_text
+
+
+def test_channels_respect_capacity_and_flags_have_three_reasons(scored_day):
+    result, _, _ = scored_day
+    scored = pd.read_parquet(result.out_dir / "scored.parquet")
+    n = len(scored)
+    red = scored[scored["channel"] == "red"]
+    rule_red = (red["selected_by"] == "rule").sum()
+    assert len(red) <= max(-(-0.02 * n // 1), rule_red)
+    assert (scored["channel"] == "yellow").sum() <= -(-0.05 * n // 1)
+    red_cap = -(-0.02 * n // 1)
+    explore = min(round(0.1 * red_cap), max(red_cap - rule_red, 0))
+    assert (red["selected_by"] == "exploration").sum() == explore
+    flagged = scored[scored["channel"] != "green"]
+    assert len(flagged) > 0
+    for k in (1, 2, 3):
+        assert flagged[f"reason_{k}"].str.len().gt(10).all()
+    assert scored["risk_score"].between(0, 1).all()
+    hits = scored[scored["rule_hits"] != ""]
+    assert (hits["channel"] != "green").all()
+
+
+def test_red_channel_catches_planted_violations(scored_day, small_world):
+    result, _, _ = scored_day
+    truth = pd.read_csv(small_world / "truth" / "manifest_truth.csv", dtype={"declaration_id": str})
+    scored = pd.read_parquet(result.out_dir / "scored.parquet").merge(truth, on="declaration_id")
+    base = scored["is_violation"].mean()
+    red_precision = scored.loc[scored["channel"] == "red", "is_violation"].mean()
+    assert red_precision > 5 * base, (red_precision, base)
+
+
+def test_report_is_self_contained_and_escapes_declared_text(scored_day):
+    result, _, _ = scored_day
+    html = (result.out_dir / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert "data:image/png;base64," in html
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["rows_in"] == summary["rows_scored"] + summary["rows_quarantined"]
+
+
+def test_rerun_gives_identical_outputs_and_no_duplicate_cases(scored_day, small_world):
+    from pipelines.score_flow import score_flow
+    from pipelines.settings import load_settings
+    from review.store import open_store
+
+    result, manifest, tmp = scored_day
+    before = (result.out_dir / "scored.csv").read_bytes()
+    again = score_flow(manifest=manifest, bundle=small_world / "bundle", out=tmp / "out")
+    assert (again.out_dir / "scored.csv").read_bytes() == before
+    assert again.cases["inserted"] == 0
+    from sqlalchemy import text
+
+    store = open_store(load_settings().database_url)
+    flagged = pd.read_parquet(again.out_dir / "scored.parquet").query("channel != 'green'")
+    with store.engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(text("select declaration_id from cases"))]
+    assert len(ids) == len(set(ids)) == len(flagged)
+    assert set(ids) == set(flagged["declaration_id"])
+
+
+def test_a_crash_mid_run_leaves_no_partial_output(champion, small_world, tmp_path, monkeypatch):
+    import pipelines.report as report
+    from pipelines.score_flow import score_flow
+
+    def boom(**_):
+        raise RuntimeError("disk full (simulated)")
+
+    monkeypatch.setattr(report, "render_report", boom)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated"):
+        score_flow(manifest=_manifest(small_world), bundle=small_world / "bundle", out=out)
+    leftovers = list(out.rglob("*")) if out.exists() else []
+    assert leftovers == []
+
+
+def test_drop_folder_scores_good_files_and_sets_bad_ones_aside(champion, small_world, tmp_path):
+    import shutil
+
+    from pipelines.serve import score_drop_folder
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    shutil.copy(_manifest(small_world), drop / "today.csv")
+    (drop / "broken.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    results = score_drop_folder(drop_folder=str(drop), bundle=str(small_world / "bundle"),
+                                out=str(tmp_path / "out"))
+    assert results["today.csv"].startswith("scored into")
+    assert results["broken.csv"].startswith("failed: ")
+    assert (drop / "processed" / "today.csv").exists()
+    assert (drop / "failed" / "broken.csv").exists()
+    assert "not a CSV text file" in (drop / "failed" / "broken.csv.error.txt").read_text()
+    assert not list(drop.glob("*.csv"))
+
+
+def test_scoring_without_a_champion_says_what_to_do(homes, small_world, tmp_path, monkeypatch):
+    from pipelines.score_flow import NoChampionError, score_flow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(NoChampionError, match="train one first"):
+        score_flow(manifest=_manifest(small_world), bundle=small_world / "bundle", out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
