@@ -109,9 +109,10 @@ def train(
     truth: Annotated[Path | None, typer.Option(help="Generated worlds only: truth CSV to also evaluate every row of the validation window.")] = None,
 ) -> None:
     """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
-    from pipelines.runtime import configure
+    from pipelines.runtime import configure, quiet_expected_flow_errors
 
     settings = configure()
+    quiet_expected_flow_errors()
 
     def run():
         from pipelines.train_flow import train_flow
@@ -141,9 +142,10 @@ def score(
     rules: Annotated[Path | None, typer.Option(help="Risk rules YAML.")] = None,
 ) -> None:
     """Score a day's manifest with the champion model: channels, reasons, report, cases."""
-    from pipelines.runtime import configure
+    from pipelines.runtime import configure, quiet_expected_flow_errors
 
     configure()
+    quiet_expected_flow_errors()
 
     def run():
         from pipelines.score_flow import NoChampionError, score_flow

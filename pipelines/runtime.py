@@ -45,5 +45,37 @@ def quiet_third_party_logs() -> None:
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*Python object as `python_model`.*")
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="shap")
+
+
+class _UserErrorFilter:
+    """Drop Prefect's traceback records for errors we report ourselves in one clear line."""
+
+    def filter(self, record) -> bool:
+        from data.errors import ConfigError, DataFileError
+
+        expected = (DataFileError, ConfigError)
+        try:
+            from pipelines.score_flow import NoChampionError
+
+            expected = (*expected, NoChampionError)
+        except ImportError:
+            pass
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, expected):
+            return False
+        message = record.getMessage()
+        return not any(name in message for name in ("DataFileError", "ConfigError", "NoChampionError"))
+
+
+def quiet_expected_flow_errors() -> None:
+    """Install the filter on Prefect's run loggers (after Prefect has configured logging)."""
+    import logging
+
+    import prefect  # noqa: F401  (sets up Prefect's logging first)
+
+    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine",
+                 "prefect.task_engine"):
+        logging.getLogger(name).addFilter(_UserErrorFilter())

@@ -24,8 +24,16 @@ PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "scikit-learn==1.9.1", "pandas==3.1.1"
                     "mlflow==3.17.2"]
 
 
+def _retry_unless_user_error(_task, _run, state) -> bool:
+    """Retry passing I/O trouble, never bad input: a bad file stays bad."""
+    from data.errors import ConfigError, DataFileError
+
+    return not isinstance(getattr(state, "data", None), (DataFileError, ConfigError))
+
+
 def frame_task(**kw):
     """A Prefect task that passes frames around: no input hashing, no result persistence."""
+    kw.setdefault("retry_condition_fn", _retry_unless_user_error)
     return task(cache_policy=NO_CACHE, persist_result=False, **kw)
 
 
