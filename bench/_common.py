@@ -32,9 +32,13 @@ def cached_world(days: int, rows_per_day: int, seed: int = 11) -> Path:
     if not (out / "world.json").exists():
         from data.generate import generate_world, write_world
 
-        print(f"generating {days * rows_per_day:,} declarations into {out} (cached for next time)...",
-              flush=True)
-        write_world(generate_world(seed=seed, days=days, rows_per_day=rows_per_day), out, fmt="parquet")
+        print(
+            f"generating {days * rows_per_day:,} declarations into {out} (cached for next time)...",
+            flush=True,
+        )
+        write_world(
+            generate_world(seed=seed, days=days, rows_per_day=rows_per_day), out, fmt="parquet"
+        )
     return out
 
 
@@ -43,4 +47,5 @@ def machine() -> str:
     import platform
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"

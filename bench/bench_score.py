@@ -40,7 +40,7 @@ def main() -> None:
     setup: dict[str, float] = {}
     b = load_bundle(world / "bundle")
     decl = b.tables["declarations"].sort_values("declared_at").reset_index(drop=True)
-    manifest = decl.iloc[-args.manifest_rows:]
+    manifest = decl.iloc[-args.manifest_rows :]
     history = decl.iloc[: len(decl) // 2]
     tmp = Path(tempfile.mkdtemp(prefix="bench-score-"))
     manifest_path = tmp / "manifest.parquet"
@@ -50,8 +50,9 @@ def main() -> None:
     cfg = load_train_config()
     with timed("train (setup)", setup):
         data = prepare(tables, hs_profiles(), ports(), cfg.split.validation_days)
-        best = fit_full_model(data, cfg.model.params, cfg.model.num_boost_round,
-                              cfg.model.early_stopping_rounds, None)
+        best = fit_full_model(
+            data, cfg.model.params, cfg.model.num_boost_round, cfg.model.early_stopping_rounds, None
+        )
         model = package(best, data, {})
         model.save(tmp / "model")
         model = RiskModel.load(tmp / "model")
@@ -65,19 +66,38 @@ def main() -> None:
     with timed("validate manifest", r):
         v = load_manifest(manifest_path)
     with timed("features + score + select + SHAP", r):
-        day = score_day(v.clean, tables, model, "bench", rules, Capacity(**scfg.capacity.model_dump()),
-                        "bench-day", hs_profiles(), ports())
-    with timed("write outputs + report", r):
-        with atomic_dir(tmp / "out") as out:
-            write_frame(day.scored, out / "scored.parquet")
-            write_frame(day.scored, out / "scored.csv", safe_for_spreadsheets=True)
-            write_frame(v.quarantine, out / "quarantine.csv")
-            (out / "report.html").write_text(render_report(
-                day="bench", manifest_path=str(manifest_path), rows_in=v.rows_in, scored=day.scored,
-                quarantine=v.quarantine, problems=v.problems, waterfalls=day.waterfalls,
-                importance=day.global_importance, capacity=day.selection.capacity,
-                warnings=day.selection.warnings, missing=day.missing, model_version="bench",
-                top_cases=15))
+        day = score_day(
+            v.clean,
+            tables,
+            model,
+            "bench",
+            rules,
+            Capacity(**scfg.capacity.model_dump()),
+            "bench-day",
+            hs_profiles(),
+            ports(),
+        )
+    with timed("write outputs + report", r), atomic_dir(tmp / "out") as out:
+        write_frame(day.scored, out / "scored.parquet")
+        write_frame(day.scored, out / "scored.csv", safe_for_spreadsheets=True)
+        write_frame(v.quarantine, out / "quarantine.csv")
+        (out / "report.html").write_text(
+            render_report(
+                day="bench",
+                manifest_path=str(manifest_path),
+                rows_in=v.rows_in,
+                scored=day.scored,
+                quarantine=v.quarantine,
+                problems=v.problems,
+                waterfalls=day.waterfalls,
+                importance=day.global_importance,
+                capacity=day.selection.capacity,
+                warnings=day.selection.warnings,
+                missing=day.missing,
+                model_version="bench",
+                top_cases=15,
+            )
+        )
     total = time.perf_counter() - t0
     flagged = int((day.scored["channel"] != "green").sum())
 
@@ -88,10 +108,14 @@ def main() -> None:
     t1 = time.perf_counter()
     model.booster.inplace_predict(fs.matrix)
     bare = time.perf_counter() - t1
-    print(f"\nend to end: {total:.1f} s for {v.rows_in:,} rows ({v.rows_in / total:,.0f} rows/s), "
-          f"{flagged:,} red/yellow explained with exact TreeSHAP; peak RSS {peak_rss_gib():.2f} GiB")
-    print(f"bare Booster.inplace_predict on the same {fs.matrix.shape[0]:,} x {fs.matrix.shape[1]} "
-          f"matrix: {bare:.2f} s; end to end is {total / bare:,.0f}x that")
+    print(
+        f"\nend to end: {total:.1f} s for {v.rows_in:,} rows ({v.rows_in / total:,.0f} rows/s), "
+        f"{flagged:,} red/yellow explained with exact TreeSHAP; peak RSS {peak_rss_gib():.2f} GiB"
+    )
+    print(
+        f"bare Booster.inplace_predict on the same {fs.matrix.shape[0]:,} x {fs.matrix.shape[1]} "
+        f"matrix: {bare:.2f} s; end to end is {total / bare:,.0f}x that"
+    )
 
 
 if __name__ == "__main__":

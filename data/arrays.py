@@ -16,8 +16,12 @@ def isin(values: pd.Series | np.ndarray, universe) -> np.ndarray:
     import pyarrow.compute as pc
 
     left = pa.array(pd.Series(values).to_numpy(dtype=object), from_pandas=True)
-    right = pa.array(pd.Series(list(universe) if isinstance(universe, (set, frozenset)) else universe)
-                     .to_numpy(dtype=object), from_pandas=True)
+    right = pa.array(
+        pd.Series(list(universe) if isinstance(universe, (set, frozenset)) else universe).to_numpy(
+            dtype=object
+        ),
+        from_pandas=True,
+    )
     if left.type != right.type:
         left, right = left.cast(pa.string()), right.cast(pa.string())
     mask = pc.is_in(left, value_set=right, skip_nulls=True)

@@ -16,8 +16,18 @@ import pandas as pd
 import pandera.pandas as pa
 
 Kind = Literal[
-    "id", "text", "hs_code", "hs_prefix", "date", "float", "int", "country", "countries",
-    "locode", "locodes", "choice",
+    "id",
+    "text",
+    "hs_code",
+    "hs_prefix",
+    "date",
+    "float",
+    "int",
+    "country",
+    "countries",
+    "locode",
+    "locodes",
+    "choice",
 ]
 
 HS_CODE_PATTERN = r"^\d{6,10}$"
@@ -44,9 +54,17 @@ class ColumnSpec:
     @property
     def type_label(self) -> str:
         labels = {
-            "id": "str", "text": "str", "hs_code": "str, 6-10 digits", "hs_prefix": "str, 2-10 digits",
-            "date": "date/datetime", "float": "float", "int": "int", "country": "ISO2",
-            "countries": "ISO2 list (;)", "locode": "LOCODE", "locodes": "LOCODE list (;)",
+            "id": "str",
+            "text": "str",
+            "hs_code": "str, 6-10 digits",
+            "hs_prefix": "str, 2-10 digits",
+            "date": "date/datetime",
+            "float": "float",
+            "int": "int",
+            "country": "ISO2",
+            "countries": "ISO2 list (;)",
+            "locode": "LOCODE",
+            "locodes": "LOCODE list (;)",
             "choice": "one of " + ", ".join(self.choices),
         }
         label = labels[self.kind]
@@ -96,31 +114,84 @@ DECLARATIONS = TableSpec(
     key="declaration_id",
     required_in_bundle=True,
     columns=(
-        _c("declaration_id", "id", True, "Unique key of the item; scoring the same id twice never creates two cases."),
+        _c(
+            "declaration_id",
+            "id",
+            True,
+            "Unique key of the item; scoring the same id twice never creates two cases.",
+        ),
         _c("declared_at", "date", True, "When the declaration was lodged."),
-        _c("exporter_id", "id", True, "Exporter's registry id (absence from the registry is itself a signal)."),
+        _c(
+            "exporter_id",
+            "id",
+            True,
+            "Exporter's registry id (absence from the registry is itself a signal).",
+        ),
         _c("exporter_name", "text", True, "Exporter name as written on the declaration."),
         _c("consignee_name", "text", True, "Consignee name as written on the declaration."),
         _c("consignee_country", "country", True, "Consignee's country."),
         _c("hs_code", "hs_code", True, "Declared commodity code; a string, leading zeros kept."),
-        _c("goods_description", "text", True, "Free-text goods description as declared (never trusted, always escaped)."),
-        _c("gross_weight_kg", "float", True, "Declared gross mass in kilograms.", minimum=0, minimum_inclusive=False),
-        _c("declared_value_usd", "float", True, "Declared statistical/FOB value in US dollars.", minimum=0),
+        _c(
+            "goods_description",
+            "text",
+            True,
+            "Free-text goods description as declared (never trusted, always escaped).",
+        ),
+        _c(
+            "gross_weight_kg",
+            "float",
+            True,
+            "Declared gross mass in kilograms.",
+            minimum=0,
+            minimum_inclusive=False,
+        ),
+        _c(
+            "declared_value_usd",
+            "float",
+            True,
+            "Declared statistical/FOB value in US dollars.",
+            minimum=0,
+        ),
         _c("origin_country", "country", True, "Declared country of origin of the goods."),
         _c("port_of_loading", "locode", True, "UN/LOCODE of the port where the goods are loaded."),
         _c("port_of_discharge", "locode", True, "UN/LOCODE of the port where they are discharged."),
         _c("destination_country", "country", True, "Declared final destination."),
         _c("consignee_id", "id", False, "Consignee's registry id, where known."),
         _c("declarant_id", "id", False, "Customs broker / declarant."),
-        _c("net_weight_kg", "float", False, "Net mass in kilograms.", minimum=0, minimum_inclusive=False),
+        _c(
+            "net_weight_kg",
+            "float",
+            False,
+            "Net mass in kilograms.",
+            minimum=0,
+            minimum_inclusive=False,
+        ),
         _c("quantity", "float", False, "Quantity in quantity_unit.", minimum=0),
         _c("quantity_unit", "text", False, "Unit of quantity, e.g. kg, u, t."),
         _c("packages", "int", False, "Number of packages.", minimum=0),
-        _c("package_volume_m3", "float", False, "Declared cargo volume in cubic metres.", minimum=0, minimum_inclusive=False),
+        _c(
+            "package_volume_m3",
+            "float",
+            False,
+            "Declared cargo volume in cubic metres.",
+            minimum=0,
+            minimum_inclusive=False,
+        ),
         _c("container_count", "int", False, "Containers used.", minimum=0),
         _c("container_type", "choice", False, "Container type.", choices=("20GP", "40GP", "40HC")),
-        _c("transshipment_ports", "locodes", False, "Intermediate ports in order, ';'-separated LOCODEs; empty means direct."),
-        _c("transport_mode", "choice", False, "Mode of transport.", choices=("sea", "air", "road", "rail")),
+        _c(
+            "transshipment_ports",
+            "locodes",
+            False,
+            "Intermediate ports in order, ';'-separated LOCODEs; empty means direct.",
+        ),
+        _c(
+            "transport_mode",
+            "choice",
+            False,
+            "Mode of transport.",
+            choices=("sea", "air", "road", "rail"),
+        ),
         _c("license_id", "id", False, "Export license quoted on the declaration."),
         _c("end_use", "text", False, "Declared end use."),
     ),
@@ -128,18 +199,46 @@ DECLARATIONS = TableSpec(
 
 INSPECTIONS = TableSpec(
     name="inspections",
-    description="Outcomes of physical or document inspections: the labels. Items without a row are unlabelled, not clean.",
+    description=(
+        "Outcomes of physical or document inspections: the labels. "
+        "Items without a row are unlabelled, not clean."
+    ),
     key="declaration_id",
     required_in_bundle=True,
     columns=(
         _c("declaration_id", "id", True, "The inspected item."),
         _c("inspected_on", "date", True, "When the result was recorded."),
         _c("outcome", "choice", True, "Result of the inspection.", choices=("violation", "clear")),
-        _c("typology", "choice", False, "Smuggling method found.", choices=(
-            "mislabel", "routing", "shell", "blending", "undervaluation", "no_license", "concealment")),
+        _c(
+            "typology",
+            "choice",
+            False,
+            "Smuggling method found.",
+            choices=(
+                "mislabel",
+                "routing",
+                "shell",
+                "blending",
+                "undervaluation",
+                "no_license",
+                "concealment",
+            ),
+        ),
         _c("found_hs_code", "hs_code", False, "The code the goods really belonged to."),
-        _c("seized_value_usd", "float", False, "Value of goods seized / duty recovered (US dollars).", minimum=0),
-        _c("selected_by", "choice", False, "Why the item was inspected.", choices=("rule", "model", "exploration", "random")),
+        _c(
+            "seized_value_usd",
+            "float",
+            False,
+            "Value of goods seized / duty recovered (US dollars).",
+            minimum=0,
+        ),
+        _c(
+            "selected_by",
+            "choice",
+            False,
+            "Why the item was inspected.",
+            choices=("rule", "model", "exploration", "random"),
+        ),
     ),
 )
 
@@ -226,7 +325,8 @@ LICENSES = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (DECLARATIONS, INSPECTIONS, COMPANIES, OWNERSHIP, OFFICERS, WATCHLIST, LICENSES)
+    t.name: t
+    for t in (DECLARATIONS, INSPECTIONS, COMPANIES, OWNERSHIP, OFFICERS, WATCHLIST, LICENSES)
 }
 
 # What scoring writes (documentation of the output contract; written by pipelines/).
@@ -237,7 +337,10 @@ SCORED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("selected_by", "model, rule, exploration, or empty for green items."),
     ("rule_hits", "Names of the risk rules the item hit, ';'-separated."),
     ("reason_1..reason_N", "Top reasons in plain language (at least three for red/yellow items)."),
-    ("contribution_1..contribution_N", "Signed contribution of each reason to the score (log-odds)."),
+    (
+        "contribution_1..contribution_N",
+        "Signed contribution of each reason to the score (log-odds).",
+    ),
     ("model_version", "Registered model version that produced the score."),
 )
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -273,11 +376,15 @@ def _checks(col: ColumnSpec) -> list[pa.Check]:
     elif col.kind == "id":
         checks.append(pa.Check.str_length(max_value=MAX_ID_LENGTH, error=_PROBLEMS["id_length"]))
     elif col.kind == "text":
-        checks.append(pa.Check.str_length(max_value=MAX_TEXT_LENGTH, error=_PROBLEMS["text_length"]))
+        checks.append(
+            pa.Check.str_length(max_value=MAX_TEXT_LENGTH, error=_PROBLEMS["text_length"])
+        )
     elif col.kind == "country":
         checks.append(_member_of(country_codes(), "is not an ISO 3166-1 alpha-2 country code"))
     elif col.kind == "choice":
-        checks.append(_member_of(frozenset(col.choices), "must be one of " + ", ".join(col.choices)))
+        checks.append(
+            _member_of(frozenset(col.choices), "must be one of " + ", ".join(col.choices))
+        )
     if col.minimum is not None:
         if col.minimum_inclusive:
             checks.append(pa.Check.ge(col.minimum, error=f"must be {col.minimum:g} or more"))
@@ -294,14 +401,17 @@ def _member_of(allowed: frozenset[str], error: str) -> pa.Check:
     def check(series):
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         ok_unique = np.array([u in allowed for u in uniques], dtype=bool)
-        return pd.Series(np.where(codes < 0, True, ok_unique[np.maximum(codes, 0)]),
-                         index=series.index)
+        return pd.Series(
+            np.where(codes < 0, True, ok_unique[np.maximum(codes, 0)]), index=series.index
+        )
 
     return pa.Check(check, error=error, name="member_of")
 
 
 _DTYPES = {
-    "date": "datetime64[ns]", "float": "float64", "int": "Int64",
+    "date": "datetime64[ns]",
+    "float": "float64",
+    "int": "Int64",
 }
 
 
@@ -335,13 +445,27 @@ def contract_markdown() -> str:
     lines = ["# Data contract (generated from `data/contract.py`)", ""]
     for spec in TABLES.values():
         need = "required in a bundle" if spec.required_in_bundle else "optional"
-        lines += [f"## {spec.name} ({need})", "", spec.description, "",
-                  "| column | required | type | meaning |", "|---|---|---|---|"]
+        lines += [
+            f"## {spec.name} ({need})",
+            "",
+            spec.description,
+            "",
+            "| column | required | type | meaning |",
+            "|---|---|---|---|",
+        ]
         for c in spec.columns:
-            lines.append(f"| {c.name} | {'yes' if c.required else 'no'} | {c.type_label} | {c.description} |")
+            lines.append(
+                f"| {c.name} | {'yes' if c.required else 'no'} | {c.type_label} | {c.description} |"
+            )
         lines.append("")
     lines += ["## What scoring writes: scored rows", "", "| column | meaning |", "|---|---|"]
     lines += [f"| {n} | {d} |" for n, d in SCORED_COLUMNS]
-    lines += ["", "## What scoring writes: quarantined rows", "", "| column | meaning |", "|---|---|"]
+    lines += [
+        "",
+        "## What scoring writes: quarantined rows",
+        "",
+        "| column | meaning |",
+        "|---|---|",
+    ]
     lines += [f"| {n} | {d} |" for n, d in QUARANTINE_COLUMNS]
     return "\n".join(lines) + "\n"

@@ -34,11 +34,17 @@ from data.validate import (
 
 TABULAR_SUFFIXES = {".csv", ".parquet", ".pq"}
 BUNDLE_FILES = {  # table -> file stem inside the bundle folder
-    "inspections": "inspections", "companies": "companies", "ownership": "ownership",
-    "officers": "officers", "watchlist": "watchlist", "licenses": "licenses",
+    "inspections": "inspections",
+    "companies": "companies",
+    "ownership": "ownership",
+    "officers": "officers",
+    "watchlist": "watchlist",
+    "licenses": "licenses",
 }
-MAPPING_HINT = ("rename the columns in your export, or map them in a column-mapping YAML "
-                "(--mapping FILE; see the README, 'Bring your own data')")
+MAPPING_HINT = (
+    "rename the columns in your export, or map them in a column-mapping YAML "
+    "(--mapping FILE; see the README, 'Bring your own data')"
+)
 
 
 # ---------------------------------------------------------------- column mapping
@@ -55,8 +61,10 @@ def load_mapping(path: Path | str | None) -> dict[str, dict[str, str]]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read the column mapping ({err.__class__.__name__}: "
-                          f"{str(err).splitlines()[0]})") from None
+        raise ConfigError(
+            f"{path}: cannot read the column mapping ({err.__class__.__name__}: "
+            f"{str(err).splitlines()[0]})"
+        ) from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a column mapping must be a YAML mapping of names")
     flat = all(isinstance(v, str) for v in doc.values())
@@ -96,9 +104,13 @@ def read_raw(path: Path, table: str) -> RawTable:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise DataFileError(path, f"cannot be read ({err.strerror})", "check the permissions") from None
+        raise DataFileError(
+            path, f"cannot be read ({err.strerror})", "check the permissions"
+        ) from None
     if len(data) == 0:
-        raise DataFileError(path, "is empty (0 bytes)", "export the table again with its header row")
+        raise DataFileError(
+            path, "is empty (0 bytes)", "export the table again with its header row"
+        )
     if _is_parquet(path, data[:4]):
         return _read_parquet(path, data)
     return _read_csv(path, data, table)
@@ -110,22 +122,29 @@ def _read_parquet(path: Path, data: bytes) -> RawTable:
     try:
         frame = pq.read_table(io.BytesIO(data)).to_pandas()
     except Exception as err:  # pyarrow raises many types for corrupt files
-        raise DataFileError(path, f"is not a readable Parquet file ({str(err).splitlines()[0]})",
-                            "export it again as Parquet or as UTF-8 CSV") from None
+        raise DataFileError(
+            path,
+            f"is not a readable Parquet file ({str(err).splitlines()[0]})",
+            "export it again as Parquet or as UTF-8 CSV",
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return RawTable(frame, np.arange(1, len(frame) + 1), empty_problems())
 
 
 def _decode(path: Path, data: bytes) -> str:
     if b"\x00" in data[:65536]:
-        raise DataFileError(path, "is not a CSV text file (it contains binary data)",
-                            "export the table as UTF-8 CSV or Parquet")
+        raise DataFileError(
+            path,
+            "is not a CSV text file (it contains binary data)",
+            "export the table as UTF-8 CSV or Parquet",
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise DataFileError(
-            path, f"is not UTF-8 encoded: byte 0x{data[err.start]:02x} on line {line} is invalid",
+            path,
+            f"is not UTF-8 encoded: byte 0x{data[err.start]:02x} on line {line} is invalid",
             "re-export the file as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet, or iconv -t UTF-8)",
         ) from None
 
@@ -133,17 +152,25 @@ def _decode(path: Path, data: bytes) -> str:
 def _read_csv(path: Path, data: bytes, table: str) -> RawTable:
     text = _decode(path, data)
     if not text.strip():
-        raise DataFileError(path, "is empty (no header row)", "export the table with its header row")
+        raise DataFileError(
+            path, "is empty (no header row)", "export the table with its header row"
+        )
     header = next(csv.reader(io.StringIO(text)))
     header = [h.strip() for h in header]
     if len(header) < 2:
-        raise DataFileError(path, "does not look like a comma-separated file "
-                            f"(its header has one field: {header[0][:60]!r})",
-                            "export it as comma-separated UTF-8 CSV")
+        raise DataFileError(
+            path,
+            "does not look like a comma-separated file "
+            f"(its header has one field: {header[0][:60]!r})",
+            "export it as comma-separated UTF-8 CSV",
+        )
     if len(set(header)) != len(header):
         dups = sorted({h for h in header if header.count(h) > 1})
-        raise DataFileError(path, f"has duplicate column names: {', '.join(dups)}",
-                            "give every column a distinct name")
+        raise DataFileError(
+            path,
+            f"has duplicate column names: {', '.join(dups)}",
+            "give every column a distinct name",
+        )
     try:
         frame = _read_csv_fast(text, header)
         rows = np.arange(1, len(frame) + 1)
@@ -171,10 +198,14 @@ def _read_csv_fast(text: str, header: list[str]) -> pd.DataFrame:
         tbl = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False),
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except Exception as err:  # any parse trouble: fall back to the careful reader
         raise _RaggedRows from err
@@ -209,13 +240,19 @@ def _read_csv_careful(text: str, header: list[str], source: str, table: str):
 
 
 # ---------------------------------------------------------------- one table, validated
-def apply_mapping(frame: pd.DataFrame, table: str, mapping: dict[str, dict[str, str]]) -> pd.DataFrame:
+def apply_mapping(
+    frame: pd.DataFrame, table: str, mapping: dict[str, dict[str, str]]
+) -> pd.DataFrame:
     cols = mapping.get(table, {})
     return frame.rename(columns=cols) if cols else frame
 
 
-def load_table(path: Path | str, table: str, mapping: dict[str, dict[str, str]] | None = None,
-               allow_empty: bool | None = None) -> Validated:
+def load_table(
+    path: Path | str,
+    table: str,
+    mapping: dict[str, dict[str, str]] | None = None,
+    allow_empty: bool | None = None,
+) -> Validated:
     """Read and validate one contract table from a CSV or Parquet file."""
     path = Path(path)
     spec = TABLES[table]
@@ -223,17 +260,25 @@ def load_table(path: Path | str, table: str, mapping: dict[str, dict[str, str]] 
     frame = apply_mapping(raw.frame, table, mapping or {})
     missing = [c for c in spec.required_columns if c not in frame.columns]
     if missing:
-        raise DataFileError(path, f"is missing required {table} column(s): {', '.join(missing)}",
-                            MAPPING_HINT)
+        raise DataFileError(
+            path, f"is missing required {table} column(s): {', '.join(missing)}", MAPPING_HINT
+        )
     if allow_empty is None:
         allow_empty = table != "declarations"
     if len(frame) == 0 and len(raw.problems) == 0 and not allow_empty:
-        raise DataFileError(path, f"has a header but no {table} rows",
-                            "check that the export contains data")
-    if table in {"declarations", "inspections", "licenses"} and "hs_code" in frame.columns \
-            and frame["hs_code"].dtype.kind in "if":
-        raise DataFileError(path, "stores hs_code as numbers, so leading zeros are lost",
-                            "store codes as text (string) columns")
+        raise DataFileError(
+            path, f"has a header but no {table} rows", "check that the export contains data"
+        )
+    if (
+        table in {"declarations", "inspections", "licenses"}
+        and "hs_code" in frame.columns
+        and frame["hs_code"].dtype.kind in "if"
+    ):
+        raise DataFileError(
+            path,
+            "stores hs_code as numbers, so leading zeros are lost",
+            "store codes as text (string) columns",
+        )
     result = validate_table(frame, table, str(path), raw.row_numbers)
     if len(raw.problems):
         result.problems = pd.concat([raw.problems, result.problems], ignore_index=True)
@@ -270,8 +315,10 @@ class Bundle:
         for name in TABLES:
             if name in self.tables:
                 nq = int((q["table"] == name).sum()) if len(q) else 0
-                lines.append(f"  {name:<13} {self.rows_in.get(name, 0):>10,} rows in, "
-                             f"{len(self.tables[name]):>10,} clean, {nq:>7,} quarantined")
+                lines.append(
+                    f"  {name:<13} {self.rows_in.get(name, 0):>10,} rows in, "
+                    f"{len(self.tables[name]):>10,} clean, {nq:>7,} quarantined"
+                )
             else:
                 lines.append(f"  {name:<13} absent")
         lines += [f"  note: {n}" for n in self.notes]
@@ -279,18 +326,30 @@ class Bundle:
 
 
 def _find_table_file(folder: Path, stem: str) -> Path | None:
-    hits = [folder / f"{stem}{s}" for s in (".csv", ".parquet", ".pq") if (folder / f"{stem}{s}").exists()]
+    hits = [
+        folder / f"{stem}{s}"
+        for s in (".csv", ".parquet", ".pq")
+        if (folder / f"{stem}{s}").exists()
+    ]
     if len(hits) > 1:
-        raise DataFileError(folder, f"has more than one file for table {stem}: "
-                            f"{', '.join(h.name for h in hits)}", "keep one of them")
+        raise DataFileError(
+            folder,
+            f"has more than one file for table {stem}: {', '.join(h.name for h in hits)}",
+            "keep one of them",
+        )
     return hits[0] if hits else None
 
 
 def declaration_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABULAR_SUFFIXES)
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABULAR_SUFFIXES
+    )
     if not files:
-        raise DataFileError(folder, "holds no CSV or Parquet declaration files",
-                            "put the history of declarations there as .csv or .parquet files")
+        raise DataFileError(
+            folder,
+            "holds no CSV or Parquet declaration files",
+            "put the history of declarations there as .csv or .parquet files",
+        )
     return files
 
 
@@ -298,8 +357,11 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
     """Read and validate a bundle folder laid out as in the data contract."""
     root = Path(path)
     if not root.is_dir():
-        raise DataFileError(root, "is not a bundle folder",
-                            "give the folder that holds declarations/, inspections.csv, companies.csv...")
+        raise DataFileError(
+            root,
+            "is not a bundle folder",
+            "give the folder that holds declarations/, inspections.csv, companies.csv...",
+        )
     mapping = mapping or {}
     tables: dict[str, pd.DataFrame] = {}
     problems: list[pd.DataFrame] = []
@@ -310,8 +372,11 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
     if not decl_dir.is_dir():
         single = _find_table_file(root, "declarations")
         if single is None:
-            raise DataFileError(root, "has no declarations/ folder",
-                                "put the history of declarations in BUNDLE/declarations/")
+            raise DataFileError(
+                root,
+                "has no declarations/ folder",
+                "put the history of declarations in BUNDLE/declarations/",
+            )
         decl_files = [single]
     else:
         decl_files = declaration_files(decl_dir)
@@ -323,8 +388,14 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
     # ids must be unique across files too
     dup = decl["declaration_id"].duplicated(keep="first")
     if dup.any():
-        problems.append(_cross_problems(decl[dup], "declarations", "declaration_id",
-                                        "appears in more than one declarations file"))
+        problems.append(
+            _cross_problems(
+                decl[dup],
+                "declarations",
+                "declaration_id",
+                "appears in more than one declarations file",
+            )
+        )
         decl = decl[~dup]
     tables["declarations"] = decl.reset_index(drop=True)
 
@@ -332,8 +403,11 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
         f = _find_table_file(root, stem)
         if f is None:
             if TABLES[table].required_in_bundle:
-                raise DataFileError(root, f"has no {stem}.csv (or .parquet), a required table",
-                                    f"add {stem}.csv to the bundle")
+                raise DataFileError(
+                    root,
+                    f"has no {stem}.csv (or .parquet), a required table",
+                    f"add {stem}.csv to the bundle",
+                )
             notes.append(f"optional table {table} is absent: features that need it are left out")
             continue
         part = load_table(f, table, mapping)
@@ -345,22 +419,38 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
     ins = tables["inspections"]
     orphan = ~isin(ins["declaration_id"], tables["declarations"]["declaration_id"])
     if orphan.any():
-        problems.append(_cross_problems(ins[orphan], "inspections", "declaration_id",
-                                        "does not match any declaration in the bundle"))
+        problems.append(
+            _cross_problems(
+                ins[orphan],
+                "inspections",
+                "declaration_id",
+                "does not match any declaration in the bundle",
+            )
+        )
         tables["inspections"] = ins[~orphan].reset_index(drop=True)
 
     allp = [p for p in problems if len(p)]
-    return Bundle(root, tables, pd.concat(allp, ignore_index=True) if allp else empty_problems(),
-                  rows_in, notes)
+    return Bundle(
+        root,
+        tables,
+        pd.concat(allp, ignore_index=True) if allp else empty_problems(),
+        rows_in,
+        notes,
+    )
 
 
 def _cross_problems(rows: pd.DataFrame, table: str, column: str, problem: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "source": rows["_source"].astype("str").to_numpy(), "table": table,
-        ROW: rows["_row_number"].astype("int64").to_numpy(),
-        "key": rows[column].astype("str").to_numpy(), "column": column,
-        "value": rows[column].astype("str").to_numpy(), "problem": problem,
-    })
+    return pd.DataFrame(
+        {
+            "source": rows["_source"].astype("str").to_numpy(),
+            "table": table,
+            ROW: rows["_row_number"].astype("int64").to_numpy(),
+            "key": rows[column].astype("str").to_numpy(),
+            "column": column,
+            "value": rows[column].astype("str").to_numpy(),
+            "problem": problem,
+        }
+    )
 
 
 # ---------------------------------------------------------------- writing, atomically

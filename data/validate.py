@@ -19,8 +19,17 @@ PROBLEM_COLUMNS = ["source", "table", ROW, "key", "column", "value", "problem"]
 MIN_DATE = pd.Timestamp("1900-01-01")
 MAX_DATE = pd.Timestamp("2100-12-31")
 _UPPER_KINDS = {"country", "locode", "locodes"}
-_STRING_KINDS = {"id", "text", "hs_code", "hs_prefix", "country", "countries", "locode",
-                 "locodes", "choice"}
+_STRING_KINDS = {
+    "id",
+    "text",
+    "hs_code",
+    "hs_prefix",
+    "country",
+    "countries",
+    "locode",
+    "locodes",
+    "choice",
+}
 
 
 @dataclass
@@ -109,13 +118,18 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
         else:
             text = _as_text(raw)
             blank = text.eq("")
-            parsed = pd.to_datetime(text.where(~blank), format="ISO8601", errors="coerce",
-                                    utc=True).dt.tz_localize(None)
+            parsed = pd.to_datetime(
+                text.where(~blank), format="ISO8601", errors="coerce", utc=True
+            ).dt.tz_localize(None)
             unreadable = parsed.isna() & ~blank
         out_of_range = parsed.notna() & ((parsed < MIN_DATE) | (parsed > MAX_DATE))
         parsed = parsed.where(~out_of_range).astype("datetime64[ns]")
-        return (parsed, unreadable | out_of_range,
-                "is not an ISO 8601 date (YYYY-MM-DD) between 1900 and 2100", blank)
+        return (
+            parsed,
+            unreadable | out_of_range,
+            "is not an ISO 8601 date (YYYY-MM-DD) between 1900 and 2100",
+            blank,
+        )
     # numbers
     if native_number:
         number = raw.astype("float64")
@@ -133,8 +147,9 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
     return number.where(~bad), bad, "is not a number", blank
 
 
-def validate_table(raw: pd.DataFrame, table: str, source: str,
-                   row_numbers: np.ndarray | None = None) -> Validated:
+def validate_table(
+    raw: pd.DataFrame, table: str, source: str, row_numbers: np.ndarray | None = None
+) -> Validated:
     """Validate a raw frame (already column-mapped) against the contract table ``table``.
 
     The caller has checked that required columns are present. ``row_numbers`` gives the
@@ -160,8 +175,9 @@ def validate_table(raw: pd.DataFrame, table: str, source: str,
             shown = _as_text(raw[column].iloc[idx]).to_numpy()
         else:
             shown = np.full(len(idx), "")
-        found.append(pd.DataFrame({"index": idx, "column": column, "value": shown,
-                                   "problem": problem}))
+        found.append(
+            pd.DataFrame({"index": idx, "column": column, "value": shown, "problem": problem})
+        )
 
     notes: list[str] = []
     absent = [c.name for c in spec.columns if not c.required and c.name not in raw.columns]
@@ -174,8 +190,9 @@ def validate_table(raw: pd.DataFrame, table: str, source: str,
         record(failed, col.name, problem)
         if col.required:
             record(blank, col.name, "is empty but required")
-        parsed[col.name] = values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS \
-            else values
+        parsed[col.name] = (
+            values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS else values
+        )
     extras = [c for c in raw.columns if c not in spec.column_names]
     for c in extras:
         parsed[c] = _as_text(raw[c]).astype("str")
@@ -200,11 +217,16 @@ def validate_table(raw: pd.DataFrame, table: str, source: str,
             first = pd.Series(rows, index=frame.index).groupby(frame[spec.key]).transform("first")
             problem_text = "is a duplicate of row " + first.astype("str")
             idx = np.flatnonzero(dup.to_numpy())
-            found.append(pd.DataFrame({
-                "index": idx, "column": spec.key,
-                "value": frame[spec.key].iloc[idx].astype("str").to_numpy(),
-                "problem": problem_text.iloc[idx].to_numpy(),
-            }))
+            found.append(
+                pd.DataFrame(
+                    {
+                        "index": idx,
+                        "column": spec.key,
+                        "value": frame[spec.key].iloc[idx].astype("str").to_numpy(),
+                        "problem": problem_text.iloc[idx].to_numpy(),
+                    }
+                )
+            )
 
     problems = _problem_frame(found, rows, keys, source, table)
     bad = np.zeros(n, dtype=bool)
@@ -213,37 +235,57 @@ def validate_table(raw: pd.DataFrame, table: str, source: str,
     clean = frame.loc[~bad].copy()
     clean.insert(0, "_row_number", rows[~bad])
     clean.attrs["source"] = source
-    return Validated(table=table, source=source, clean=clean.reset_index(drop=True),
-                     problems=problems, rows_in=n, notes=notes)
+    return Validated(
+        table=table,
+        source=source,
+        clean=clean.reset_index(drop=True),
+        problems=problems,
+        rows_in=n,
+        notes=notes,
+    )
 
 
-def _problem_frame(found: list[pd.DataFrame], rows: np.ndarray, keys: pd.Series, source: str,
-                   table: str) -> pd.DataFrame:
+def _problem_frame(
+    found: list[pd.DataFrame], rows: np.ndarray, keys: pd.Series, source: str, table: str
+) -> pd.DataFrame:
     if not found:
         return empty_problems()
     allp = pd.concat(found, ignore_index=True)
     idx = allp["index"].to_numpy()
-    out = pd.DataFrame({
-        "source": source, "table": table, ROW: rows[idx].astype("int64"),
-        "key": keys.iloc[idx].astype("str").to_numpy(),
-        "column": allp["column"].astype("str").to_numpy(),
-        "value": allp["value"].astype("str").to_numpy(),
-        "problem": allp["problem"].astype("str").to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "source": source,
+            "table": table,
+            ROW: rows[idx].astype("int64"),
+            "key": keys.iloc[idx].astype("str").to_numpy(),
+            "column": allp["column"].astype("str").to_numpy(),
+            "value": allp["value"].astype("str").to_numpy(),
+            "problem": allp["problem"].astype("str").to_numpy(),
+        }
+    )
     return out.sort_values([ROW, "column"], kind="stable").reset_index(drop=True)
 
 
 def empty_problems() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c == ROW else "str") for c in PROBLEM_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == ROW else "str") for c in PROBLEM_COLUMNS}
+    )
 
 
-def row_level_problems(source: str, table: str, rows: np.ndarray, keys: list[str],
-                       problems: list[str]) -> pd.DataFrame:
+def row_level_problems(
+    source: str, table: str, rows: np.ndarray, keys: list[str], problems: list[str]
+) -> pd.DataFrame:
     """Problems that concern a whole row (e.g. wrong number of fields), as a problem frame."""
     if len(rows) == 0:
         return empty_problems()
-    return pd.DataFrame({
-        "source": source, "table": table, ROW: np.asarray(rows, dtype="int64"),
-        "key": pd.Series(keys, dtype="str"), "column": "", "value": "",
-        "problem": pd.Series(problems, dtype="str"),
-    })
+    return pd.DataFrame(
+        {
+            "source": source,
+            "table": table,
+            ROW: np.asarray(rows, dtype="int64"),
+            "key": pd.Series(keys, dtype="str"),
+            "column": "",
+            "value": "",
+            "problem": pd.Series(problems, dtype="str"),
+        }
+    )

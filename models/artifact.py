@@ -36,7 +36,8 @@ class RiskModel:
             raise FeatureSchemaError(
                 "feature schema differs from the model's: "
                 f"missing {missing or 'none'}, unexpected {extra or 'none'}; "
-                "retrain the model with this code version (customs-risk train)")
+                "retrain the model with this code version (customs-risk train)"
+            )
 
     def predict_proba(self, matrix: pd.DataFrame) -> np.ndarray:
         self.check_schema(matrix)
@@ -51,8 +52,11 @@ class RiskModel:
         self.booster.save_model(folder / "booster.json")
         with open(folder / "feature_state.pkl", "wb") as fh:
             pickle.dump(self.state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        meta = {"format_version": FORMAT_VERSION, "feature_names": self.feature_names,
-                **self.metadata}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "feature_names": self.feature_names,
+            **self.metadata,
+        }
         (folder / "model.json").write_text(json.dumps(meta, indent=2, default=str))
         return folder
 

@@ -18,15 +18,22 @@ def top_n_mask(scores: np.ndarray, rate_pct: float, seed: int = 0) -> np.ndarray
     return mask
 
 
-def ranking_metrics(scores: np.ndarray, y: np.ndarray, value: np.ndarray | None,
-                    rates: tuple[float, ...] = (1, 2, 5, 10)) -> dict[str, float]:
+def ranking_metrics(
+    scores: np.ndarray,
+    y: np.ndarray,
+    value: np.ndarray | None,
+    rates: tuple[float, ...] = (1, 2, 5, 10),
+) -> dict[str, float]:
     """PR-AUC and precision/recall/revenue at each inspection rate (percent of items)."""
     y = np.asarray(y, dtype="float64")
     value = np.zeros_like(y) if value is None else np.nan_to_num(np.asarray(value, dtype="float64"))
     out: dict[str, float] = {
-        "n_items": float(len(y)), "n_violations": float(y.sum()),
+        "n_items": float(len(y)),
+        "n_violations": float(y.sum()),
         "base_rate": float(y.mean()) if len(y) else float("nan"),
-        "pr_auc": float(average_precision_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
+        "pr_auc": float(average_precision_score(y, scores))
+        if 0 < y.sum() < len(y)
+        else float("nan"),
     }
     total_value = float((value * y).sum())
     for rate in rates:
@@ -35,15 +42,20 @@ def ranking_metrics(scores: np.ndarray, y: np.ndarray, value: np.ndarray | None,
         tag = f"{rate:g}pct"
         out[f"precision_at_{tag}"] = hits / top.sum()
         out[f"recall_at_{tag}"] = hits / y.sum() if y.sum() else float("nan")
-        out[f"revenue_at_{tag}"] = float((value * y)[top].sum()) / total_value if total_value else float("nan")
+        out[f"revenue_at_{tag}"] = (
+            float((value * y)[top].sum()) / total_value if total_value else float("nan")
+        )
     return out
 
 
-def recall_by_typology(scores: np.ndarray, y: np.ndarray, typology: pd.Series,
-                       rate_pct: float) -> dict[str, float]:
+def recall_by_typology(
+    scores: np.ndarray, y: np.ndarray, typology: pd.Series, rate_pct: float
+) -> dict[str, float]:
     """Share of each typology's violations caught at ``rate_pct`` percent inspected."""
     top = top_n_mask(scores, rate_pct)
-    frame = pd.DataFrame({"y": np.asarray(y), "top": top, "t": typology.fillna("unknown").to_numpy()})
+    frame = pd.DataFrame(
+        {"y": np.asarray(y), "top": top, "t": typology.fillna("unknown").to_numpy()}
+    )
     viol = frame[frame["y"] == 1]
     return {str(t): float(g["top"].mean()) for t, g in viol.groupby("t")}
 
@@ -52,8 +64,11 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFr
     """Mean predicted vs observed violation rate per score decile."""
     frame = pd.DataFrame({"y": np.asarray(y, float), "p": np.asarray(p, float)})
     frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
-    return frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed=("y", "mean"),
-                                    n=("y", "size")).reset_index()
+    return (
+        frame.groupby("bin")
+        .agg(mean_predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+        .reset_index()
+    )
 
 
 def rules_profile_score(matrix: pd.DataFrame) -> np.ndarray:
@@ -68,25 +83,37 @@ def rules_profile_score(matrix: pd.DataFrame) -> np.ndarray:
     if "controlled_goods" in matrix:
         hits += matrix["controlled_goods"].fillna(0).to_numpy()
     if "value_per_kg_log_ratio_to_code" in matrix:
-        hits += (matrix["value_per_kg_log_ratio_to_code"].abs() > np.log(3)).fillna(False).to_numpy()
+        hits += (
+            (matrix["value_per_kg_log_ratio_to_code"].abs() > np.log(3)).fillna(False).to_numpy()
+        )
     return hits
 
 
 GENERIC_FEATURES = (  # what published customs-fraud baselines use
-    "declared_value_usd", "value_per_kg", "hs_chapter", "code_cover_violation_rate",
-    "exporter_violation_rate", "exporter_inspections_before", "exporter_shipments_90d",
+    "declared_value_usd",
+    "value_per_kg",
+    "hs_chapter",
+    "code_cover_violation_rate",
+    "exporter_violation_rate",
+    "exporter_inspections_before",
+    "exporter_shipments_90d",
 )
 
 
 def generic_matrix(matrix: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     """Value, value per kg, HS code and exporter history only: the generic baseline's inputs."""
-    return pd.DataFrame({
-        "declared_value_usd": context["declared_value_usd"].to_numpy(dtype="float64"),
-        "value_per_kg": (context["declared_value_usd"] / context["gross_weight_kg"]).to_numpy(
-            dtype="float64"),
-        "hs_chapter": pd.to_numeric(context["hs_code"].astype("str").str[:2], errors="coerce").to_numpy(),
-        "code_cover_violation_rate": matrix["code_cover_violation_rate"].to_numpy(),
-        "exporter_violation_rate": matrix["exporter_violation_rate"].to_numpy(),
-        "exporter_inspections_before": matrix["exporter_inspections_before"].to_numpy(),
-        "exporter_shipments_90d": matrix["exporter_shipments_90d"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "declared_value_usd": context["declared_value_usd"].to_numpy(dtype="float64"),
+            "value_per_kg": (context["declared_value_usd"] / context["gross_weight_kg"]).to_numpy(
+                dtype="float64"
+            ),
+            "hs_chapter": pd.to_numeric(
+                context["hs_code"].astype("str").str[:2], errors="coerce"
+            ).to_numpy(),
+            "code_cover_violation_rate": matrix["code_cover_violation_rate"].to_numpy(),
+            "exporter_violation_rate": matrix["exporter_violation_rate"].to_numpy(),
+            "exporter_inspections_before": matrix["exporter_inspections_before"].to_numpy(),
+            "exporter_shipments_90d": matrix["exporter_shipments_90d"].to_numpy(),
+        }
+    )

@@ -13,7 +13,9 @@ from features.base import Feature
 _FORMATTER = string.Formatter()
 
 
-def contributions(booster: xgb.Booster, matrix: pd.DataFrame, approximate: bool = False) -> np.ndarray:
+def contributions(
+    booster: xgb.Booster, matrix: pd.DataFrame, approximate: bool = False
+) -> np.ndarray:
     """Per-feature SHAP contributions (log-odds) plus the bias in the last column.
 
     XGBoost's native TreeSHAP (``pred_contribs``): contributions + bias = the model's margin.
@@ -65,8 +67,14 @@ def _missing(v) -> bool:
         return False
 
 
-def reasons(contribs: np.ndarray, matrix: pd.DataFrame, context: pd.DataFrame,
-            catalogue: list[Feature], top_k: int = 5, min_reasons: int = 3) -> pd.DataFrame:
+def reasons(
+    contribs: np.ndarray,
+    matrix: pd.DataFrame,
+    context: pd.DataFrame,
+    catalogue: list[Feature],
+    top_k: int = 5,
+    min_reasons: int = 3,
+) -> pd.DataFrame:
     """Top reasons per item: the features that raised its score most, as sentences.
 
     Returns one row per item with ``reasons`` (list of dicts: feature, text, contribution),
@@ -90,8 +98,13 @@ def reasons(contribs: np.ndarray, matrix: pd.DataFrame, context: pd.DataFrame,
             if c <= 0 and len(items) >= min_reasons:
                 break
             feat = by_name[names[j]]
-            items.append({"feature": feat.name, "contribution": round(c, 4),
-                          "text": render_reason(feat, rec, float(values[i, j]), c)})
+            items.append(
+                {
+                    "feature": feat.name,
+                    "contribution": round(c, 4),
+                    "text": render_reason(feat, rec, float(values[i, j]), c),
+                }
+            )
         out.append(items)
     return pd.DataFrame({"reasons": out})
 
@@ -100,4 +113,6 @@ def mean_abs_contribution(contribs: np.ndarray, names: list[str]) -> pd.Series:
     """Global importance for a day: mean absolute contribution per feature."""
     if len(contribs) == 0:
         return pd.Series(0.0, index=names)
-    return pd.Series(np.abs(contribs[:, :-1]).mean(axis=0), index=names).sort_values(ascending=False)
+    return pd.Series(np.abs(contribs[:, :-1]).mean(axis=0), index=names).sort_values(
+        ascending=False
+    )

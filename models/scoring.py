@@ -31,12 +31,24 @@ class DayScores:
     missing: list[str] = field(default_factory=list)
 
 
-def score_day(manifest: pd.DataFrame, tables: dict[str, pd.DataFrame | None], model: RiskModel,
-              model_version: str, rules: list[Rule], capacity: Capacity, day_key: str,
-              hs_profiles: pd.DataFrame | None, ports: pd.DataFrame | None, top_reasons: int = 5,
-              approximate_above: int = 200_000, waterfall_cases: int = 15) -> DayScores:
+def score_day(
+    manifest: pd.DataFrame,
+    tables: dict[str, pd.DataFrame | None],
+    model: RiskModel,
+    model_version: str,
+    rules: list[Rule],
+    capacity: Capacity,
+    day_key: str,
+    hs_profiles: pd.DataFrame | None,
+    ports: pd.DataFrame | None,
+    top_reasons: int = 5,
+    approximate_above: int = 200_000,
+    waterfall_cases: int = 15,
+) -> DayScores:
     """Score the clean manifest rows against the bundle's history with the given model."""
-    decl = combine(tables.get("declarations"), manifest.drop(columns=["_row_number"], errors="ignore"))
+    decl = combine(
+        tables.get("declarations"), manifest.drop(columns=["_row_number"], errors="ignore")
+    )
     ctx = make_context(tables, decl, hs_profiles, ports, state=model.state)
     fs = build_features(decl, ctx)
     # keep the manifest's own row order
@@ -47,18 +59,29 @@ def score_day(manifest: pd.DataFrame, tables: dict[str, pd.DataFrame | None], mo
 
     scores = model.predict_proba(matrix)
     rule_names, rule_channel = apply_rules(matrix, rules)
-    sel = select(scores, manifest["declaration_id"].reset_index(drop=True), rule_names,
-                 rule_channel, capacity, day_key)
+    sel = select(
+        scores,
+        manifest["declaration_id"].reset_index(drop=True),
+        rule_names,
+        rule_channel,
+        capacity,
+        day_key,
+    )
     flagged = np.flatnonzero(sel.channel != "green")
-    phi = contributions(model.booster, matrix.iloc[flagged],
-                        approximate=len(flagged) > approximate_above)
+    phi = contributions(
+        model.booster, matrix.iloc[flagged], approximate=len(flagged) > approximate_above
+    )
     why = reasons(phi, matrix.iloc[flagged], context.iloc[flagged], catalogue(), top_k=top_reasons)
 
-    scored = pd.DataFrame({
-        "declaration_id": manifest["declaration_id"].to_numpy(),
-        "risk_score": np.round(scores.astype("float64"), 6),
-        "channel": sel.channel, "selected_by": sel.selected_by, "rule_hits": sel.rule_hits,
-    })
+    scored = pd.DataFrame(
+        {
+            "declaration_id": manifest["declaration_id"].to_numpy(),
+            "risk_score": np.round(scores.astype("float64"), 6),
+            "channel": sel.channel,
+            "selected_by": sel.selected_by,
+            "rule_hits": sel.rule_hits,
+        }
+    )
     flagged_reasons = why["reasons"].tolist()
     for k in range(top_reasons):
         text = np.full(len(scored), "", dtype=object)
@@ -68,23 +91,34 @@ def score_day(manifest: pd.DataFrame, tables: dict[str, pd.DataFrame | None], mo
         scored[f"reason_{k + 1}"] = text.astype(str)
         scored[f"contribution_{k + 1}"] = contrib
     scored["model_version"] = model_version
-    scored["row_number"] = manifest["_row_number"].to_numpy() if "_row_number" in manifest else \
-        np.arange(1, len(manifest) + 1)
+    scored["row_number"] = (
+        manifest["_row_number"].to_numpy()
+        if "_row_number" in manifest
+        else np.arange(1, len(manifest) + 1)
+    )
 
-    cases = _cases(scored.iloc[flagged], pd.Series(flagged_reasons, dtype=object),
-                   context.iloc[flagged],
-                   tables.get("declarations"), day_key, tables.get("inspections"))
+    cases = _cases(
+        scored.iloc[flagged],
+        pd.Series(flagged_reasons, dtype=object),
+        context.iloc[flagged],
+        tables.get("declarations"),
+        day_key,
+        tables.get("inspections"),
+    )
     top = flagged[np.argsort(-scores[flagged])][:waterfall_cases]
     row_in_flagged = {r: i for i, r in enumerate(flagged)}
     waterfalls = {
         str(scored["declaration_id"].iloc[r]): {
             "bias": float(phi[row_in_flagged[r], -1]),
-            "contributions": dict(zip(matrix.columns, phi[row_in_flagged[r], :-1].astype(float),
-                                      strict=True)),
-        } for r in top
+            "contributions": dict(
+                zip(matrix.columns, phi[row_in_flagged[r], :-1].astype(float), strict=True)
+            ),
+        }
+        for r in top
     }
-    return DayScores(scored, cases, sel, mean_abs_contribution(phi, list(matrix.columns)),
-                     waterfalls, fs.missing)
+    return DayScores(
+        scored, cases, sel, mean_abs_contribution(phi, list(matrix.columns)), waterfalls, fs.missing
+    )
 
 
 def _split_path(text: object) -> list[str]:
@@ -93,50 +127,76 @@ def _split_path(text: object) -> list[str]:
     return re.split(r" -[^>]*?-> ", text)
 
 
-def _cases(scored: pd.DataFrame, reason_lists: pd.Series, context: pd.DataFrame,
-           history: pd.DataFrame | None, day_key: str,
-           inspections: pd.DataFrame | None) -> pd.DataFrame:
+def _cases(
+    scored: pd.DataFrame,
+    reason_lists: pd.Series,
+    context: pd.DataFrame,
+    history: pd.DataFrame | None,
+    day_key: str,
+    inspections: pd.DataFrame | None,
+) -> pd.DataFrame:
     """Red and yellow items in the case store's shape (one row per case)."""
     declared = [c for c in TABLES["declarations"].column_names if c in context.columns]
     decl_json = context[declared].astype("str").where(context[declared].notna(), "")
-    path = context.get("exporter_listed_path", pd.Series(np.nan, index=context.index)).astype(object)
-    cons_path = context.get("consignee_listed_path",
-                            pd.Series(np.nan, index=context.index)).astype(object)
+    path = context.get("exporter_listed_path", pd.Series(np.nan, index=context.index)).astype(
+        object
+    )
+    cons_path = context.get("consignee_listed_path", pd.Series(np.nan, index=context.index)).astype(
+        object
+    )
     best_path = path.where(path.notna(), cons_path)
-    return pd.DataFrame({
-        "declaration_id": scored["declaration_id"].to_numpy(),
-        "manifest_day": day_key,
-        "declared_at": context["declared_at"].to_numpy(),
-        "channel": scored["channel"].to_numpy(),
-        "risk_score": scored["risk_score"].to_numpy(),
-        "selected_by": scored["selected_by"].to_numpy(),
-        "rule_hits": scored["rule_hits"].to_numpy(),
-        "reasons": [json.dumps(r) for r in reason_lists],
-        "declaration": [json.dumps(d) for d in decl_json.to_dict("records")],
-        "route": context.get("route_path", pd.Series("", index=context.index)).astype(object)
-        .fillna("").to_numpy(),
-        "ownership_path": [json.dumps(_split_path(p)) for p in best_path],
-        "exporter_history": _exporter_history(context["exporter_id"], history, inspections),
-        "model_version": scored["model_version"].to_numpy(),
-        "typology_hint": "",
-    })
+    return pd.DataFrame(
+        {
+            "declaration_id": scored["declaration_id"].to_numpy(),
+            "manifest_day": day_key,
+            "declared_at": context["declared_at"].to_numpy(),
+            "channel": scored["channel"].to_numpy(),
+            "risk_score": scored["risk_score"].to_numpy(),
+            "selected_by": scored["selected_by"].to_numpy(),
+            "rule_hits": scored["rule_hits"].to_numpy(),
+            "reasons": [json.dumps(r) for r in reason_lists],
+            "declaration": [json.dumps(d) for d in decl_json.to_dict("records")],
+            "route": context.get("route_path", pd.Series("", index=context.index))
+            .astype(object)
+            .fillna("")
+            .to_numpy(),
+            "ownership_path": [json.dumps(_split_path(p)) for p in best_path],
+            "exporter_history": _exporter_history(context["exporter_id"], history, inspections),
+            "model_version": scored["model_version"].to_numpy(),
+            "typology_hint": "",
+        }
+    )
 
 
-def _exporter_history(exporters: pd.Series, history: pd.DataFrame | None,
-                      inspections: pd.DataFrame | None, last: int = 5) -> list[str]:
+def _exporter_history(
+    exporters: pd.Series,
+    history: pd.DataFrame | None,
+    inspections: pd.DataFrame | None,
+    last: int = 5,
+) -> list[str]:
     """The exporter's last few declarations (with outcomes where inspected), as JSON."""
     if history is None or history.empty:
         return ["[]"] * len(exporters)
     h = history[isin(history["exporter_id"], exporters.unique())]
     h = h.sort_values("declared_at").groupby("exporter_id").tail(last)
-    cols = ["exporter_id", "declaration_id", "declared_at", "hs_code", "declared_value_usd",
-            "gross_weight_kg", "destination_country"]
+    cols = [
+        "exporter_id",
+        "declaration_id",
+        "declared_at",
+        "hs_code",
+        "declared_value_usd",
+        "gross_weight_kg",
+        "destination_country",
+    ]
     h = h[cols].copy()
     if inspections is not None:
         h["outcome"] = h["declaration_id"].map(
-            inspections.drop_duplicates("declaration_id").set_index("declaration_id")["outcome"])
+            inspections.drop_duplicates("declaration_id").set_index("declaration_id")["outcome"]
+        )
     h["declared_at"] = h["declared_at"].dt.strftime("%Y-%m-%d")
     h = h.astype("object").where(h.notna(), None)
-    per = {k: json.dumps(g.drop(columns="exporter_id").to_dict("records"))
-           for k, g in h.groupby("exporter_id")}
+    per = {
+        k: json.dumps(g.drop(columns="exporter_id").to_dict("records"))
+        for k, g in h.groupby("exporter_id")
+    }
     return [per.get(e, "[]") for e in exporters]

@@ -15,8 +15,14 @@ import numpy as np
 import pandas as pd
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
-_OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
-        "==": np.equal, "!=": np.not_equal}
+_OPS = {
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,9 @@ class Rule:
                     ok[:] = False
                     break
                 values = pd.to_numeric(frame[c.column], errors="coerce").to_numpy(dtype="float64")
-                ok &= np.nan_to_num(_OPS[c.op](values, c.value), nan=False).astype(bool) & ~np.isnan(values)
+                ok &= np.nan_to_num(_OPS[c.op](values, c.value), nan=False).astype(
+                    bool
+                ) & ~np.isnan(values)
             out |= ok
         return out
 
@@ -53,8 +61,10 @@ def rules_from_config(items: list[dict]) -> list[Rule]:
     """Build rules from the YAML form: ``{name, description, channel, any_of: [[{column, op, value}]]}``."""
     rules = []
     for item in items:
-        groups = tuple(tuple(Condition(c["column"], c["op"], float(c["value"])) for c in group)
-                       for group in item["any_of"])
+        groups = tuple(
+            tuple(Condition(c["column"], c["op"], float(c["value"])) for c in group)
+            for group in item["any_of"]
+        )
         rules.append(Rule(item["name"], item["description"], item["channel"], groups))
     return rules
 
@@ -97,8 +107,14 @@ def apply_rules(frame: pd.DataFrame, rules: list[Rule]) -> tuple[np.ndarray, np.
     return names.astype(str), channel.astype(str)
 
 
-def select(scores: np.ndarray, ids: pd.Series, rule_names: np.ndarray, rule_channel: np.ndarray,
-           capacity: Capacity, day_key: str) -> Selection:
+def select(
+    scores: np.ndarray,
+    ids: pd.Series,
+    rule_names: np.ndarray,
+    rule_channel: np.ndarray,
+    capacity: Capacity,
+    day_key: str,
+) -> Selection:
     """Assign channels under capacity. Deterministic for the same items, scores and day."""
     n = len(scores)
     red_cap = int(np.ceil(capacity.red_rate * n))
@@ -112,23 +128,31 @@ def select(scores: np.ndarray, ids: pd.Series, rule_names: np.ndarray, rule_chan
     channel[is_rule_red] = "red"
     by[is_rule_red] = "rule"
     if is_rule_red.sum() > red_cap:
-        warnings.append(f"{int(is_rule_red.sum())} rule hits for red exceed its capacity of {red_cap}")
+        warnings.append(
+            f"{int(is_rule_red.sum())} rule hits for red exceed its capacity of {red_cap}"
+        )
 
     # exploration: part of red capacity kept for items the model would not choose; it never
     # pushes red past capacity, so days whose rule hits fill red have less of it (warned)
     wanted = int(round(capacity.exploration_share * red_cap))
     n_explore = min(wanted, max(red_cap - int(is_rule_red.sum()), 0))
     if n_explore < wanted:
-        warnings.append(f"exploration cut from {wanted} to {n_explore}: rule hits fill red capacity")
+        warnings.append(
+            f"exploration cut from {wanted} to {n_explore}: rule hits fill red capacity"
+        )
     order = np.lexsort((ids.to_numpy().astype(str), -scores))  # by score, ties by id
     eligible = channel == "green"
-    eligible[order[: max(red_cap - int(is_rule_red.sum()), 0)]] = False  # the model picks these anyway
+    eligible[order[: max(red_cap - int(is_rule_red.sum()), 0)]] = (
+        False  # the model picks these anyway
+    )
     pool = np.flatnonzero(eligible)
     if n_explore and len(pool):
         rng = np.random.default_rng(day_seed(day_key, capacity.seed))
         if capacity.exploration_method == "uncertainty":
             weight = scores[pool] * (1 - scores[pool]) + 1e-9
-            pick = rng.choice(pool, size=min(n_explore, len(pool)), replace=False, p=weight / weight.sum())
+            pick = rng.choice(
+                pool, size=min(n_explore, len(pool)), replace=False, p=weight / weight.sum()
+            )
         else:
             pick = rng.choice(pool, size=min(n_explore, len(pool)), replace=False)
         channel[pick] = "red"
@@ -148,6 +172,10 @@ def select(scores: np.ndarray, ids: pd.Series, rule_names: np.ndarray, rule_chan
         candidates = order[channel[order] == "green"][:left]
         channel[candidates] = "yellow"
         by[candidates] = "model"
-    return Selection(channel.astype(str), by.astype(str), rule_names,
-                     {"items": n, "red": red_cap, "yellow": yellow_cap, "exploration": n_explore},
-                     warnings)
+    return Selection(
+        channel.astype(str),
+        by.astype(str),
+        rule_names,
+        {"items": n, "red": red_cap, "yellow": yellow_cap, "exploration": n_explore},
+        warnings,
+    )

@@ -18,7 +18,8 @@ class TimeSplit:
 
     def describe(self, declared_at: pd.Series) -> dict[str, str | int]:
         return {
-            "train_rows": int(self.train.sum()), "valid_rows": int(self.valid.sum()),
+            "train_rows": int(self.train.sum()),
+            "valid_rows": int(self.valid.sum()),
             "train_from": str(declared_at[self.train].min().date()),
             "train_to": str(declared_at[self.train].max().date()),
             "valid_from": str(declared_at[self.valid].min().date()),
@@ -27,8 +28,9 @@ class TimeSplit:
         }
 
 
-def time_split(declared_at: pd.Series, label_time: pd.Series, validation_days: int,
-               gap_days: int = 0) -> TimeSplit:
+def time_split(
+    declared_at: pd.Series, label_time: pd.Series, validation_days: int, gap_days: int = 0
+) -> TimeSplit:
     """Rows declared in the last ``validation_days`` validate; earlier ones train.
 
     A training row is used only if its outcome was recorded before the cut-off (as it would
@@ -37,11 +39,13 @@ def time_split(declared_at: pd.Series, label_time: pd.Series, validation_days: i
     declared_at = pd.to_datetime(declared_at)
     end = declared_at.max().normalize() + pd.Timedelta(days=1)
     cutoff = end - pd.Timedelta(days=validation_days)
-    train = ((declared_at < cutoff - pd.Timedelta(days=gap_days))
-             & (pd.to_datetime(label_time) < cutoff)).to_numpy()
+    train = (
+        (declared_at < cutoff - pd.Timedelta(days=gap_days)) & (pd.to_datetime(label_time) < cutoff)
+    ).to_numpy()
     valid = (declared_at >= cutoff).to_numpy()
     if not train.any() or not valid.any():
         raise ValueError(
             f"time split at {cutoff.date()} leaves {int(train.sum())} training and "
-            f"{int(valid.sum())} validation rows: give more history or a shorter validation window")
+            f"{int(valid.sum())} validation rows: give more history or a shorter validation window"
+        )
     return TimeSplit(train, valid, cutoff)

@@ -24,22 +24,38 @@ def selection_weights(selected_by: pd.Series, random_weight: float) -> np.ndarra
 
 
 def fit_booster(
-    X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid: np.ndarray,
-    params: dict[str, Any], num_boost_round: int, early_stopping_rounds: int,
-    weight_train: np.ndarray | None = None, seed: int = 0,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    params: dict[str, Any],
+    num_boost_round: int,
+    early_stopping_rounds: int,
+    weight_train: np.ndarray | None = None,
+    seed: int = 0,
 ) -> FitResult:
     """Train a ``hist`` booster with ``scale_pos_weight`` from the class balance."""
     y_train = np.asarray(y_train, dtype="float64")
     pos = max(float(y_train.sum()), 1.0)
     p = {
-        "objective": "binary:logistic", "eval_metric": "aucpr", "tree_method": "hist",
-        "scale_pos_weight": (len(y_train) - pos) / pos, "seed": seed, "nthread": 2,
+        "objective": "binary:logistic",
+        "eval_metric": "aucpr",
+        "tree_method": "hist",
+        "scale_pos_weight": (len(y_train) - pos) / pos,
+        "seed": seed,
+        "nthread": 2,
         **params,
     }
     dtrain = xgb.DMatrix(X_train, label=y_train, weight=weight_train, missing=np.nan)
     dvalid = xgb.DMatrix(X_valid, label=np.asarray(y_valid, dtype="float64"), missing=np.nan)
-    booster = xgb.train(p, dtrain, num_boost_round=num_boost_round, evals=[(dvalid, "valid")],
-                        early_stopping_rounds=early_stopping_rounds, verbose_eval=False)
+    booster = xgb.train(
+        p,
+        dtrain,
+        num_boost_round=num_boost_round,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=early_stopping_rounds,
+        verbose_eval=False,
+    )
     best = int(getattr(booster, "best_iteration", num_boost_round - 1))
     booster = booster[: best + 1]  # keep only the trees validation asked for (cheaper SHAP)
     return FitResult(booster=booster, best_iteration=best, params=p)

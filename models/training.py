@@ -29,7 +29,6 @@ from models.evaluate import (
     ranking_metrics,
     recall_by_typology,
     rules_profile_score,
-    top_n_mask,
 )
 from models.split import TimeSplit, time_split
 from models.train import fit_booster, predict, selection_weights
@@ -40,31 +39,46 @@ class TrainingData:
     """Features for every declaration of the bundle, and the labels of the inspected ones."""
 
     features: FeatureSet
-    labelled: pd.DataFrame  # declaration_id, row (into features), y, label_time, typology, seized, selected_by
+    labelled: (
+        pd.DataFrame
+    )  # declaration_id, row (into features), y, label_time, typology, seized, selected_by
     split: TimeSplit  # masks over ``labelled``
     declared_at: pd.Series  # per labelled row
 
 
-def prepare(tables: dict[str, pd.DataFrame | None], hs_profiles: pd.DataFrame | None,
-            ports: pd.DataFrame | None, validation_days: int, gap_days: int = 0) -> TrainingData:
+def prepare(
+    tables: dict[str, pd.DataFrame | None],
+    hs_profiles: pd.DataFrame | None,
+    ports: pd.DataFrame | None,
+    validation_days: int,
+    gap_days: int = 0,
+) -> TrainingData:
     """Build features point-in-time for all declarations; split the labelled ones on time."""
     decl = combine(None, tables["declarations"])
     ctx = make_context(tables, decl, hs_profiles, ports)
     labels = ctx.labels
     if labels is None or labels.empty:
         raise ValueError("the bundle has no inspection outcomes: nothing to learn from")
-    inspections = tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
+    inspections = (
+        tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
+    )
     row_of = pd.Series(np.arange(len(decl)), index=decl["declaration_id"])
     lab = labels.drop_duplicates("declaration_id")
     lab = lab[isin(lab["declaration_id"], row_of.index)]
-    labelled = pd.DataFrame({
-        "declaration_id": lab["declaration_id"].to_numpy(),
-        "row": row_of.reindex(lab["declaration_id"]).to_numpy(),
-        "y": lab["violation"].to_numpy(),
-        "label_time": lab["label_time"].to_numpy(),
-    })
+    labelled = pd.DataFrame(
+        {
+            "declaration_id": lab["declaration_id"].to_numpy(),
+            "row": row_of.reindex(lab["declaration_id"]).to_numpy(),
+            "y": lab["violation"].to_numpy(),
+            "label_time": lab["label_time"].to_numpy(),
+        }
+    )
     for col, default in (("typology", None), ("seized_value_usd", np.nan), ("selected_by", None)):
-        src = inspections[col] if col in inspections.columns else pd.Series(default, index=inspections.index)
+        src = (
+            inspections[col]
+            if col in inspections.columns
+            else pd.Series(default, index=inspections.index)
+        )
         labelled[col] = src.reindex(labelled["declaration_id"]).to_numpy()
     labelled = labelled.sort_values("row").reset_index(drop=True)
     declared_at = decl["declared_at"].iloc[labelled["row"]].reset_index(drop=True)
@@ -90,21 +104,36 @@ class Candidate:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def fit_full_model(data: TrainingData, params: dict[str, Any], num_boost_round: int,
-                   early_stopping_rounds: int, random_weight: float | None) -> Candidate:
+def fit_full_model(
+    data: TrainingData,
+    params: dict[str, Any],
+    num_boost_round: int,
+    early_stopping_rounds: int,
+    random_weight: float | None,
+) -> Candidate:
     """Fit the full-feature XGBoost scorer, optionally up-weighting random-quota outcomes."""
     X = data.features.matrix.iloc[data.labelled["row"]].reset_index(drop=True)
     y = data.labelled["y"].to_numpy()
     tr, va = data.split.train, data.split.valid
-    w = selection_weights(data.labelled["selected_by"], random_weight)[tr] if random_weight else None
-    fit = fit_booster(X[tr], y[tr], X[va], y[va], params, num_boost_round, early_stopping_rounds,
-                      weight_train=w)
+    w = (
+        selection_weights(data.labelled["selected_by"], random_weight)[tr]
+        if random_weight
+        else None
+    )
+    fit = fit_booster(
+        X[tr], y[tr], X[va], y[va], params, num_boost_round, early_stopping_rounds, weight_train=w
+    )
     name = f"full_weighted_{random_weight:g}" if random_weight else "full_unweighted"
     return Candidate(name, fit, predict(fit.booster, X[va]))
 
 
-def baselines(data: TrainingData, params: dict[str, Any], num_boost_round: int,
-              early_stopping_rounds: int, seed: int = 0) -> tuple[dict[str, np.ndarray], Any]:
+def baselines(
+    data: TrainingData,
+    params: dict[str, Any],
+    num_boost_round: int,
+    early_stopping_rounds: int,
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], Any]:
     """Validation scores of the three baselines (random, rules-only profile, generic model),
     and the fitted generic model."""
     rows = data.labelled["row"].to_numpy()
@@ -113,7 +142,9 @@ def baselines(data: TrainingData, params: dict[str, Any], num_boost_round: int,
     matrix = data.features.matrix.iloc[rows].reset_index(drop=True)
     context = data.features.context.iloc[rows].reset_index(drop=True)
     G = generic_matrix(matrix, context)
-    generic = fit_booster(G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds)
+    generic = fit_booster(
+        G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds
+    )
     scores = {
         "random": np.random.default_rng(seed).random(int(va.sum())),
         "rules": rules_profile_score(matrix[va]),
@@ -122,8 +153,14 @@ def baselines(data: TrainingData, params: dict[str, Any], num_boost_round: int,
     return scores, generic
 
 
-def evaluate_on_truth(data: TrainingData, model_booster, generic_booster, truth: pd.DataFrame,
-                      rates: list[float], seed: int = 0) -> dict[str, dict[str, float]]:
+def evaluate_on_truth(
+    data: TrainingData,
+    model_booster,
+    generic_booster,
+    truth: pd.DataFrame,
+    rates: list[float],
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """For generated worlds only: every declaration of the validation window against the truth.
 
     Labelled rows were chosen by the old rules; the truth covers all rows, so this is the
@@ -135,8 +172,11 @@ def evaluate_on_truth(data: TrainingData, model_booster, generic_booster, truth:
     ids = data.features.declaration_ids[window]
     t = truth.drop_duplicates("declaration_id").set_index("declaration_id")
     y = t["is_violation"].reindex(ids).fillna(0).astype(float).to_numpy()
-    value = t["true_value_usd"].reindex(ids).fillna(0).to_numpy(dtype="float64") \
-        if "true_value_usd" in t else None
+    value = (
+        t["true_value_usd"].reindex(ids).fillna(0).to_numpy(dtype="float64")
+        if "true_value_usd" in t
+        else None
+    )
     matrix = data.features.matrix[window]
     scorers = {
         "model": predict(model_booster, matrix),
@@ -180,8 +220,9 @@ def package(candidate: Candidate, data: TrainingData, metadata: dict[str, Any]) 
     )
 
 
-def score_with(model: RiskModel, data: TrainingData, tables: dict[str, pd.DataFrame | None],
-               hs_profiles, ports) -> np.ndarray:
+def score_with(
+    model: RiskModel, data: TrainingData, tables: dict[str, pd.DataFrame | None], hs_profiles, ports
+) -> np.ndarray:
     """Validation scores of another model (the champion) on the same window, with its own state."""
     decl = combine(None, tables["declarations"])
     ctx = make_context(tables, decl, hs_profiles, ports, state=model.state)
@@ -190,4 +231,3 @@ def score_with(model: RiskModel, data: TrainingData, tables: dict[str, pd.DataFr
     keep[rows] = True
     fs = build_features(decl.assign(_is_target=keep), ctx)
     return model.predict_proba(fs.matrix)
-

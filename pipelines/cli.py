@@ -66,8 +66,12 @@ def generate(
 def validate(
     bundle: Annotated[Path | None, typer.Option(help="Bundle folder to validate.")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Declarations file to validate.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML (your name: contract name).")] = None,
-    quarantine_out: Annotated[Path | None, typer.Option(help="Write quarantined rows to this CSV.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column-mapping YAML (your name: contract name).")
+    ] = None,
+    quarantine_out: Annotated[
+        Path | None, typer.Option(help="Write quarantined rows to this CSV.")
+    ] = None,
 ) -> None:
     """Check a bundle or a manifest against the data contract; list every quarantined row."""
     from data.io import load_bundle, load_manifest, load_mapping, write_frame
@@ -82,16 +86,20 @@ def validate(
             typer.echo(b.summary())
             return b.quarantine
         v = load_manifest(manifest, cols)
-        typer.echo(f"Manifest {manifest}: {v.rows_in:,} rows in = {len(v.clean):,} valid "
-                   f"+ {v.rows_quarantined:,} quarantined")
+        typer.echo(
+            f"Manifest {manifest}: {v.rows_in:,} rows in = {len(v.clean):,} valid "
+            f"+ {v.rows_quarantined:,} quarantined"
+        )
         for note in v.notes:
             typer.echo(f"  note: {note}")
         return v.quarantine
 
     q = _guard(run)
     for _, row in q.head(20).iterrows():
-        typer.echo(f"  quarantined: {Path(row['source']).name} row {row['row_number']} "
-                   f"({row['key'] or 'no id'}): {row['problems']}")
+        typer.echo(
+            f"  quarantined: {Path(row['source']).name} row {row['row_number']} "
+            f"({row['key'] or 'no id'}): {row['problems']}"
+        )
     if len(q) > 20:
         typer.echo(f"  ... and {len(q) - 20:,} more")
     if quarantine_out is not None:
@@ -101,12 +109,28 @@ def validate(
 
 @app.command()
 def train(
-    bundle: Annotated[Path, typer.Option(help="Bundle folder with history and inspection outcomes.")],
-    config: Annotated[Path | None, typer.Option(help="Training YAML (default: pipelines/config/train.yaml).")] = None,
+    bundle: Annotated[
+        Path, typer.Option(help="Bundle folder with history and inspection outcomes.")
+    ],
+    config: Annotated[
+        Path | None, typer.Option(help="Training YAML (default: pipelines/config/train.yaml).")
+    ] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
-    outcomes: Annotated[list[Path] | None, typer.Option(help="Extra outcomes (inspections layout), e.g. exported from the review app.")] = None,
-    no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as challenger only.")] = False,
-    truth: Annotated[Path | None, typer.Option(help="Generated worlds only: truth CSV to also evaluate every row of the validation window.")] = None,
+    outcomes: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Extra outcomes (inspections layout), e.g. exported from the review app."
+        ),
+    ] = None,
+    no_promote: Annotated[
+        bool, typer.Option("--no-promote", help="Register as challenger only.")
+    ] = False,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            help="Generated worlds only: truth CSV to also evaluate every row of the validation window."
+        ),
+    ] = None,
 ) -> None:
     """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
     from pipelines.runtime import configure, quiet_expected_flow_errors
@@ -117,19 +141,31 @@ def train(
     def run():
         from pipelines.train_flow import train_flow
 
-        return train_flow(bundle=bundle, config_path=config, mapping=mapping,
-                          outcomes=list(outcomes or []), promote=not no_promote, truth=truth)
+        return train_flow(
+            bundle=bundle,
+            config_path=config,
+            mapping=mapping,
+            outcomes=list(outcomes or []),
+            promote=not no_promote,
+            truth=truth,
+        )
 
     outcome = _guard(run)
     typer.echo("\nValidation window: model vs baselines")
     typer.echo(outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if outcome.truth_comparison is not None:
         typer.echo("\nEvery declaration of the validation window against the generated truth")
-        typer.echo(outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    typer.echo(f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} "
-               f"(see it with: make mlflow-ui)")
-    typer.echo(f"Model version {outcome.version}: "
-               f"{'champion' if outcome.promoted else 'challenger only'} - {outcome.reason}")
+        typer.echo(
+            outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        )
+    typer.echo(
+        f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} "
+        f"(see it with: make mlflow-ui)"
+    )
+    typer.echo(
+        f"Model version {outcome.version}: "
+        f"{'champion' if outcome.promoted else 'challenger only'} - {outcome.reason}"
+    )
 
 
 @app.command()
@@ -138,7 +174,9 @@ def score(
     bundle: Annotated[Path, typer.Option(help="Bundle folder: history and reference tables.")],
     out: Annotated[Path, typer.Option(help="Output folder; the day's results go in OUT/<day>/.")],
     mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
-    config: Annotated[Path | None, typer.Option(help="Scoring YAML (capacities, exploration).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Scoring YAML (capacities, exploration).")
+    ] = None,
     rules: Annotated[Path | None, typer.Option(help="Risk rules YAML.")] = None,
 ) -> None:
     """Score a day's manifest with the champion model: channels, reasons, report, cases."""
@@ -151,8 +189,14 @@ def score(
         from pipelines.score_flow import NoChampionError, score_flow
 
         try:
-            return score_flow(manifest=manifest, bundle=bundle, out=out, mapping=mapping,
-                              config_path=config, rules_path=rules)
+            return score_flow(
+                manifest=manifest,
+                bundle=bundle,
+                out=out,
+                mapping=mapping,
+                config_path=config,
+                rules_path=rules,
+            )
         except NoChampionError as err:
             _fail(str(err))
 
@@ -161,15 +205,19 @@ def score(
 
 
 def _print_score_summary(result) -> None:
-    typer.echo(f"\nDay {result.day}: {result.rows_in:,} rows in = {result.rows_scored:,} scored "
-               f"+ {result.rows_quarantined:,} quarantined")
+    typer.echo(
+        f"\nDay {result.day}: {result.rows_in:,} rows in = {result.rows_scored:,} scored "
+        f"+ {result.rows_quarantined:,} quarantined"
+    )
     typer.echo("Channels: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.channels.items())))
     typer.echo(f"Cases: {result.cases}")
     typer.echo(f"Report:  {result.out_dir / 'report.html'}")
     typer.echo(f"Scored:  {result.out_dir / 'scored.csv'} (and .parquet)")
     for _, row in result.top.head(3).iterrows():
-        typer.echo(f"\n  {row['declaration_id']}  risk {row['risk_score']:.3f}  "
-                   f"selected by {row['selected_by']}{' (' + row['rule_hits'] + ')' if row['rule_hits'] else ''}")
+        typer.echo(
+            f"\n  {row['declaration_id']}  risk {row['risk_score']:.3f}  "
+            f"selected by {row['selected_by']}{' (' + row['rule_hits'] + ')' if row['rule_hits'] else ''}"
+        )
         for k in (1, 2, 3):
             if row[f"reason_{k}"]:
                 typer.echo(f"    - {row[f'reason_{k}']}")
@@ -177,11 +225,16 @@ def _print_score_summary(result) -> None:
 
 @app.command()
 def pipeline(
-    workdir: Annotated[Path | None, typer.Option(help="Where the default world lives (default: data/worlds/default).")] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Where the default world lives (default: data/worlds/default)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 1,
     days: Annotated[int, typer.Option(help="Days of generated history.")] = 180,
     rows_per_day: Annotated[int, typer.Option(help="Declarations per day.")] = 2000,
-    regenerate: Annotated[bool, typer.Option(help="Generate the world again even if it exists.")] = False,
+    regenerate: Annotated[
+        bool, typer.Option(help="Generate the world again even if it exists.")
+    ] = False,
 ) -> None:
     """The whole day on the embedded default: generate a world, train, score, report."""
     from pipelines.runtime import configure
@@ -197,18 +250,33 @@ def pipeline(
     if not manifests:
         _fail(f"{world / 'manifest'} holds no manifest; run with --regenerate")
     typer.echo("\n== Training ==")
-    train(bundle=world / "bundle", config=None, mapping=None, outcomes=None, no_promote=False,
-          truth=world / "truth" / "history_truth.csv")
+    train(
+        bundle=world / "bundle",
+        config=None,
+        mapping=None,
+        outcomes=None,
+        no_promote=False,
+        truth=world / "truth" / "history_truth.csv",
+    )
     typer.echo("\n== Scoring the next day ==")
-    score(manifest=manifests[-1], bundle=world / "bundle", out=world / "out", mapping=None,
-          config=None, rules=None)
-    typer.echo(f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: "
-               f"{world / 'out'}")
+    score(
+        manifest=manifests[-1],
+        bundle=world / "bundle",
+        out=world / "out",
+        mapping=None,
+        config=None,
+        rules=None,
+    )
+    typer.echo(
+        f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: {world / 'out'}"
+    )
 
 
 @app.command()
 def serve(
-    config: Annotated[Path | None, typer.Option(help="Schedule YAML (default: pipelines/config/schedule.yaml).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Schedule YAML (default: pipelines/config/schedule.yaml).")
+    ] = None,
 ) -> None:
     """Run daily scoring of the drop folder and weekly retraining on their schedules (Prefect)."""
     from pipelines.config import load_schedule_config
@@ -234,12 +302,16 @@ def contract() -> None:
     sys.stdout.write(contract_markdown())
 
 
-models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model registry: list versions, promote, roll back.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
-def models_list(name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk") -> None:
+def models_list(
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk",
+) -> None:
     """List registered versions with their aliases (champion, challenger) and metrics."""
     from pipelines.registry import list_versions
     from pipelines.runtime import configure
@@ -248,8 +320,10 @@ def models_list(name: Annotated[str, typer.Option(help="Registered model name.")
     try:
         table = list_versions(name)
     except Exception as err:
-        _fail(f"cannot list model '{name}': {err.__class__.__name__}: {str(err).splitlines()[0]}; "
-              "train one first with: customs-risk train --bundle DIR")
+        _fail(
+            f"cannot list model '{name}': {err.__class__.__name__}: {str(err).splitlines()[0]}; "
+            "train one first with: customs-risk train --bundle DIR"
+        )
     typer.echo(table.to_string(index=False) if len(table) else f"model '{name}' has no versions")
 
 
@@ -272,7 +346,9 @@ def models_promote(
 
 
 @models_app.command("rollback")
-def models_rollback(name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk") -> None:
+def models_rollback(
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "customs-risk",
+) -> None:
     """Point the champion alias back at the version the current champion replaced."""
     from pipelines.registry import rollback
     from pipelines.runtime import configure
@@ -314,8 +390,10 @@ def _read_new_password() -> str:
 def review(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    secure_cookies: Annotated[bool, typer.Option(
-        "--secure-cookies", help="Mark the session cookie Secure (behind HTTPS).")] = False,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
+    ] = False,
 ) -> None:
     """Serve the investigators' case review web app (DATABASE_URL is the case store)."""
     from pipelines.settings import load_settings
@@ -323,8 +401,13 @@ def review(
 
     settings = load_settings()
     typer.echo(f"Case review on http://{host}:{port} (case store: {settings.database_url})")
-    serve(settings.database_url, host=host, port=port, secure_cookies=secure_cookies,
-          secret_file=default_secret_file(settings.database_url, settings.workdir))
+    serve(
+        settings.database_url,
+        host=host,
+        port=port,
+        secure_cookies=secure_cookies,
+        secret_file=default_secret_file(settings.database_url, settings.workdir),
+    )
 
 
 @users_app.command("add")
@@ -382,5 +465,7 @@ def outcomes_export(
         count = store.export_outcomes(out)
     finally:
         store.close()
-    typer.echo(f"Wrote {count:,} outcomes to {out} "
-               f"(train on them with: customs-risk train --outcomes {out})")
+    typer.echo(
+        f"Wrote {count:,} outcomes to {out} "
+        f"(train on them with: customs-risk train --outcomes {out})"
+    )

@@ -17,12 +17,24 @@ def list_versions(name: str) -> pd.DataFrame:
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version)):
         tags = v.tags or {}
-        metric = next((f"{k}={val}" for k, val in tags.items()
-                       if k not in {"promotion_reason", "replaced_champion"}), "")
-        rows.append({"version": str(v.version), "aliases": ",".join(sorted(aliases.get(str(v.version), []))),
-                     "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
-                     "metric": metric, "run_id": v.run_id,
-                     "note": tags.get("promotion_reason", "")})
+        metric = next(
+            (
+                f"{k}={val}"
+                for k, val in tags.items()
+                if k not in {"promotion_reason", "replaced_champion"}
+            ),
+            "",
+        )
+        rows.append(
+            {
+                "version": str(v.version),
+                "aliases": ",".join(sorted(aliases.get(str(v.version), []))),
+                "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
+                "metric": metric,
+                "run_id": v.run_id,
+                "note": tags.get("promotion_reason", ""),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -46,8 +58,10 @@ def rollback(name: str) -> tuple[str, str]:
     current = client.get_model_version_by_alias(name, "champion")
     previous = (current.tags or {}).get("replaced_champion")
     if not previous:
-        raise LookupError(f"champion version {current.version} replaced no earlier champion: "
-                          "nothing to roll back to (use 'customs-risk models promote VERSION')")
+        raise LookupError(
+            f"champion version {current.version} replaced no earlier champion: "
+            "nothing to roll back to (use 'customs-risk models promote VERSION')"
+        )
     client.set_registered_model_alias(name, "champion", previous)
     client.set_model_version_tag(name, current.version, "rolled_back", "true")
     return str(current.version), str(previous)

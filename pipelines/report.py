@@ -21,7 +21,9 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def waterfall_png(bias: float, contributions: dict[str, float], final_score: float, top: int = 8) -> str:
+def waterfall_png(
+    bias: float, contributions: dict[str, float], final_score: float, top: int = 8
+) -> str:
     """Waterfall of one case: from the base rate through its biggest contributions to its score."""
     import matplotlib
 
@@ -59,40 +61,87 @@ def importance_png(importance: pd.Series, top: int = 12) -> str:
     return _png(fig)
 
 
-def render_report(*, day: str, manifest_path: str, rows_in: int, scored: pd.DataFrame,
-                  quarantine: pd.DataFrame, problems: pd.DataFrame, waterfalls: dict[str, dict],
-                  importance: pd.Series, capacity: dict[str, int], warnings: list[str],
-                  missing: list[str], model_version: str, top_cases: int) -> str:
+def render_report(
+    *,
+    day: str,
+    manifest_path: str,
+    rows_in: int,
+    scored: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    problems: pd.DataFrame,
+    waterfalls: dict[str, dict],
+    importance: pd.Series,
+    capacity: dict[str, int],
+    warnings: list[str],
+    missing: list[str],
+    model_version: str,
+    top_cases: int,
+) -> str:
     """The report as one HTML string (inline images and styles; every value escaped)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
+    )
     flagged = scored[scored["channel"] != "green"].sort_values("risk_score", ascending=False)
     reason_cols = [c for c in scored.columns if c.startswith("reason_")]
     cases = []
     for _, row in flagged.head(top_cases).iterrows():
         wf = waterfalls.get(str(row["declaration_id"]))
-        cases.append({
-            "id": row["declaration_id"], "score": row["risk_score"], "channel": row["channel"],
-            "selected_by": row["selected_by"], "rule_hits": row["rule_hits"],
-            "reasons": [(row[c], row[c.replace("reason_", "contribution_")]) for c in reason_cols
-                        if row[c]],
-            "waterfall": waterfall_png(wf["bias"], wf["contributions"], row["risk_score"]) if wf else None,
-        })
-    mix = (scored.groupby(["channel", "selected_by"]).size().rename("items").reset_index()
-           .sort_values(["channel", "selected_by"]))
-    rule_counts = (scored["rule_hits"].str.split(";").explode().loc[lambda s: s != ""]
-                   .value_counts())
-    quality = (problems.assign(what=problems["column"].where(problems["column"] != "", "(row)")
-                               + ": " + problems["problem"])
-               .groupby("what").size().sort_values(ascending=False).head(15)
-               if len(problems) else pd.Series(dtype="int64"))
+        cases.append(
+            {
+                "id": row["declaration_id"],
+                "score": row["risk_score"],
+                "channel": row["channel"],
+                "selected_by": row["selected_by"],
+                "rule_hits": row["rule_hits"],
+                "reasons": [
+                    (row[c], row[c.replace("reason_", "contribution_")])
+                    for c in reason_cols
+                    if row[c]
+                ],
+                "waterfall": waterfall_png(wf["bias"], wf["contributions"], row["risk_score"])
+                if wf
+                else None,
+            }
+        )
+    mix = (
+        scored.groupby(["channel", "selected_by"])
+        .size()
+        .rename("items")
+        .reset_index()
+        .sort_values(["channel", "selected_by"])
+    )
+    rule_counts = scored["rule_hits"].str.split(";").explode().loc[lambda s: s != ""].value_counts()
+    quality = (
+        problems.assign(
+            what=problems["column"].where(problems["column"] != "", "(row)")
+            + ": "
+            + problems["problem"]
+        )
+        .groupby("what")
+        .size()
+        .sort_values(ascending=False)
+        .head(15)
+        if len(problems)
+        else pd.Series(dtype="int64")
+    )
     template = env.get_template("report.html.j2")
     return template.render(
-        day=day, manifest_path=manifest_path, rows_in=rows_in, n_scored=len(scored),
-        n_quarantined=len(quarantine), model_version=model_version, capacity=capacity,
-        channel_counts=scored["channel"].value_counts().to_dict(), mix=mix.to_dict("records"),
-        rule_counts=rule_counts.to_dict(), cases=cases, quality=quality.to_dict(),
-        quarantine=quarantine.head(20).to_dict("records"), warnings=warnings, missing=missing,
+        day=day,
+        manifest_path=manifest_path,
+        rows_in=rows_in,
+        n_scored=len(scored),
+        n_quarantined=len(quarantine),
+        model_version=model_version,
+        capacity=capacity,
+        channel_counts=scored["channel"].value_counts().to_dict(),
+        mix=mix.to_dict("records"),
+        rule_counts=rule_counts.to_dict(),
+        cases=cases,
+        quality=quality.to_dict(),
+        quarantine=quarantine.head(20).to_dict("records"),
+        warnings=warnings,
+        missing=missing,
         importance=importance_png(importance) if importance.sum() > 0 else None,
     )

@@ -32,8 +32,9 @@ def configure(settings: Settings | None = None) -> Settings:
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         from pathlib import Path
 
-        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True,
-                                                                                   exist_ok=True)
+        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     return settings
 
 
@@ -67,7 +68,9 @@ class _UserErrorFilter:
         if isinstance(exc, expected):
             return False
         message = record.getMessage()
-        return not any(name in message for name in ("DataFileError", "ConfigError", "NoChampionError"))
+        return not any(
+            name in message for name in ("DataFileError", "ConfigError", "NoChampionError")
+        )
 
 
 def quiet_expected_flow_errors() -> None:
@@ -76,6 +79,10 @@ def quiet_expected_flow_errors() -> None:
 
     import prefect  # noqa: F401  (sets up Prefect's logging first)
 
-    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine",
-                 "prefect.task_engine"):
+    for name in (
+        "prefect.flow_runs",
+        "prefect.task_runs",
+        "prefect.flow_engine",
+        "prefect.task_engine",
+    ):
         logging.getLogger(name).addFilter(_UserErrorFilter())

@@ -54,7 +54,8 @@ def resolve_model_version(name: str, alias: str) -> str:
     except Exception as err:
         raise NoChampionError(
             f"no model '{name}' with alias '{alias}' in the registry "
-            f"({err.__class__.__name__}); train one first: customs-risk train --bundle DIR") from None
+            f"({err.__class__.__name__}); train one first: customs-risk train --bundle DIR"
+        ) from None
 
 
 @frame_task(retries=2, retry_delay_seconds=[2, 5])
@@ -69,10 +70,20 @@ def score_task(manifest, tables, model, version, rules, capacity, day, scfg):
     from data.reference import hs_profiles, ports
     from models.scoring import score_day
 
-    return score_day(manifest, tables, model, version, rules, capacity, day, hs_profiles(), ports(),
-                     top_reasons=scfg.explanations.top_reasons,
-                     approximate_above=scfg.explanations.approximate_above,
-                     waterfall_cases=scfg.report.top_cases)
+    return score_day(
+        manifest,
+        tables,
+        model,
+        version,
+        rules,
+        capacity,
+        day,
+        hs_profiles(),
+        ports(),
+        top_reasons=scfg.explanations.top_reasons,
+        approximate_above=scfg.explanations.approximate_above,
+        waterfall_cases=scfg.report.top_cases,
+    )
 
 
 def manifest_day(manifest_path: Path, clean: pd.DataFrame) -> str:
@@ -83,9 +94,15 @@ def manifest_day(manifest_path: Path, clean: pd.DataFrame) -> str:
 
 
 @flow(name="score", log_prints=True)
-def score_flow(manifest: Path, bundle: Path, out: Path, mapping: Path | None = None,
-               config_path: Path | None = None, rules_path: Path | None = None,
-               database_url: str | None = None) -> ScoreOutcome:
+def score_flow(
+    manifest: Path,
+    bundle: Path,
+    out: Path,
+    mapping: Path | None = None,
+    config_path: Path | None = None,
+    rules_path: Path | None = None,
+    database_url: str | None = None,
+) -> ScoreOutcome:
     """Score one day's manifest and write scored rows, quarantine, report and cases."""
     from data.io import atomic_dir, write_frame
     from features.build import feature_names
@@ -101,8 +118,10 @@ def score_flow(manifest: Path, bundle: Path, out: Path, mapping: Path | None = N
         raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
 
     validated = load_manifest_task(Path(manifest), mapping)
-    print(f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
-          f"{validated.rows_quarantined:,} quarantined")
+    print(
+        f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
+        f"{validated.rows_quarantined:,} quarantined"
+    )
     b = load_reference_task(Path(bundle), mapping)
     version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
     model = load_model_task(scfg.model.registered_name, version)
@@ -111,16 +130,20 @@ def score_flow(manifest: Path, bundle: Path, out: Path, mapping: Path | None = N
     if len(validated.clean):
         result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg)
     else:
-        raise ConfigError(f"{manifest}: no valid row to score; see the quarantine list "
-                          f"(customs-risk validate --manifest {manifest})")
+        raise ConfigError(
+            f"{manifest}: no valid row to score; see the quarantine list "
+            f"(customs-risk validate --manifest {manifest})"
+        )
     for note in result.missing:
         log.warning(note)
     scored, quarantine = result.scored, validated.quarantine
     if len(scored) + len(quarantine) != validated.rows_in:
         raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
     channels = scored["channel"].value_counts().to_dict()
-    print(f"[2/4] scored with model version {version}: {channels.get('red', 0)} red, "
-          f"{channels.get('yellow', 0)} yellow, {channels.get('green', 0)} green")
+    print(
+        f"[2/4] scored with model version {version}: {channels.get('red', 0)} red, "
+        f"{channels.get('yellow', 0)} yellow, {channels.get('green', 0)} green"
+    )
 
     target = Path(out) / day
     with atomic_dir(target) as tmp:
@@ -129,25 +152,44 @@ def score_flow(manifest: Path, bundle: Path, out: Path, mapping: Path | None = N
         write_frame(quarantine, tmp / "quarantine.csv", safe_for_spreadsheets=True)
         write_frame(validated.problems, tmp / "quarantine_problems.csv", safe_for_spreadsheets=True)
         html = render_report(
-            day=day, manifest_path=str(manifest), rows_in=validated.rows_in, scored=scored,
-            quarantine=quarantine, problems=validated.problems, waterfalls=result.waterfalls,
-            importance=result.global_importance, capacity=result.selection.capacity,
-            warnings=result.selection.warnings, missing=result.missing, model_version=version,
-            top_cases=scfg.report.top_cases)
+            day=day,
+            manifest_path=str(manifest),
+            rows_in=validated.rows_in,
+            scored=scored,
+            quarantine=quarantine,
+            problems=validated.problems,
+            waterfalls=result.waterfalls,
+            importance=result.global_importance,
+            capacity=result.selection.capacity,
+            warnings=result.selection.warnings,
+            missing=result.missing,
+            model_version=version,
+            top_cases=scfg.report.top_cases,
+        )
         (tmp / "report.html").write_text(html, encoding="utf-8")
-        summary = {"day": day, "manifest": str(manifest), "model_version": version,
-                   "rows_in": validated.rows_in, "rows_scored": len(scored),
-                   "rows_quarantined": len(quarantine), "channels": channels,
-                   "capacity": result.selection.capacity, "warnings": result.selection.warnings,
-                   "features_left_out": result.missing}
+        summary = {
+            "day": day,
+            "manifest": str(manifest),
+            "model_version": version,
+            "rows_in": validated.rows_in,
+            "rows_scored": len(scored),
+            "rows_quarantined": len(quarantine),
+            "channels": channels,
+            "capacity": result.selection.capacity,
+            "warnings": result.selection.warnings,
+            "features_left_out": result.missing,
+        }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
         print(f"[3/4] outputs written to {target}")
         case_counts = upsert_cases_task(result.cases, database_url)
-    print(f"[4/4] cases: {case_counts}; rows in {validated.rows_in:,} = scored {len(scored):,} "
-          f"+ quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)")
+    print(
+        f"[4/4] cases: {case_counts}; rows in {validated.rows_in:,} = scored {len(scored):,} "
+        f"+ quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)"
+    )
     reds = scored[scored["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
-    return ScoreOutcome(day, target, validated.rows_in, len(scored), len(quarantine), channels,
-                        case_counts, reds)
+    return ScoreOutcome(
+        day, target, validated.rows_in, len(scored), len(quarantine), channels, case_counts, reds
+    )
 
 
 @frame_task(retries=2, retry_delay_seconds=[1, 3])

@@ -56,7 +56,9 @@ def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]
 
 
 @flow(name="weekly-retraining", log_prints=True)
-def weekly_retraining(bundle: str, outcomes_export: str = "data/results/recorded_outcomes.csv") -> str:
+def weekly_retraining(
+    bundle: str, outcomes_export: str = "data/results/recorded_outcomes.csv"
+) -> str:
     """Export the outcomes investigators recorded, then retrain with them; gated promotion."""
     from pipelines.settings import load_settings
     from pipelines.train_flow import train_flow
@@ -89,7 +91,10 @@ def start_local_server(host: str, port: int, timeout: float = 120.0) -> subproce
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=os.environ.copy())
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -109,16 +114,26 @@ def serve_all(cfg: ScheduleConfig) -> None:
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server = start_local_server(cfg.prefect_server.host, cfg.prefect_server.port)
-        print(f"Started a local Prefect server: {os.environ['PREFECT_API_URL'].removesuffix('/api')}")
+        print(
+            f"Started a local Prefect server: {os.environ['PREFECT_API_URL'].removesuffix('/api')}"
+        )
     d = cfg.daily_scoring
     daily = score_drop_folder.to_deployment(
-        name="daily-scoring", cron=d.cron, timezone=cfg.timezone,
-        parameters={"drop_folder": d.drop_folder, "bundle": d.bundle, "out": d.out})
+        name="daily-scoring",
+        cron=d.cron,
+        timezone=cfg.timezone,
+        parameters={"drop_folder": d.drop_folder, "bundle": d.bundle, "out": d.out},
+    )
     weekly = weekly_retraining.to_deployment(
-        name="weekly-retraining", cron=cfg.weekly_retraining.cron, timezone=cfg.timezone,
-        parameters={"bundle": cfg.weekly_retraining.bundle})
-    print(f"Daily scoring of {_resolve(d.drop_folder)} at '{d.cron}', weekly retraining at "
-          f"'{cfg.weekly_retraining.cron}' ({cfg.timezone}). Ctrl-C stops.")
+        name="weekly-retraining",
+        cron=cfg.weekly_retraining.cron,
+        timezone=cfg.timezone,
+        parameters={"bundle": cfg.weekly_retraining.bundle},
+    )
+    print(
+        f"Daily scoring of {_resolve(d.drop_folder)} at '{d.cron}', weekly retraining at "
+        f"'{cfg.weekly_retraining.cron}' ({cfg.timezone}). Ctrl-C stops."
+    )
     try:
         serve(daily, weekly)
     finally:

@@ -20,8 +20,13 @@ from pipelines.config import TrainConfig, load_train_config
 from pipelines.settings import PROJ_ROOT
 
 EXPERIMENT = "customs-risk"
-PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "scikit-learn==1.9.1", "pandas==3.1.1", "numpy==2.4.6",
-                    "mlflow==3.17.2"]
+PIP_REQUIREMENTS = [
+    "xgboost-cpu==3.2.0",
+    "scikit-learn==1.9.1",
+    "pandas==3.1.1",
+    "numpy==2.4.6",
+    "mlflow==3.17.2",
+]
 
 
 def _retry_unless_user_error(_task, _run, state) -> bool:
@@ -57,7 +62,9 @@ def load_bundle_task(bundle: Path, mapping: Path | None, outcomes: list[Path]):
     for path in outcomes:  # outcomes investigators recorded, in the inspections layout
         extra = load_table(path, "inspections", load_mapping(mapping))
         ins = pd.concat([b.tables["inspections"], extra.clean.assign(_source=extra.source)])
-        b.tables["inspections"] = ins.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
+        b.tables["inspections"] = ins.drop_duplicates("declaration_id", keep="last").reset_index(
+            drop=True
+        )
     return b
 
 
@@ -105,9 +112,15 @@ def champion_scores_task(model_name: str, data, tables):
 
 # ---------------------------------------------------------------- the flow
 @flow(name="train", log_prints=True)
-def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | None = None,
-               outcomes: list[Path] | None = None, params_override: dict[str, Any] | None = None,
-               promote: bool = True, truth: Path | None = None) -> TrainOutcome:
+def train_flow(
+    bundle: Path,
+    config_path: Path | None = None,
+    mapping: Path | None = None,
+    outcomes: list[Path] | None = None,
+    params_override: dict[str, Any] | None = None,
+    promote: bool = True,
+    truth: Path | None = None,
+) -> TrainOutcome:
     """Train, evaluate against baselines, log to MLflow, register, and promote if better."""
     import mlflow
 
@@ -120,13 +133,17 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
         cfg.model.params.update(params_override)
     t0 = time.perf_counter()
     b = load_bundle_task(Path(bundle), mapping, list(outcomes or []))
-    print(f"[1/5] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
-          f"{len(b.quarantine):,} quarantined")
+    print(
+        f"[1/5] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
+        f"{len(b.quarantine):,} quarantined"
+    )
     data = prepare_task(b.tables, cfg.split.validation_days, cfg.split.gap_days)
     split_info = data.split.describe(data.declared_at)
-    print(f"[2/5] features built for {len(data.features.matrix):,} declarations; "
-          f"{split_info['train_rows']:,} labelled to train (to {split_info['train_to']}), "
-          f"{split_info['valid_rows']:,} to validate ({split_info['valid_from']} .. {split_info['valid_to']})")
+    print(
+        f"[2/5] features built for {len(data.features.matrix):,} declarations; "
+        f"{split_info['train_rows']:,} labelled to train (to {split_info['train_to']}), "
+        f"{split_info['valid_rows']:,} to validate ({split_info['valid_from']} .. {split_info['valid_to']})"
+    )
     for note in data.features.missing:
         log.warning(note)
 
@@ -144,23 +161,42 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
     if truth is not None:
         from models.training import evaluate_on_truth
 
-        truth_metrics = evaluate_on_truth(data, best.model.booster, generic.booster,
-                                          pd.read_csv(truth, dtype={"declaration_id": "str"}), rates)
+        truth_metrics = evaluate_on_truth(
+            data,
+            best.model.booster,
+            generic.booster,
+            pd.read_csv(truth, dtype={"declaration_id": "str"}),
+            rates,
+        )
         truth_table = comparison_table(truth_metrics, rates)
-    print(f"[3/5] model fitted ({best.name}, {best.model.best_iteration + 1} trees); "
-          f"validation {primary} = {_metric(best.metrics, primary):.3f}")
+    print(
+        f"[3/5] model fitted ({best.name}, {best.model.best_iteration + 1} trees); "
+        f"validation {primary} = {_metric(best.metrics, primary):.3f}"
+    )
 
     comparison = comparison_table({"model": best.metrics, **base_metrics}, rates)
     ensure_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name=f"train {split_info['valid_to']}") as run, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow.start_run(run_name=f"train {split_info['valid_to']}") as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         tmpdir = Path(tmp)
-        mlflow.set_tags({"bundle": str(Path(bundle).resolve()), "code_version": _code_version(),
-                         "selection_bias_choice": best.name})
+        mlflow.set_tags(
+            {
+                "bundle": str(Path(bundle).resolve()),
+                "code_version": _code_version(),
+                "selection_bias_choice": best.name,
+            }
+        )
         mlflow.log_params({f"xgb_{k}": v for k, v in best.model.params.items()})
-        mlflow.log_params({"validation_days": cfg.split.validation_days, "primary_metric": primary,
-                           "best_iteration": best.model.best_iteration,
-                           "random_weight": cfg.selection_bias.random_weight})
+        mlflow.log_params(
+            {
+                "validation_days": cfg.split.validation_days,
+                "primary_metric": primary,
+                "best_iteration": best.model.best_iteration,
+                "random_weight": cfg.selection_bias.random_weight,
+            }
+        )
         mlflow.log_dict(cfg.model_dump(), "config/train.json")
         mlflow.log_dict({**split_info, **fingerprint(b.tables)}, "data/fingerprint.json")
         mlflow.log_metrics({f"model_{k}": v for k, v in best.metrics.items() if np.isfinite(v)})
@@ -169,12 +205,15 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
         for c in candidates:
             mlflow.log_metric(f"bias_{c.name}_{primary}", _metric(c.metrics, primary))
             if "random_quota_pr_auc" in c.metrics:
-                mlflow.log_metric(f"bias_{c.name}_random_quota_pr_auc", c.metrics["random_quota_pr_auc"])
+                mlflow.log_metric(
+                    f"bias_{c.name}_random_quota_pr_auc", c.metrics["random_quota_pr_auc"]
+                )
         for rate in (2, 5):
             for t, r in typology_recall(data, best.valid_scores, rate).items():
                 mlflow.log_metric(f"recall_at_{rate}pct_{t}", r)
-        gain = _metric(best.metrics, "precision_at_5pct") - _metric(base_metrics["generic"],
-                                                                     "precision_at_5pct")
+        gain = _metric(best.metrics, "precision_at_5pct") - _metric(
+            base_metrics["generic"], "precision_at_5pct"
+        )
         mlflow.log_metric("precision_at_5pct_gain_over_generic", gain)
         comparison.to_csv(tmpdir / "comparison.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "comparison.csv"), "evaluation")
@@ -182,12 +221,21 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
             truth_table.to_csv(tmpdir / "comparison_vs_truth.csv", index=False)
             mlflow.log_artifact(str(tmpdir / "comparison_vs_truth.csv"), "evaluation")
             for _, row in truth_table.iterrows():
-                mlflow.log_metrics({f"truth_{row['scorer']}_{k.replace('@', '_at_').replace('%', 'pct')}": v
-                                    for k, v in row.items() if k != "scorer" and pd.notna(v)})
+                mlflow.log_metrics(
+                    {
+                        f"truth_{row['scorer']}_{k.replace('@', '_at_').replace('%', 'pct')}": v
+                        for k, v in row.items()
+                        if k != "scorer" and pd.notna(v)
+                    }
+                )
         calibration(data, best.valid_scores).to_csv(tmpdir / "calibration.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "calibration.csv"), "evaluation")
-        pd.DataFrame([{"feature": f.name, "family": f.family, "description": f.description}
-                      for f in catalogue()]).to_csv(tmpdir / "features.csv", index=False)
+        pd.DataFrame(
+            [
+                {"feature": f.name, "family": f.family, "description": f.description}
+                for f in catalogue()
+            ]
+        ).to_csv(tmpdir / "features.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "features.csv"), "features")
         importance = feature_importance(best.model.booster)
         importance.to_csv(tmpdir / "importance.csv", index=False)
@@ -201,26 +249,37 @@ def train_flow(bundle: Path, config_path: Path | None = None, mapping: Path | No
             log.warning(f"drift: {row['feature']} PSI {row['psi']:.2f} above {cfg.drift.psi_warn}")
         print("[4/5] logged to MLflow: metrics, baselines, plots, drift, data fingerprint")
 
-        risk_model = package(best, data, {
-            "trained_at": pd.Timestamp.now("UTC").isoformat(), "validation": split_info,
-            "primary_metric": primary, "validation_metrics": best.metrics,
-        })
+        risk_model = package(
+            best,
+            data,
+            {
+                "trained_at": pd.Timestamp.now("UTC").isoformat(),
+                "validation": split_info,
+                "primary_metric": primary,
+                "validation_metrics": best.metrics,
+            },
+        )
         risk_model.save(tmpdir / "risk_model")
         from pipelines.mlflow_model import RiskModelPyfunc
 
         info = mlflow.pyfunc.log_model(
-            name="risk_model", python_model=RiskModelPyfunc(),
+            name="risk_model",
+            python_model=RiskModelPyfunc(),
             artifacts={"risk_model": str(tmpdir / "risk_model")},
-            pip_requirements=PIP_REQUIREMENTS, registered_model_name=cfg.model.registered_name,
+            pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=cfg.model.registered_name,
         )
         version = str(info.registered_model_version)
         promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote)
-        mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason,
-                         "model_version": version})
+        mlflow.set_tags(
+            {"promoted": str(promoted), "promotion_reason": reason, "model_version": version}
+        )
         run_id = run.info.run_id
-    print(f"[5/5] registered {cfg.model.registered_name} version {version}: "
-          f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
-          f"in {time.perf_counter() - t0:.0f}s")
+    print(
+        f"[5/5] registered {cfg.model.registered_name} version {version}: "
+        f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
+        f"in {time.perf_counter() - t0:.0f}s"
+    )
     return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison, truth_table)
 
 
@@ -232,13 +291,16 @@ def ensure_experiment(name: str) -> None:
         uri = mlflow.get_tracking_uri()
         location = None
         if uri.startswith("sqlite:///"):
-            location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+            location = (
+                (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+            )
         mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
 
 
-def decide_promotion(cfg: TrainConfig, data, tables, metrics: dict[str, float], version: str,
-                     promote: bool) -> tuple[bool, str]:
+def decide_promotion(
+    cfg: TrainConfig, data, tables, metrics: dict[str, float], version: str, promote: bool
+) -> tuple[bool, str]:
     """Challenger alias always; champion only if it beats the champion on this window."""
     from mlflow import MlflowClient
 
@@ -256,8 +318,10 @@ def decide_promotion(cfg: TrainConfig, data, tables, metrics: dict[str, float], 
 
         theirs = _metric(evaluate(data, champ_scores, cfg.problem.inspection_rates_pct), primary)
         if mine <= theirs + cfg.problem.promotion.min_improvement:
-            return False, (f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} "
-                           f"on the same validation window")
+            return False, (
+                f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} "
+                f"on the same validation window"
+            )
         why = f"{primary} {mine:.3f} beats the champion's {theirs:.3f}"
     elif why == "no champion yet":
         why = f"first model, {primary} {mine:.3f} meets the floor"
@@ -313,23 +377,39 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     ins = tables["inspections"]
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(decl["declaration_id"], index=False).to_numpy().tobytes())
-    h.update(pd.util.hash_pandas_object(ins[["declaration_id", "outcome"]], index=False)
-             .to_numpy().tobytes())
-    return {"declarations": len(decl), "inspections": len(ins),
-            "declared_from": str(decl["declared_at"].min()), "declared_to": str(decl["declared_at"].max()),
-            "sha256": h.hexdigest(), **{f"rows_{k}": len(v) for k, v in tables.items() if v is not None}}
+    h.update(
+        pd.util.hash_pandas_object(ins[["declaration_id", "outcome"]], index=False)
+        .to_numpy()
+        .tobytes()
+    )
+    return {
+        "declarations": len(decl),
+        "inspections": len(ins),
+        "declared_from": str(decl["declared_at"].min()),
+        "declared_to": str(decl["declared_at"].max()),
+        "sha256": h.hexdigest(),
+        **{f"rows_{k}": len(v) for k, v in tables.items() if v is not None},
+    }
 
 
 def feature_importance(booster) -> pd.DataFrame:
     gain = booster.get_score(importance_type="total_gain")
-    return (pd.DataFrame({"feature": list(gain), "total_gain": list(gain.values())})
-            .sort_values("total_gain", ascending=False).reset_index(drop=True))
+    return (
+        pd.DataFrame({"feature": list(gain), "total_gain": list(gain.values())})
+        .sort_values("total_gain", ascending=False)
+        .reset_index(drop=True)
+    )
 
 
 def _code_version() -> str:
     try:
-        out = subprocess.run(["git", "-C", str(PROJ_ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(PROJ_ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -371,5 +451,12 @@ def run_training(bundle: Path, config_path: Path | None = None, **kw) -> TrainOu
 
 
 def describe(outcome: TrainOutcome) -> str:
-    return json.dumps({"run_id": outcome.run_id, "version": outcome.version,
-                       "promoted": outcome.promoted, "reason": outcome.reason}, indent=2)
+    return json.dumps(
+        {
+            "run_id": outcome.run_id,
+            "version": outcome.version,
+            "promoted": outcome.promoted,
+            "reason": outcome.reason,
+        },
+        indent=2,
+    )

@@ -15,10 +15,22 @@ from tests.conftest import VALID_DECLARATION
 
 def test_contract_matches_the_published_tables():
     decl = TABLES["declarations"]
-    assert decl.required_columns[:4] == ["declaration_id", "declared_at", "exporter_id", "exporter_name"]
+    assert decl.required_columns[:4] == [
+        "declaration_id",
+        "declared_at",
+        "exporter_id",
+        "exporter_name",
+    ]
     assert len(decl.required_columns) == 14
-    assert set(TABLES) == {"declarations", "inspections", "companies", "ownership", "officers",
-                           "watchlist", "licenses"}
+    assert set(TABLES) == {
+        "declarations",
+        "inspections",
+        "companies",
+        "ownership",
+        "officers",
+        "watchlist",
+        "licenses",
+    }
     assert TABLES["watchlist"].required_columns == ["id", "name"]
 
 
@@ -76,9 +88,30 @@ def test_contract_docs_are_generated_from_the_schema():
 # ---------------------------------------------------------------- hostile input
 hostile_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", " ", "NaN", "inf", "-inf", "1e400", "-0", "null", "None", "0x1F",
-                     "=cmd|'/c calc'!A1", "<script>alert(1)</script>", "\x00", "9" * 400,
-                     "2026-02-30", "2026-11-23T25:00:00", "١٢٣", "CNSHA;", ";", "a" * 3000]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e400",
+            "-0",
+            "null",
+            "None",
+            "0x1F",
+            "=cmd|'/c calc'!A1",
+            "<script>alert(1)</script>",
+            "\x00",
+            "9" * 400,
+            "2026-02-30",
+            "2026-11-23T25:00:00",
+            "١٢٣",
+            "CNSHA;",
+            ";",
+            "a" * 3000,
+        ]
+    ),
     st.text(alphabet=string.digits, min_size=0, max_size=12),
 )
 
@@ -87,7 +120,8 @@ hostile_text = st.one_of(
 @given(
     rows=st.lists(
         st.fixed_dictionaries({}, optional={c: hostile_text for c in VALID_DECLARATION}),
-        min_size=1, max_size=8,
+        min_size=1,
+        max_size=8,
     )
 )
 def test_hostile_rows_always_end_valid_or_quarantined(rows):

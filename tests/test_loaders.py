@@ -107,7 +107,9 @@ def test_cli_reports_a_bad_file_without_traceback(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     proc = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "validate", "--manifest", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert "photo.csv: is not a CSV text file" in proc.stderr

@@ -21,7 +21,7 @@ def _hostile_manifest(world: Path, tmp: Path) -> Path:
     bad.loc[bad.index[0], "gross_weight_kg"] = "-3"
     bad.loc[bad.index[1], "hs_code"] = "<script>alert(1)</script>"
     bad.loc[bad.index[2], "declared_at"] = "yesterday"
-    bad.loc[bad.index[3], "goods_description"] = "=HYPERLINK(\"http://x\")"  # valid, but risky in CSV
+    bad.loc[bad.index[3], "goods_description"] = '=HYPERLINK("http://x")'  # valid, but risky in CSV
     path = tmp / "hostile.csv"
     pd.concat([rows, bad]).to_csv(path, index=False)
     return path
@@ -133,8 +133,9 @@ def test_drop_folder_scores_good_files_and_sets_bad_ones_aside(champion, small_w
     drop.mkdir()
     shutil.copy(_manifest(small_world), drop / "today.csv")
     (drop / "broken.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    results = score_drop_folder(drop_folder=str(drop), bundle=str(small_world / "bundle"),
-                                out=str(tmp_path / "out"))
+    results = score_drop_folder(
+        drop_folder=str(drop), bundle=str(small_world / "bundle"), out=str(tmp_path / "out")
+    )
     assert results["today.csv"].startswith("scored into")
     assert results["broken.csv"].startswith("failed: ")
     assert (drop / "processed" / "today.csv").exists()
@@ -148,5 +149,7 @@ def test_scoring_without_a_champion_says_what_to_do(homes, small_world, tmp_path
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(NoChampionError, match="train one first"):
-        score_flow(manifest=_manifest(small_world), bundle=small_world / "bundle", out=tmp_path / "o")
+        score_flow(
+            manifest=_manifest(small_world), bundle=small_world / "bundle", out=tmp_path / "o"
+        )
     assert not (tmp_path / "o").exists()

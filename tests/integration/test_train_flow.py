@@ -29,8 +29,14 @@ def test_champion_loads_in_a_fresh_process(champion, small_world):
         "p = m.predict_proba(X)\n"
         "print(len(m.feature_names), len(p), float(p.min()) >= 0, float(p.max()) <= 1)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=os.environ.copy(), timeout=300, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     n_features, n, lo, hi = out.stdout.split()
     assert int(n_features) > 40 and n == "3" and lo == "True" and hi == "True"
@@ -42,18 +48,30 @@ def test_worse_challenger_is_not_promoted_and_rollback_works(champion, small_wor
     from pipelines.registry import list_versions, promote, rollback
     from pipelines.train_flow import train_flow
 
-    worse = train_flow(bundle=small_world / "bundle",
-                       params_override={"max_depth": 1, "eta": 0.01, "colsample_bytree": 0.1})
+    worse = train_flow(
+        bundle=small_world / "bundle",
+        params_override={"max_depth": 1, "eta": 0.01, "colsample_bytree": 0.1},
+    )
     assert not worse.promoted
     assert "does not beat the champion" in worse.reason
     client = MlflowClient()
-    assert str(client.get_model_version_by_alias("customs-risk", "champion").version) == champion.version
-    assert str(client.get_model_version_by_alias("customs-risk", "challenger").version) == worse.version
+    assert (
+        str(client.get_model_version_by_alias("customs-risk", "champion").version)
+        == champion.version
+    )
+    assert (
+        str(client.get_model_version_by_alias("customs-risk", "challenger").version)
+        == worse.version
+    )
 
     promote("customs-risk", worse.version, "test: forced")
-    assert str(client.get_model_version_by_alias("customs-risk", "champion").version) == worse.version
+    assert (
+        str(client.get_model_version_by_alias("customs-risk", "champion").version) == worse.version
+    )
     old, new = rollback("customs-risk")
     assert (old, new) == (worse.version, champion.version)
     versions = list_versions("customs-risk")
-    assert isinstance(versions, pd.DataFrame) and "champion" in versions.set_index("version").loc[
-        champion.version, "aliases"]
+    assert (
+        isinstance(versions, pd.DataFrame)
+        and "champion" in versions.set_index("version").loc[champion.version, "aliases"]
+    )

@@ -40,8 +40,13 @@ def test_time_split_refuses_an_empty_side():
 
 
 def test_rules_profile_counts_hits():
-    m = pd.DataFrame({"exporter_watchlist_name_score": [95, 10, 0], "controlled_goods": [1, 0, 0],
-                      "value_per_kg_log_ratio_to_code": [0.0, 3.0, np.nan]})
+    m = pd.DataFrame(
+        {
+            "exporter_watchlist_name_score": [95, 10, 0],
+            "controlled_goods": [1, 0, 0],
+            "value_per_kg_log_ratio_to_code": [0.0, 3.0, np.nan],
+        }
+    )
     assert rules_profile_score(m).tolist() == [2, 1, 0]
 
 

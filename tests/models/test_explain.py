@@ -17,9 +17,12 @@ def fitted():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(600, len(names))), columns=names)
     X.iloc[::7, 3] = np.nan
-    y = (X["value_per_kg_log_ratio_to_code"] + 0.5 * X["route_hops"] + rng.normal(0, 0.5, 600) > 1)
-    booster = xgb.train({"max_depth": 4, "eta": 0.3, "objective": "binary:logistic"},
-                        xgb.DMatrix(X, label=y.astype(float)), num_boost_round=30)
+    y = X["value_per_kg_log_ratio_to_code"] + 0.5 * X["route_hops"] + rng.normal(0, 0.5, 600) > 1
+    booster = xgb.train(
+        {"max_depth": 4, "eta": 0.3, "objective": "binary:logistic"},
+        xgb.DMatrix(X, label=y.astype(float)),
+        num_boost_round=30,
+    )
     return booster, X
 
 
@@ -54,7 +57,9 @@ def test_every_item_gets_at_least_three_reasons_with_values(fitted):
     texts = [item["text"] for r in out["reasons"] for item in r]
     assert any("41.20 USD/kg, 375x the usual 0.11 USD/kg" in t for t in texts)
     first = out["reasons"].iloc[0]
-    assert [i["contribution"] for i in first] == sorted([i["contribution"] for i in first], reverse=True)
+    assert [i["contribution"] for i in first] == sorted(
+        [i["contribution"] for i in first], reverse=True
+    )
 
 
 def test_reason_rendering_never_raises_on_missing_context():

@@ -60,12 +60,25 @@ def test_selection_is_reproducible_for_a_day_and_differs_between_days():
 
 
 def test_rules_fire_on_any_group_of_all_conditions():
-    frame = pd.DataFrame({"controlled_goods": [1, 1, 0, 1], "license_missing": [1, 0, 0, np.nan],
-                          "license_quantity_used_share": [0.2, 1.5, 3.0, np.nan]})
-    rule = Rule("no_license", "d", "red", (
-        (Condition("license_missing", "==", 1),),
-        (Condition("controlled_goods", "==", 1), Condition("license_quantity_used_share", ">", 1)),
-    ))
+    frame = pd.DataFrame(
+        {
+            "controlled_goods": [1, 1, 0, 1],
+            "license_missing": [1, 0, 0, np.nan],
+            "license_quantity_used_share": [0.2, 1.5, 3.0, np.nan],
+        }
+    )
+    rule = Rule(
+        "no_license",
+        "d",
+        "red",
+        (
+            (Condition("license_missing", "==", 1),),
+            (
+                Condition("controlled_goods", "==", 1),
+                Condition("license_quantity_used_share", ">", 1),
+            ),
+        ),
+    )
     yellow = Rule("y", "d", "yellow", ((Condition("controlled_goods", "==", 1),),))
     names, channel = apply_rules(frame, [rule, yellow])
     assert names.tolist() == ["no_license;y", "no_license;y", "", "y"]
