@@ -59,9 +59,7 @@ def prepare(
     labels = ctx.labels
     if labels is None or labels.empty:
         raise ValueError("the bundle has no inspection outcomes: nothing to learn from")
-    inspections = (
-        tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
-    )
+    inspections = tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
     row_of = pd.Series(np.arange(len(decl)), index=decl["declaration_id"])
     lab = labels.drop_duplicates("declaration_id")
     lab = lab[isin(lab["declaration_id"], row_of.index)]
@@ -74,11 +72,7 @@ def prepare(
         }
     )
     for col, default in (("typology", None), ("seized_value_usd", np.nan), ("selected_by", None)):
-        src = (
-            inspections[col]
-            if col in inspections.columns
-            else pd.Series(default, index=inspections.index)
-        )
+        src = inspections[col] if col in inspections.columns else pd.Series(default, index=inspections.index)
         labelled[col] = src.reindex(labelled["declaration_id"]).to_numpy()
     labelled = labelled.sort_values("row").reset_index(drop=True)
     declared_at = decl["declared_at"].iloc[labelled["row"]].reset_index(drop=True)
@@ -115,11 +109,7 @@ def fit_full_model(
     X = data.features.matrix.iloc[data.labelled["row"]].reset_index(drop=True)
     y = data.labelled["y"].to_numpy()
     tr, va = data.split.train, data.split.valid
-    w = (
-        selection_weights(data.labelled["selected_by"], random_weight)[tr]
-        if random_weight
-        else None
-    )
+    w = selection_weights(data.labelled["selected_by"], random_weight)[tr] if random_weight else None
     fit = fit_booster(
         X[tr], y[tr], X[va], y[va], params, num_boost_round, early_stopping_rounds, weight_train=w
     )
@@ -142,9 +132,7 @@ def baselines(
     matrix = data.features.matrix.iloc[rows].reset_index(drop=True)
     context = data.features.context.iloc[rows].reset_index(drop=True)
     G = generic_matrix(matrix, context)
-    generic = fit_booster(
-        G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds
-    )
+    generic = fit_booster(G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds)
     scores = {
         "random": np.random.default_rng(seed).random(int(va.sum())),
         "rules": rules_profile_score(matrix[va]),
@@ -231,3 +219,33 @@ def score_with(
     keep[rows] = True
     fs = build_features(decl.assign(_is_target=keep), ctx)
     return model.predict_proba(fs.matrix)
+
+
+def inner_split(data: TrainingData, share: float = 0.2) -> TrainingData:
+    """A time split inside the training window (its latest ``share`` validates), for tuning.
+
+    Hyperparameters chosen on the outer validation window would flatter the reported
+    metrics; tuning on an inner window keeps the outer one untouched.
+    """
+    t = data.declared_at
+    train_t = t[data.split.train]
+    cutoff = train_t.quantile(1 - share)
+    inner = TimeSplit(
+        train=data.split.train & (t < cutoff).to_numpy(),
+        valid=data.split.train & (t >= cutoff).to_numpy(),
+        cutoff=pd.Timestamp(cutoff),
+    )
+    return TrainingData(data.features, data.labelled, inner, data.declared_at)
+
+
+def suggest_params(trial, base: dict[str, Any]) -> dict[str, Any]:
+    """The search space of the optional hyperparameter search."""
+    return {
+        **base,
+        "max_depth": trial.suggest_int("max_depth", 3, 8),
+        "eta": trial.suggest_float("eta", 0.02, 0.3, log=True),
+        "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 20.0, log=True),
+        "lambda": trial.suggest_float("lambda", 0.1, 10.0, log=True),
+    }

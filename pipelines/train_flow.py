@@ -62,9 +62,7 @@ def load_bundle_task(bundle: Path, mapping: Path | None, outcomes: list[Path]):
     for path in outcomes:  # outcomes investigators recorded, in the inspections layout
         extra = load_table(path, "inspections", load_mapping(mapping))
         ins = pd.concat([b.tables["inspections"], extra.clean.assign(_source=extra.source)])
-        b.tables["inspections"] = ins.drop_duplicates("declaration_id", keep="last").reset_index(
-            drop=True
-        )
+        b.tables["inspections"] = ins.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
     return b
 
 
@@ -149,6 +147,13 @@ def train_flow(
 
     rates = cfg.problem.inspection_rates_pct
     primary = cfg.problem.primary_metric
+    ensure_experiment(EXPERIMENT)
+    search_parent = None
+    if cfg.search.enabled:
+        search_parent = mlflow.start_run(run_name="hyperparameter search")
+        cfg.model.params = search_task(data, cfg)
+        print(f"      search chose {cfg.model.params}")
+        mlflow.end_run()
     candidates = [fit_task(data, cfg, None)]
     if cfg.selection_bias.compare:
         candidates.append(fit_task(data, cfg, cfg.selection_bias.random_weight))
@@ -181,6 +186,8 @@ def train_flow(
         tempfile.TemporaryDirectory() as tmp,
     ):
         tmpdir = Path(tmp)
+        if search_parent is not None:
+            mlflow.set_tag("search_run_id", search_parent.info.run_id)
         mlflow.set_tags(
             {
                 "bundle": str(Path(bundle).resolve()),
@@ -205,9 +212,7 @@ def train_flow(
         for c in candidates:
             mlflow.log_metric(f"bias_{c.name}_{primary}", _metric(c.metrics, primary))
             if "random_quota_pr_auc" in c.metrics:
-                mlflow.log_metric(
-                    f"bias_{c.name}_random_quota_pr_auc", c.metrics["random_quota_pr_auc"]
-                )
+                mlflow.log_metric(f"bias_{c.name}_random_quota_pr_auc", c.metrics["random_quota_pr_auc"])
         for rate in (2, 5):
             for t, r in typology_recall(data, best.valid_scores, rate).items():
                 mlflow.log_metric(f"recall_at_{rate}pct_{t}", r)
@@ -231,10 +236,7 @@ def train_flow(
         calibration(data, best.valid_scores).to_csv(tmpdir / "calibration.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "calibration.csv"), "evaluation")
         pd.DataFrame(
-            [
-                {"feature": f.name, "family": f.family, "description": f.description}
-                for f in catalogue()
-            ]
+            [{"feature": f.name, "family": f.family, "description": f.description} for f in catalogue()]
         ).to_csv(tmpdir / "features.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "features.csv"), "features")
         importance = feature_importance(best.model.booster)
@@ -271,9 +273,7 @@ def train_flow(
         )
         version = str(info.registered_model_version)
         promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote)
-        mlflow.set_tags(
-            {"promoted": str(promoted), "promotion_reason": reason, "model_version": version}
-        )
+        mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason, "model_version": version})
         run_id = run.info.run_id
     print(
         f"[5/5] registered {cfg.model.registered_name} version {version}: "
@@ -291,9 +291,7 @@ def ensure_experiment(name: str) -> None:
         uri = mlflow.get_tracking_uri()
         location = None
         if uri.startswith("sqlite:///"):
-            location = (
-                (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-            )
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
         mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
 
@@ -344,6 +342,41 @@ def set_champion(client, name: str, version: str, reason: str) -> None:
 
 
 @frame_task()
+def search_task(data, cfg: TrainConfig) -> dict[str, Any]:
+    """Optuna search on an inner time split of the training window; each trial a nested run."""
+    try:
+        import optuna
+    except ImportError:
+        from data.errors import ConfigError
+
+        raise ConfigError(
+            "search.enabled is true but optuna is not installed: pip install -e '.[search]'"
+        ) from None
+    import mlflow
+
+    from models.training import evaluate, fit_full_model, inner_split, suggest_params
+
+    inner = inner_split(data)
+    primary = cfg.problem.primary_metric
+    m = cfg.model
+
+    def objective(trial) -> float:
+        params = suggest_params(trial, dict(m.params))
+        with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
+            c = fit_full_model(inner, params, m.num_boost_round, m.early_stopping_rounds, None)
+            score = _metric(evaluate(inner, c.valid_scores, cfg.problem.inspection_rates_pct), primary)
+            mlflow.log_params(params)
+            mlflow.log_metric(f"inner_{primary}", score)
+        return score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=cfg.search.trials)
+    mlflow.log_metric(f"best_inner_{primary}", study.best_value)
+    return suggest_params(optuna.trial.FixedTrial(study.best_params), dict(m.params))
+
+
+@frame_task()
 def drift_task(data, cfg: TrainConfig) -> pd.DataFrame:
     from models.drift import drift_report
 
@@ -377,11 +410,7 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     ins = tables["inspections"]
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(decl["declaration_id"], index=False).to_numpy().tobytes())
-    h.update(
-        pd.util.hash_pandas_object(ins[["declaration_id", "outcome"]], index=False)
-        .to_numpy()
-        .tobytes()
-    )
+    h.update(pd.util.hash_pandas_object(ins[["declaration_id", "outcome"]], index=False).to_numpy().tobytes())
     return {
         "declarations": len(decl),
         "inspections": len(ins),

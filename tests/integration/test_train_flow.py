@@ -55,19 +55,11 @@ def test_worse_challenger_is_not_promoted_and_rollback_works(champion, small_wor
     assert not worse.promoted
     assert "does not beat the champion" in worse.reason
     client = MlflowClient()
-    assert (
-        str(client.get_model_version_by_alias("customs-risk", "champion").version)
-        == champion.version
-    )
-    assert (
-        str(client.get_model_version_by_alias("customs-risk", "challenger").version)
-        == worse.version
-    )
+    assert str(client.get_model_version_by_alias("customs-risk", "champion").version) == champion.version
+    assert str(client.get_model_version_by_alias("customs-risk", "challenger").version) == worse.version
 
     promote("customs-risk", worse.version, "test: forced")
-    assert (
-        str(client.get_model_version_by_alias("customs-risk", "champion").version) == worse.version
-    )
+    assert str(client.get_model_version_by_alias("customs-risk", "champion").version) == worse.version
     old, new = rollback("customs-risk")
     assert (old, new) == (worse.version, champion.version)
     versions = list_versions("customs-risk")
@@ -75,3 +67,23 @@ def test_worse_challenger_is_not_promoted_and_rollback_works(champion, small_wor
         isinstance(versions, pd.DataFrame)
         and "champion" in versions.set_index("version").loc[champion.version, "aliases"]
     )
+
+
+def test_optional_search_logs_each_trial_as_a_nested_run(champion, small_world, tmp_path):
+    import mlflow
+    import yaml
+
+    from pipelines.config import CONFIG_DIR
+    from pipelines.train_flow import EXPERIMENT, train_flow
+
+    cfg = yaml.safe_load((CONFIG_DIR / "train.yaml").read_text())
+    cfg["search"] = {"enabled": True, "trials": 2}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = train_flow(bundle=small_world / "bundle", config_path=path, promote=False)
+    run = mlflow.get_run(out.run_id)
+    parent = run.data.tags["search_run_id"]
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    children = mlflow.search_runs([exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    assert len(children) == 2
+    assert not out.promoted
