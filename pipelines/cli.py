@@ -25,12 +25,13 @@ def _fail(message: str, code: int = 2) -> None:
 def _guard(fn):
     """Turn data and configuration errors into one clear message, never a traceback."""
     from data.errors import ConfigError, DataFileError
+    from models.artifact import FeatureSchemaError
 
     try:
         return fn()
     except DataFileError as err:
         _fail(err.message)
-    except ConfigError as err:
+    except (ConfigError, FeatureSchemaError) as err:
         _fail(str(err))
 
 

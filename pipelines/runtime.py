@@ -56,8 +56,9 @@ class _UserErrorFilter:
 
     def filter(self, record) -> bool:
         from data.errors import ConfigError, DataFileError
+        from models.artifact import FeatureSchemaError
 
-        expected = (DataFileError, ConfigError)
+        expected = (DataFileError, ConfigError, FeatureSchemaError)
         try:
             from pipelines.score_flow import NoChampionError
 
@@ -69,7 +70,7 @@ class _UserErrorFilter:
             return False
         message = record.getMessage()
         return not any(
-            name in message for name in ("DataFileError", "ConfigError", "NoChampionError")
+            name in message for name in ("DataFileError", "ConfigError", "NoChampionError", "FeatureSchemaError")
         )
 
 
