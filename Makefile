@@ -24,7 +24,8 @@ setup: $(BIN)/.installed ## Create .venv and install the project with its pinned
 run: setup ## Main job on the embedded default: generate a world and run the pipeline on it
 	$(BIN)/customs-risk pipeline
 
-test: setup ## Run the test suite
+test: setup ## Run the test suite (installs the headless browser for the end-to-end test if missing)
+	bash scripts/ensure-browser.sh
 	$(BIN)/pytest
 
 lint: setup ## Check style with ruff
@@ -33,8 +34,12 @@ lint: setup ## Check style with ruff
 format: setup ## Format with ruff
 	$(BIN)/ruff format .
 
-bench: setup ## Run the benchmarks that exist and print their figures
+bench: setup ## Run every benchmark script and print its figures
 	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_score.py
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_review.py
 
 clean: ## Remove generated worlds, run state and the venv
 	rm -rf $(VENV) data/worlds mlruns .prefect .pytest_cache

@@ -362,9 +362,6 @@ def models_rollback(
     typer.echo(f"{name}: champion rolled back from version {old} to version {new}")
 
 
-if __name__ == "__main__":
-    app()
-
 
 # ---------------------------------------------------------------- case review (review/)
 users_app = typer.Typer(help="Manage the users of the case review app.", no_args_is_help=True)
@@ -395,18 +392,23 @@ def review(
         bool,
         typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
     ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core).")] = 1,
 ) -> None:
     """Serve the investigators' case review web app (DATABASE_URL is the case store)."""
+    from sqlalchemy.engine import make_url
+
     from pipelines.settings import load_settings
     from review.serve import default_secret_file, serve
 
     settings = load_settings()
-    typer.echo(f"Case review on http://{host}:{port} (case store: {settings.database_url})")
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    typer.echo(f"Case review on http://{host}:{port} (case store: {shown})")
     serve(
         settings.database_url,
         host=host,
         port=port,
         secure_cookies=secure_cookies,
+        workers=workers,
         secret_file=default_secret_file(settings.database_url, settings.workdir),
     )
 
@@ -470,3 +472,7 @@ def outcomes_export(
         f"Wrote {count:,} outcomes to {out} "
         f"(train on them with: customs-risk train --outcomes {out})"
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,107 @@
+"""The investigators' case review web app: build it with :func:`create_app`.
+
+Queue, case page, outcome form, audit log and user admin, server-rendered with Jinja2
+(autoescape on, no ``|safe`` on data) and no JavaScript; ``customs-risk review`` serves it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from review.auth import LoginThrottle, resolve_secret
+from review.db import secret_file_beside
+from review.forms import typologies
+from review.routes import router
+from review.store import CaseStore, open_store
+from review.views import declaration_columns
+from review.web import (
+    HERE,
+    LoginRequired,
+    PageError,
+    SecurityHeaders,
+    Settings,
+    get_settings,
+    make_templates,
+    render,
+)
+
+__all__ = ["create_app"]
+WORKER_THREADS = int(os.environ.get("CUSTOMS_RISK_REVIEW_THREADS", "8"))
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Requests run in worker threads that share one GIL and one SQLite write lock; a few
+    # threads keep them from convoying (the default is 40).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+    yield
+
+
+def _settings_from(database_url: str | None, secret: str | None, secret_file: Path | None,
+                   secure_cookies: bool) -> Settings:
+    if secret is None:
+        if secret_file is None and database_url is not None:
+            secret_file = secret_file_beside(database_url)
+        secret = resolve_secret(secret_file)
+    return Settings(secret=secret, secure_cookies=secure_cookies)
+
+
+def create_app(database_url: str | None = None, *, store: CaseStore | None = None,
+               secret: str | None = None, secret_file: Path | None = None,
+               secure_cookies: bool = False) -> FastAPI:
+    """Build the review app on a store (opened from ``database_url`` when not given).
+
+    The session secret is ``secret``, else $CUSTOMS_RISK_SECRET, else a generated one kept
+    in ``secret_file`` (default: beside a SQLite database file, mode 0600).
+    """
+    if store is None:
+        if database_url is None:
+            raise ValueError("give a database_url or a store")
+        store = open_store(database_url)
+    settings = _settings_from(database_url, secret, secret_file, secure_cookies)
+    typologies(), declaration_columns()  # load the contract now, not in the first request
+    app = FastAPI(title="customs-risk case review", docs_url=None, redoc_url=None,
+                  openapi_url=None, lifespan=_lifespan)
+    app.state.store = store
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    app.state.throttle = LoginThrottle()
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _add_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _exc: LoginRequired) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+        response.delete_cookie(get_settings(request).cookie_name, path="/")
+        return response
+
+    @app.exception_handler(PageError)
+    async def page_error(request: Request, exc: PageError) -> HTMLResponse:
+        return render(request, "error.html", None, exc.status, message=exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        message = "No such page." if exc.status_code == 404 else str(exc.detail)
+        return render(request, "error.html", None, exc.status_code, message=message)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, _exc: RequestValidationError) -> HTMLResponse:
+        return render(request, "error.html", None, 400,
+                      message="The request was malformed; go back and try again.")

@@ -1,0 +1,122 @@
+"""The case store's tables, declared once with the SQLAlchemy ORM (migrations mirror them)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("investigator", "supervisor", "admin")
+CHANNELS = ("red", "yellow")
+STATUSES = ("open", "in_review", "closed")
+OUTCOMES = ("violation", "clear", "not_inspected")
+SELECTED_BY = ("rule", "model", "exploration")
+QUEUE_COLUMNS = ("channel", "status", "assignee", "typology", "typology_hint", "declaration_id")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the review tables."""
+
+
+class User(Base):
+    """A person who may log in: investigator, supervisor or admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="ck_users_role"),)
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Case(Base):
+    """One flagged declaration: what scoring said about it and what the investigator found."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="ck_cases_channel"),
+        CheckConstraint(_in("status", STATUSES), name="ck_cases_status"),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="ck_cases_outcome"),
+        CheckConstraint("seized_value_usd IS NULL OR seized_value_usd >= 0",
+                        name="ck_cases_seized_value"),
+        # Covering indexes: the queue filters, sorts, counts and pages inside them and
+        # reads whole rows only for the page it shows.
+        Index("ix_cases_queue", "risk_score", *QUEUE_COLUMNS),
+        Index("ix_cases_day_queue", "manifest_day", "risk_score", *QUEUE_COLUMNS),
+    )
+
+    declaration_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    manifest_day: Mapped[date] = mapped_column(Date)
+    declared_at: Mapped[datetime | None] = mapped_column(DateTime)
+    channel: Mapped[str] = mapped_column(String(8))
+    risk_score: Mapped[float] = mapped_column(Float)
+    selected_by: Mapped[str] = mapped_column(String(16))
+    rule_hits: Mapped[str] = mapped_column(Text, default="")
+    reasons: Mapped[str] = mapped_column(Text, default="[]")
+    declaration: Mapped[str] = mapped_column(Text, default="{}")
+    route: Mapped[str] = mapped_column(Text, default="")
+    ownership_path: Mapped[str] = mapped_column(Text, default="[]")
+    exporter_history: Mapped[str] = mapped_column(Text, default="[]")
+    model_version: Mapped[str] = mapped_column(String(64), default="")
+    typology_hint: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assignee: Mapped[str | None] = mapped_column(String(64), ForeignKey("users.username"))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    typology: Mapped[str | None] = mapped_column(String(32))
+    seized_value_usd: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """One change: who changed which field of which case (or user), when, from what to what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_declaration_id", "declaration_id"),
+        Index("ix_audit_log_username", "username"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    username: Mapped[str] = mapped_column(String(64))
+    declaration_id: Mapped[str | None] = mapped_column(String(128))
+    field: Mapped[str] = mapped_column(String(64))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie token is stored only as a keyed hash."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_username", "username"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), ForeignKey("users.username"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,177 @@
+"""Turn a stored case into what the case page shows (parsing never fails the page)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Row
+
+from review.charts import PathGraph, Waterfall, ownership_graph, waterfall
+
+SELECTED_BY_TEXT = {
+    "rule": "a hard rule selected it, whatever the score",
+    "model": "the model's risk score put it above the channel's threshold",
+    "exploration": "picked for exploration (random or uncertain), to keep the model honest",
+}
+MAX_HISTORY_ROWS = 50
+
+
+@cache
+def declaration_columns() -> tuple[str, ...]:
+    """The declarations columns of the data contract, in contract order."""
+    from data.contract import TABLES
+
+    return tuple(TABLES["declarations"].column_names)
+
+
+def parse_json(text: str | None, kind: type) -> tuple[Any, bool]:
+    """Parse a JSON field of the expected kind; returns (value, ok)."""
+    try:
+        value = json.loads(text or "")
+    except (TypeError, ValueError):
+        return kind(), False
+    return (value, True) if isinstance(value, kind) else (kind(), False)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One plain-language reason with its signed contribution (None if unreadable)."""
+
+    feature: str
+    text: str
+    contribution: float | None
+
+
+def parse_reasons(text: str | None) -> tuple[list[Reason], bool]:
+    """The reasons stored with a case, and whether they were all readable."""
+    items, ok = parse_json(text, list)
+    reasons = []
+    for item in items:
+        if not isinstance(item, dict):
+            ok = False
+            continue
+        try:
+            value = float(item.get("contribution"))
+            contribution = value if math.isfinite(value) else None
+        except (TypeError, ValueError):
+            contribution = None
+        reasons.append(Reason(str(item.get("feature", "")), str(item.get("text", "")),
+                              contribution))
+    return reasons, ok
+
+
+def declared_fields(text: str | None) -> tuple[list[tuple[str, str]], bool]:
+    """The declaration's fields as (name, value), contract columns first, then the rest."""
+    fields, ok = parse_json(text, dict)
+    known = [c for c in declaration_columns() if c in fields]
+    extra = sorted(k for k in fields if k not in declaration_columns())
+    return [(str(k), "" if fields[k] is None else str(fields[k])) for k in known + extra], ok
+
+
+def declaration_summary(text: str | None) -> dict[str, str]:
+    """Goods, code and exporter for the queue (empty strings when unreadable)."""
+    fields, _ = parse_json(text, dict)
+    return {k: str(fields.get(k, "") or "") for k in
+            ("goods_description", "hs_code", "exporter_name", "consignee_name")}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One line of the queue, every value ready to print."""
+
+    url: str
+    declaration_id: str
+    risk: str
+    channel: str
+    day: str
+    goods: str
+    hs_code: str
+    exporter: str
+    selected_by: str
+    typology: str
+    typology_is_hint: bool
+    status: str
+    assignee: str
+    outcome: str
+
+
+def queue_rows(rows: list[Row], case_url, outcome_labels: dict[str, str]) -> list[QueueRow]:
+    """The queue's lines from the stored cases of one page."""
+    lines = []
+    for row in rows:
+        summary = declaration_summary(row.declaration)
+        goods = summary["goods_description"]
+        exporter = summary["exporter_name"]
+        lines.append(QueueRow(
+            url=case_url(row.declaration_id), declaration_id=row.declaration_id,
+            risk=f"{row.risk_score:.3f}", channel=row.channel, day=row.manifest_day.isoformat(),
+            goods=goods if len(goods) <= 80 else goods[:77] + "...", hs_code=summary["hs_code"],
+            exporter=exporter if len(exporter) <= 40 else exporter[:37] + "...",
+            selected_by=row.selected_by, typology=row.typology or row.typology_hint or "",
+            typology_is_hint=not row.typology and bool(row.typology_hint),
+            status=row.status.replace("_", " "), assignee=row.assignee or "",
+            outcome=outcome_labels.get(row.outcome or "", "")))
+    return lines
+
+
+def history_table(text: str | None) -> tuple[list[str], list[list[str]], bool]:
+    """The exporter's recent shipments as (columns, rows), at most MAX_HISTORY_ROWS rows."""
+    items, ok = parse_json(text, list)
+    rows = [i for i in items if isinstance(i, dict)][:MAX_HISTORY_ROWS]
+    ok = ok and all(isinstance(i, dict) for i in items)
+    columns: list[str] = []
+    for row in rows:
+        columns += [str(k) for k in row if str(k) not in columns]
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    return columns, cells, ok
+
+
+def route_ports(route: str | None) -> list[str]:
+    """The ports of a route written 'CNSHA -> VNHPH -> NLRTM'."""
+    return [p.strip() for p in (route or "").split("->") if p.strip()]
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Everything the case page shows about a case, parsed."""
+
+    fields: list[tuple[str, str]]
+    reasons: list[Reason]
+    chart: Waterfall | None
+    rule_hits: list[str]
+    selected_by_text: str
+    route: list[str]
+    ownership: list[str]
+    graph: PathGraph | None
+    history_columns: list[str]
+    history_rows: list[list[str]]
+    unreadable: list[str]
+
+
+def case_view(case: Row) -> CaseView:
+    """Parse the stored JSON of a case for display; unreadable parts are named, not fatal."""
+    unreadable = []
+    fields, ok = declared_fields(case.declaration)
+    if not ok:
+        unreadable.append("declaration")
+    reasons, ok = parse_reasons(case.reasons)
+    if not ok:
+        unreadable.append("reasons")
+    path, ok = parse_json(case.ownership_path, list)
+    if not ok:
+        unreadable.append("ownership path")
+    path = [str(p) for p in path]
+    columns, rows, ok = history_table(case.exporter_history)
+    if not ok:
+        unreadable.append("exporter history")
+    steps = [(r.feature or r.text, r.contribution) for r in reasons if r.contribution is not None]
+    return CaseView(
+        fields=fields, reasons=reasons, chart=waterfall(steps),
+        rule_hits=[h for h in (case.rule_hits or "").split(";") if h.strip()],
+        selected_by_text=SELECTED_BY_TEXT.get(case.selected_by, case.selected_by),
+        route=route_ports(case.route), ownership=path, graph=ownership_graph(path),
+        history_columns=columns, history_rows=rows, unreadable=unreadable)

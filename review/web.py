@@ -1,0 +1,242 @@
+"""Plumbing of the review app: settings, the logged-in viewer, guards, rendering, filters.
+
+Server-rendered with Jinja2 (autoescape on, no ``|safe`` on data) and no JavaScript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from review.auth import token_digest, tokens_match
+from review.forms import OUTCOME_LABELS, typologies
+from review.schema import CHANNELS, STATUSES
+from review.store import UNASSIGNED, Account, CaseQuery, CaseStore
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "customs_risk_session"
+LOGIN_COOKIE = "customs_risk_login"
+PER_PAGE_CHOICES = (25, 50, 100)
+DEFAULT_PER_PAGE = 25
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ROLE_HOME = {"admin": "/admin/users", "supervisor": "/cases", "investigator": "/cases"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the app needs besides the store."""
+
+    secret: str
+    secure_cookies: bool = False
+    session_lifetime: timedelta = timedelta(hours=12)
+
+    @property
+    def cookie_name(self) -> str:
+        return f"__Host-{SESSION_COOKIE}" if self.secure_cookies else SESSION_COOKIE
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The logged-in user of a request, with their session's CSRF token."""
+
+    account: Account
+    csrf_token: str
+
+    @property
+    def username(self) -> str:
+        return self.account.username
+
+    @property
+    def role(self) -> str:
+        return self.account.role
+
+
+class LoginRequired(Exception):
+    """No valid session: send the browser to the login page."""
+
+
+class PageError(Exception):
+    """Show an error page with a status code and a plain message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SecurityHeaders:
+    """Add CSP, anti-framing, no-sniff and no-store headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"content-security-policy", CSP.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"x-frame-options", b"DENY"),
+                            (b"referrer-policy", b"same-origin")]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# ---------------------------------------------------------------- helpers
+def case_url(declaration_id: str) -> str:
+    """The case page of a declaration (any characters in the id are safe)."""
+    return "/cases/" + quote(declaration_id, safe="")
+
+
+def safe_next(target: str) -> str:
+    """A local path to go to after login (anything else goes home)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(case_url=case_url, outcome_labels=OUTCOME_LABELS, unassigned=UNASSIGNED)
+    return Jinja2Templates(env=env)
+
+
+# ---------------------------------------------------------------- request plumbing
+def get_store(request: Request) -> CaseStore:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def current_viewer(request: Request) -> Viewer:
+    """The logged-in user, or LoginRequired."""
+    settings = get_settings(request)
+    token = request.cookies.get(settings.cookie_name, "")
+    if not token:
+        raise LoginRequired
+    found = get_store(request).session_account(token_digest(settings.secret, token))
+    if found is None:
+        raise LoginRequired
+    account, csrf = found
+    return Viewer(account, csrf)
+
+
+async def case_worker(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    """Investigators and supervisors only."""
+    if viewer.role not in ("investigator", "supervisor"):
+        raise PageError(403, "Case review is for investigators and supervisors; "
+                             "admins manage users.")
+    return viewer
+
+
+async def audit_reader(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    """Supervisors and admins only."""
+    if viewer.role not in ("supervisor", "admin"):
+        raise PageError(403, "Only supervisors and admins can see the audit log.")
+    return viewer
+
+
+async def user_admin(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    """Admins only."""
+    if viewer.role != "admin":
+        raise PageError(403, "Only admins manage users.")
+    return viewer
+
+
+def check_post(request: Request, expected_token: str, given_token: str) -> None:
+    """Reject a POST from another origin or without the right CSRF token."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise PageError(403, "This form was sent from another site; it was not accepted.")
+    if not tokens_match(expected_token, given_token):
+        raise PageError(403, "The form's security token is missing or wrong (the page may "
+                             "be out of date). Reload the page and try again; nothing was saved.")
+
+
+def render(request: Request, name: str, viewer: Viewer | None, status: int = 200,
+           **context: object) -> HTMLResponse:
+    """Render a template with the viewer and their CSRF token."""
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, name, {"viewer": viewer, "csrf_token": viewer.csrf_token if viewer else "",
+                        **context}, status_code=status)
+
+
+# ---------------------------------------------------------------- queue filters
+def parse_queue_query(params: dict[str, str], viewer: Viewer) -> tuple[CaseQuery, list[str]]:
+    """Read the queue's filters from the query string; bad values are dropped and named."""
+    notes: list[str] = []
+    day = None
+    if params.get("day"):
+        try:
+            day = date.fromisoformat(params["day"])
+        except ValueError:
+            notes.append("The day filter is not a date (YYYY-MM-DD); it was ignored.")
+
+    def choice(name: str, allowed: tuple[str, ...]) -> str:
+        value = params.get(name, "")
+        if value and value not in allowed:
+            notes.append(f"Unknown {name} {value!r}; the filter was ignored.")
+            return ""
+        return value
+
+    def number(name: str, default: int, allowed: tuple[int, ...] | None = None) -> int:
+        raw = params.get(name, "")
+        if raw.isdigit() and int(raw) >= 1 and (allowed is None or int(raw) in allowed):
+            return min(int(raw), 1_000_000)
+        if raw:
+            notes.append(f"Bad {name.replace('_', ' ')} {raw!r}; showing {default}.")
+        return default
+
+    assignee = params.get("assignee", "")
+    if viewer.role != "supervisor" and assignee not in ("", UNASSIGNED, viewer.username):
+        notes.append("Investigators see their own and unassigned cases only.")
+        assignee = ""
+    sort = "risk_asc" if params.get("sort") == "risk_asc" else "risk_desc"
+    query = CaseQuery(day=day, channel=choice("channel", CHANNELS),
+                      status=choice("status", STATUSES),
+                      typology=choice("typology", typologies()), assignee=assignee,
+                      sort=sort, page=number("page", 1),
+                      per_page=number("per_page", DEFAULT_PER_PAGE, PER_PAGE_CHOICES))
+    return query, notes
+
+
+def queue_link(query: CaseQuery, **changes: object) -> str:
+    """The queue URL for ``query`` with some filters changed."""
+    q = replace(query, **changes)
+    params = {"day": q.day.isoformat() if q.day else "", "channel": q.channel,
+              "status": q.status, "typology": q.typology, "assignee": q.assignee,
+              "sort": q.sort if q.sort != "risk_desc" else "",
+              "page": str(q.page) if q.page != 1 else "",
+              "per_page": str(q.per_page) if q.per_page != DEFAULT_PER_PAGE else ""}
+    encoded = urlencode({k: v for k, v in params.items() if v})
+    return "/cases" + (f"?{encoded}" if encoded else "")
