@@ -70,9 +70,7 @@ def validate(
     mapping: Annotated[
         Path | None, typer.Option(help="Column-mapping YAML (your name: contract name).")
     ] = None,
-    quarantine_out: Annotated[
-        Path | None, typer.Option(help="Write quarantined rows to this CSV.")
-    ] = None,
+    quarantine_out: Annotated[Path | None, typer.Option(help="Write quarantined rows to this CSV.")] = None,
 ) -> None:
     """Check a bundle or a manifest against the data contract; list every quarantined row."""
     from data.io import load_bundle, load_manifest, load_mapping, write_frame
@@ -110,22 +108,16 @@ def validate(
 
 @app.command()
 def train(
-    bundle: Annotated[
-        Path, typer.Option(help="Bundle folder with history and inspection outcomes.")
-    ],
+    bundle: Annotated[Path, typer.Option(help="Bundle folder with history and inspection outcomes.")],
     config: Annotated[
         Path | None, typer.Option(help="Training YAML (default: pipelines/config/train.yaml).")
     ] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
     outcomes: Annotated[
         list[Path] | None,
-        typer.Option(
-            help="Extra outcomes (inspections layout), e.g. exported from the review app."
-        ),
+        typer.Option(help="Extra outcomes (inspections layout), e.g. exported from the review app."),
     ] = None,
-    no_promote: Annotated[
-        bool, typer.Option("--no-promote", help="Register as challenger only.")
-    ] = False,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as challenger only.")] = False,
     truth: Annotated[
         Path | None,
         typer.Option(
@@ -156,12 +148,9 @@ def train(
     typer.echo(outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if outcome.truth_comparison is not None:
         typer.echo("\nEvery declaration of the validation window against the generated truth")
-        typer.echo(
-            outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-        )
+        typer.echo(outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(
-        f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} "
-        f"(see it with: make mlflow-ui)"
+        f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} (see it with: make mlflow-ui)"
     )
     typer.echo(
         f"Model version {outcome.version}: "
@@ -175,10 +164,12 @@ def score(
     bundle: Annotated[Path, typer.Option(help="Bundle folder: history and reference tables.")],
     out: Annotated[Path, typer.Option(help="Output folder; the day's results go in OUT/<day>/.")],
     mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="Scoring YAML (capacities, exploration).")
-    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Scoring YAML (capacities, exploration).")] = None,
     rules: Annotated[Path | None, typer.Option(help="Risk rules YAML.")] = None,
+    append_to_history: Annotated[
+        bool,
+        typer.Option(help="Add the day's valid declarations to BUNDLE/declarations/ for retraining."),
+    ] = False,
 ) -> None:
     """Score a day's manifest with the champion model: channels, reasons, report, cases."""
     from pipelines.runtime import configure, quiet_expected_flow_errors
@@ -197,6 +188,7 @@ def score(
                 mapping=mapping,
                 config_path=config,
                 rules_path=rules,
+                append_to_history=append_to_history,
             )
         except NoChampionError as err:
             _fail(str(err))
@@ -233,9 +225,7 @@ def pipeline(
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 1,
     days: Annotated[int, typer.Option(help="Days of generated history.")] = 180,
     rows_per_day: Annotated[int, typer.Option(help="Declarations per day.")] = 2000,
-    regenerate: Annotated[
-        bool, typer.Option(help="Generate the world again even if it exists.")
-    ] = False,
+    regenerate: Annotated[bool, typer.Option(help="Generate the world again even if it exists.")] = False,
 ) -> None:
     """The whole day on the embedded default: generate a world, train, score, report."""
     from pipelines.runtime import configure
@@ -268,9 +258,7 @@ def pipeline(
         config=None,
         rules=None,
     )
-    typer.echo(
-        f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: {world / 'out'}"
-    )
+    typer.echo(f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: {world / 'out'}")
 
 
 @app.command()
@@ -303,9 +291,7 @@ def contract() -> None:
     sys.stdout.write(contract_markdown())
 
 
-models_app = typer.Typer(
-    help="Model registry: list versions, promote, roll back.", no_args_is_help=True
-)
+models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -360,7 +346,6 @@ def models_rollback(
     except Exception as err:
         _fail(str(err).splitlines()[0])
     typer.echo(f"{name}: champion rolled back from version {old} to version {new}")
-
 
 
 # ---------------------------------------------------------------- case review (review/)
@@ -468,10 +453,7 @@ def outcomes_export(
         count = store.export_outcomes(out)
     finally:
         store.close()
-    typer.echo(
-        f"Wrote {count:,} outcomes to {out} "
-        f"(train on them with: customs-risk train --outcomes {out})"
-    )
+    typer.echo(f"Wrote {count:,} outcomes to {out} (train on them with: customs-risk train --outcomes {out})")
 
 
 if __name__ == "__main__":

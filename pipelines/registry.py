@@ -18,11 +18,7 @@ def list_versions(name: str) -> pd.DataFrame:
     for v in sorted(versions, key=lambda v: int(v.version)):
         tags = v.tags or {}
         metric = next(
-            (
-                f"{k}={val}"
-                for k, val in tags.items()
-                if k not in {"promotion_reason", "replaced_champion"}
-            ),
+            (f"{k}={val}" for k, val in tags.items() if k not in {"promotion_reason", "replaced_champion"}),
             "",
         )
         rows.append(

@@ -21,9 +21,7 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def waterfall_png(
-    bias: float, contributions: dict[str, float], final_score: float, top: int = 8
-) -> str:
+def waterfall_png(bias: float, contributions: dict[str, float], final_score: float, top: int = 8) -> str:
     """Waterfall of one case: from the base rate through its biggest contributions to its score."""
     import matplotlib
 
@@ -80,9 +78,7 @@ def render_report(
     """The report as one HTML string (inline images and styles; every value escaped)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
-    )
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     flagged = scored[scored["channel"] != "green"].sort_values("risk_score", ascending=False)
     reason_cols = [c for c in scored.columns if c.startswith("reason_")]
     cases = []
@@ -96,9 +92,7 @@ def render_report(
                 "selected_by": row["selected_by"],
                 "rule_hits": row["rule_hits"],
                 "reasons": [
-                    (row[c], row[c.replace("reason_", "contribution_")])
-                    for c in reason_cols
-                    if row[c]
+                    (row[c], row[c.replace("reason_", "contribution_")]) for c in reason_cols if row[c]
                 ],
                 "waterfall": waterfall_png(wf["bias"], wf["contributions"], row["risk_score"])
                 if wf
@@ -115,9 +109,7 @@ def render_report(
     rule_counts = scored["rule_hits"].str.split(";").explode().loc[lambda s: s != ""].value_counts()
     quality = (
         problems.assign(
-            what=problems["column"].where(problems["column"] != "", "(row)")
-            + ": "
-            + problems["problem"]
+            what=problems["column"].where(problems["column"] != "", "(row)") + ": " + problems["problem"]
         )
         .groupby("what")
         .size()

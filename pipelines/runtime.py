@@ -70,7 +70,8 @@ class _UserErrorFilter:
             return False
         message = record.getMessage()
         return not any(
-            name in message for name in ("DataFileError", "ConfigError", "NoChampionError", "FeatureSchemaError")
+            name in message
+            for name in ("DataFileError", "ConfigError", "NoChampionError", "FeatureSchemaError")
         )
 
 

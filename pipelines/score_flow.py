@@ -102,6 +102,7 @@ def score_flow(
     config_path: Path | None = None,
     rules_path: Path | None = None,
     database_url: str | None = None,
+    append_to_history: bool = False,
 ) -> ScoreOutcome:
     """Score one day's manifest and write scored rows, quarantine, report and cases."""
     from data.io import atomic_dir, write_frame
@@ -186,10 +187,25 @@ def score_flow(
         f"[4/4] cases: {case_counts}; rows in {validated.rows_in:,} = scored {len(scored):,} "
         f"+ quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)"
     )
+    if append_to_history:
+        path = append_day_to_history(validated.clean, Path(bundle), day)
+        print(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
     reds = scored[scored["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
     return ScoreOutcome(
         day, target, validated.rows_in, len(scored), len(quarantine), channels, case_counts, reds
     )
+
+
+def append_day_to_history(clean: pd.DataFrame, bundle: Path, day: str) -> Path:
+    """Add a scored day's valid declarations to the bundle's history, so that outcomes
+    recorded on its cases can be learned from. Idempotent: the day's file is replaced whole."""
+    import os
+
+    target = bundle / "declarations" / f"scored_{day}.parquet"
+    tmp = target.with_suffix(".parquet.partial")
+    clean.drop(columns=["_row_number", "_source"], errors="ignore").to_parquet(tmp, index=False)
+    os.replace(tmp, target)
+    return target
 
 
 @frame_task(retries=2, retry_delay_seconds=[1, 3])

@@ -40,7 +40,9 @@ def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]
     results: dict[str, str] = {}
     for path in sorted(p for p in drop.iterdir() if p.is_file() and p.suffix.lower() in TABULAR):
         try:
-            outcome = score_flow(manifest=path, bundle=_resolve(bundle), out=_resolve(out))
+            outcome = score_flow(
+                manifest=path, bundle=_resolve(bundle), out=_resolve(out), append_to_history=True
+            )
         except (DataFileError, ConfigError, NoChampionError) as err:
             message = getattr(err, "message", str(err))
             (drop / "failed" / f"{path.name}.error.txt").write_text(message + "\n")
@@ -56,9 +58,7 @@ def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]
 
 
 @flow(name="weekly-retraining", log_prints=True)
-def weekly_retraining(
-    bundle: str, outcomes_export: str = "data/results/recorded_outcomes.csv"
-) -> str:
+def weekly_retraining(bundle: str, outcomes_export: str = "data/results/recorded_outcomes.csv") -> str:
     """Export the outcomes investigators recorded, then retrain with them; gated promotion."""
     from pipelines.settings import load_settings
     from pipelines.train_flow import train_flow
@@ -114,9 +114,7 @@ def serve_all(cfg: ScheduleConfig) -> None:
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server = start_local_server(cfg.prefect_server.host, cfg.prefect_server.port)
-        print(
-            f"Started a local Prefect server: {os.environ['PREFECT_API_URL'].removesuffix('/api')}"
-        )
+        print(f"Started a local Prefect server: {os.environ['PREFECT_API_URL'].removesuffix('/api')}")
     d = cfg.daily_scoring
     daily = score_drop_folder.to_deployment(
         name="daily-scoring",

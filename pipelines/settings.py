@@ -29,9 +29,7 @@ def load_settings() -> Settings:
     mlruns = Path(os.environ.get("CUSTOMS_RISK_MLRUNS", PROJ_ROOT / "mlruns")).resolve()
     return Settings(
         workdir=workdir,
-        mlflow_tracking_uri=os.environ.get(
-            "MLFLOW_TRACKING_URI", f"sqlite:///{mlruns / 'mlflow.db'}"
-        ),
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{mlruns / 'mlflow.db'}"),
         prefect_home=Path(os.environ.get("PREFECT_HOME", PROJ_ROOT / ".prefect")).resolve(),
         database_url=os.environ.get("DATABASE_URL", f"sqlite:///{workdir / 'cases.db'}"),
     )

@@ -149,7 +149,5 @@ def test_scoring_without_a_champion_says_what_to_do(homes, small_world, tmp_path
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(NoChampionError, match="train one first"):
-        score_flow(
-            manifest=_manifest(small_world), bundle=small_world / "bundle", out=tmp_path / "o"
-        )
+        score_flow(manifest=_manifest(small_world), bundle=small_world / "bundle", out=tmp_path / "o")
     assert not (tmp_path / "o").exists()

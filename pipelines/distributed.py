@@ -1,0 +1,388 @@
+"""The Dask path: the feature build, XGBoost training and scoring on a Dask cluster.
+
+Chosen by configuration, never by default (the single-machine path stays as it is):
+
+- ``DASK_SCHEDULER_ADDRESS=tcp://host:8786`` connects to a running cluster
+  (``dask scheduler`` plus ``dask worker tcp://host:8786`` on each machine);
+- ``CUSTOMS_RISK_DASK=local`` starts a ``LocalCluster`` on this machine for the run
+  (``CUSTOMS_RISK_DASK_WORKERS`` worker processes, default 2, one thread each).
+
+Workers need this project installed (``pip install -e '.[dask]'``) because tasks refer to
+its functions by name; they do not need Prefect, MLflow or access to the files.
+
+**Features: the same functions, partitioned by the rows to describe.** Every history feature
+of a declaration is computed as of its own time from the rows before it, over the whole
+time-ordered frame (``features.build``). Splitting that frame by time or by key would cut
+each partition's past short (an exporter's first shipment in a partition would look like its
+first ever), so partitions would need halo rows per family: a second code path to keep
+right. Instead every task gets the *whole* combined frame (history and all targets, scattered
+once to every worker) with ``_is_target`` set only for its chunk of target rows, and calls
+the unchanged ``features.build.build_features``. Each chunk therefore sees exactly the past a
+single machine sees, so point-in-time correctness holds across partitions by construction,
+and the chunks' rows, concatenated in order, are the single-machine matrix. The price: every
+worker holds the full frame, and what a build derives from whole columns (sort keys, codes)
+is repeated per chunk; the per-target work, which dominates, is divided.
+
+**Training** uses ``xgboost.dask`` (distributed ``hist``: per-worker histograms, summed by
+allreduce) with the parameters of ``models.train.fit_booster``, and returns its
+``FitResult``. **Scoring** predicts on dataframe partitions with ``xgboost.dask``.
+
+**Prefect: plain Dask futures inside Prefect tasks, not prefect-dask's task runner.** With
+``DaskTaskRunner`` each Prefect task runs on a worker and reports its state to the Prefect
+API from there. This project runs on Prefect's embedded temporary server by default, which
+lives in the driver process: measured here, each worker process then started a temporary
+server of its own (about 100 s per worker on 2 cores, and its runs land in another
+database). So the flows keep their tasks on the driver; the ``*_task`` wrappers below hand
+the partitions to Dask with plain futures, and workers only ever run pure functions. Prefect
+still owns retries, logging and the run record; the Dask dashboard shows the partitions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.train_flow import frame_task
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+    from distributed import Client
+
+    from features.base import FeatureContext
+    from features.build import FeatureSet
+    from models.train import FitResult
+
+ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+MODE_ENV = "CUSTOMS_RISK_DASK"
+WORKERS_ENV = "CUSTOMS_RISK_DASK_WORKERS"
+
+
+# ---------------------------------------------------------------- configuration and client
+@dataclass(frozen=True)
+class DaskSettings:
+    """Where the Dask work runs: an existing scheduler, or a local cluster of this size."""
+
+    address: str | None = None
+    local_workers: int = 2
+    threads_per_worker: int = 1
+
+
+def dask_settings(env: Mapping[str, str] | None = None) -> DaskSettings | None:
+    """The Dask configuration in the environment, or None when the single-machine path applies."""
+    env = os.environ if env is None else env
+    address = env.get(ADDRESS_ENV, "").strip()
+    if address:
+        return DaskSettings(address=address)
+    mode = env.get(MODE_ENV, "").strip().lower()
+    if mode in ("", "0", "off", "false", "no"):
+        return None
+    if mode != "local":
+        from data.errors import ConfigError
+
+        raise ConfigError(f"{MODE_ENV}={mode!r}: use 'local', or set {ADDRESS_ENV} to a scheduler")
+    workers = int(env.get(WORKERS_ENV, "2") or 2)
+    if workers < 1:
+        from data.errors import ConfigError
+
+        raise ConfigError(f"{WORKERS_ENV} must be at least 1, got {workers}")
+    return DaskSettings(local_workers=workers)
+
+
+@contextlib.contextmanager
+def dask_client(settings: DaskSettings | None = None) -> Iterator[Client]:
+    """A Dask client: connected to ``settings.address``, or to a ``LocalCluster`` started here.
+
+    Without ``settings`` the environment decides (see ``dask_settings``). Closes what it
+    opened: the client always, the local cluster if it started one.
+    """
+    from distributed import Client, LocalCluster
+
+    settings = settings or dask_settings()
+    if settings is None:
+        from data.errors import ConfigError
+
+        raise ConfigError(f"no Dask cluster configured: set {ADDRESS_ENV} or {MODE_ENV}=local")
+    if settings.address:
+        with Client(settings.address, set_as_default=False) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=settings.local_workers,
+            threads_per_worker=settings.threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def worker_threads(client: Client) -> int:
+    """Threads across the cluster's workers (at least 1)."""
+    return max(int(sum(client.nthreads().values())), 1)
+
+
+# ---------------------------------------------------------------- features
+def target_chunks(target: np.ndarray, chunks: int) -> list[np.ndarray]:
+    """Positions of the target rows, in order, cut into at most ``chunks`` contiguous parts."""
+    pos = np.flatnonzero(np.asarray(target, dtype=bool))
+    parts = np.array_split(pos, max(1, min(int(chunks), len(pos))))
+    return [p for p in parts if len(p)]
+
+
+def build_chunk(decl: pd.DataFrame, ctx: FeatureContext, positions: np.ndarray) -> FeatureSet:
+    """``build_features`` for the rows at ``positions`` only, every row of ``decl`` as history.
+
+    Runs on a worker; the fitted state is left out of the answer (the driver holds it).
+    """
+    from features.base import TARGET
+    from features.build import build_features
+
+    mask = np.zeros(len(decl), dtype=bool)
+    mask[positions] = True
+    fs = build_features(decl.assign(**{TARGET: mask}), ctx)
+    return replace(fs, state={})
+
+
+def merge_feature_sets(parts: list[FeatureSet], state: dict[str, Any]) -> FeatureSet:
+    """The chunks' feature sets as one, rows in chunk order; seconds summed over chunks."""
+    from features.build import FeatureSet
+
+    missing = list(dict.fromkeys(note for p in parts for note in p.missing))
+    seconds: dict[str, float] = {}
+    for p in parts:
+        for fam, s in p.seconds.items():
+            seconds[fam] = seconds.get(fam, 0.0) + s
+    return FeatureSet(
+        declaration_ids=pd.concat([p.declaration_ids for p in parts], ignore_index=True),
+        matrix=pd.concat([p.matrix for p in parts], ignore_index=True),
+        context=pd.concat([p.context for p in parts], ignore_index=True),
+        missing=missing,
+        state=state,
+        seconds=seconds,
+    )
+
+
+def build_features_distributed(
+    decl: pd.DataFrame, ctx: FeatureContext, client: Client, chunks: int | None = None
+) -> FeatureSet:
+    """``features.build.build_features`` on the cluster, one task per chunk of target rows.
+
+    ``decl`` is the combined frame (``features.build.combine``) with ``_is_target``; every
+    task gets all of it, scattered once to every worker, and describes only its chunk, so
+    each row is computed against exactly the past it has on one machine (see the module
+    docstring). ``chunks`` defaults to the cluster's worker threads. Same answer as
+    ``build_features(decl, ctx)``, rows in the same order.
+    """
+    from features.base import target_mask
+    from features.build import build_features
+
+    parts = target_chunks(target_mask(decl), chunks or worker_threads(client))
+    if len(parts) == 0:  # nothing to describe: no reason to ship the frame anywhere
+        return build_features(decl, ctx)
+    ctx = replace(ctx, rows=None)  # the builder's per-frame memo is not worth shipping
+    decl_f, ctx_f = client.scatter([decl, ctx], broadcast=True, hash=False)
+    futures = [client.submit(build_chunk, decl_f, ctx_f, pos, pure=False) for pos in parts]
+    try:
+        results = client.gather(futures)
+    finally:
+        client.cancel([*futures, decl_f, ctx_f])
+    return merge_feature_sets(results, ctx.state)
+
+
+def distributed_builder(
+    client: Client, chunks: int | None = None
+) -> Callable[[pd.DataFrame, FeatureContext], FeatureSet]:
+    """A drop-in for ``build_features(decl, ctx)`` that runs on ``client``'s cluster."""
+
+    def build(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
+        return build_features_distributed(decl, ctx, client, chunks)
+
+    return build
+
+
+# ---------------------------------------------------------------- training
+def booster_params(y_train: np.ndarray, params: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The parameters ``models.train.fit_booster`` trains with (imbalance from the class balance)."""
+    y_train = np.asarray(y_train, dtype="float64")
+    pos = max(float(y_train.sum()), 1.0)
+    return {
+        "objective": "binary:logistic",
+        "eval_metric": "aucpr",
+        "tree_method": "hist",
+        "scale_pos_weight": (len(y_train) - pos) / pos,
+        "seed": seed,
+        "nthread": 2,
+        **params,
+    }
+
+
+def _partitions(client: Client, rows: int, partitions: int | None) -> int:
+    """Partitions for a frame: one per worker by default, never more than rows."""
+    n = partitions or len(client.scheduler_info(n_workers=-1)["workers"]) or 1
+    return max(1, min(int(n), max(rows, 1)))
+
+
+def _dask_frame(X: pd.DataFrame, npartitions: int):
+    import dask.dataframe as dd
+
+    return dd.from_pandas(X.reset_index(drop=True), npartitions=npartitions, sort=True)
+
+
+def _dask_series(values: np.ndarray, npartitions: int):
+    import dask.dataframe as dd
+
+    return dd.from_pandas(pd.Series(np.asarray(values, dtype="float64")), npartitions=npartitions, sort=True)
+
+
+def fit_booster_distributed(
+    client: Client,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    params: dict[str, Any],
+    num_boost_round: int,
+    early_stopping_rounds: int,
+    weight_train: np.ndarray | None = None,
+    seed: int = 0,
+    partitions: int | None = None,
+) -> FitResult:
+    """``models.train.fit_booster`` with ``xgboost.dask``: the same parameters and early stopping.
+
+    Rows are split into ``partitions`` (default: one per worker); each worker builds
+    histograms on its rows and XGBoost sums them across workers. Threads per worker come
+    from the worker, not from ``nthread``. The booster is cut to the best iteration.
+    """
+    import xgboost.dask as dxgb
+
+    from models.train import FitResult
+
+    p = booster_params(y_train, params, seed)
+    p.pop("nthread", None)  # each worker trains with its own threads
+    n_tr = _partitions(client, len(X_train), partitions)
+    n_va = _partitions(client, len(X_valid), partitions)
+    X_tr = _dask_frame(X_train, n_tr)
+    dtrain = dxgb.DaskDMatrix(
+        client,
+        X_tr,
+        label=_dask_series(y_train, n_tr),
+        weight=None if weight_train is None else _dask_series(weight_train, n_tr),
+        missing=np.nan,
+    )
+    dvalid = dxgb.DaskDMatrix(
+        client, _dask_frame(X_valid, n_va), label=_dask_series(y_valid, n_va), missing=np.nan
+    )
+    out = dxgb.train(
+        client,
+        p,
+        dtrain,
+        num_boost_round=num_boost_round,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=early_stopping_rounds,
+        verbose_eval=False,
+    )
+    booster = out["booster"]
+    best = int(getattr(booster, "best_iteration", num_boost_round - 1))
+    booster = booster[: best + 1]  # as on one machine: only the trees validation asked for
+    booster.set_param({"nthread": 2})
+    return FitResult(booster=booster, best_iteration=best, params=p)
+
+
+def distributed_fitter(client: Client) -> Callable[..., FitResult]:
+    """A drop-in for ``models.train.fit_booster`` that trains on ``client``'s cluster."""
+
+    def fit(
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        params,
+        num_boost_round,
+        early_stopping_rounds,
+        weight_train=None,
+        seed: int = 0,
+    ) -> FitResult:
+        return fit_booster_distributed(
+            client,
+            X_train,
+            y_train,
+            X_valid,
+            y_valid,
+            params,
+            num_boost_round,
+            early_stopping_rounds,
+            weight_train=weight_train,
+            seed=seed,
+        )
+
+    return fit
+
+
+# ---------------------------------------------------------------- scoring
+def score_matrix_distributed(
+    client: Client,
+    booster: xgb.Booster,
+    matrix: pd.DataFrame,
+    partitions: int | None = None,
+    margin: bool = False,
+) -> np.ndarray:
+    """Scores for ``matrix`` (rows in order), predicted partition by partition on the cluster."""
+    import xgboost.dask as dxgb
+
+    if len(matrix) == 0:
+        return np.empty(0, dtype="float32")
+    data = _dask_frame(matrix, _partitions(client, len(matrix), partitions))
+    pred = dxgb.inplace_predict(
+        client, booster, data, predict_type="margin" if margin else "value", missing=np.nan
+    )
+    return np.asarray(client.compute(pred).result()).reshape(-1)
+
+
+# ---------------------------------------------------------------- Prefect tasks (one-line wraps)
+@frame_task(name="features on dask")
+def features_task(
+    decl: pd.DataFrame, ctx: FeatureContext, client: Client, chunks: int | None = None
+) -> FeatureSet:
+    """The feature build on the cluster; the task itself runs in the flow's process."""
+    return build_features_distributed(decl, ctx, client, chunks)
+
+
+@frame_task(name="fit on dask")
+def fit_task(
+    client: Client,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    params: dict[str, Any],
+    num_boost_round: int,
+    early_stopping_rounds: int,
+    weight_train: np.ndarray | None = None,
+) -> FitResult:
+    """One XGBoost fit on the cluster."""
+    return fit_booster_distributed(
+        client,
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        params,
+        num_boost_round,
+        early_stopping_rounds,
+        weight_train=weight_train,
+    )
+
+
+@frame_task(name="score on dask")
+def score_task(client: Client, booster: xgb.Booster, matrix: pd.DataFrame) -> np.ndarray:
+    """Scores of a feature matrix on the cluster."""
+    return score_matrix_distributed(client, booster, matrix)
