@@ -2,17 +2,23 @@
 
 A family module exposes ``FEATURES`` (its catalogue entries) and a pure function
 ``compute(decl, ctx) -> FamilyResult``. ``decl`` holds the history and the rows to
-describe together, one row per declaration; every history-based value for a row at
-time t is computed from data strictly before t, with the primitives below.
+describe together, one row per declaration; the rows to describe are those whose
+``_is_target`` is true (every row when the column is absent). A family computes per-row
+values for the target rows only and uses every row as history: each history-based value for
+a row at time t is computed from data strictly before t, with the primitives below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+TARGET = "_is_target"
+_NAT = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,11 @@ class Feature:
 
 @dataclass
 class FamilyResult:
-    """Feature columns (model inputs) and context columns (for reasons), aligned to ``decl``."""
+    """Feature columns (model inputs) and context columns (for reasons).
+
+    Indexed like ``decl`` (every row) or like its target rows only (the target rows' index
+    labels, in ``decl``'s order); the builder accepts both.
+    """
 
     features: pd.DataFrame
     context: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -54,6 +64,270 @@ class FeatureContext:
     hs_profiles: pd.DataFrame | None = None
     ports: pd.DataFrame | None = None
     state: dict[str, Any] = field(default_factory=dict)  # fitted feature state by family
+    # the builder's prepared view of the frame it hands to every family (never saved)
+    rows: Rows | None = field(default=None, repr=False, compare=False)
+
+
+# ---------------------------------------------------------------- the rows to describe
+def target_mask(decl: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``decl`` to describe: its ``_is_target`` column, or every row."""
+    if TARGET not in decl.columns:
+        return np.ones(len(decl), dtype=bool)
+    return decl[TARGET].to_numpy(dtype=bool)
+
+
+class Rows:
+    """``decl`` prepared for the families: its target rows, times as integers, key codes.
+
+    What is derived from a whole column (the codes of its distinct values, where each
+    outcome's declaration sits) is computed on first use and kept, so the families of one
+    build share it. Codes count from 0 over the distinct keys; -1 is a missing key.
+    """
+
+    def __init__(self, decl: pd.DataFrame):
+        self.decl = decl
+        self.target = target_mask(decl)
+        self.pos = np.flatnonzero(self.target)
+        self.every_row = len(self.pos) == len(decl)
+        self.index = decl.index if self.every_row else decl.index[self.pos]
+        self._memo: dict[Any, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.decl)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.pos)
+
+    def at(self, values: np.ndarray) -> np.ndarray:
+        """Values of every row, cut to the target rows."""
+        return values if self.every_row else values[self.pos]
+
+    def column(self, name: str) -> pd.Series:
+        """A column of ``decl`` at the target rows (index: their labels)."""
+        return self.decl[name] if self.every_row else self.decl[name].iloc[self.pos]
+
+    def frame(self, columns: list[str]) -> pd.DataFrame:
+        """Some columns of ``decl`` at the target rows (index: their labels)."""
+        return pd.DataFrame({c: self.column(c) for c in columns}, index=self.index)
+
+    def times(self, name: str = "declared_at") -> np.ndarray:
+        """A datetime column of every row as int64 nanoseconds (NaT: int64 min)."""
+        if ("times", name) not in self._memo:
+            self._memo["times", name] = times_ns(self.decl[name])
+        return self._memo["times", name]
+
+    def codes(self, column: str, derive: Callable[[pd.Series], pd.Series] | None = None,
+              name: str | None = None) -> np.ndarray:
+        """Codes of ``column``'s keys for every row, compared as text.
+
+        ``derive`` turns the distinct values (a text Series) into the keys they stand for,
+        e.g. the heading of a commodity code; NaN means missing. ``name`` tells derived keys
+        apart in the cache.
+        """
+        return self.keys(column, derive, name)[0]
+
+    def keys(self, column: str, derive: Callable[[pd.Series], pd.Series] | None = None,
+             name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(codes for every row, the key of each code) of ``column``; see ``codes``."""
+        if derive is not None and name is None:
+            raise ValueError("derived keys need a name")
+        key = ("keys", name or column)
+        if key not in self._memo:
+            raw, uniques = self.distinct(column)
+            values = _key(pd.Series(uniques, dtype=object))
+            if derive is not None:
+                values = derive(values)
+            self._memo[key] = recode(raw, values)
+        return self._memo[key]
+
+    def distinct(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(codes for every row, distinct values as objects) of a raw column; missing values
+        (None, NaN, NA alike) are one distinct value, NaN."""
+        if ("distinct", column) not in self._memo:
+            codes, uniques = pd.factorize(self.decl[column], use_na_sentinel=False)
+            self._memo["distinct", column] = (codes.astype(np.int64),
+                                              np.asarray(uniques, dtype=object))
+        return self._memo["distinct", column]
+
+    def mapped(self, name: str, column: str, per_value: Callable[[pd.Series], pd.Series]
+               ) -> pd.Series:
+        """``per_value`` of ``column`` at the target rows, computed once per distinct value.
+
+        ``per_value`` gets the distinct values (an object Series, NaN for missing) and returns
+        a Series of one result each, whose dtype the result keeps (booleans become 0/1
+        floats). ``name`` identifies the result in the cache.
+        """
+        key = ("mapped", name)
+        if key not in self._memo:
+            raw, uniques = self.distinct(column)
+            done = pd.Series(per_value(pd.Series(uniques, dtype=object))).reset_index(drop=True)
+            if done.dtype == bool:
+                done = done.astype("float64")
+            self._memo[key] = done.take(self.at(raw)).set_axis(self.index)
+        return self._memo[key]
+
+    def cached(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per prepared frame under ``name``."""
+        if ("cached", name) not in self._memo:
+            self._memo["cached", name] = make()
+        return self._memo["cached", name]
+
+    def label_rows(self, labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(outcome position, row position) for each outcome whose declaration is a row."""
+        key = ("labels", id(labels))
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not labels:
+            hit = (labels, match_positions(labels["declaration_id"],
+                                           self.decl["declaration_id"]))
+            self._memo[key] = hit
+        return hit[1]
+
+    def earlier(self, codes: np.ndarray, values: Sequence[np.ndarray | None] = (None,)
+                ) -> list[np.ndarray]:
+        """For each target row, the sums of ``values`` (None: count) over the rows of ``decl``
+        with the same key (``codes`` of every row) declared strictly before it.
+
+        As ``as_of_sums_of`` with every row as an event. When most rows are targets and
+        ``decl`` is in time order, one pass over the rows in (key, time) order does it.
+        """
+        t = self.times()
+        if self.n_targets * 4 < len(self) or not self._time_ordered():
+            return as_of_sums_of(self.at(t), self.at(codes), t, codes, values)
+        codes = np.asarray(codes, np.int64)
+        order = _stable_order(codes + 1, int(codes.max(initial=-1)) + 2)
+        k, ts = codes[order], t[order]
+        n = len(order)
+        new_key = np.r_[True, k[1:] != k[:-1]]
+        first_of_key = np.maximum.accumulate(np.where(new_key, np.arange(n), 0))
+        new_time = new_key | np.r_[True, ts[1:] != ts[:-1]]
+        first_at_time = np.maximum.accumulate(np.where(new_time, np.arange(n), 0))
+        out = []
+        for v in values:
+            if v is None:
+                before = (first_at_time - first_of_key).astype("float64")
+            else:
+                whole, csum = _running_sums(np.nan_to_num(np.asarray(v, "float64")[order]), k)
+                if whole:
+                    before = csum[first_at_time] - csum[first_of_key]
+                else:
+                    before = np.where(first_at_time > first_of_key,
+                                      csum[np.maximum(first_at_time - 1, 0)], 0.0)
+            sums = np.empty(n)
+            sums[order] = np.where(k >= 0, before, 0.0)
+            out.append(self.at(sums))
+        return out
+
+    def _time_ordered(self) -> bool:
+        """Rows in declaration time order, none without a time."""
+        if "time_ordered" not in self._memo:
+            t = self.times()
+            self._memo["time_ordered"] = bool(len(t) and (t[0] != _NAT)
+                                              and (t[1:] >= t[:-1]).all())
+        return self._memo["time_ordered"]
+
+    def label_rate(self, labels: pd.DataFrame | None, codes: np.ndarray,
+                   strength: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+        """As ``as_of_label_rate`` for the target rows, keyed by ``codes`` of every row."""
+        n = self.n_targets
+        if labels is None or labels.empty:
+            return np.full(n, np.nan), np.zeros(n)
+        lab, row, lt, lv = self.outcomes(labels)
+        return label_rate_codes(self.at(self.times()), self.at(codes), lt[lab], codes[row],
+                                lv[lab], lt, lv, strength, self.label_prior(labels))
+
+    def outcomes(self, labels: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """(outcome position, row position) pairs as ``label_rows``, then every outcome's time
+        (int64 ns) and violation (0/1)."""
+        lab, row = self.label_rows(labels)
+        return (lab, row, times_ns(labels["label_time"]),
+                labels["violation"].to_numpy(dtype="float64"))
+
+    def label_prior(self, labels: pd.DataFrame) -> np.ndarray:
+        """``label_prior`` at the target rows' times (computed once)."""
+        key = ("prior", id(labels))
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not labels:
+            _, _, lt, lv = self.outcomes(labels)
+            hit = (labels, label_prior(self.at(self.times()), lt, lv))
+            self._memo[key] = hit
+        return hit[1]
+
+
+def rows_of(decl: pd.DataFrame, ctx: FeatureContext) -> Rows:
+    """The builder's prepared rows when ``decl`` is the frame it prepared, else fresh ones."""
+    rows = ctx.rows
+    return rows if rows is not None and rows.decl is decl else Rows(decl)
+
+
+def recode(codes: np.ndarray, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into one value per code, re-coded so equal values share a code (NaN: -1)."""
+    merged, uniques = pd.factorize(pd.Series(values).reset_index(drop=True))
+    table = np.append(merged.astype(np.int64), -1)  # code -1 picks the last entry
+    return table[codes], np.asarray(uniques, dtype=object)
+
+
+def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Codes of the pairs of two code arrays (-1 where either is -1)."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    width = int(b.max(initial=-1)) + 2
+    combined = np.where((a < 0) | (b < 0), -1, a * width + b)
+    codes = pd.factorize(combined)[0].astype(np.int64)
+    return np.where(combined < 0, -1, codes) if (combined < 0).any() else codes
+
+
+def match_positions(values: pd.Series, universe: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(position in values, position in universe) for every pair of equal non-missing values.
+
+    As an inner join, duplicates on either side included; pairs come in universe order. The
+    hash table is built on the distinct ``values`` (the outcomes, few), the ``universe`` (the
+    declarations, many) only probes it.
+    """
+    import pyarrow.compute as pc
+
+    codes, uniques = pd.factorize(pd.Series(values))
+    if not len(uniques):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    found = pc.index_in(_arrow_text(universe), value_set=_arrow_text(pd.Series(uniques)),
+                        skip_nulls=True)
+    found = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.flatnonzero(found >= 0)
+    distinct = found[rows]
+    # the values of each distinct one, as slices of one array
+    has = np.flatnonzero(codes >= 0)
+    by_value = has[np.argsort(codes[has], kind="stable")]
+    count = np.bincount(codes[has], minlength=len(uniques))
+    start = np.cumsum(count) - count
+    k = count[distinct]
+    pair = np.repeat(np.arange(len(rows)), k)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(k) - k, k)
+    return by_value[start[distinct][pair] + offset], rows[pair]
+
+
+def is_member(values: pd.Series, universe: pd.Series) -> np.ndarray:
+    """Which ``values`` occur in ``universe``, compared as text (missing: never)."""
+    import pyarrow.compute as pc
+
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    found = pc.is_in(_arrow_text(values), value_set=_arrow_text(universe), skip_nulls=True)
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _arrow_text(values: pd.Series):
+    """A column as an Arrow large_string array (values compared as text)."""
+    import pyarrow as pa
+
+    s = pd.Series(values)
+    try:
+        arr = pa.array(s, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(_key(s).to_numpy(dtype=object), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.array(_key(s).to_numpy(dtype=object), from_pandas=True)
+    return arr.cast(pa.large_string())
 
 
 # ---------------------------------------------------------------- point-in-time primitives
@@ -66,42 +340,161 @@ def as_of_sum(
 ) -> np.ndarray:
     """For each query, the sum of ``event_value`` over events of the same key strictly before it.
 
-    With no key, all events count. With no value, events are counted. Missing keys give 0.
-    Vectorised: one sort and one ``merge_asof``.
+    With no key, all events count. With no value, events are counted. Missing keys, times or
+    values count for nothing. Keys compare as text. Aligned by position, not by index.
     """
-    n = len(query_time)
-    if n == 0:
+    if len(query_time) == 0:
         return np.zeros(0)
-    values = np.ones(len(event_time)) if event_value is None else np.asarray(event_value, dtype="float64")
-    ev = pd.DataFrame({"t": pd.to_datetime(event_time).to_numpy(), "v": np.asarray(values)})
-    q = pd.DataFrame({"t": pd.to_datetime(query_time).to_numpy(), "pos": np.arange(n)})
-    if query_key is not None:
-        ev["k"] = _key(event_key).to_numpy()
-        q["k"] = _key(query_key).to_numpy()
-        ev = ev[ev["k"].notna() & ev["t"].notna()]
-    else:
-        ev = ev[ev["t"].notna()]
-    ev = ev[~np.isnan(ev["v"].to_numpy())]
-    out = np.zeros(n)
-    valid = q["t"].notna() & (q["k"].notna() if query_key is not None else True)
-    q = q[valid]
-    if ev.empty or q.empty:
-        return out
-    ev = ev.sort_values("t", kind="stable")
-    if query_key is not None:
-        # aggregate same-time events first so merge_asof sees one cumulative value per time
-        ev = ev.groupby(["k", "t"], sort=False, observed=True)["v"].sum().reset_index()
-        ev = ev.sort_values("t", kind="stable")
-        ev["cum"] = ev.groupby("k", sort=False, observed=True)["v"].cumsum()
-        merged = pd.merge_asof(q.sort_values("t", kind="stable"), ev[["t", "k", "cum"]], on="t",
-                               by="k", allow_exact_matches=False, direction="backward")
-    else:
-        ev = ev.groupby("t", sort=True)["v"].sum().reset_index()
-        ev["cum"] = ev["v"].cumsum()
-        merged = pd.merge_asof(q.sort_values("t", kind="stable"), ev[["t", "cum"]], on="t",
-                               allow_exact_matches=False, direction="backward")
-    out[merged["pos"].to_numpy()] = merged["cum"].fillna(0.0).to_numpy()
-    return out
+    qk, ek = (None, None) if query_key is None else _joint_codes(query_key, event_key)
+    return as_of_sums([times_ns(query_time)], qk, times_ns(event_time), ek, event_value)[0]
+
+
+def as_of_sums(query_times: Sequence[np.ndarray], query_key: np.ndarray | None,
+               event_time: np.ndarray, event_key: np.ndarray | None,
+               event_value: np.ndarray | pd.Series | None = None) -> list[np.ndarray]:
+    """``as_of_sum`` on integers, for several query times over the same events.
+
+    Times are int64 nanoseconds (int64 min: missing), keys are codes of one key space (-1:
+    missing; None: no key). Returns one array of sums per entry of ``query_times``. Only
+    events that can precede a query of their key are kept; they are sorted once by (key,
+    time) and each query finds its place by binary search (an event at exactly the query's
+    time does not count). Sums run per key, so other keys' rows never change a key's sums.
+    """
+    return [sums[0] for sums in _as_of(query_times, query_key, event_time, event_key,
+                                       [event_value])]
+
+
+def as_of_sums_of(query_time: np.ndarray, query_key: np.ndarray | None,
+                  event_time: np.ndarray, event_key: np.ndarray | None,
+                  event_values: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """``as_of_sums`` of several event values (None: count) at one set of query times."""
+    return _as_of([query_time], query_key, event_time, event_key, list(event_values))[0]
+
+
+def _as_of(query_times, query_key, event_time, event_key, values) -> list[list[np.ndarray]]:
+    """The sums of each of ``values`` (None: count) at each of ``query_times``."""
+    nq, ne = len(query_times[0]), len(event_time)
+    outs = [[np.zeros(nq) for _ in values] for _ in query_times]
+    if nq == 0 or ne == 0:
+        return outs
+    keyless = query_key is None
+    qk = np.zeros(nq, np.int64) if keyless else np.asarray(query_key, np.int64)
+    ek = np.zeros(ne, np.int64) if keyless else np.asarray(event_key, np.int64)
+    qts = [np.asarray(t, np.int64) for t in query_times]
+    event_time = np.asarray(event_time, np.int64)
+    valid = [(qk >= 0) & (t != _NAT) for t in qts]
+    if not any(v.any() for v in valid):
+        return outs
+    size = int(max(qk.max(), ek.max())) + 1
+    wanted = np.zeros(size + 1, dtype=bool)  # the extra slot stands for missing keys
+    for v in valid:
+        wanted[qk[v]] = True
+    # only events that can precede a query of their key, and add something, matter
+    latest = max(int(t[v].max()) for t, v in zip(qts, valid, strict=True) if v.any())
+    keep = wanted[ek] & (event_time > _NAT) & (event_time < latest)
+    values = [None if v is None else np.asarray(v, dtype="float64") for v in values]
+    if all(v is not None for v in values):
+        keep &= np.logical_or.reduce([(v != 0) & ~np.isnan(v) for v in values])
+    if not keep.any():
+        return outs
+    dense = np.cumsum(wanted) - 1  # keys asked for, renumbered 0..k-1
+    n_keys = int(dense[-1] + 1)
+    e_k, e_t = dense[ek[keep]], event_time[keep]
+    e_vs = [None if v is None else np.nan_to_num(v[keep], nan=0.0) for v in values]
+    q_k = dense[np.where(qk >= 0, qk, size)]
+    t0 = min(int(e_t.min()), *(int(t[v].min()) for t, v in zip(qts, valid, strict=True)
+                                if v.any()))
+    unit = _time_unit(e_t - t0, *[t[v] - t0 for t, v in zip(qts, valid, strict=True)])
+    t_bits = ((latest - t0) // unit).bit_length() + 1
+    if n_keys.bit_length() + t_bits > 62:
+        per_value = [_as_of_sums_lexsort(qts, valid, q_k, e_t, e_k,
+                                         np.ones(len(e_k)) if e_v is None else e_v)
+                     for e_v in e_vs]
+        return [list(sums) for sums in zip(*per_value, strict=True)]
+    composite = (e_k << t_bits) | (((e_t - t0) // unit) << 1) | 1
+    order = _key_time_order(e_k, e_t, composite, n_keys)
+    composite = composite[order]
+    key_start = np.searchsorted(composite, np.arange(n_keys + 1) << t_bits)
+    running = [(True, np.arange(len(order) + 1, dtype="float64")) if v is None
+               else _running_sums(e_v[order], composite >> t_bits)
+               for v, e_v in zip(values, e_vs, strict=True)]
+    for out, t, v in zip(outs, qts, valid, strict=True):
+        k, qt = q_k[v], t[v]
+        wanted_at = (k << t_bits) | (((qt - t0) // unit) << 1)
+        q_order = _key_time_order(k, qt, wanted_at, n_keys)
+        at = np.empty(len(k), np.int64)
+        at[q_order] = np.searchsorted(composite, wanted_at[q_order])  # sorted: a merge
+        start = key_start[k]
+        for j, (whole, csum) in enumerate(running):
+            if whole:
+                out[j][v] = csum[at] - csum[start]
+            else:
+                out[j][v] = np.where(at > start, csum[np.maximum(at - 1, 0)], 0.0)
+    return outs
+
+
+def _running_sums(values: np.ndarray, keys: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Running totals of values sorted by key: (whole numbers?, totals).
+
+    Whole numbers add up exactly, so one cumulative sum (with a leading 0) serves every key;
+    other values are summed per key, so that a key's sums never depend on other keys' values.
+    """
+    if not (values % 1).any():
+        return True, np.concatenate([[0.0], np.cumsum(values)])
+    return False, pd.Series(values).groupby(keys, sort=False).cumsum().to_numpy()
+
+
+def _key_time_order(keys: np.ndarray, times: np.ndarray, composite: np.ndarray,
+                    n_keys: int) -> np.ndarray:
+    """Stable order by (key, time): a radix sort of the keys when the times are already in order
+    (rows of a frame sorted by time), else a sort of the composite (key, time) integers."""
+    if n_keys <= 1 << 16 and len(times) > 1 and (times[1:] >= times[:-1]).all():
+        return _stable_order(keys, n_keys)
+    return np.argsort(composite, kind="stable")
+
+
+def _time_unit(*offsets: np.ndarray) -> int:
+    """The coarsest of second, millisecond, microsecond, nanosecond dividing every offset."""
+    for unit in (1_000_000_000, 1_000_000, 1_000):
+        if all(not (o % unit).any() for o in offsets):
+            return unit
+    return 1
+
+
+def _as_of_sums_lexsort(qts, valid, q_k, e_t, e_k, e_v) -> list[np.ndarray]:
+    """The sums of one value at each query time, queries and events sorted together (for keys
+    or times too wide for one integer)."""
+    outs = []
+    for t, v in zip(qts, valid, strict=True):
+        out = np.zeros(len(t))
+        nq = int(v.sum())
+        keys = np.concatenate([q_k[v], e_k])
+        times = np.concatenate([t[v], e_t])
+        is_event = np.concatenate([np.zeros(nq, np.int8), np.ones(len(e_t), np.int8)])
+        values = np.concatenate([np.zeros(nq), e_v])
+        order = np.lexsort((is_event, times, keys))
+        # per key running totals; a query's own value is 0, so its total is what came before
+        running = pd.Series(values[order]).groupby(keys[order], sort=False).cumsum()
+        before = np.empty(len(keys))
+        before[order] = running.to_numpy()
+        out[v] = before[:nq]
+        outs.append(out)
+    return outs
+
+
+def times_ns(t) -> np.ndarray:
+    """Datetimes as int64 nanoseconds (NaT as int64 min)."""
+    if isinstance(t, np.ndarray) and t.dtype == np.dtype("datetime64[ns]"):
+        return t.view("int64")
+    values = pd.to_datetime(pd.Series(t)).to_numpy(dtype="datetime64[ns]")
+    return values.view("int64")
+
+
+def _joint_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of two key columns in one key space, compared as text."""
+    both = pd.concat([_key(a), _key(b)], ignore_index=True)
+    codes = both.factorize()[0].astype(np.int64)
+    return codes[:len(a)], codes[len(a):]
 
 
 def as_of_window_sum(
@@ -109,11 +502,30 @@ def as_of_window_sum(
     event_key: pd.Series | None, window: pd.Timedelta, event_value=None,
 ) -> np.ndarray:
     """Sum over events of the same key in ``[t - window, t)``."""
-    upto = as_of_sum(query_time, query_key, event_time, event_key, event_value)
-    before = as_of_sum(pd.to_datetime(query_time) - window, query_key, event_time, event_key,
-                       event_value)
-    # events exactly at t - window belong to the window: as_of_sum(t - w) excludes them already
-    return upto - before
+    if len(query_time) == 0:
+        return np.zeros(0)
+    qk, ek = (None, None) if query_key is None else _joint_codes(query_key, event_key)
+    return as_of_window_sums(times_ns(query_time), qk, times_ns(event_time), ek, [window],
+                             event_value)[1]
+
+
+def as_of_window_sums(query_time: np.ndarray, query_key: np.ndarray | None,
+                      event_time: np.ndarray, event_key: np.ndarray | None,
+                      windows: Sequence[pd.Timedelta], event_value=None) -> list[np.ndarray]:
+    """The sum before each query, then the sum in each window: ``as_of_sums`` at once.
+
+    Events exactly at ``t - window`` belong to the window (the sum before ``t - window``
+    excludes them).
+    """
+    qt = np.asarray(query_time, np.int64)
+    starts = [minus(qt, w) for w in windows]
+    upto, *before = as_of_sums([qt, *starts], query_key, event_time, event_key, event_value)
+    return [upto, *(upto - b for b in before)]
+
+
+def minus(times: np.ndarray, window: pd.Timedelta) -> np.ndarray:
+    """Integer times moved back by ``window`` (missing times stay missing)."""
+    return np.where(times == _NAT, _NAT, times - pd.Timedelta(window).value)
 
 
 def smoothed_rate(hits: np.ndarray, n: np.ndarray, prior: np.ndarray | float,
@@ -133,14 +545,32 @@ def as_of_label_rate(decl: pd.DataFrame, labels: pd.DataFrame | None, key: str,
     n = len(decl)
     if labels is None or labels.empty or key not in decl.columns:
         return np.full(n, np.nan), np.zeros(n)
-    keyed = labels.merge(decl[["declaration_id", key]], on="declaration_id", how="inner")
-    t = decl["declared_at"]
-    hits = as_of_sum(t, decl[key], keyed["label_time"], keyed[key], keyed["violation"])
-    count = as_of_sum(t, decl[key], keyed["label_time"], keyed[key])
-    all_hits = as_of_sum(t, None, labels["label_time"], None, labels["violation"])
-    all_n = as_of_sum(t, None, labels["label_time"], None)
-    prior = np.where(all_n > 0, (all_hits + 1.0) / (all_n + 30.0), 1.0 / 30.0)
+    lab, row = match_positions(labels["declaration_id"], decl["declaration_id"])
+    qk, ek = _joint_codes(decl[key], decl[key].iloc[row])
+    lt = times_ns(labels["label_time"])
+    lv = labels["violation"].to_numpy(dtype="float64")
+    return label_rate_codes(times_ns(decl["declared_at"]), qk, lt[lab], ek, lv[lab], lt, lv,
+                            strength)
+
+
+def label_rate_codes(query_time: np.ndarray, query_key: np.ndarray, event_time: np.ndarray,
+                     event_key: np.ndarray, violation: np.ndarray, all_time: np.ndarray,
+                     all_violation: np.ndarray, strength: float = 20.0,
+                     prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed as-of violation rate on integers: keyed outcome events and all outcomes.
+
+    ``prior`` (``label_prior`` at the query times) may be given when already known.
+    """
+    hits, count = as_of_sums_of(query_time, query_key, event_time, event_key, [violation, None])
+    if prior is None:
+        prior = label_prior(query_time, all_time, all_violation)
     return smoothed_rate(hits, count, prior, strength), count
+
+
+def label_prior(query_time: np.ndarray, time: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """The overall violation rate known before each query time, lightly smoothed."""
+    all_hits, all_n = as_of_sums_of(query_time, None, time, None, [violation, None])
+    return np.where(all_n > 0, (all_hits + 1.0) / (all_n + 30.0), 1.0 / 30.0)
 
 
 def _key(s: pd.Series | None) -> pd.Series:
@@ -153,34 +583,90 @@ def month_start(t: pd.Series) -> pd.Series:
 
 
 def as_of_monthly_stats(values: pd.Series, group: pd.Series, time: pd.Series,
-                        stats: tuple[str, ...] = ("median",)) -> pd.DataFrame:
+                        stats: tuple[str, ...] = ("median",),
+                        queries: np.ndarray | None = None) -> pd.DataFrame:
     """Per-group statistics of ``values`` over all rows before the start of each row's month.
 
     Medians and quantiles cannot be accumulated row by row cheaply; a month-close snapshot
-    keeps them strictly in the past (a row never sees its own month). Loops over months,
-    not rows. Returns one row per input row with one column per statistic, plus ``n``.
+    keeps them strictly in the past (a row never sees its own month). Loops over the months
+    asked about, not rows. Returns one row per input row (or per row of the boolean mask
+    ``queries``) with one column per statistic, plus ``n``.
     """
-    frame = pd.DataFrame({"v": values.to_numpy(), "g": _key(group).to_numpy(),
-                          "m": month_start(time).to_numpy()})
-    months = np.sort(frame["m"].dropna().unique())
-    out = pd.DataFrame(index=frame.index, columns=[*stats, "n"], dtype="float64")
-    valid = frame.dropna(subset=["v", "g", "m"]).sort_values("m", kind="stable")
-    for m in months[1:]:
-        past = valid[valid["m"] < m]
-        if past.empty:
+    codes = pd.factorize(_key(group))[0].astype(np.int64)
+    qpos = np.arange(len(values)) if queries is None else np.flatnonzero(queries)
+    table = monthly_stats_codes(np.asarray(values, dtype="float64"), codes, months(time),
+                                stats, qpos)
+    return pd.DataFrame(table, index=values.index[qpos], columns=[*stats, "n"])
+
+
+def months(time) -> np.ndarray:
+    """Calendar month of each (wall-clock) time as an integer (int64 min: missing)."""
+    t = pd.to_datetime(pd.Series(time))
+    if getattr(t.dt, "tz", None) is not None:
+        t = t.dt.tz_localize(None)
+    return t.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").view("int64")
+
+
+def monthly_stats_codes(values: np.ndarray, group: np.ndarray, month: np.ndarray,
+                        stats: Sequence[str], queries: np.ndarray) -> np.ndarray:
+    """``as_of_monthly_stats`` on arrays, for the rows at positions ``queries``.
+
+    Values are sorted by (group, value) once; each month asked about keeps the rows of earlier
+    months (still in that order) and reads medians and quantiles at computed positions, as
+    pandas' groupby median and linear quantile do.
+    """
+    out = np.full((len(queries), len(stats) + 1), np.nan)
+    q_month, q_group = month[queries], group[queries]
+    asked = (q_month != _NAT) & (q_group >= 0)
+    if not asked.any():
+        return out
+    size = int(group.max()) + 1
+    wanted = np.zeros(size + 1, dtype=bool)  # the extra slot stands for missing groups
+    wanted[q_group[asked]] = True
+    # rows that some month asked about can see: a wanted group, before the last month asked
+    valid = (~np.isnan(values) & wanted[group] & (month != _NAT)
+             & (month < q_month[asked].max()))
+    if not valid.any():
+        return out
+    v, g, m = values[valid], group[valid], month[valid]
+    order = np.argsort(v)  # then stably by group: by (group, value)
+    order = order[_stable_order(g[order], size)]
+    v, g, m = v[order], g[order], m[order]
+    for this in np.unique(q_month[asked]):
+        past = m < this
+        if not past.any():
             continue
-        grouped = past.groupby("g", sort=False)["v"]
-        snap = pd.DataFrame({s: _stat(grouped, s) for s in stats})
-        snap["n"] = grouped.size()
-        rows = frame.index[frame["m"] == m]
-        out.loc[rows] = snap.reindex(frame.loc[rows, "g"]).to_numpy()
-    out.index = values.index
+        pv, pg = v[past], g[past]
+        count = np.bincount(pg, minlength=size)
+        start = np.cumsum(count) - count
+        rows = np.flatnonzero(asked & (q_month == this))
+        n = count[q_group[rows]]
+        rows, first, n = rows[n > 0], start[q_group[rows]][n > 0], n[n > 0]
+        for j, stat in enumerate(stats):
+            out[rows, j] = _group_stat(pv, pg, first, n, stat, q_group[rows])
+        out[rows, -1] = n
     return out
 
 
-def _stat(grouped, stat: str) -> pd.Series:
+def _stable_order(keys: np.ndarray, size: int) -> np.ndarray:
+    """Stable order of non-negative integer keys below ``size`` (a radix sort when small)."""
+    if size <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
+def _group_stat(v: np.ndarray, g: np.ndarray, first: np.ndarray, n: np.ndarray, stat: str,
+                groups: np.ndarray) -> np.ndarray:
+    """One statistic per asked group from values sorted by (group, value)."""
     if stat == "median":
-        return grouped.median()
-    if stat.startswith("q"):  # q25, q75 ...
-        return grouped.quantile(float(stat[1:]) / 100)
-    return grouped.agg(stat)
+        lo, hi = v[first + (n - 1) // 2], v[first + n // 2]
+        return np.where(n % 2 == 1, lo, (lo + hi) / 2)
+    if stat.startswith("q"):  # q25, q75 ...: linear interpolation
+        h = float(stat[1:]) / 100 * (n - 1)
+        below = np.floor(h).astype(np.int64)
+        frac = h % 1
+        lo, hi = v[first + below], v[first + np.minimum(below + 1, n - 1)]
+        with np.errstate(invalid="ignore"):
+            return np.where(frac == 0.0, lo, lo + (hi - lo) * frac)
+    agg = pd.Series(v).groupby(g).agg(stat)
+    return agg.reindex(groups).to_numpy(dtype="float64")

@@ -1,4 +1,4 @@
-"""Behaviour over time: trade volumes, first shipments and track records, all as of each declaration."""
+"""Behaviour over time: trade volumes, first shipments and track records, as of each declaration."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from features.base import (
     FamilyResult,
     Feature,
     FeatureContext,
-    as_of_label_rate,
-    as_of_sum,
-    as_of_window_sum,
+    Rows,
+    as_of_window_sums,
+    recode,
+    rows_of,
 )
 
 FAMILY = "behaviour"
@@ -41,11 +42,12 @@ FEATURES = [
             "exporter had {exporter_inspections_before:.0f} earlier inspections"),
     Feature("consignee_country_violation_rate", FAMILY,
             "Violation rate of past inspections of goods for this consignee country (smoothed).",
-            "shipments to {consignee_country} were violations in {consignee_country_violation_rate:.0%} "
-            "of past inspections"),
+            "shipments to {consignee_country} were violations in "
+            "{consignee_country_violation_rate:.0%} of past inspections"),
     Feature("declarant_violation_rate", FAMILY,
             "Violation rate in past inspections of declarations lodged by this broker (smoothed).",
-            "broker {declarant_id} had violations in {declarant_violation_rate:.0%} of past inspections"),
+            "broker {declarant_id} had violations in {declarant_violation_rate:.0%} of past "
+            "inspections"),
 ]
 
 
@@ -59,30 +61,67 @@ def consignee_key(decl: pd.DataFrame) -> pd.Series:
     return name
 
 
+def _consignee_codes(rows: Rows) -> np.ndarray:
+    """Codes of ``consignee_key`` for every row, normalising each distinct name once."""
+    from features.names import distinct_canonical
+
+    name_codes, _ = rows.distinct("consignee_name")
+    name_keys = ("name:" + pd.Series(distinct_canonical(rows, "consignee_name"),
+                                     dtype=object).astype("str")).to_numpy(dtype=object)
+    if "consignee_id" not in rows.decl.columns:
+        return recode(name_codes, pd.Series(name_keys, dtype=object))[0]
+    id_codes, ids = rows.keys("consignee_id")
+    which = np.where(id_codes >= 0, id_codes,
+                     np.where(name_codes >= 0, len(ids) + name_codes, -1))
+    return recode(which, pd.Series(np.concatenate([ids, name_keys]), dtype=object))[0]
+
+
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Volumes in the last 30/90 days, first shipment and smoothed violation rates, time-safe."""
-    t = decl["declared_at"]
-    exporter = decl["exporter_id"]
-    out = pd.DataFrame(index=decl.index)
-    out["exporter_shipments_30d"] = as_of_window_sum(t, exporter, t, exporter, pd.Timedelta(days=30))
-    out["exporter_shipments_90d"] = as_of_window_sum(t, exporter, t, exporter, pd.Timedelta(days=90))
-    earlier = as_of_sum(t, exporter, t, exporter)
+    """Volumes in the last 30/90 days, first shipment and smoothed violation rates, time-safe.
+
+    Described: the target rows of ``decl``; history: all its rows.
+    """
+    rows = rows_of(decl, ctx)
+    t = rows.times()
+    qt = rows.at(t)
+    exporter = rows.codes("exporter_id")
+    out = pd.DataFrame(index=rows.index)
+    earlier, last_30, last_90 = as_of_window_sums(
+        qt, rows.at(exporter), t, exporter, [pd.Timedelta(days=30), pd.Timedelta(days=90)])
+    out["exporter_shipments_30d"] = last_30
+    out["exporter_shipments_90d"] = last_90
     out["exporter_first_shipment"] = (earlier == 0).astype("float64")
-    first_seen = t.groupby(exporter).transform("min")
-    out["exporter_days_trading"] = (t - first_seen).dt.total_seconds().to_numpy() / 86400.0
-    cons = consignee_key(decl)
-    out["consignee_shipments_90d"] = as_of_window_sum(t, cons, t, cons, pd.Timedelta(days=90))
+    out["exporter_days_trading"] = _days_since_first(qt, rows.at(exporter), t, exporter)
+    cons = rows.cached("consignee_key", lambda: _consignee_codes(rows))
+    out["consignee_shipments_90d"] = as_of_window_sums(qt, rows.at(cons), t, cons,
+                                                       [pd.Timedelta(days=90)])[1]
 
     missing: list[str] = []
     if ctx.labels is None or ctx.labels.empty:
         missing.append("behaviour: no inspection outcomes, violation-rate features left empty")
-    rate, n = as_of_label_rate(decl, ctx.labels, "exporter_id")
+    rate, n = rows.label_rate(ctx.labels, exporter)
     out["exporter_violation_rate"] = rate
     out["exporter_inspections_before"] = n
-    out["consignee_country_violation_rate"], _ = as_of_label_rate(decl, ctx.labels, "consignee_country")
+    out["consignee_country_violation_rate"] = rows.label_rate(
+        ctx.labels, rows.codes("consignee_country"))[0]
     if "declarant_id" in decl.columns:
-        out["declarant_violation_rate"], _ = as_of_label_rate(decl, ctx.labels, "declarant_id")
+        out["declarant_violation_rate"] = rows.label_rate(ctx.labels,
+                                                          rows.codes("declarant_id"))[0]
     else:
         out["declarant_violation_rate"] = np.nan
         missing.append("behaviour: declarant_id absent, declarant violation rate left empty")
-    return FamilyResult(out.astype("float64"), pd.DataFrame(index=decl.index), missing)
+    return FamilyResult(out.astype("float64"), pd.DataFrame(index=rows.index), missing)
+
+
+def _days_since_first(query_time: np.ndarray, query_key: np.ndarray, time: np.ndarray,
+                      key: np.ndarray) -> np.ndarray:
+    """Days from the key's first row (any row of decl; none is later than the query's own)."""
+    latest = np.iinfo(np.int64).max
+    first = np.full(int(key.max(initial=-1)) + 2, latest)
+    seen = (key >= 0) & (time != np.iinfo(np.int64).min)
+    np.minimum.at(first, key[seen], time[seen])
+    start = first[np.where(query_key >= 0, query_key, -1)]  # -1: the slot never written
+    known = (start != latest) & (query_time != np.iinfo(np.int64).min)
+    with np.errstate(invalid="ignore"):
+        days = (query_time - np.where(known, start, 0)) / 1e9 / 86400.0
+    return np.where(known, days, np.nan)

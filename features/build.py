@@ -1,14 +1,14 @@
 """Assemble the feature matrix for a set of declarations against a bundle's history, point in time.
 
-History and the rows to describe are put in one time-ordered frame; every family computes
-its columns as of each row's declaration time, so training rows and scoring rows go
-through exactly the same code.
+History and the rows to describe (``_is_target``) are put in one time-ordered frame; every
+family computes its columns for the rows to describe as of each one's declaration time, with
+every row as history, so training rows and scoring rows go through exactly the same code.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features import behaviour, density, hs_mismatch, license, ownership, routing
-from features.base import Feature, FeatureContext
+from features.base import Feature, FeatureContext, Rows, is_member, match_positions, times_ns
 
 FAMILIES: tuple[ModuleType, ...] = (hs_mismatch, routing, ownership, density, license, behaviour)
 
@@ -49,12 +49,14 @@ class FeatureSet:
 
 def labels_from_inspections(inspections: pd.DataFrame | None,
                             declarations: pd.DataFrame) -> pd.DataFrame | None:
-    """Outcomes as time-stamped events: known from ``inspected_on`` (never before the declaration)."""
+    """Outcomes as time-stamped events: known from ``inspected_on`` (never before the
+    declaration)."""
     if inspections is None or inspections.empty:
         return None
-    when = declarations.set_index("declaration_id")["declared_at"]
     lab = inspections[["declaration_id", "inspected_on", "outcome"]].copy()
-    declared = lab["declaration_id"].map(when)
+    at, row = match_positions(lab["declaration_id"], declarations["declaration_id"])
+    declared = pd.Series(pd.NaT, index=lab.index, dtype=declarations["declared_at"].dtype)
+    declared.iloc[at] = declarations["declared_at"].to_numpy()[row]
     lab["label_time"] = lab["inspected_on"].where(lab["inspected_on"] > declared, declared)
     lab["label_time"] = lab["label_time"].fillna(lab["inspected_on"])
     lab["violation"] = (lab["outcome"] == "violation").astype("float64")
@@ -64,15 +66,38 @@ def labels_from_inspections(inspections: pd.DataFrame | None,
 
 
 def combine(history: pd.DataFrame | None, targets: pd.DataFrame) -> pd.DataFrame:
-    """History plus target rows, one row per declaration id (a target replaces its history copy)."""
+    """History plus target rows, one row per declaration id (a target replaces its history copy).
+
+    Sorted by declaration time, then id (missing times last), with a fresh index.
+    """
     targets = targets.assign(_is_target=True)
     if history is None or history.empty:
         decl = targets
     else:
-        past = history[~history["declaration_id"].isin(targets["declaration_id"])]
+        replaced = is_member(history["declaration_id"], targets["declaration_id"])
+        past = history[~replaced] if replaced.any() else history
         decl = pd.concat([past.assign(_is_target=False), targets], ignore_index=True)
-    decl = decl.sort_values(["declared_at", "declaration_id"], kind="stable").reset_index(drop=True)
-    return decl
+    order = _time_then_id_order(decl)
+    if (order[1:] > order[:-1]).all():  # already in order
+        return decl.reset_index(drop=True)
+    return decl.take(order).reset_index(drop=True)
+
+
+def _time_then_id_order(decl: pd.DataFrame) -> np.ndarray:
+    """Positions in (declared_at, declaration_id) order, stable; ids are compared only among
+    rows declared at the same moment."""
+    t = times_ns(decl["declared_at"])
+    t = np.where(t == np.iinfo(np.int64).min, np.iinfo(np.int64).max, t)  # missing: last
+    order = np.argsort(t, kind="stable")
+    sorted_t = t[order]
+    same = sorted_t[1:] == sorted_t[:-1]
+    tied = np.r_[same, False] | np.r_[False, same]
+    if tied.any():
+        sub = order[tied]
+        ties = pd.DataFrame({"t": sorted_t[tied],
+                             "id": decl["declaration_id"].iloc[sub].to_numpy()})
+        order[tied] = sub[ties.sort_values(["t", "id"], kind="stable").index.to_numpy()]
+    return order
 
 
 def make_context(tables: dict[str, pd.DataFrame | None], declarations: pd.DataFrame,
@@ -104,7 +129,13 @@ def portable_state(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
-    """Compute every family on the combined frame and return the target rows' matrix."""
+    """Compute every family for the target rows of the combined frame, against all its rows.
+
+    A family may return its columns for every row of ``decl`` or for the target rows only
+    (indexed by their labels in ``decl``); the matrix holds the target rows either way.
+    """
+    rows = Rows(decl)
+    ctx = replace(ctx, rows=rows)  # the families share what is derived from decl's columns
     matrices, contexts, missing, seconds = [], [], [], {}
     for fam in FAMILIES:
         t0 = time.perf_counter()
@@ -114,21 +145,32 @@ def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
         absent = [n for n in names if n not in result.features.columns]
         if absent:
             raise ValueError(f"family {fam.FAMILY} did not compute {absent}")
-        matrices.append(result.features[names])
-        contexts.append(result.context)
+        matrices.append(_target_rows(result.features[names], rows, fam.FAMILY))
+        if len(result.context.columns):
+            contexts.append(_target_rows(result.context, rows, fam.FAMILY))
         missing += result.missing
-    target = decl["_is_target"].to_numpy(dtype=bool)
-    matrix = pd.concat(matrices, axis=1).loc[target].astype("float64")
+    matrix = pd.concat(matrices, axis=1).astype("float64")
     matrix = matrix.replace([np.inf, -np.inf], np.nan)
     base = decl.drop(columns=[c for c in decl.columns if c.startswith("_")])
+    base = base if rows.every_row else base.iloc[rows.pos]
     extra = [c.loc[:, ~c.columns.isin(base.columns)] for c in contexts]
-    context = pd.concat([base, *extra], axis=1).loc[target]
+    context = pd.concat([base, *extra], axis=1)
     context = context.loc[:, ~context.columns.duplicated()]
     return FeatureSet(
-        declaration_ids=decl.loc[target, "declaration_id"].reset_index(drop=True),
+        declaration_ids=base["declaration_id"].reset_index(drop=True),
         matrix=matrix.reset_index(drop=True),
         context=pd.concat([context.reset_index(drop=True), matrix.reset_index(drop=True)], axis=1),
         missing=missing,
         state=ctx.state,
         seconds=seconds,
     )
+
+
+def _target_rows(frame: pd.DataFrame, rows: Rows, family: str) -> pd.DataFrame:
+    """A family's frame cut to the target rows, whether it holds every row or only those."""
+    if len(frame) == rows.n_targets and frame.index.equals(rows.index):
+        return frame
+    if len(frame) == len(rows) and frame.index.equals(rows.decl.index):
+        return frame.iloc[rows.pos]
+    raise ValueError(f"family {family} returned rows that are neither every row of decl nor "
+                     "its target rows")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.base import FamilyResult, Feature, FeatureContext, as_of_sum
+from features.base import FamilyResult, Feature, FeatureContext, Rows, rows_of
 
 FAMILY = "density"
 
@@ -59,24 +59,27 @@ def container_payload_kg() -> dict[str, float]:
     return {name: payload(spec) for name, spec in CONTAINERS.items()}
 
 
-def _number(decl: pd.DataFrame, column: str) -> np.ndarray:
-    """A numeric column as float64 (NaN for missing), or all NaN when the column is absent."""
-    if column not in decl.columns:
-        return np.full(len(decl), np.nan)
-    return pd.to_numeric(decl[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+def _number(rows: Rows, column: str, every_row: bool = False) -> np.ndarray:
+    """A numeric column as float64 (NaN for missing) at the target rows (or every row), or all
+    NaN when the column is absent."""
+    n = len(rows) if every_row else rows.n_targets
+    if column not in rows.decl.columns:
+        return np.full(n, np.nan)
+    values = rows.decl[column] if every_row else rows.column(column)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _positive(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, np.nan)
 
 
-def _hs6(decl: pd.DataFrame) -> pd.Series:
-    code = pd.Series(decl["hs_code"].to_numpy(dtype=object), dtype=object)
+def _hs6(codes: pd.Series) -> pd.Series:
+    code = pd.Series(codes.to_numpy(dtype=object), dtype=object)
     return code.where(code.notna()).str.strip().str[:6]
 
 
 def _code_density(hs6: pd.Series, profiles: pd.DataFrame | None) -> pd.DataFrame:
-    """The code's packed-density range (min, max) for each row; NaN when the code has no profile."""
+    """The code's packed-density range (min, max) for each code; NaN when it has no profile."""
     cols = ["density_min_t_m3", "density_max_t_m3"]
     if profiles is None or not set(["hs_code", *cols]).issubset(profiles.columns):
         return pd.DataFrame(np.nan, index=range(len(hs6)), columns=cols)
@@ -84,21 +87,27 @@ def _code_density(hs6: pd.Series, profiles: pd.DataFrame | None) -> pd.DataFrame
         "hs6": profiles["hs_code"].astype(str).str.strip().str[:6].to_numpy(),
         **{c: pd.to_numeric(profiles[c], errors="coerce").to_numpy() for c in cols},
     }).drop_duplicates("hs6").set_index("hs6")
-    return table.reindex(hs6.to_numpy()).reset_index(drop=True)
+    return table.reindex(hs6.to_numpy(dtype=object)).reset_index(drop=True)
 
 
-def _weight_per_package_z(decl: pd.DataFrame, wpp: np.ndarray) -> pd.DataFrame:
-    """Z-score of log weight per package against the exporter's strictly earlier declarations."""
+def _payload(container_types: pd.Series) -> pd.Series:
+    """Maximum payload (kg) of each container type; NaN when unknown."""
+    ctype = container_types.where(container_types.notna()).str.strip().str.upper()
+    return ctype.map(container_payload_kg()).astype("float64")
+
+
+def _weight_per_package_z(rows: Rows, wpp: np.ndarray) -> pd.DataFrame:
+    """Z-score of log weight per package against the exporter's strictly earlier declarations.
+
+    ``wpp`` is given for every row (the history); the result is for the target rows.
+    """
     x = np.log(wpp)
     ok = ~np.isnan(x)
-    # plain arrays: the as-of primitives align keys by position, whatever decl's index is
-    t = decl["declared_at"].to_numpy()
-    exporter = decl["exporter_id"].to_numpy(dtype=object)
-    ev_t, ev_k, ev_x = t[ok], exporter[ok], x[ok]
-    n = as_of_sum(t, exporter, ev_t, ev_k)
-    s = as_of_sum(t, exporter, ev_t, ev_k, ev_x)
-    ss = as_of_sum(t, exporter, ev_t, ev_k, ev_x**2)
-    enough = ok & (n >= MIN_EXPORTER_HISTORY)
+    exporter = rows.codes("exporter_id")
+    x_ok = np.where(ok, x, 0.0)
+    n, s, ss = rows.earlier(exporter, [ok.astype("float64"), x_ok, x_ok**2])
+    x = rows.at(x)
+    enough = ~np.isnan(x) & (n >= MIN_EXPORTER_HISTORY)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(n > 0, s / n, np.nan)
         var = np.where(n > 1, (ss - n * mean**2) / (n - 1), np.nan)
@@ -112,20 +121,25 @@ def _weight_per_package_z(decl: pd.DataFrame, wpp: np.ndarray) -> pd.DataFrame:
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Packed density against the code's profile, container loading, net/gross, package weight."""
-    n = len(decl)
+    """Packed density against the code's profile, container loading, net/gross, package weight.
+
+    Described: the target rows of ``decl``; history (package weights): all its rows.
+    """
+    rows = rows_of(decl, ctx)
+    n = rows.n_targets
     missing: list[str] = []
-    gross = _positive(_number(decl, "gross_weight_kg"))
-    volume = _positive(_number(decl, "package_volume_m3"))
-    net = _positive(_number(decl, "net_weight_kg"))
-    containers = _positive(_number(decl, "container_count"))
-    packages = _positive(_number(decl, "packages"))
+    gross_all = _positive(_number(rows, "gross_weight_kg", every_row=True))
+    packages_all = _positive(_number(rows, "packages", every_row=True))
+    gross = rows.at(gross_all)
+    volume = _positive(_number(rows, "package_volume_m3"))
+    net = _positive(_number(rows, "net_weight_kg"))
+    containers = _positive(_number(rows, "container_count"))
 
     density = gross / 1000.0 / volume
-    hs6 = _hs6(decl)
-    code = _code_density(hs6, ctx.hs_profiles)
-    dmin = code["density_min_t_m3"].to_numpy(dtype=float)
-    dmax = code["density_max_t_m3"].to_numpy(dtype=float)
+    hs6 = rows.mapped("density:hs6", "hs_code", lambda codes: _hs6(codes).astype("str"))
+    dmin, dmax = (rows.mapped(f"density:{c}", "hs_code", lambda codes, c=c: _code_density(
+        _hs6(codes), ctx.hs_profiles)[c]).to_numpy(dtype=float)
+        for c in ("density_min_t_m3", "density_max_t_m3"))
     dmid = (dmin + dmax) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(dmid > 0, density / dmid, np.nan)
@@ -133,16 +147,14 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     above = np.where(np.isnan(density), np.nan, above)
 
     if "container_type" in decl.columns:
-        ctype = pd.Series(decl["container_type"].to_numpy(dtype=object), dtype=object)
-        ctype = ctype.where(ctype.notna()).str.strip().str.upper()
-        payload = ctype.map(container_payload_kg()).to_numpy(dtype=float)
+        payload = rows.mapped("density:payload", "container_type", _payload).to_numpy(
+            dtype="float64")
     else:
-        ctype = pd.Series(np.full(n, None, dtype=object))
         payload = np.full(n, np.nan)
     per_container = gross / containers
 
-    wpp = gross / packages
-    z = _weight_per_package_z(decl, wpp)
+    wpp_all = gross_all / packages_all
+    z = _weight_per_package_z(rows, wpp_all)
 
     for column, what in (
         ("package_volume_m3", "density features"),
@@ -156,15 +168,16 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     if ctx.hs_profiles is None:
         missing.append("density: no HS profile table, density against the code left empty")
 
-    features = pd.DataFrame({
-        "density_log_ratio_to_code": np.log(ratio),
-        "density_above_code_max": above,
-        "mass_per_container_to_payload": per_container / payload,
-        "net_to_gross_ratio": net / gross,
-        "weight_per_package_z_exporter": z["weight_per_package_z_exporter"].to_numpy(),
-    }, index=decl.index).astype("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        features = pd.DataFrame({
+            "density_log_ratio_to_code": np.log(ratio),
+            "density_above_code_max": above,
+            "mass_per_container_to_payload": per_container / payload,
+            "net_to_gross_ratio": net / gross,
+            "weight_per_package_z_exporter": z["weight_per_package_z_exporter"].to_numpy(),
+        }, index=rows.index).astype("float64")
     context = pd.DataFrame({
-        "hs6": hs6.to_numpy(),
+        "hs6": hs6.array,
         "declared_density_t_m3": density,
         "density_ratio_to_code": ratio,
         "code_density_min": dmin,
@@ -172,9 +185,9 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
         "code_density_mid": dmid,
         "mass_per_container_kg": per_container,
         "container_payload_kg": payload,
-        "weight_per_package_kg": wpp,
+        "weight_per_package_kg": rows.at(wpp_all),
         "exporter_usual_weight_per_package_kg":
             z["exporter_usual_weight_per_package_kg"].to_numpy(),
         "exporter_package_history": z["exporter_package_history"].to_numpy(),
-    }, index=decl.index)
+    }, index=rows.index)
     return FamilyResult(features, context, missing)

@@ -12,11 +12,13 @@ from features.base import (
     FamilyResult,
     Feature,
     FeatureContext,
-    as_of_label_rate,
-    as_of_monthly_stats,
-    as_of_sum,
+    Rows,
+    monthly_stats_codes,
+    months,
+    pair_codes,
+    rows_of,
 )
-from features.license import code_profile
+from features.license import target_code_profile
 
 FAMILY = "hs_mismatch"
 MIN_CODE_HISTORY = 30  # below this many earlier declarations, the code's reference value is used
@@ -34,15 +36,16 @@ FEATURES = [
     Feature("value_per_kg_log_ratio_to_code", FAMILY,
             "Value per kg against the code's historical median (natural log of the ratio).",
             "declared as {hs_code} ({code_description}) at {value_per_kg:,.2f} USD/kg, "
-            "{value_per_kg_ratio_text} the usual {code_median_value_per_kg:,.2f} USD/kg for that code"),
+            "{value_per_kg_ratio_text} the usual {code_median_value_per_kg:,.2f} USD/kg for that "
+            "code"),
     Feature("value_per_kg_robust_z", FAMILY,
             "How many robust standard deviations the value per kg lies from the code's history.",
-            "value per kg {value_per_kg:,.2f} USD lies {value_per_kg_robust_z:+.1f} robust standard "
-            "deviations from what {hs_code} usually declares"),
+            "value per kg {value_per_kg:,.2f} USD lies {value_per_kg_robust_z:+.1f} robust "
+            "standard deviations from what {hs_code} usually declares"),
     Feature("value_per_kg_log_ratio_to_reference", FAMILY,
             "Value per kg against the published reference for the code (natural log of the ratio).",
-            "{value_per_kg:,.2f} USD/kg against a reference of {code_reference_value_per_kg:,.2f} USD/kg "
-            "for {hs_code}"),
+            "{value_per_kg:,.2f} USD/kg against a reference of "
+            "{code_reference_value_per_kg:,.2f} USD/kg for {hs_code}"),
     Feature("exporter_share_of_this_heading", FAMILY,
             "Share of the exporter's earlier declarations under the same heading.",
             "only {exporter_share_of_this_heading:.0%} of exporter's earlier shipments were under "
@@ -142,18 +145,24 @@ def _probabilities(model, texts: pd.Series, controlled: set[str]) -> pd.DataFram
     return frame
 
 
-def _text_features(decl: pd.DataFrame, ctx: FeatureContext) -> pd.DataFrame:
-    """Probability of the declared heading, controlled probability and predicted heading."""
+def _text_features(rows: Rows, ctx: FeatureContext) -> pd.DataFrame:
+    """Probability of the declared heading, controlled probability and predicted heading.
+
+    For the target rows; the model runs once per distinct description not already scored
+    out of fold.
+    """
     state = ctx.state.get(FAMILY, {})
     model = state.get("model")
     out = pd.DataFrame({"p_declared": np.nan, "p_controlled": np.nan, "predicted": None},
-                       index=decl.index)
+                       index=rows.index)
     if model is None:
         return out
-    text = _clean_text(decl["goods_description"])
-    heading = decl["hs_code"].astype("str").str[:4]
+    text_codes, descriptions = rows.distinct("goods_description")
+    texts = _clean_text(pd.Series(descriptions, dtype=object))  # one per distinct description
+    wanted = np.zeros(len(descriptions), dtype=bool)
+    wanted[rows.at(text_codes)] = True
     oof = state.get("_oof")
-    uniq = pd.Index(text.unique())
+    uniq = pd.Index(texts[wanted].unique())
     known = oof if oof is not None else None
     todo = uniq if known is None else uniq[~isin(uniq.to_numpy(), known.index)]
     parts = [known] if known is not None else []
@@ -164,37 +173,48 @@ def _text_features(decl: pd.DataFrame, ctx: FeatureContext) -> pd.DataFrame:
     table = pd.concat(parts) if len(parts) > 1 else parts[0]
     table = table[~table.index.duplicated()]
     classes = [c for c in table.columns if not c.startswith("_")]
-    row = table.index.get_indexer(text)
-    col = pd.Index(classes).get_indexer(heading)
+    row = table.index.get_indexer(texts)[rows.at(text_codes)]
+    col = rows.mapped("hs:heading_class", "hs_code", lambda codes: pd.Series(
+        pd.Index(classes).get_indexer(codes.astype("str").str[:4]))).to_numpy()
     probs = table[classes].to_numpy()
     p = np.where(col >= 0, probs[row, np.maximum(col, 0)], 0.0)
     out["p_declared"] = p
     out["p_controlled"] = table["_controlled"].to_numpy()[row]
-    out["predicted"] = table["_best"].to_numpy()[row]
+    out["predicted"] = pd.Series(table["_best"].to_numpy(), dtype="str").take(row).array
     return out
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Text fit, exporter profile, value per kg against the code, and the code's cover history."""
-    idx = decl.index
-    t = decl["declared_at"]
-    hs = decl["hs_code"].astype("str")
-    heading = hs.str[:4]
-    chapter = hs.str[:2]
+    """Text fit, exporter profile, value per kg against the code, and the code's cover history.
+
+    Described: the target rows of ``decl``; history: all its rows.
+    """
+    rows = rows_of(decl, ctx)
+    idx = rows.index
+    hs6 = rows.codes("hs_code", lambda codes: codes.str[:6], name="hs6")
+    heading = rows.codes("hs_code", lambda codes: codes.str[:4], name="heading")
+    chapter = rows.codes("hs_code", lambda codes: codes.str[:2], name="chapter")
     out = pd.DataFrame(index=idx)
     missing: list[str] = []
 
-    text = _text_features(decl, ctx)
+    text = _text_features(rows, ctx)
     if ctx.state.get(FAMILY, {}).get("model") is None:
         missing.append("hs_mismatch: no fitted text model, description features left empty")
     out["description_fits_declared_heading"] = text["p_declared"].astype("float64")
     out["description_suggests_controlled"] = text["p_controlled"].astype("float64")
 
-    value_per_kg = decl["declared_value_usd"] / decl["gross_weight_kg"]
-    log_vpk = np.log(value_per_kg.clip(lower=1e-6))
-    stats = as_of_monthly_stats(log_vpk, hs.str[:6], t, ("median", "q25", "q75"))
+    value_per_kg_all = (decl["declared_value_usd"] / decl["gross_weight_kg"]).to_numpy(
+        dtype="float64", na_value=np.nan)
+    log_vpk_all = np.log(np.maximum(value_per_kg_all, 1e-6))  # NaN stays NaN
+    month = rows.cached("months", lambda: months(decl["declared_at"]))
+    stats = pd.DataFrame(
+        monthly_stats_codes(log_vpk_all, hs6, month, ("median", "q25", "q75"), rows.pos),
+        index=idx, columns=["median", "q25", "q75", "n"])
+    value_per_kg = pd.Series(rows.at(value_per_kg_all), index=idx)
+    log_vpk = pd.Series(rows.at(log_vpk_all), index=idx)
     enough = stats["n"].fillna(0) >= MIN_CODE_HISTORY
-    reference = code_profile(hs, ctx.hs_profiles, "value_per_kg_typical").astype("float64")
+    reference = target_code_profile(rows, ctx.hs_profiles, "value_per_kg_typical").astype(
+        "float64")
     log_ref = np.log(reference.clip(lower=1e-6))
     median = stats["median"].where(enough, log_ref)
     spread = ((stats["q75"] - stats["q25"]) / 1.349).where(enough).clip(lower=0.05)
@@ -202,37 +222,53 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     out["value_per_kg_robust_z"] = ((log_vpk - median) / spread.fillna(0.5)).to_numpy()
     out["value_per_kg_log_ratio_to_reference"] = (log_vpk - log_ref).to_numpy()
 
-    exporter = decl["exporter_id"]
-    before = as_of_sum(t, exporter, t, exporter)
-    same_heading = as_of_sum(t, exporter + "|" + heading, t, exporter + "|" + heading)
-    same_chapter = as_of_sum(t, exporter + "|" + chapter, t, exporter + "|" + chapter)
-    out["exporter_share_of_this_heading"] = np.where(before > 0, same_heading / np.maximum(before, 1),
-                                                     np.nan)
+    exporter = rows.codes("exporter_id")
+    before, same_heading, same_chapter = (
+        rows.earlier(key)[0]
+        for key in (exporter, pair_codes(exporter, heading), pair_codes(exporter, chapter)))
+    out["exporter_share_of_this_heading"] = np.where(
+        before > 0, same_heading / np.maximum(before, 1), np.nan)
     out["exporter_new_chapter"] = ((before >= 3) & (same_chapter == 0)).astype("float64")
-    rate, _ = as_of_label_rate(decl.assign(_hs6=hs.str[:6]), ctx.labels, "_hs6")
-    out["code_cover_violation_rate"] = rate
-    role = code_profile(hs, ctx.hs_profiles, "role")
-    out["cover_code"] = role.eq("cover").astype("float64") if ctx.hs_profiles is not None else np.nan
+    out["code_cover_violation_rate"] = rows.label_rate(ctx.labels, hs6)[0]
+    role = target_code_profile(rows, ctx.hs_profiles, "role")
+    out["cover_code"] = role.eq("cover").astype("float64") if ctx.hs_profiles is not None \
+        else np.nan
 
     ratio = np.exp(out["value_per_kg_log_ratio_to_code"])
     context = pd.DataFrame({
-        "goods_description_short": decl["goods_description"].astype("str").str.slice(0, 60),
-        "declared_heading": heading,
-        "declared_chapter": chapter,
+        "goods_description_short": rows.mapped(
+            "hs:description_short", "goods_description",
+            lambda d: d.astype("str").str.slice(0, 60)),
+        "declared_heading": rows.mapped("hs:heading", "hs_code",
+                                        lambda codes: codes.astype("str").str[:4]),
+        "declared_chapter": rows.mapped("hs:chapter", "hs_code",
+                                        lambda codes: codes.astype("str").str[:2]),
         "predicted_heading": text["predicted"],
-        "predicted_heading_description": _heading_description(text["predicted"], ctx.hs_profiles),
-        "code_description": code_profile(hs, ctx.hs_profiles, "description"),
+        "predicted_heading_description": _heading_description(text["predicted"],
+                                                              ctx.hs_profiles),
+        "code_description": target_code_profile(rows, ctx.hs_profiles, "description"),
         "value_per_kg": value_per_kg,
         "code_median_value_per_kg": np.exp(median),
         "code_reference_value_per_kg": reference,
-        "value_per_kg_ratio_text": np.where(ratio >= 1, ratio.map("{:,.0f}x".format),
-                                            (1 / ratio).map("1/{:,.0f} of".format)),
+        "value_per_kg_ratio_text": _ratio_text(ratio.to_numpy()).set_axis(idx),
     }, index=idx)
     return FamilyResult(out.astype("float64"), context, missing)
+
+
+def _ratio_text(ratio: np.ndarray) -> pd.Series:
+    """'12x' for ratios of 1 or more, '1/12 of' below; formatted once per distinct rounding."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shown = np.where(ratio >= 1, np.rint(ratio), np.rint(1 / ratio))
+    uniq, inverse = np.unique(shown, return_inverse=True)
+    texts = pd.Series([f"{x:,.0f}x" for x in uniq] + [f"1/{x:,.0f} of" for x in uniq],
+                      dtype="str")
+    return texts.take(np.where(ratio >= 1, inverse, len(uniq) + inverse)).reset_index(drop=True)
 
 
 def _heading_description(headings: pd.Series, profiles: pd.DataFrame | None) -> pd.Series:
     if profiles is None:
         return pd.Series("", index=headings.index)
     first = profiles.assign(h=profiles["hs_code"].astype("str").str[:4]).drop_duplicates("h")
-    return headings.map(first.set_index("h")["description"]).fillna("")
+    codes, uniques = pd.factorize(headings, use_na_sentinel=False)
+    described = pd.Series(uniques).map(first.set_index("h")["description"]).fillna("")
+    return described.take(codes).set_axis(headings.index)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.base import FamilyResult, Feature, FeatureContext, as_of_sum
+from data.arrays import isin
+from features.base import FamilyResult, Feature, FeatureContext, Rows, pair_codes, rows_of
 
 FAMILY = "license"
 
 FEATURES = [
     Feature("controlled_goods", FAMILY,
             "Declared code is export-controlled (rare earth metals, compounds, magnets).",
-            "declared code {hs_code} ({code_description}) is export-controlled", show_when="positive"),
+            "declared code {hs_code} ({code_description}) is export-controlled",
+            show_when="positive"),
     Feature("license_missing", FAMILY,
             "Controlled goods declared without a license that exists in the license register.",
             "controlled goods under {hs_code} declared without a registered export license "
@@ -38,9 +40,10 @@ FEATURES = [
             "license {license_id} covers codes {license_hs_prefix}*, not {hs_code}",
             show_when="positive"),
     Feature("license_quantity_used_share", FAMILY,
-            "Share of the licensed quantity used by earlier shipments plus this one (>1: exhausted).",
-            "license {license_id} quantity {license_quantity_kg:,.0f} kg is {license_quantity_used_share:.0%} "
-            "used including this shipment"),
+            "Share of the licensed quantity used by earlier shipments plus this one "
+            "(>1: exhausted).",
+            "license {license_id} quantity {license_quantity_kg:,.0f} kg is "
+            "{license_quantity_used_share:.0%} used including this shipment"),
     Feature("exporter_holds_covering_license", FAMILY,
             "The exporter holds some license valid today for this code (quoted or not).",
             "exporter holds no valid license for {hs_code} on this date", show_when="notna"),
@@ -62,8 +65,17 @@ def code_profile(hs_code: pd.Series, profiles: pd.DataFrame | None, column: str)
     return hs_code.astype("str").str[:6].map(table)
 
 
+def target_code_profile(rows: Rows, profiles: pd.DataFrame | None, column: str) -> pd.Series:
+    """``code_profile`` of the target rows' codes, looked up once per distinct code."""
+    if profiles is None:
+        return pd.Series(np.nan, index=rows.index)
+    return rows.mapped(f"code_profile:{column}", "hs_code",
+                       lambda codes: code_profile(codes, profiles, column))
+
+
 def code_startswith(codes: pd.Series, prefixes: pd.Series) -> pd.Series:
-    """Element-wise ``code.startswith(prefix)`` for non-empty prefixes, vectorised by prefix length."""
+    """Element-wise ``code.startswith(prefix)`` for non-empty prefixes, vectorised by prefix
+    length."""
     codes = codes.astype("str")
     prefixes = prefixes.fillna("").astype("str")
     lengths = prefixes.str.len()
@@ -75,18 +87,23 @@ def code_startswith(codes: pd.Series, prefixes: pd.Series) -> pd.Series:
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """License flags for controlled goods, with the ledger of quantities used so far."""
-    from features.names import normalise_names
+    """License flags for controlled goods, with the ledger of quantities used so far.
 
-    idx = decl.index
-    hs6 = decl["hs_code"].astype("str").str[:6]
-    controlled = hs6.isin(_controlled_codes(ctx.hs_profiles))
+    Described: the target rows of ``decl``; the ledger draws on all its rows.
+    """
+    rows = rows_of(decl, ctx)
+    idx = rows.index
+    controlled_codes = _controlled_codes(ctx.hs_profiles)
+    controlled = rows.mapped(
+        "license:controlled", "hs_code",
+        lambda codes: codes.astype("str").str[:6].isin(controlled_codes)) == 1.0
     out = pd.DataFrame(index=idx, dtype="float64")
     out["controlled_goods"] = controlled.astype("float64")
-    quoted = decl["license_id"] if "license_id" in decl.columns else pd.Series(pd.NA, index=idx,
-                                                                                dtype="str")
+    has_license = "license_id" in decl.columns
+    quoted = rows.column("license_id") if has_license else pd.Series(pd.NA, index=idx,
+                                                                      dtype="str")
     context = pd.DataFrame(index=idx)
-    context["code_description"] = code_profile(decl["hs_code"], ctx.hs_profiles, "description")
+    context["code_description"] = target_code_profile(rows, ctx.hs_profiles, "description")
     context["license_quoted"] = quoted.fillna("none")
     missing: list[str] = []
     lic = ctx.licenses
@@ -97,33 +114,36 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
         return FamilyResult(out, context, missing)
 
     lic = lic.drop_duplicates("license_id").set_index("license_id")
-    found = quoted.notna() & quoted.isin(lic.index)
-    row = lic.reindex(quoted.where(found))
-    row.index = idx
-    t = decl["declared_at"]
+    found, row, differs, covered = _quoted_licenses(rows, quoted, lic, has_license)
+    t = rows.column("declared_at")
+    exporter, hs_code = rows.column("exporter_id"), rows.column("hs_code")
     valid_day = (t.dt.normalize() >= row["valid_from"]) & (t.dt.normalize() <= row["valid_to"])
     out["license_missing"] = (controlled & ~found).astype("float64")
     out["license_outside_validity"] = np.where(found, (~valid_day).astype("float64"), np.nan)
     out["license_held_by_other_exporter"] = np.where(
-        found, (row["exporter_id"] != decl["exporter_id"]).astype("float64"), np.nan)
+        found, (row["exporter_id"] != exporter).astype("float64"), np.nan)
     out["license_other_destination"] = np.where(
-        found, (row["destination_country"] != decl["destination_country"]).astype("float64"), np.nan)
-    lic_cons = normalise_names(row["consignee_name"]).astype(object).fillna("")
-    decl_cons = normalise_names(decl["consignee_name"]).astype(object).fillna("")
-    out["license_other_consignee"] = np.where(found, (lic_cons != decl_cons).astype("float64"), np.nan)
+        found, (row["destination_country"] != rows.column("destination_country"))
+        .astype("float64"), np.nan)
+    out["license_other_consignee"] = np.where(found, differs.astype("float64"), np.nan)
     prefix = row["hs_code"].fillna("").astype("str")
-    covered = code_startswith(decl["hs_code"], prefix)
     out["license_code_not_covered"] = np.where(found, (~covered).astype("float64"), np.nan)
 
-    # ledger: quantities drawn on each license by earlier declarations, in time order
-    weight = decl["net_weight_kg"].fillna(decl["gross_weight_kg"]) if "net_weight_kg" in decl.columns \
-        else decl["gross_weight_kg"]
-    key = quoted.where(found)
-    used_before = as_of_sum(t, key, t, key, weight)
+    # ledger: quantities drawn on each license by earlier declarations (any row), in time order
+    weight = _weight(decl)
+    if has_license:
+        codes, ids = rows.keys("license_id")
+        registered = np.append(isin(ids, lic.index), False)  # code -1: not registered
+        key = np.where(registered[codes], codes, -1)
+        used_before = rows.earlier(key, [weight])[0]
+    else:
+        used_before = np.zeros(len(idx))
     out["license_quantity_used_share"] = np.where(
-        found, (used_before + weight.to_numpy()) / row["quantity_kg"].replace(0, np.nan).to_numpy(),
+        found, (used_before + rows.at(weight)) / row["quantity_kg"].replace(0, np.nan).to_numpy(),
         np.nan)
-    out["exporter_holds_covering_license"] = _exporter_holds_license(decl, lic.reset_index(), controlled)
+    out["exporter_holds_covering_license"] = _exporter_holds_license(
+        pd.DataFrame({"exporter_id": exporter, "hs_code": hs_code, "declared_at": t}),
+        lic.reset_index(), controlled)
 
     context["license_holder"] = row["exporter_id"]
     context["license_destination"] = row["destination_country"]
@@ -135,8 +155,56 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     return FamilyResult(out.astype("float64"), context, missing)
 
 
-def _exporter_holds_license(decl: pd.DataFrame, lic: pd.DataFrame, controlled: pd.Series) -> np.ndarray:
-    """1 if the exporter holds a license covering the code valid on the date, for controlled rows."""
+def _quoted_licenses(rows: Rows, quoted: pd.Series, lic: pd.DataFrame, has_license: bool
+                     ) -> tuple[pd.Series, pd.DataFrame, np.ndarray, np.ndarray]:
+    """Per target row: is the quoted license registered, its register row, does it name
+    another consignee (canonical names compared), does it cover the declared code. Looked up
+    once per distinct quote (and declared code)."""
+    from features.names import distinct_canonical, normalise_names
+
+    def canonical(names: pd.Series) -> np.ndarray:
+        return normalise_names(names).astype(object).fillna("").to_numpy(dtype=object)
+
+    if not has_license:
+        found = quoted.notna() & isin(quoted, lic.index)
+        row = lic.reindex(quoted.where(found)).set_axis(quoted.index)
+        differs = canonical(row["consignee_name"]) != canonical(rows.column("consignee_name"))
+        covered = code_startswith(rows.column("hs_code"), row["hs_code"].fillna("").astype("str"))
+        return found, row, differs, covered.to_numpy()
+    raw, values = rows.distinct("license_id")
+    values = pd.Series(values, dtype=object)
+    registered = (values.notna() & isin(values, lic.index)).to_numpy()
+    per_quote = lic.reindex(values.where(registered))
+    which = rows.at(raw)
+    # canonical consignee names of the licenses and of the declarations, as codes of one space
+    on_license = canonical(per_quote["consignee_name"])
+    on_declaration = pd.Series(distinct_canonical(rows, "consignee_name"),
+                               dtype=object).fillna("").to_numpy(dtype=object)
+    same = pd.factorize(np.concatenate([on_license, on_declaration]))[0]
+    differs = (same[:len(on_license)][which]
+               != same[len(on_license):][rows.at(rows.distinct("consignee_name")[0])])
+    # the declared code against the license's code prefix, once per distinct pair
+    codes, declared = rows.distinct("hs_code")
+    pair = pd.factorize(pair_codes(rows.at(codes), which))[0]
+    first = np.unique(pair, return_index=True)[1]
+    prefix = per_quote["hs_code"].fillna("").astype("str").to_numpy(dtype=object)
+    covered = code_startswith(pd.Series(declared[rows.at(codes)[first]], dtype=object),
+                              pd.Series(prefix[which[first]], dtype=object)).to_numpy()[pair]
+    return (pd.Series(registered[which], index=rows.index),
+            per_quote.take(which).set_axis(rows.index), differs, covered)
+
+
+def _weight(decl: pd.DataFrame) -> np.ndarray:
+    """Quantity each declaration draws on its license: net mass, else gross mass (every row)."""
+    gross = decl["gross_weight_kg"]
+    weight = decl["net_weight_kg"].fillna(gross) if "net_weight_kg" in decl.columns else gross
+    return weight.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _exporter_holds_license(decl: pd.DataFrame, lic: pd.DataFrame, controlled: pd.Series
+                            ) -> np.ndarray:
+    """1 if the exporter holds a license covering the code valid on the date, for controlled
+    rows."""
     out = np.full(len(decl), np.nan)
     rows = decl.loc[controlled, ["exporter_id", "hs_code", "declared_at"]]
     if rows.empty:

@@ -10,8 +10,13 @@ with a few thousand distinct names cost a few thousand normalisations.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from features.base import Rows
 
 # Combining marks left after NFKD decomposition (accents, diacritics). Literal characters, not
 # \u escapes, so that pandas can hand the pattern to pyarrow's regex engine.
@@ -95,6 +100,13 @@ def normalise_names(values: pd.Series) -> pd.Series:
     """Canonical company names: ``normalise_text`` plus canonical legal forms ("co ltd", "llc")."""
     codes, uniques = _unique_codes(values)
     return _expand(codes, _canonical(uniques), values.index)
+
+
+def distinct_canonical(rows: Rows, column: str) -> np.ndarray:
+    """``normalise_names`` of each distinct value of a column of ``rows`` (as ``rows.distinct``
+    lists them), computed once per prepared frame."""
+    return rows.cached(f"canonical:{column}", lambda: normalise_names(
+        pd.Series(rows.distinct(column)[1], dtype=object)).to_numpy(dtype=object))
 
 
 def name_cores(values: pd.Series) -> pd.Series:

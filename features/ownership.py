@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from features.base import FamilyResult, Feature, FeatureContext
+from features.base import FamilyResult, Feature, FeatureContext, rows_of
 from features.names import name_cores, name_forms, normalise_names, normalise_text
 
 FAMILY = "ownership"
@@ -103,6 +103,9 @@ FEATURES = [
             "consignee's officer {consignee_busiest_officer} sits on "
             "{consignee_max_director_boards:.0f} company boards", show_when="positive"),
 ]
+
+PARTY_COLUMNS = ["declared_at", "exporter_id", "exporter_name", "consignee_id", "consignee_name",
+                 "consignee_country"]
 
 CONTEXT_COLUMNS = [
     f"{role}_{c}" for role in ("exporter", "consignee") for c in (
@@ -315,7 +318,7 @@ def _node_names(reg: pd.DataFrame | None, officers: pd.DataFrame | None,
 
 def listed_search(graph: nx.Graph, sources: dict[str, str]) -> tuple[dict, dict]:
     """Steps and path from the nearest listed source to every node within MAX_STEPS."""
-    present = {s for s in sources if s in graph}
+    present = sorted(s for s in sources if s in graph)  # a set would make ties random
     if not present:
         return {}, {}
     return nx.multi_source_dijkstra(graph, present, cutoff=MAX_STEPS)
@@ -433,7 +436,16 @@ def _missing_tables(ctx: FeatureContext, reg, officers, ownership, wl) -> list[s
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Watchlist name similarity, steps to listed entities and registry facts per declaration."""
+    """Watchlist name similarity, steps to listed entities and registry facts per declaration.
+
+    Described: the target rows of ``decl``; every value is a fact of the row itself.
+    """
+    rows = rows_of(decl, ctx)
+    return _describe(rows.frame([c for c in PARTY_COLUMNS if c in decl.columns]), ctx)
+
+
+def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
+    """The features and context of every row of ``decl``."""
     n, idx = len(decl), decl.index
     feats = {f.name: np.full(n, np.nan) for f in FEATURES}
     context: dict[str, object] = {}

@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.base import FamilyResult, Feature, FeatureContext, as_of_label_rate, as_of_sum
+from features.base import (
+    FamilyResult,
+    Feature,
+    FeatureContext,
+    Rows,
+    label_rate_codes,
+    pair_codes,
+    rows_of,
+)
 
 FAMILY = "routing"
 
@@ -89,16 +97,28 @@ def route_legs(decl: pd.DataFrame) -> pd.DataFrame:
     parts = [pd.DataFrame({"row": pos, "order": 0, "role": "loading",
                            "locode": _codes(decl["port_of_loading"]).to_numpy()})]
     if "transshipment_ports" in decl.columns:
-        raw = _codes(decl["transshipment_ports"]).fillna("")
-        transit = raw.str.split(";").explode()
-        transit = _codes(transit).set_axis(transit.index).dropna()
-        parts.append(pd.DataFrame({
-            "row": transit.index.to_numpy(), "order": transit.groupby(level=0).cumcount() + 1,
-            "role": "transit", "locode": transit.to_numpy()}))
+        transit = transit_ports(decl["transshipment_ports"])
+        parts.append(pd.DataFrame({"row": transit["row"].to_numpy(),
+                                   "order": transit["order"].to_numpy(), "role": "transit",
+                                   "locode": transit["locode"].to_numpy()}))
     parts.append(pd.DataFrame({"row": pos, "order": np.iinfo(np.int32).max, "role": "discharge",
                                "locode": _codes(decl["port_of_discharge"]).to_numpy()}))
     legs = pd.concat(parts, ignore_index=True)
     return legs.sort_values(["row", "order"], kind="stable", ignore_index=True)
+
+
+def transit_ports(routes: pd.Series) -> pd.DataFrame:
+    """Transit ports of each declared route: row (position), order (1, 2, ...) and locode.
+
+    Only non-blank routes are split; blank stops ("A;;B", a trailing ';') are dropped.
+    """
+    raw = _codes(routes)
+    has = np.flatnonzero(raw.notna().to_numpy())
+    transit = raw.iloc[has].set_axis(has).str.split(";").explode()
+    transit = _codes(transit).set_axis(transit.index).dropna()
+    return pd.DataFrame({"row": transit.index.to_numpy(dtype=np.int64),
+                         "order": transit.groupby(level=0).cumcount().to_numpy() + 1,
+                         "locode": transit.to_numpy(dtype=object)})
 
 
 def _port_coords(ports: pd.DataFrame) -> pd.DataFrame:
@@ -107,13 +127,6 @@ def _port_coords(ports: pd.DataFrame) -> pd.DataFrame:
                           "lon": pd.to_numeric(ports["lon"], errors="coerce").to_numpy()})
     table = table.dropna().drop_duplicates("locode")
     return table.set_index("locode")
-
-
-def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """1.0 where both codes are known and differ, 0.0 where equal, NaN where either is missing."""
-    a, b = _codes(a), _codes(b)
-    known = (a.notna() & b.notna()).to_numpy()
-    return np.where(known, (a.to_numpy() != b.to_numpy()).astype(float), np.nan)
 
 
 def _route_geometry(decl: pd.DataFrame, legs: pd.DataFrame, ports: pd.DataFrame | None,
@@ -163,57 +176,114 @@ def _route_path(legs: pd.DataFrame, n: int, has_transit: bool) -> np.ndarray:
     return _join_by_row(code, legs["row"].to_numpy(), n, " -> ").to_numpy()
 
 
-def _hub_rate(decl: pd.DataFrame, legs: pd.DataFrame, labels: pd.DataFrame | None
-              ) -> pd.DataFrame:
-    """Worst transit hub per row by smoothed as-of violation rate of shipments through it."""
-    n = len(decl)
+def _routes(rows: Rows, has_transit: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct routes (loading, transit, discharge) of the target rows, and each row's."""
+    columns = ["port_of_loading", *(["transshipment_ports"] if has_transit else []),
+               "port_of_discharge"]
+    distinct = {c: rows.distinct(c) for c in columns}
+    code = rows.at(distinct[columns[0]][0])
+    for c in columns[1:]:
+        code = pair_codes(code, rows.at(distinct[c][0]))
+    route = pd.factorize(code)[0]
+    first = np.unique(route, return_index=True)[1]  # a row of each route
+    routes = pd.DataFrame({c: values[rows.at(codes)[first]]
+                           for c, (codes, values) in distinct.items()})
+    return routes, route
+
+
+def _describe_routes(routes: pd.DataFrame, ports: pd.DataFrame | None, has_transit: bool
+                     ) -> pd.DataFrame:
+    """Hops, geometry and the route in words, once per distinct route."""
+    n = len(routes)
+    legs = route_legs(routes)
+    hops = np.bincount(legs["row"].to_numpy(),
+                       weights=(legs["role"] == "transit").to_numpy(float), minlength=n)
+    geometry, geo_context = _route_geometry(routes, legs, ports, has_transit)
+    return pd.DataFrame({
+        "route_hops": hops if has_transit else np.full(n, np.nan),
+        "route_circuity": geometry["route_circuity"].to_numpy(),
+        "route_unknown_ports": geometry["route_unknown_ports"].to_numpy(),
+        "route_path": _route_path(legs, n, has_transit),
+        "route_distance_km": geo_context["route_distance_km"].to_numpy(),
+        "route_direct_km": geo_context["route_direct_km"].to_numpy(),
+        "route_unknown_list": geo_context["route_unknown_list"].to_numpy(),
+    })
+
+
+def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.DataFrame:
+    """Worst transit hub per target row by smoothed as-of violation rate of shipments through it.
+
+    A hub's outcome events are the inspections of any row of ``decl`` routed through it.
+    """
+    n = rows.n_targets
     out = pd.DataFrame({"transit_hub_violation_rate": np.nan, "transit_hub_worst": None,
                         "transit_hub_inspections": np.nan}, index=range(n))
-    transit = legs[legs["role"] == "transit"].drop_duplicates(["row", "locode"])
-    if labels is None or labels.empty or transit.empty:
+    if labels is None or labels.empty or not has_transit:
         return out
-    rows = transit["row"].to_numpy()
-    through = pd.DataFrame({
-        "declaration_id": decl["declaration_id"].to_numpy()[rows],
-        "declared_at": decl["declared_at"].to_numpy()[rows],
-        "transit_port": transit["locode"].to_numpy(),
-        "row": rows,
-    })
-    rate, count = as_of_label_rate(through, labels, "transit_port", strength=HUB_RATE_STRENGTH)
-    through["rate"], through["count"] = rate, count
-    worst = (through.sort_values(["row", "rate"], ascending=[True, False], kind="stable")
-             .drop_duplicates("row").set_index("row"))
-    out.loc[worst.index, "transit_hub_violation_rate"] = worst["rate"]
-    out.loc[worst.index, "transit_hub_worst"] = worst["transit_port"]
-    out.loc[worst.index, "transit_hub_inspections"] = worst["count"]
+    out["transit_hub_worst"] = pd.Series(np.nan, index=out.index, dtype="str")
+    route_codes, routes = rows.distinct("transshipment_ports")
+    stops = transit_ports(pd.Series(routes, dtype=object)).drop_duplicates(["row", "locode"])
+    if stops.empty:
+        return out
+    # each distinct route's ports as a slice of one flat array
+    port_code, port_names = pd.factorize(stops["locode"])
+    count = np.bincount(stops["row"].to_numpy(), minlength=len(routes))
+    start = np.cumsum(count) - count
+
+    def through(route: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which item, port code) for every transit port of each item's route."""
+        k = count[route]
+        item = np.repeat(np.arange(len(route)), k)
+        offset = np.arange(len(item)) - np.repeat(np.cumsum(k) - k, k)
+        return item, port_code[start[route][item] + offset]
+
+    q_item, q_port = through(rows.at(route_codes))
+    if not len(q_item):
+        return out
+    lab, row, lt, lv = rows.outcomes(labels)
+    l_item, l_port = through(route_codes[row])
+    rate, inspected = label_rate_codes(
+        rows.at(rows.times())[q_item], q_port, lt[lab][l_item], l_port, lv[lab][l_item], lt, lv,
+        HUB_RATE_STRENGTH, rows.label_prior(labels)[q_item])
+    order = np.lexsort((-rate, q_item))  # stable: among equal rates, the first on the route
+    first = order[np.r_[True, q_item[order][1:] != q_item[order][:-1]]]
+    worst = q_item[first]
+    port = np.full(n, len(port_names))  # the last name: none
+    port[worst] = q_port[first]
+    out["transit_hub_worst"] = pd.Series([*port_names, np.nan], dtype="str").take(port).array
+    out.loc[worst, "transit_hub_violation_rate"] = rate[first]
+    out.loc[worst, "transit_hub_inspections"] = inspected[first]
     return out
 
 
-def _origin_share(decl: pd.DataFrame) -> pd.DataFrame:
+def _origin_share(rows: Rows) -> pd.DataFrame:
     """As-of share of the HS heading's earlier declarations that had this origin, smoothed."""
-    t = decl["declared_at"].to_numpy()
-    heading = _codes(decl["hs_code"]).str[:4]
-    origin = _codes(decl["origin_country"])
-    pair = (heading + "|" + origin).to_numpy()
-    n_pair = as_of_sum(t, pair, t, pair)
-    n_heading = as_of_sum(t, heading.to_numpy(), t, heading.to_numpy())
-    n_origin = as_of_sum(t, origin.to_numpy(), t, origin.to_numpy())
-    n_all = as_of_sum(t, None, t, None)
+    heading = rows.codes("hs_code", lambda c: _codes(c).str[:4], name="routing:heading")
+    origin = rows.codes("origin_country", _codes, name="routing:origin")
+    pair = pair_codes(heading, origin)
+    n_pair, n_heading, n_origin, n_all = (
+        rows.earlier(key)[0] for key in (pair, heading, origin, np.zeros(len(rows), np.int64)))
     with np.errstate(divide="ignore", invalid="ignore"):
         prior = np.where(n_all > 0, n_origin / n_all, np.nan)
     share = (n_pair + ORIGIN_SHARE_STRENGTH * prior) / (n_heading + ORIGIN_SHARE_STRENGTH)
-    known = (heading.notna() & origin.notna()).to_numpy()
+    known = (rows.at(heading) >= 0) & (rows.at(origin) >= 0)
     return pd.DataFrame({
         "origin_produces_goods_share": np.where(known, share, np.nan),
-        "hs_heading": heading.to_numpy(),
+        "hs_heading": rows.mapped("routing:hs_heading", "hs_code",
+                                  lambda c: _codes(c).str[:4]).array,
         "origin_heading_declarations": np.where(known, n_pair, np.nan),
         "heading_declarations": np.where(known, n_heading, np.nan),
     })
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Hops, circuity, unknown ports, hub violation rates and origin/destination consistency."""
-    n = len(decl)
+    """Hops, circuity, unknown ports, hub violation rates and origin/destination consistency.
+
+    Described: the target rows of ``decl`` (route facts once per distinct route); history
+    (hub outcomes, origin shares): all its rows.
+    """
+    rows = rows_of(decl, ctx)
+    idx = rows.index
     missing: list[str] = []
     has_transit = "transshipment_ports" in decl.columns
     if not has_transit:
@@ -225,36 +295,44 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     if ctx.labels is None or ctx.labels.empty:
         missing.append("routing: no inspection outcomes, transit hub violation rates left empty")
 
-    legs = route_legs(decl)
-    hops = np.bincount(legs["row"].to_numpy(), weights=(legs["role"] == "transit").to_numpy(float),
-                       minlength=n)
-    geometry, geo_context = _route_geometry(decl, legs, ctx.ports, has_transit)
-    hub = _hub_rate(decl, legs, ctx.labels)
-    origin = _origin_share(decl)
-    loading_country = _codes(decl["port_of_loading"]).str[:2]
+    routes, route = _routes(rows, has_transit)
+    described = _describe_routes(routes, ctx.ports, has_transit).take(route).set_axis(idx)
+    hub = _hub_rate(rows, ctx.labels, has_transit).set_axis(idx)
+    origin = _origin_share(rows).set_axis(idx)
+    loading_country = rows.mapped("routing:loading_country", "port_of_loading",
+                                  lambda c: _codes(c).str[:2])
+    origin_country = rows.mapped("routing:origin_country", "origin_country", _codes)
 
     features = pd.DataFrame({
-        "route_hops": hops if has_transit else np.full(n, np.nan),
-        "route_circuity": geometry["route_circuity"].to_numpy(),
-        "route_unknown_ports": geometry["route_unknown_ports"].to_numpy(),
-        "transit_hub_violation_rate": hub["transit_hub_violation_rate"].to_numpy(dtype=float),
-        "origin_differs_from_loading_country": _differs(
-            decl["origin_country"], loading_country),
-        "origin_produces_goods_share": origin["origin_produces_goods_share"].to_numpy(),
-        "destination_differs_from_consignee_country": _differs(
-            decl["destination_country"], decl["consignee_country"]),
-    }, index=decl.index).astype("float64")
+        "route_hops": described["route_hops"],
+        "route_circuity": described["route_circuity"],
+        "route_unknown_ports": described["route_unknown_ports"],
+        "transit_hub_violation_rate": hub["transit_hub_violation_rate"].astype(float),
+        "origin_differs_from_loading_country": _differs_coded(origin_country, loading_country),
+        "origin_produces_goods_share": origin["origin_produces_goods_share"],
+        "destination_differs_from_consignee_country": _differs_coded(
+            rows.mapped("routing:destination", "destination_country", _codes),
+            rows.mapped("routing:consignee_country", "consignee_country", _codes)),
+    }, index=idx).astype("float64")
 
     context = pd.DataFrame({
-        "route_path": _route_path(legs, n, has_transit),
-        "route_distance_km": geo_context["route_distance_km"].to_numpy(),
-        "route_direct_km": geo_context["route_direct_km"].to_numpy(),
-        "route_unknown_list": geo_context["route_unknown_list"].to_numpy(),
-        "transit_hub_worst": hub["transit_hub_worst"].to_numpy(),
-        "transit_hub_inspections": hub["transit_hub_inspections"].to_numpy(dtype=float),
-        "loading_country": loading_country.to_numpy(),
-        "hs_heading": origin["hs_heading"].to_numpy(),
-        "origin_heading_declarations": origin["origin_heading_declarations"].to_numpy(),
-        "heading_declarations": origin["heading_declarations"].to_numpy(),
-    }, index=decl.index)
+        "route_path": described["route_path"].astype("str"),
+        "route_distance_km": described["route_distance_km"],
+        "route_direct_km": described["route_direct_km"],
+        "route_unknown_list": described["route_unknown_list"].astype("str"),
+        "transit_hub_worst": hub["transit_hub_worst"],
+        "transit_hub_inspections": hub["transit_hub_inspections"].astype(float),
+        "loading_country": loading_country,
+        "hs_heading": origin["hs_heading"],
+        "origin_heading_declarations": origin["origin_heading_declarations"],
+        "heading_declarations": origin["heading_declarations"],
+    }, index=idx)
     return FamilyResult(features, context, missing)
+
+
+def _differs_coded(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """1.0 where both codes (already through ``_codes``) are known and differ, 0.0 where equal,
+    NaN where either is missing."""
+    known = (a.notna() & b.notna()).to_numpy()
+    with np.errstate(invalid="ignore"):
+        return np.where(known, (a != b).to_numpy(dtype=float, na_value=np.nan), np.nan)

@@ -110,6 +110,7 @@ def start_local_server(host: str, port: int, timeout: float = 120.0) -> subproce
 def serve_all(cfg: ScheduleConfig) -> None:
     """Register both deployments and run them until interrupted (Ctrl-C)."""
     from prefect import serve
+    from prefect.schedules import Cron
 
     server = None
     if not os.environ.get("PREFECT_API_URL"):
@@ -118,14 +119,12 @@ def serve_all(cfg: ScheduleConfig) -> None:
     d = cfg.daily_scoring
     daily = score_drop_folder.to_deployment(
         name="daily-scoring",
-        cron=d.cron,
-        timezone=cfg.timezone,
+        schedule=Cron(d.cron, timezone=cfg.timezone),
         parameters={"drop_folder": d.drop_folder, "bundle": d.bundle, "out": d.out},
     )
     weekly = weekly_retraining.to_deployment(
         name="weekly-retraining",
-        cron=cfg.weekly_retraining.cron,
-        timezone=cfg.timezone,
+        schedule=Cron(cfg.weekly_retraining.cron, timezone=cfg.timezone),
         parameters={"bundle": cfg.weekly_retraining.bundle},
     )
     print(
