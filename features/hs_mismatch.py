@@ -46,6 +46,9 @@ FEATURES = [
             "Value per kg against the published reference for the code (natural log of the ratio).",
             "{value_per_kg:,.2f} USD/kg against a reference of "
             "{code_reference_value_per_kg:,.2f} USD/kg for {hs_code}"),
+    Feature("declared_value_log10", FAMILY,
+            "Declared value of the item (log10 of US dollars): what is at stake if it is wrong.",
+            "declared value {declared_value_usd:,.0f} USD for {gross_weight_kg:,.0f} kg of {hs_code}"),
     Feature("exporter_share_of_this_heading", FAMILY,
             "Share of the exporter's earlier declarations under the same heading.",
             "only {exporter_share_of_this_heading:.0%} of exporter's earlier shipments were under "
@@ -221,6 +224,8 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     out["value_per_kg_log_ratio_to_code"] = (log_vpk - median).to_numpy()
     out["value_per_kg_robust_z"] = ((log_vpk - median) / spread.fillna(0.5)).to_numpy()
     out["value_per_kg_log_ratio_to_reference"] = (log_vpk - log_ref).to_numpy()
+    declared_value = rows.at(decl["declared_value_usd"].to_numpy(dtype="float64", na_value=np.nan))
+    out["declared_value_log10"] = np.log10(np.maximum(declared_value, 1.0))
 
     exporter = rows.codes("exporter_id")
     before, same_heading, same_chapter = (

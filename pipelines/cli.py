@@ -146,6 +146,12 @@ def train(
     outcome = _guard(run)
     typer.echo("\nValidation window: model vs baselines")
     typer.echo(outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table = outcome.comparison.set_index("scorer")
+    for rate in ("2%", "5%"):
+        gain = table.loc["model", f"precision@{rate}"] - table.loc["generic", f"precision@{rate}"]
+        rev = table.loc["model", f"revenue@{rate}"] - table.loc["generic", f"revenue@{rate}"]
+        typer.echo(f"Full model vs generic baseline at {rate} inspected: precision {gain:+.3f}, "
+                   f"revenue {rev:+.3f}")
     if outcome.truth_comparison is not None:
         typer.echo("\nEvery declaration of the validation window against the generated truth")
         typer.echo(outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
