@@ -12,6 +12,8 @@ Goal on a 2-core machine: under 60 s and 6 GiB.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=400)
     ap.add_argument("--rows-per-day", type=int, default=5000)
     ap.add_argument("--manifest-rows", type=int, default=1_000_000)
+    ap.add_argument("--train-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     world = cached_world(args.days, args.rows_per_day)
 
@@ -37,7 +40,32 @@ def main() -> None:
     from pipelines.report import render_report
 
     print(f"machine: {machine()}")
-    setup: dict[str, float] = {}
+    model_dir = world.parent / f"model-{world.name}"
+    if args.train_only:
+        b = load_bundle(world / "bundle")
+        decl = b.tables["declarations"].sort_values("declared_at").reset_index(drop=True)
+        tables = {**b.tables, "declarations": decl.iloc[: len(decl) // 2]}
+        cfg = load_train_config()
+        data = prepare(tables, hs_profiles(), ports(), cfg.split.validation_days)
+        best = fit_full_model(
+            data, cfg.model.params, cfg.model.num_boost_round, cfg.model.early_stopping_rounds, None
+        )
+        package(best, data, {}).save(model_dir)
+        return
+    if not (model_dir / "model.json").exists():
+        print("setup: training a model on the history half in a separate process (not timed)...")
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--train-only",
+                "--days",
+                str(args.days),
+                "--rows-per-day",
+                str(args.rows_per_day),
+            ],
+            check=True,
+        )
     b = load_bundle(world / "bundle")
     decl = b.tables["declarations"].sort_values("declared_at").reset_index(drop=True)
     manifest = decl.iloc[-args.manifest_rows :]
@@ -46,17 +74,12 @@ def main() -> None:
     manifest_path = tmp / "manifest.parquet"
     manifest.drop(columns=["_row_number", "_source"]).to_parquet(manifest_path, index=False)
     tables = {**b.tables, "declarations": history}
-    print(f"setup: training a model on {len(history):,} history rows (not timed as scoring)...")
-    cfg = load_train_config()
-    with timed("train (setup)", setup):
-        data = prepare(tables, hs_profiles(), ports(), cfg.split.validation_days)
-        best = fit_full_model(
-            data, cfg.model.params, cfg.model.num_boost_round, cfg.model.early_stopping_rounds, None
-        )
-        model = package(best, data, {})
-        model.save(tmp / "model")
-        model = RiskModel.load(tmp / "model")
-    print(f"model: {model.booster.num_boosted_rounds()} trees")
+    del b, decl, manifest
+    model = RiskModel.load(model_dir)
+    print(
+        f"model: {model.booster.num_boosted_rounds()} trees (cached in {model_dir}); "
+        f"peak RSS after loading the bundle {peak_rss_gib():.2f} GiB"
+    )
 
     scfg = load_scoring_config()
     rules = rules_from_config([r.model_dump() for r in load_rules_config().rules])

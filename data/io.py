@@ -496,5 +496,11 @@ def write_frame(frame: pd.DataFrame, path: Path, safe_for_spreadsheets: bool = F
         frame.to_parquet(path, index=False)
     else:
         data = spreadsheet_safe(frame) if safe_for_spreadsheets else frame
-        data.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S", lineterminator="\n")
+        if any(data[c].dtype.kind == "M" for c in data.columns):
+            data.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S", lineterminator="\n")
+        else:  # Arrow's writer is several times faster for big outputs such as scored rows
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(pa.Table.from_pandas(data, preserve_index=False), path)
     return path

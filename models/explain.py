@@ -13,9 +13,7 @@ from features.base import Feature
 _FORMATTER = string.Formatter()
 
 
-def contributions(
-    booster: xgb.Booster, matrix: pd.DataFrame, approximate: bool = False
-) -> np.ndarray:
+def contributions(booster: xgb.Booster, matrix: pd.DataFrame, approximate: bool = False) -> np.ndarray:
     """Per-feature SHAP contributions (log-odds) plus the bias in the last column.
 
     XGBoost's native TreeSHAP (``pred_contribs``): contributions + bias = the model's margin.
@@ -79,40 +77,48 @@ def reasons(
 
     Returns one row per item with ``reasons`` (list of dicts: feature, text, contribution),
     sorted by contribution. At least ``min_reasons`` per item (padding with the features that
-    lowered the score most, shown as such). Loops only over the explained (selected) items.
+    lowered the score most, shown as such). Sentences are rendered feature by feature over the
+    items that need them, reading only the fields each template uses.
     """
     by_name = {f.name: f for f in catalogue}
     names = list(matrix.columns)
+    n = len(matrix)
+    if n == 0:
+        return pd.DataFrame({"reasons": pd.Series([], dtype=object)})
     phi = contribs[:, :-1]
     k = min(max(top_k, min_reasons), len(names))
     order = np.argsort(-phi, axis=1)[:, :k]
-    needed = sorted({f for feat in catalogue for f in _fields(feat.reason)} | set(names))
-    cols = [c for c in needed if c in context.columns]
-    records = context[cols].to_dict("records")
+    rank = np.tile(np.arange(k), n)
+    item = np.repeat(np.arange(n), k)
+    feat = order.ravel()
+    value = phi[item, feat]
+    keep = (value > 0) | (rank < min_reasons)
+    item, feat, value = item[keep], feat[keep], value[keep]
     values = matrix.to_numpy(dtype="float64")
-    out = []
-    for i, rec in enumerate(records):
-        items = []
-        for j in order[i]:
-            c = float(phi[i, j])
-            if c <= 0 and len(items) >= min_reasons:
-                break
-            feat = by_name[names[j]]
-            items.append(
-                {
-                    "feature": feat.name,
-                    "contribution": round(c, 4),
-                    "text": render_reason(feat, rec, float(values[i, j]), c),
-                }
-            )
-        out.append(items)
-    return pd.DataFrame({"reasons": out})
+    text = np.empty(len(item), dtype=object)
+    for j in np.unique(feat):
+        at = np.flatnonzero(feat == j)
+        feature = by_name[names[j]]
+        fields = [f for f in dict.fromkeys(_fields(feature.reason)) if f in context.columns]
+        cols = [context[f].to_numpy(dtype=object)[item[at]] for f in fields]
+        records = (
+            [dict(zip(fields, vals, strict=True)) for vals in zip(*cols, strict=True)]
+            if fields
+            else [{}] * len(at)
+        )
+        feature_values = values[item[at], j]
+        text[at] = [
+            render_reason(feature, rec, float(v), float(c))
+            for rec, v, c in zip(records, feature_values, value[at], strict=True)
+        ]
+    out: list[list[dict]] = [[] for _ in range(n)]
+    for i, j, c, t in zip(item.tolist(), feat.tolist(), np.round(value, 4).tolist(), text, strict=True):
+        out[i].append({"feature": names[j], "contribution": c, "text": t})
+    return pd.DataFrame({"reasons": pd.Series(out, dtype=object)})
 
 
 def mean_abs_contribution(contribs: np.ndarray, names: list[str]) -> pd.Series:
     """Global importance for a day: mean absolute contribution per feature."""
     if len(contribs) == 0:
         return pd.Series(0.0, index=names)
-    return pd.Series(np.abs(contribs[:, :-1]).mean(axis=0), index=names).sort_values(
-        ascending=False
-    )
+    return pd.Series(np.abs(contribs[:, :-1]).mean(axis=0), index=names).sort_values(ascending=False)

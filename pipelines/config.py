@@ -92,7 +92,7 @@ class CapacityConfig(_Strict):
 
 class ExplanationConfig(_Strict):
     top_reasons: int = Field(5, ge=3)
-    approximate_above: int = Field(200_000, ge=0)
+    exact_limit: int = Field(20_000, ge=0)
 
 
 class ReportConfig(_Strict):

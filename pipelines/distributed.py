@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from pipelines.train_flow import frame_task
 
@@ -164,11 +165,24 @@ def merge_feature_sets(parts: list[FeatureSet], state: dict[str, Any]) -> Featur
     return FeatureSet(
         declaration_ids=pd.concat([p.declaration_ids for p in parts], ignore_index=True),
         matrix=pd.concat([p.matrix for p in parts], ignore_index=True),
-        context=pd.concat([p.context for p in parts], ignore_index=True),
+        context=_concat_keeping_categories([p.context for p in parts]),
         missing=missing,
         state=state,
         seconds=seconds,
     )
+
+
+def _concat_keeping_categories(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames stacked; a categorical column stays categorical (its chunks' categories united)."""
+    out = pd.concat(frames, ignore_index=True)
+    for col in frames[0].columns:
+        if isinstance(frames[0][col].dtype, pd.CategoricalDtype) and not isinstance(
+            out[col].dtype, pd.CategoricalDtype
+        ):
+            united = union_categoricals([f[col] for f in frames], ignore_order=True).categories
+            united = united.astype(frames[0][col].cat.categories.dtype)  # object stays object
+            out[col] = pd.Categorical(out[col], categories=united)
+    return out
 
 
 def build_features_distributed(
@@ -270,26 +284,26 @@ def fit_booster_distributed(
     p.pop("nthread", None)  # each worker trains with its own threads
     n_tr = _partitions(client, len(X_train), partitions)
     n_va = _partitions(client, len(X_valid), partitions)
-    X_tr = _dask_frame(X_train, n_tr)
-    dtrain = dxgb.DaskDMatrix(
-        client,
-        X_tr,
-        label=_dask_series(y_train, n_tr),
-        weight=None if weight_train is None else _dask_series(weight_train, n_tr),
-        missing=np.nan,
-    )
-    dvalid = dxgb.DaskDMatrix(
-        client, _dask_frame(X_valid, n_va), label=_dask_series(y_valid, n_va), missing=np.nan
-    )
-    out = dxgb.train(
-        client,
-        p,
-        dtrain,
-        num_boost_round=num_boost_round,
-        evals=[(dvalid, "valid")],
-        early_stopping_rounds=early_stopping_rounds,
-        verbose_eval=False,
-    )
+    with client.as_current():  # xgboost.dask looks the client's type up through get_client()
+        dtrain = dxgb.DaskDMatrix(
+            client,
+            _dask_frame(X_train, n_tr),
+            label=_dask_series(y_train, n_tr),
+            weight=None if weight_train is None else _dask_series(weight_train, n_tr),
+            missing=np.nan,
+        )
+        dvalid = dxgb.DaskDMatrix(
+            client, _dask_frame(X_valid, n_va), label=_dask_series(y_valid, n_va), missing=np.nan
+        )
+        out = dxgb.train(
+            client,
+            p,
+            dtrain,
+            num_boost_round=num_boost_round,
+            evals=[(dvalid, "valid")],
+            early_stopping_rounds=early_stopping_rounds,
+            verbose_eval=False,
+        )
     booster = out["booster"]
     best = int(getattr(booster, "best_iteration", num_boost_round - 1))
     booster = booster[: best + 1]  # as on one machine: only the trees validation asked for
@@ -341,10 +355,11 @@ def score_matrix_distributed(
     if len(matrix) == 0:
         return np.empty(0, dtype="float32")
     data = _dask_frame(matrix, _partitions(client, len(matrix), partitions))
-    pred = dxgb.inplace_predict(
-        client, booster, data, predict_type="margin" if margin else "value", missing=np.nan
-    )
-    return np.asarray(client.compute(pred).result()).reshape(-1)
+    with client.as_current():
+        pred = dxgb.inplace_predict(
+            client, booster, data, predict_type="margin" if margin else "value", missing=np.nan
+        )
+        return np.asarray(client.compute(pred).result()).reshape(-1)
 
 
 # ---------------------------------------------------------------- Prefect tasks (one-line wraps)

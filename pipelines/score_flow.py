@@ -81,7 +81,7 @@ def score_task(manifest, tables, model, version, rules, capacity, day, scfg):
         hs_profiles(),
         ports(),
         top_reasons=scfg.explanations.top_reasons,
-        approximate_above=scfg.explanations.approximate_above,
+        exact_limit=scfg.explanations.exact_limit,
         waterfall_cases=scfg.report.top_cases,
     )
 
