@@ -123,6 +123,7 @@ def main() -> None:
         )
     total = time.perf_counter() - t0
     flagged = int((day.scored["channel"] != "green").sum())
+    n_exact = int((day.scored["explanation"] == "exact TreeSHAP").sum())
 
     from features.build import build_features, combine, make_context
 
@@ -133,7 +134,7 @@ def main() -> None:
     bare = time.perf_counter() - t1
     print(
         f"\nend to end: {total:.1f} s for {v.rows_in:,} rows ({v.rows_in / total:,.0f} rows/s), "
-        f"{flagged:,} red/yellow explained with exact TreeSHAP; peak RSS {peak_rss_gib():.2f} GiB"
+        f"{flagged:,} red/yellow explained ({n_exact:,} with exact TreeSHAP, the rest approximate); peak RSS {peak_rss_gib():.2f} GiB"
     )
     print(
         f"bare Booster.inplace_predict on the same {fs.matrix.shape[0]:,} x {fs.matrix.shape[1]} "

@@ -33,7 +33,8 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
-    out = train_flow(bundle=world / "bundle", truth=world / "truth" / "history_truth.csv")
+    truth = next((world / "truth").glob("history_truth.*"))
+    out = train_flow(bundle=world / "bundle", truth=truth)
     total = time.perf_counter() - t0
     print(
         f"\nend-to-end training on {args.days * args.rows_per_day:,} declarations: {total:.0f} s "

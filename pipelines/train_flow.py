@@ -170,7 +170,7 @@ def train_flow(
             data,
             best.model.booster,
             generic.booster,
-            pd.read_csv(truth, dtype={"declaration_id": "str"}),
+            _read_truth(Path(truth)),
             rates,
         )
         truth_table = comparison_table(truth_metrics, rates)
@@ -281,6 +281,12 @@ def train_flow(
         f"in {time.perf_counter() - t0:.0f}s"
     )
     return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison, truth_table)
+
+
+def _read_truth(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"declaration_id": "str"})
 
 
 def ensure_experiment(name: str) -> None:
