@@ -134,7 +134,8 @@ def main() -> None:
     bare = time.perf_counter() - t1
     print(
         f"\nend to end: {total:.1f} s for {v.rows_in:,} rows ({v.rows_in / total:,.0f} rows/s), "
-        f"{flagged:,} red/yellow explained ({n_exact:,} with exact TreeSHAP, the rest approximate); peak RSS {peak_rss_gib():.2f} GiB"
+        f"{flagged:,} red/yellow explained ({n_exact:,} with exact TreeSHAP, the rest approximate); "
+        f"peak RSS {peak_rss_gib():.2f} GiB"
     )
     print(
         f"bare Booster.inplace_predict on the same {fs.matrix.shape[0]:,} x {fs.matrix.shape[1]} "
