@@ -148,7 +148,8 @@ def test_consignee_written_as_listed_alias_scores_full_marks():
     assert r.context.loc[0, "consignee_watchlist_best_id"] == "NK-omega"
     # written exactly as a listed alias: identified as the listed entity itself
     assert r.features.loc[0, "consignee_steps_to_listed_entity"] == 0
-    assert r.context.loc[0, "consignee_listed_path"] == "Omega Magnets (listed: NK-omega, us_trade_csl)"
+    path = r.context.loc[0, "consignee_listed_path"]
+    assert path == "Omega Magnets (listed: NK-omega, us_trade_csl)"
     assert 85 < score[1] < 100  # a one-letter variant of the listed name
     assert score[2] == 0 and pd.isna(r.context.loc[2, "consignee_watchlist_best_name"])
     assert np.isnan(r.features.loc[2, "exporter_watchlist_name_score"])  # no name: unknown
