@@ -9,8 +9,9 @@ generate, validate (``load_bundle``), features (``models.training.prepare``: the
 point-in-time matrix of every declaration, text model, labels, time split), train (XGBoost on
 the labelled rows, the committed training parameters, early stopping), predict
 (``RiskModel.predict_proba`` on every row, and bare ``Booster.inplace_predict`` on a NumPy
-array as the floor), SHAP (exact TreeSHAP on the red+yellow share, 7% of rows, approximate
-above 200,000 rows as the scoring flow does) and write (the scored table as Parquet and CSV).
+array as the floor), SHAP (the red+yellow share, 7% of rows: exact TreeSHAP for the first
+``explanations.exact_limit`` items, red first, approximate contributions beyond, as the scoring
+flow does; then the reason sentences) and write (the scored table as Parquet and CSV).
 Features, train and predict also run on a Dask ``LocalCluster`` (``--workers``, one thread
 each); their time excludes the cluster's start-up and the workers' first imports, their
 memory adds the workers' peaks.
@@ -42,7 +43,6 @@ from typing import Any
 from _common import CACHE, ROOT, cached_world, machine, peak_rss_gib
 
 SHARE_EXPLAINED = 0.07  # red (2%) + yellow (5%)
-APPROXIMATE_ABOVE = 200_000  # as the scoring configuration's explanations.approximate_above
 RESULT_FILE = "result.json"
 
 
@@ -112,15 +112,26 @@ def run_child(key: str, size: int, work: Path, args: argparse.Namespace) -> Outc
     result.parent.mkdir(parents=True, exist_ok=True)
     result.unlink(missing_ok=True)
     log = work / key / "log.txt"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", key, "--size", str(size),
-           "--work", str(work), "--workers", str(args.workers), "--repeat", str(args.repeat)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--stage",
+        key,
+        "--size",
+        str(size),
+        "--work",
+        str(work),
+        "--workers",
+        str(args.workers),
+        "--repeat",
+        str(args.repeat),
+    ]
     if args.cached:
         cmd.append("--cached")
     started = time.perf_counter()
     tree_peak = 0.0
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         reason = ""
         while proc.poll() is None:
             time.sleep(0.5)
@@ -135,8 +146,11 @@ def run_child(key: str, size: int, work: Path, args: argparse.Namespace) -> Outc
                 break
     if not reason and proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        reason = ("skipped: killed (out of memory?)" if proc.returncode in (-9, 137)
-                  else f"skipped: failed ({tail[0][:120]})")
+        reason = (
+            "skipped: killed (out of memory?)"
+            if proc.returncode in (-9, 137)
+            else f"skipped: failed ({tail[0][:120]})"
+        )
     if reason or not result.exists():
         return Outcome(skipped=reason or "skipped: no result", peak_gib=tree_peak or None)
     return Outcome(**json.loads(result.read_text()))
@@ -226,8 +240,11 @@ def stage_generate(size: int, work: Path, workers: int, cached: bool) -> dict[st
         if not (target / "world.json").exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(Path(tmp) / "w"), target)
-    return {"seconds": seconds, "rows": len(world.declarations),
-            "note": f"{days} days x {per_day:,}/day, Parquet"}
+    return {
+        "seconds": seconds,
+        "rows": len(world.declarations),
+        "note": f"{days} days x {per_day:,}/day, Parquet",
+    }
 
 
 def stage_validate(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
@@ -236,8 +253,11 @@ def stage_validate(size: int, work: Path, workers: int, cached: bool) -> dict[st
     t0 = time.perf_counter()
     b = load_bundle(_world(size, True) / "bundle")
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rows": len(b.tables["declarations"]),
-            "note": f"{len(b.quarantine):,} quarantined"}
+    return {
+        "seconds": seconds,
+        "rows": len(b.tables["declarations"]),
+        "note": f"{len(b.quarantine):,} quarantined",
+    }
 
 
 def _prepare(tables, build: Callable | None) -> tuple[Any, float, float]:
@@ -293,9 +313,12 @@ def stage_features(size: int, work: Path, workers: int, cached: bool) -> dict[st
         pickle.dump(portable_state(fs.state), fh, protocol=pickle.HIGHEST_PROTOCOL)
     (out / "fingerprint.txt").write_text(_fingerprint(data))
     share = float(np.isfinite(fs.matrix.to_numpy()).mean())
-    return {"seconds": seconds, "rows": len(fs.matrix),
-            "note": f"build {build:.1f} s (families {_families(fs.seconds)}); "
-                    f"{fs.matrix.shape[1]} features, {share:.0%} non-missing"}
+    return {
+        "seconds": seconds,
+        "rows": len(fs.matrix),
+        "note": f"build {build:.1f} s (families {_families(fs.seconds)}); "
+        f"{fs.matrix.shape[1]} features, {share:.0%} non-missing",
+    }
 
 
 def _families(seconds: dict[str, float]) -> str:
@@ -347,10 +370,14 @@ def stage_features_dask(size: int, work: Path, workers: int, cached: bool) -> di
         data, seconds, build = _prepare(tables, distributed_builder(client))
         wk = _dask_peaks(client)
     same = _fingerprint(data) == (work / "data" / "fingerprint.txt").read_text()
-    return {"seconds": seconds, "rows": len(data.features.matrix), "workers_gib": wk,
-            "note": f"build {build:.1f} s; matrix {'identical' if same else 'DIFFERENT'}; family CPU "
-                    f"summed over chunks {sum(data.features.seconds.values()):.1f} s; "
-                    f"cluster start {startup:.0f} s"}
+    return {
+        "seconds": seconds,
+        "rows": len(data.features.matrix),
+        "workers_gib": wk,
+        "note": f"build {build:.1f} s; matrix {'identical' if same else 'DIFFERENT'}; family CPU "
+        f"summed over chunks {sum(data.features.seconds.values()):.1f} s; "
+        f"cluster start {startup:.0f} s",
+    }
 
 
 def _training_inputs(work: Path):
@@ -372,9 +399,12 @@ def _fit(work: Path, fit: Callable) -> dict[str, Any]:
         lambda: fit(X[tr], y[tr], X[va], y[va], m.params, m.num_boost_round, m.early_stopping_rounds)
     )
     ap = average_precision_score(y[va], result.booster.inplace_predict(X[va]))
-    return {"seconds": seconds, "rows": int(tr.sum()), "result": result,
-            "note": f"{result.best_iteration + 1} trees, validation PR-AUC {ap:.3f} "
-                    f"({int(va.sum()):,} rows)"}
+    return {
+        "seconds": seconds,
+        "rows": int(tr.sum()),
+        "result": result,
+        "note": f"{result.best_iteration + 1} trees, validation PR-AUC {ap:.3f} ({int(va.sum()):,} rows)",
+    }
 
 
 def stage_train(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
@@ -417,8 +447,12 @@ def stage_predict(size: int, work: Path, workers: int, cached: bool) -> dict[str
     scores, seconds = best_of(lambda: model.predict_proba(matrix))
     np.save(work / "data" / "scores.npy", scores)
     trees = model.booster.num_boosted_rounds()
-    return {"seconds": seconds, "rows": len(matrix), "extra": {"trees": trees},
-            "note": f"RiskModel.predict_proba, {trees} trees"}
+    return {
+        "seconds": seconds,
+        "rows": len(matrix),
+        "extra": {"trees": trees},
+        "note": f"RiskModel.predict_proba, {trees} trees",
+    }
 
 
 def stage_predict_bare(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
@@ -428,8 +462,12 @@ def stage_predict_bare(size: int, work: Path, workers: int, cached: bool) -> dic
     array = np.ascontiguousarray(matrix.to_numpy(dtype="float32"))
     del matrix
     _, seconds = best_of(lambda: model.booster.inplace_predict(array, missing=np.nan))
-    return {"seconds": seconds, "rows": len(array), "extra": {"trees": model.booster.num_boosted_rounds()},
-            "note": "Booster.inplace_predict on a float32 NumPy array"}
+    return {
+        "seconds": seconds,
+        "rows": len(array),
+        "extra": {"trees": model.booster.num_boosted_rounds()},
+        "note": "Booster.inplace_predict on a float32 NumPy array",
+    }
 
 
 def stage_predict_dask(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
@@ -444,9 +482,13 @@ def stage_predict_dask(size: int, work: Path, workers: int, cached: bool) -> dic
         scores, seconds = best_of(lambda: score_matrix_distributed(client, model.booster, matrix))
         wk = _dask_peaks(client)
     diff = float(np.abs(scores - np.load(work / "data" / "scores.npy")).max())
-    return {"seconds": seconds, "rows": len(matrix), "workers_gib": wk,
-            "extra": {"trees": model.booster.num_boosted_rounds()},
-            "note": f"max difference to one machine {diff:.1g}; cluster start {startup:.0f} s"}
+    return {
+        "seconds": seconds,
+        "rows": len(matrix),
+        "workers_gib": wk,
+        "extra": {"trees": model.booster.num_boosted_rounds()},
+        "note": f"max difference to one machine {diff:.1g}; cluster start {startup:.0f} s",
+    }
 
 
 def _flagged(work: Path):
@@ -457,24 +499,51 @@ def _flagged(work: Path):
     return np.sort(np.argsort(-scores, kind="stable")[:n]), scores
 
 
+def _channels(flagged, scores, n: int):
+    """Red (the top 2%) and yellow (the rest of the flagged rows), per flagged row."""
+    import numpy as np
+
+    channel = np.full(len(flagged), "yellow", dtype=object)
+    channel[np.argsort(-scores[flagged], kind="stable")[: int(np.ceil(0.02 * n))]] = "red"
+    return channel
+
+
 def stage_shap(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
+    import numpy as np
+
     from features.build import catalogue
     from models.explain import contributions, reasons
+    from models.scoring import explain_exactly
+    from pipelines.config import load_scoring_config
 
     model, matrix = _model_and_matrix(work)
-    flagged, _ = _flagged(work)
+    flagged, scores = _flagged(work)
     sub, ctx = matrix.iloc[flagged], _context_rows(work / "data", flagged)
     del matrix
-    approximate = len(flagged) > APPROXIMATE_ABOVE
-    phi, seconds = best_of(lambda: contributions(model.booster, sub, approximate=approximate))
+    limit = load_scoring_config().explanations.exact_limit
+    exact = explain_exactly(_channels(flagged, scores, len(scores)), scores[flagged], limit)
+
+    def explain() -> np.ndarray:
+        phi = np.zeros((len(sub), sub.shape[1] + 1))
+        if exact.any():
+            phi[exact] = contributions(model.booster, sub[exact])
+        if (~exact).any():
+            phi[~exact] = contributions(model.booster, sub[~exact], approximate=True)
+        return phi
+
+    phi, seconds = best_of(explain)
     t1 = time.perf_counter()
     why = reasons(phi, sub, ctx, catalogue(), top_k=5)
     text = time.perf_counter() - t1
     with open(work / "data" / "reasons.pkl", "wb") as fh:
-        pickle.dump(why["reasons"].tolist(), fh, protocol=pickle.HIGHEST_PROTOCOL)
-    kind = "approximate" if approximate else "exact TreeSHAP"
-    return {"seconds": seconds, "rows": len(flagged),
-            "note": f"{kind} on {len(flagged):,} rows; reason sentences +{text:.0f} s"}
+        pickle.dump((why["reasons"].tolist(), exact), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    n_exact = int(exact.sum())
+    return {
+        "seconds": seconds,
+        "rows": len(flagged),
+        "note": f"exact TreeSHAP on {n_exact:,} rows, approximate on {len(flagged) - n_exact:,}; "
+        f"reason sentences +{text:.0f} s",
+    }
 
 
 def stage_write(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
@@ -486,14 +555,19 @@ def stage_write(size: int, work: Path, workers: int, cached: bool) -> dict[str, 
     flagged, scores = _flagged(work)
     ids = pd.read_parquet(work / "data" / "ids.parquet")["declaration_id"]
     with open(work / "data" / "reasons.pkl", "rb") as fh:
-        why = pickle.load(fh)  # noqa: S301 - written by the SHAP stage above
+        why, exact = pickle.load(fh)  # noqa: S301 - written by the SHAP stage above
     n = len(scores)
-    order = np.argsort(-scores[flagged], kind="stable")
     channel = np.full(n, "green", dtype=object)
-    channel[flagged] = "yellow"
-    channel[flagged[order[: int(np.ceil(0.02 * n))]]] = "red"
-    scored = pd.DataFrame({"declaration_id": ids.to_numpy(), "risk_score": np.round(scores, 6),
-                           "channel": channel, "selected_by": "model", "rule_hits": ""})
+    channel[flagged] = _channels(flagged, scores, n)
+    scored = pd.DataFrame(
+        {
+            "declaration_id": ids.to_numpy(),
+            "risk_score": np.round(scores, 6),
+            "channel": channel,
+            "selected_by": "model",
+            "rule_hits": "",
+        }
+    )
     for k in range(5):
         text = np.full(n, "", dtype=object)
         contrib = np.full(n, np.nan)
@@ -501,6 +575,9 @@ def stage_write(size: int, work: Path, workers: int, cached: bool) -> dict[str, 
         contrib[flagged] = [r[k]["contribution"] if len(r) > k else np.nan for r in why]
         scored[f"reason_{k + 1}"] = text.astype(str)
         scored[f"contribution_{k + 1}"] = contrib
+    method = np.full(n, "", dtype=object)
+    method[flagged] = np.where(exact, "exact TreeSHAP", "approximate (Saabas)")
+    scored["explanation"] = method.astype(str)
     scored["model_version"] = "bench"
     scored["row_number"] = np.arange(1, n + 1)
     out = work / "out"
@@ -516,11 +593,17 @@ def stage_write(size: int, work: Path, workers: int, cached: bool) -> dict[str, 
 
 
 CHILD = {
-    "generate": stage_generate, "validate": stage_validate,
-    "features": stage_features, "features_dask": stage_features_dask,
-    "train": stage_train, "train_dask": stage_train_dask,
-    "predict": stage_predict, "predict_dask": stage_predict_dask, "predict_bare": stage_predict_bare,
-    "shap": stage_shap, "write": stage_write,
+    "generate": stage_generate,
+    "validate": stage_validate,
+    "features": stage_features,
+    "features_dask": stage_features_dask,
+    "train": stage_train,
+    "train_dask": stage_train_dask,
+    "predict": stage_predict,
+    "predict_dask": stage_predict_dask,
+    "predict_bare": stage_predict_bare,
+    "shap": stage_shap,
+    "write": stage_write,
 }
 
 
@@ -566,10 +649,12 @@ def render(results: dict[int, dict[str, Outcome]], args: argparse.Namespace, wal
     lines = [
         "# Benchmark: every stage, one machine and Dask",
         "",
-        f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d %H:%M')}, "
-        f"`.venv/bin/python bench/suite.py --sizes {args.sizes}"
+        f"Machine: {machine()}. Run finished {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"`.venv/bin/python bench/suite.py --sizes {args.sizes} --max-gib {args.max_gib:g}"
         f"{' --only ' + args.only if args.only else ''}` ({wall / 60:.0f} min); "
-        f"load average at the start {args.load:.1f} (other work on the machine adds noise).",
+        f"load average at the start {args.load:.1f} (other work on the machine adds noise). "
+        f"A stage is stopped past {args.stage_timeout:.0f} s or {args.max_gib:g} GiB; train, "
+        f"predict, SHAP and write report the best of {args.repeat} runs.",
         "",
         "Each stage ran in a fresh process. *s* is the stage's own work (inputs loaded from the "
         "previous stage's files are not counted; a Dask stage's cluster start and the workers' "
@@ -595,10 +680,14 @@ def render(results: dict[int, dict[str, Outcome]], args: argparse.Namespace, wal
             dask = next((res.get(s.key) for s in STAGES if s.name == name and s.dask), None)
             a, b = _cell(single), _cell(dask)
             rows = a[3] or b[3]
-            notes = "; ".join(x for x in (single.note if single else "",
-                                          f"Dask: {dask.note}" if dask and dask.note else "") if x)
-            lines.append(f"| {name} | {a[0]} | {a[1]} | {a[2]} | {b[0]} | {b[1]} | {b[2]} | {rows} "
-                         f"| {notes} |")
+            notes = "; ".join(
+                x
+                for x in (single.note if single else "", f"Dask: {dask.note}" if dask and dask.note else "")
+                if x
+            )
+            lines.append(
+                f"| {name} | {a[0]} | {a[1]} | {a[2]} | {b[0]} | {b[1]} | {b[2]} | {rows} | {notes} |"
+            )
         lines.append("")
     sizes = list(results)
     if len(sizes) > 1:
@@ -618,8 +707,10 @@ def render(results: dict[int, dict[str, Outcome]], args: argparse.Namespace, wal
                 cells.append(f"{o.seconds / size * 1e6:.1f}" if ok else "-")
             label = f"{s.name} (Dask)" if s.dask else s.name
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        for key, label in (("predict", "predict, per 100 trees"),
-                           ("predict_bare", "bare XGBoost predict, per 100 trees")):
+        for key, label in (
+            ("predict", "predict, per 100 trees"),
+            ("predict_bare", "bare XGBoost predict, per 100 trees"),
+        ):
             cells = []
             for size in sizes:
                 o = results[size].get(key)
@@ -630,8 +721,9 @@ def render(results: dict[int, dict[str, Outcome]], args: argparse.Namespace, wal
             "",
             "Early stopping picks a different number of trees for each world (see the notes), so "
             "train, predict and SHAP also grow with the model; the *per 100 trees* rows take that "
-            "out. SHAP switches from exact to approximate contributions above "
-            f"{APPROXIMATE_ABOVE:,} explained rows, as the scoring flow does.",
+            "out. SHAP explains the first `explanations.exact_limit` flagged rows exactly (red "
+            "first) and the rest with approximate contributions, as the scoring flow does, so its "
+            "cost per row falls once the flagged rows pass that limit.",
             "",
         ]
     return "\n".join(lines)
@@ -643,15 +735,27 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     ap.add_argument("--workers", type=int, default=2, help="Dask LocalCluster worker processes")
     ap.add_argument("--stage-timeout", type=float, default=1800.0, help="seconds per stage")
-    ap.add_argument("--max-gib", type=float, default=16.0,
-                    help="stop a stage whose processes together hold more memory than this")
-    ap.add_argument("--cached", action="store_true",
-                    help="reuse a cached world instead of timing its generation")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs of the cheap stages' core step (train, predict, SHAP, write); best counts")
-    ap.add_argument("--only", default="",
-                    help="re-run only these stages (e.g. write,predict_dask); the others' last "
-                         "recorded results are reported")
+    ap.add_argument(
+        "--max-gib",
+        type=float,
+        default=16.0,
+        help="stop a stage whose processes together hold more memory than this",
+    )
+    ap.add_argument(
+        "--cached", action="store_true", help="reuse a cached world instead of timing its generation"
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the cheap stages' core step (train, predict, SHAP, write); best counts",
+    )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="re-run only these stages (e.g. write,predict_dask); the others' last "
+        "recorded results are reported",
+    )
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)

@@ -89,7 +89,7 @@ def test_distributed_features_equal_one_machine(tables, client):
     # alone, without the earlier targets as its past (a naive time partition), comes out different
     last = target_chunks(both["_is_target"].to_numpy(), 3)[-1]
     naive = build_features(combine(history, both.iloc[last].drop(columns="_is_target")), ctx)
-    assert not naive.matrix.equals(one.matrix.iloc[-len(last):].reset_index(drop=True))
+    assert not naive.matrix.equals(one.matrix.iloc[-len(last) :].reset_index(drop=True))
 
 
 def test_dask_booster_scores_agree_with_one_machine(training, client):
