@@ -23,6 +23,21 @@ def selection_weights(selected_by: pd.Series, random_weight: float) -> np.ndarra
     return np.where(sel.isin(["random", "exploration"]), random_weight, 1.0).astype("float64")
 
 
+def booster_params(y_train: np.ndarray, params: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The training parameters: binary ``hist`` with imbalance set from the class balance."""
+    y_train = np.asarray(y_train, dtype="float64")
+    pos = max(float(y_train.sum()), 1.0)
+    return {
+        "objective": "binary:logistic",
+        "eval_metric": "aucpr",
+        "tree_method": "hist",
+        "scale_pos_weight": (len(y_train) - pos) / pos,
+        "seed": seed,
+        "nthread": 2,
+        **params,
+    }
+
+
 def fit_booster(
     X_train: pd.DataFrame,
     y_train: np.ndarray,
@@ -36,16 +51,7 @@ def fit_booster(
 ) -> FitResult:
     """Train a ``hist`` booster with ``scale_pos_weight`` from the class balance."""
     y_train = np.asarray(y_train, dtype="float64")
-    pos = max(float(y_train.sum()), 1.0)
-    p = {
-        "objective": "binary:logistic",
-        "eval_metric": "aucpr",
-        "tree_method": "hist",
-        "scale_pos_weight": (len(y_train) - pos) / pos,
-        "seed": seed,
-        "nthread": 2,
-        **params,
-    }
+    p = booster_params(y_train, params, seed)
     dtrain = xgb.DMatrix(X_train, label=y_train, weight=weight_train, missing=np.nan)
     dvalid = xgb.DMatrix(X_valid, label=np.asarray(y_valid, dtype="float64"), missing=np.nan)
     booster = xgb.train(

@@ -269,21 +269,6 @@ def distributed_builder(
 
 
 # ---------------------------------------------------------------- training
-def booster_params(y_train: np.ndarray, params: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """The parameters ``models.train.fit_booster`` trains with (imbalance from the class balance)."""
-    y_train = np.asarray(y_train, dtype="float64")
-    pos = max(float(y_train.sum()), 1.0)
-    return {
-        "objective": "binary:logistic",
-        "eval_metric": "aucpr",
-        "tree_method": "hist",
-        "scale_pos_weight": (len(y_train) - pos) / pos,
-        "seed": seed,
-        "nthread": 2,
-        **params,
-    }
-
-
 def _partitions(client: Client, rows: int, partitions: int | None) -> int:
     """Partitions for a frame: one per worker by default, never more than rows."""
     n = partitions or len(client.scheduler_info(n_workers=-1)["workers"]) or 1
@@ -323,7 +308,7 @@ def fit_booster_distributed(
     """
     import xgboost.dask as dxgb
 
-    from models.train import FitResult
+    from models.train import FitResult, booster_params
 
     p = booster_params(y_train, params, seed)
     p.pop("nthread", None)  # each worker trains with its own threads
