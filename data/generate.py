@@ -999,10 +999,7 @@ class _PartyBuilder:
                     address=addresses[int(rng.integers(len(addresses)))],
                     agent=agent,
                 )
-                reg.own(parent[0], parent[1], h, float(rng.choice([100.0, 75.0, 60.0])))
-                if parent[0] == "P":  # the listed person sits on the board
-                    reg.officers.append((parent[1], h, "director"))
-                self._nominee_board(h)
+                self._hold(parent, h, float(rng.choice([100.0, 75.0, 60.0])))
                 parent = ("C", h)
             n_cons = int(rng.integers(2, 5))
             for j in range(n_cons + 1):
@@ -1014,11 +1011,7 @@ class _PartyBuilder:
                 )
                 kind = rng.choice(["variant", "alias", "unrelated"], p=[0.3, 0.1, 0.6])
                 name = None
-                if kind == "variant":
-                    name = tx.company_name(rng, country, "trade", core=core.split()[-1])
-                    if name in reg.used_names:
-                        name = None
-                if kind == "alias":
+                if kind in ("variant", "alias"):
                     name = tx.company_name(rng, country, "trade", core=core.split()[-1])
                     if name in reg.used_names:
                         name = None
@@ -1038,10 +1031,7 @@ class _PartyBuilder:
                     ),
                     agent=agent,
                 )
-                reg.own(parent[0], parent[1], f, float(rng.uniform(51, 100)))
-                if parent[0] == "P":  # the listed person sits on the board
-                    reg.officers.append((parent[1], f, "director"))
-                self._nominee_board(f)
+                self._hold(parent, f, float(rng.uniform(51, 100)))
                 if kind == "alias":
                     self._add_alias(root_name, reg.names[f])
                 hard = kind == "unrelated" and depth >= 2
@@ -1085,6 +1075,14 @@ class _PartyBuilder:
                     in_registry=in_reg,
                 )
                 self._watch_company(e, in_registry=in_reg)
+
+    def _hold(self, parent: tuple[str, int], e: int, share: float) -> None:
+        """Company e owned by parent ("P" person or "C" company), with a nominee board."""
+        reg = self.reg
+        reg.own(parent[0], parent[1], e, share)
+        if parent[0] == "P":  # the listed person sits on the board
+            reg.officers.append((parent[1], e, "director"))
+        self._nominee_board(e)
 
     def _nominee_board(self, e: int) -> None:
         rng, reg = self.rng, self.reg
@@ -1576,6 +1574,15 @@ def _has(r: dict[str, np.ndarray], t: str) -> np.ndarray:
     return (r["typ"] == _TI[t]) | (r["sec"] == _TI[t])
 
 
+def _planted(
+    p: _Parties, r: dict[str, np.ndarray], t: str
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows carrying typology t: positions, count, exporters, hard flags and the exporters' code for t."""
+    m = np.flatnonzero(_has(r, t))
+    exp = r["exp"][m]
+    return m, len(m), exp, r["hard"][m], p.exp_tcode[exp, _TI[t]]
+
+
 def _regoods(
     rng: np.random.Generator,
     cat: _Catalog,
@@ -1601,16 +1608,11 @@ def _true_vpk(rng: np.random.Generator, cat: _Catalog, code: np.ndarray) -> np.n
     return cat.vtyp[code] * np.exp(rng.normal(0, cat.vsig[code]))
 
 
-def _plant_mislabel(
-    rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
-) -> None:
+def _plant_mislabel(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]) -> None:
     """Rare earths declared under a cover code; value, density or description may give it away."""
-    m = np.flatnonzero(_has(r, "mislabel"))
-    if len(m) == 0:
+    m, k, exp, hard, cover = _planted(p, r, "mislabel")
+    if k == 0:
         return
-    k = len(m)
-    exp, hard = r["exp"][m], r["hard"][m]
-    cover = p.exp_tcode[exp, _TI["mislabel"]]
     cover = np.where(
         cover >= 0, cover, cat.idx(_MISLABEL_COVERS)[rng.integers(len(_MISLABEL_COVERS), size=k)]
     )
@@ -1655,12 +1657,9 @@ def _plant_concealment(
     rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
 ) -> None:
     """Compounds hidden in ceramics/refractories: too heavy for the declared volume."""
-    m = np.flatnonzero(_has(r, "concealment"))
-    if len(m) == 0:
+    m, k, _, hard, cover = _planted(p, r, "concealment")
+    if k == 0:
         return
-    k = len(m)
-    exp, hard = r["exp"][m], r["hard"][m]
-    cover = p.exp_tcode[exp, _TI["concealment"]]
     _regoods(rng, cat, r, m, cover, small=np.zeros(k, dtype=bool))
     ncont = np.minimum(r["ncont"][m], 3)
     pay = CONTAINERS["20GP"].payload_kg
@@ -1696,16 +1695,11 @@ def _plant_concealment(
     r["scheme"][m] = np.where(hard, "concealment_slight_overweight", "concealment_overweight")
 
 
-def _plant_blending(
-    rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]
-) -> None:
+def _plant_blending(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dict[str, np.ndarray]) -> None:
     """Rare earths diluted into alloys/preparations, declared at an odd value per kg."""
-    m = np.flatnonzero(_has(r, "blending"))
-    if len(m) == 0:
+    m, k, exp, hard, code = _planted(p, r, "blending")
+    if k == 0:
         return
-    k = len(m)
-    exp, hard = r["exp"][m], r["hard"][m]
-    code = p.exp_tcode[exp, _TI["blending"]]
     _regoods(rng, cat, r, m, code)
     true = np.where(p.exp_true[exp] >= 0, p.exp_true[exp], cat.index["284690"])
     true = np.where(true == cat.index["850511"], cat.index["280530"], true)
@@ -1878,18 +1872,8 @@ def _licenses(
     """Grant licenses to the controlled flows; some lapse (expired, exhausted)."""
     controlled = cat.role[r["code"]] == "controlled"
     rows = np.flatnonzero(controlled & (r["nolic"] == 0))
-    frame = pd.DataFrame(
-        {
-            "row": rows,
-            "exp": r["exp"][rows],
-            "code": r["code"][rows],
-            "dest": r["dest"][rows],
-            "cons": r["cons"][rows],
-            "day": r["day"][rows],
-            "net": r["net"][rows],
-            "t": r["day"][rows] * 86400 + r["ts"][rows],
-        }
-    )
+    frame = _rows_frame(r, rows, "exp", "code", "dest", "cons", "day", "net")
+    frame["t"] = r["day"][rows] * 86400 + r["ts"][rows]
     frame = frame.sort_values(["exp", "code", "dest", "cons", "t", "row"], kind="stable")
     gid = frame.groupby(["exp", "code", "dest", "cons"], sort=True).ngroup().to_numpy()
     frame["gid"] = gid
@@ -1951,6 +1935,11 @@ def _licenses(
     return lic
 
 
+def _rows_frame(r: dict[str, np.ndarray], rows: np.ndarray, *cols: str) -> pd.DataFrame:
+    """The given rows as a frame: their positions ("row") and the named columns of r."""
+    return pd.DataFrame({"row": rows} | {c: r[c][rows] for c in cols})
+
+
 def _label_lapses(r: dict[str, np.ndarray], rows: np.ndarray, scheme: np.ndarray) -> None:
     new = r["typ"][rows] == 0
     r["typ"][rows[new]] = _TI["no_license"]
@@ -1970,15 +1959,7 @@ def _wrong_destination_licenses(
         return pd.DataFrame(
             columns=["exp", "code", "dest", "cons", "valid_from", "valid_to", "quantity"]
         )
-    frame = pd.DataFrame(
-        {
-            "row": rows,
-            "exp": r["exp"][rows],
-            "code": r["code"][rows],
-            "day": r["day"][rows],
-            "net": r["net"][rows],
-        }
-    )
+    frame = _rows_frame(r, rows, "exp", "code", "day", "net")
     gid = frame.groupby(["exp", "code"], sort=True).ngroup().to_numpy()
     agg = frame.groupby(gid).agg(
         exp=("exp", "first"),

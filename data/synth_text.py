@@ -423,6 +423,9 @@ _SUFFIX_VARIANTS: dict[str, tuple[str, ...]] = {
     "JSC": ("Joint Stock Company", "AO"),
 }
 
+# Countries where company and person names follow the Russian style.
+_RU_STYLE = dict.fromkeys(("RU", "BY", "KZ", "KG", "AM", "GE"), "RU")
+
 COMPANY_COUNTRY_STYLE = {
     "CN": "CN",
     "HK": "CN",
@@ -437,12 +440,7 @@ COMPANY_COUNTRY_STYLE = {
     "ID": "ID",
     "MM": "MM",
     "LA": "LA",
-    "RU": "RU",
-    "BY": "RU",
-    "KZ": "RU",
-    "KG": "RU",
-    "AM": "RU",
-    "GE": "RU",
+    **_RU_STYLE,
     "TR": "TR",
     "AE": "AE",
     "SA": "AE",
@@ -639,12 +637,7 @@ _PERSON_STYLE = {
     "SG": "MY",
     "MY": "MY",
     "VN": "VN",
-    "RU": "RU",
-    "BY": "RU",
-    "KZ": "RU",
-    "KG": "RU",
-    "AM": "RU",
-    "GE": "RU",
+    **_RU_STYLE,
 }
 
 
