@@ -141,9 +141,10 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
         number = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
         bad = (number.isna() & ~blank) | np.isinf(number.fillna(0))
     if col.kind == "int":
-        not_whole = number.notna() & ~bad & (number != np.round(number))
+        # from 2**53 on, a float no longer holds every whole number (and int64 ends soon after)
+        not_whole = number.notna() & ~bad & ((number != np.round(number)) | (number.abs() >= 2**53))
         parsed = number.where(~(bad | not_whole)).round().astype("Int64")
-        return parsed, bad | not_whole, "is not a whole number", blank
+        return parsed, bad | not_whole, "is not a whole number below 2^53 (9,007,199,254,740,992)", blank
     return number.where(~bad), bad, "is not a number", blank
 
 
