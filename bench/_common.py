@@ -36,9 +36,7 @@ def cached_world(days: int, rows_per_day: int, seed: int = 11) -> Path:
             f"generating {days * rows_per_day:,} declarations into {out} (cached for next time)...",
             flush=True,
         )
-        write_world(
-            generate_world(seed=seed, days=days, rows_per_day=rows_per_day), out, fmt="parquet"
-        )
+        write_world(generate_world(seed=seed, days=days, rows_per_day=rows_per_day), out, fmt="parquet")
     return out
 
 

@@ -36,8 +36,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=400)
     ap.add_argument("--rows-per-day", type=int, default=5000)
-    ap.add_argument("--manifest-rows", type=int, default=1_000_000,
-                    help="rows to describe, taken in time order after the history")
+    ap.add_argument(
+        "--manifest-rows",
+        type=int,
+        default=1_000_000,
+        help="rows to describe, taken in time order after the history",
+    )
     args = ap.parse_args()
     world = cached_world(args.days, args.rows_per_day)
     from data.io import load_bundle
@@ -52,9 +56,8 @@ def main() -> None:
     decl = b.tables["declarations"]
     cut = decl["declared_at"].sort_values().iloc[len(decl) // 2]
     history = decl[decl["declared_at"] < cut]
-    later = decl[decl["declared_at"] >= cut].sort_values(["declared_at", "declaration_id"],
-                                                         kind="stable")
-    manifest = later.iloc[:args.manifest_rows]
+    later = decl[decl["declared_at"] >= cut].sort_values(["declared_at", "declaration_id"], kind="stable")
+    manifest = later.iloc[: args.manifest_rows]
     print(f"  history {len(history):,} rows, manifest {len(manifest):,} rows")
     tables = {**b.tables, "declarations": history}
     with timed("fit text model (training only)", r):
@@ -73,13 +76,17 @@ def main() -> None:
     finally:
         build.FAMILIES = families
     for fam in metered:
-        print(f"    {fam.FAMILY:<14} {fs.seconds[fam.FAMILY]:6.1f} s   "
-              f"peak RSS after it {fam.peak_gib:5.2f} GiB")
+        print(
+            f"    {fam.FAMILY:<14} {fs.seconds[fam.FAMILY]:6.1f} s   "
+            f"peak RSS after it {fam.peak_gib:5.2f} GiB"
+        )
     sec, families_sec = r[label], sum(fs.seconds.values())
-    print(f"\nfeature build: {sec:.1f} s for {len(fs.matrix):,} rows x {fs.matrix.shape[1]} "
-          f"features ({len(fs.matrix) / sec:,.0f} rows/s), families {families_sec:.1f} s; "
-          f"peak RSS {peak_rss_gib():.2f} GiB; "
-          f"non-missing share {np.isfinite(fs.matrix.to_numpy()).mean():.2f}")
+    print(
+        f"\nfeature build: {sec:.1f} s for {len(fs.matrix):,} rows x {fs.matrix.shape[1]} "
+        f"features ({len(fs.matrix) / sec:,.0f} rows/s), families {families_sec:.1f} s; "
+        f"peak RSS {peak_rss_gib():.2f} GiB; "
+        f"non-missing share {np.isfinite(fs.matrix.to_numpy()).mean():.2f}"
+    )
 
 
 if __name__ == "__main__":

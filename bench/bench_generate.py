@@ -41,21 +41,27 @@ def main(argv: list[str] | None = None) -> None:
     world = generate_world(seed=args.seed, days=args.days, rows_per_day=args.rows_per_day)
     t_gen = time.perf_counter() - t0
     rows = len(world.declarations) + len(world.manifest)
-    print(f"generate: {rows:,} declaration rows in {t_gen:.1f} s = {rows / t_gen:,.0f} rows/s, "
-          f"peak RSS {_peak_rss_mb():,.0f} MB")
+    print(
+        f"generate: {rows:,} declaration rows in {t_gen:.1f} s = {rows / t_gen:,.0f} rows/s, "
+        f"peak RSS {_peak_rss_mb():,.0f} MB"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-world-") as tmp:
         t0 = time.perf_counter()
         paths = write_world(world, Path(tmp) / "out", fmt=args.format)
         t_write = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*") if p.is_file())
-        print(f"write ({args.format}): {t_write:.1f} s = {rows / t_write:,.0f} rows/s, "
-              f"{size / 1e6:,.0f} MB on disk, peak RSS {_peak_rss_mb():,.0f} MB")
+        print(
+            f"write ({args.format}): {t_write:.1f} s = {rows / t_write:,.0f} rows/s, "
+            f"{size / 1e6:,.0f} MB on disk, peak RSS {_peak_rss_mb():,.0f} MB"
+        )
         del paths
     total = t_gen + t_write
     v = int(world.history_truth["is_violation"].sum())
-    print(f"total: {total:.1f} s = {rows / total:,.0f} rows/s; {v:,} violations planted, "
-          f"{len(world.inspections):,} inspections; peak RSS {_peak_rss_mb():,.0f} MB")
+    print(
+        f"total: {total:.1f} s = {rows / total:,.0f} rows/s; {v:,} violations planted, "
+        f"{len(world.inspections):,} inspections; peak RSS {_peak_rss_mb():,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

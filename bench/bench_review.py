@@ -33,8 +33,7 @@ PASSWORD = "bench password 123"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 VERSION = re.compile(r'name="version" value="(\d+)"')
 CASE_LINK = re.compile(r'<a href="(/cases/[^"?]+)">')
-TYPOLOGIES = ("mislabel", "routing", "shell", "blending", "undervaluation", "no_license",
-              "concealment")
+TYPOLOGIES = ("mislabel", "routing", "shell", "blending", "undervaluation", "no_license", "concealment")
 EXPECTED = {  # route -> statuses that are correct answers, not errors
     "POST /login": {303},
     "GET /cases": {200},
@@ -95,13 +94,18 @@ def seed(database_url: str, cases: int, users: int) -> list[str]:
 
 def start_server(database_url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
     """Run the app in its own process(es), so the load generator does not share its GIL."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from review.serve import serve; "
-            "serve(sys.argv[2], host='127.0.0.1', port=int(sys.argv[3]), workers=int(sys.argv[4]),"
-            " log_level='warning', access_log=False)")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from review.serve import serve; "
+        "serve(sys.argv[2], host='127.0.0.1', port=int(sys.argv[3]), workers=int(sys.argv[4]),"
+        " log_level='warning', access_log=False)"
+    )
     handle = log.open("w")
-    return subprocess.Popen([sys.executable, "-c", code, str(PROJ_ROOT), database_url, str(port),
-                             str(workers)], stdout=handle, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(PROJ_ROOT)})
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(PROJ_ROOT), database_url, str(port), str(workers)],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(PROJ_ROOT)},
+    )
 
 
 async def wait_healthy(base: str, server: subprocess.Popen, timeout: float = 60) -> None:
@@ -133,16 +137,29 @@ async def timed(results: Results, route: str, call) -> object | None:
     return response
 
 
-async def session(base: str, username: str, start_at: asyncio.Event, deadline: list[float],
-                  think: float, write_share: float, results: Results, rng: random.Random) -> None:
+async def session(
+    base: str,
+    username: str,
+    start_at: asyncio.Event,
+    deadline: list[float],
+    think: float,
+    write_share: float,
+    results: Results,
+    rng: random.Random,
+) -> None:
     """One investigator: log in, then browse and record until the deadline."""
     import httpx
 
     async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=False) as client:
         page = await client.get("/login")
         token = CSRF.search(page.text).group(1)
-        await timed(results, "POST /login", client.post("/login", data={
-            "username": username, "password": PASSWORD, "csrf_token": token, "next": "/"}))
+        await timed(
+            results,
+            "POST /login",
+            client.post(
+                "/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"}
+            ),
+        )
         await start_at.wait()
         await asyncio.sleep(rng.uniform(0, 2 * think))  # people do not all click at once
         while time.monotonic() < deadline[0]:
@@ -157,29 +174,48 @@ async def session(base: str, username: str, start_at: asyncio.Event, deadline: l
             url = rng.choice(links)
             case = await timed(results, "GET /cases/{id}", client.get(url))
             await asyncio.sleep(rng.uniform(0, 2 * think))
-            if (case is None or case.status_code != 200 or rng.random() >= write_share
-                    or time.monotonic() >= deadline[0]):
+            if (
+                case is None
+                or case.status_code != 200
+                or rng.random() >= write_share
+                or time.monotonic() >= deadline[0]
+            ):
                 continue
             outcome = rng.choice(["violation", "clear", "not_inspected"])
-            form = {"csrf_token": CSRF.search(case.text).group(1),
-                    "version": VERSION.search(case.text).group(1), "outcome": outcome,
-                    "typology": rng.choice(TYPOLOGIES) if outcome == "violation" else "",
-                    "seized_value_usd": str(rng.randint(0, 90_000)) if outcome == "violation"
-                    else "", "note": f"bench note by {username}"}
-            await timed(results, "POST /cases/{id}/outcome", client.post(f"{url}/outcome",
-                                                                         data=form))
+            form = {
+                "csrf_token": CSRF.search(case.text).group(1),
+                "version": VERSION.search(case.text).group(1),
+                "outcome": outcome,
+                "typology": rng.choice(TYPOLOGIES) if outcome == "violation" else "",
+                "seized_value_usd": str(rng.randint(0, 90_000)) if outcome == "violation" else "",
+                "note": f"bench note by {username}",
+            }
+            await timed(results, "POST /cases/{id}/outcome", client.post(f"{url}/outcome", data=form))
             await asyncio.sleep(rng.uniform(0, 2 * think))
 
 
-async def run_load(base: str, users: list[str], sessions: int, seconds: float, think: float,
-                   write_share: float) -> tuple[Results, float]:
+async def run_load(
+    base: str, users: list[str], sessions: int, seconds: float, think: float, write_share: float
+) -> tuple[Results, float]:
     results = Results()
     start_at = asyncio.Event()
     deadline = [float("inf")]
     rng = random.Random(42)
-    tasks = [asyncio.create_task(session(base, users[i % len(users)], start_at, deadline, think,
-                                         write_share, results, random.Random(rng.random())))
-             for i in range(sessions)]
+    tasks = [
+        asyncio.create_task(
+            session(
+                base,
+                users[i % len(users)],
+                start_at,
+                deadline,
+                think,
+                write_share,
+                results,
+                random.Random(rng.random()),
+            )
+        )
+        for i in range(sessions)
+    ]
     while sum(len(v) for k, v in results.latencies.items() if k == "POST /login") < sessions:
         if any(t.done() for t in tasks):
             break
@@ -200,35 +236,47 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def report(results: Results, elapsed: float, args: argparse.Namespace) -> dict:
-    print(f"\n{args.sessions} sessions for {elapsed:.1f} s on {HOST} "
-          f"({args.cases:,} cases, {args.users} users, think {args.think:.2f} s mean, "
-          f"{args.workers} app worker(s), {os.cpu_count()} CPUs)")
-    print(f"{'route':<28}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-          "  statuses")
+    print(
+        f"\n{args.sessions} sessions for {elapsed:.1f} s on {HOST} "
+        f"({args.cases:,} cases, {args.users} users, think {args.think:.2f} s mean, "
+        f"{args.workers} app worker(s), {os.cpu_count()} CPUs)"
+    )
+    print(f"{'route':<28}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}  statuses")
     summary = {}
     timed_total = 0
     for route in EXPECTED:
         values = results.latencies.get(route, [])
         if not values:
             continue
-        row = {"requests": len(values), "p50_ms": 1000 * statistics.median(values),
-               "p95_ms": 1000 * percentile(values, 95), "p99_ms": 1000 * percentile(values, 99),
-               "max_ms": 1000 * max(values),
-               "statuses": dict(sorted(results.statuses.get(route, Counter()).items()))}
+        row = {
+            "requests": len(values),
+            "p50_ms": 1000 * statistics.median(values),
+            "p95_ms": 1000 * percentile(values, 95),
+            "p99_ms": 1000 * percentile(values, 99),
+            "max_ms": 1000 * max(values),
+            "statuses": dict(sorted(results.statuses.get(route, Counter()).items())),
+        }
         summary[route] = row
         if route != "POST /login":
             timed_total += len(values)
         note = " (before the clock)" if route == "POST /login" else ""
-        print(f"{route:<28}{row['requests']:>9}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
-              f"{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}  {row['statuses']}{note}")
+        print(
+            f"{route:<28}{row['requests']:>9}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
+            f"{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}  {row['statuses']}{note}"
+        )
     worst = max((r["p95_ms"] for k, r in summary.items() if k != "POST /login"), default=0.0)
     print(f"throughput {timed_total / elapsed:.1f} requests/s; errors: {len(results.errors)}")
     for err in results.errors[:10]:
         print(f"  error: {err}")
     verdict = "PASS" if not results.errors and worst < 200 else "FAIL"
     print(f"goal (no errors, p95 < 200 ms on every route): {verdict} (worst p95 {worst:.1f} ms)")
-    return {"routes": summary, "errors": len(results.errors), "elapsed_s": elapsed,
-            "throughput_rps": timed_total / elapsed, "verdict": verdict}
+    return {
+        "routes": summary,
+        "errors": len(results.errors),
+        "elapsed_s": elapsed,
+        "throughput_rps": timed_total / elapsed,
+        "verdict": verdict,
+    }
 
 
 def main() -> int:
@@ -237,10 +285,12 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=50, help="concurrent sessions")
     parser.add_argument("--cases", type=int, default=5000, help="cases to seed")
     parser.add_argument("--users", type=int, default=50, help="users to seed")
-    parser.add_argument("--think", type=float, default=0.5,
-                        help="mean pause between a session's clicks, seconds (0: none)")
-    parser.add_argument("--write-share", type=float, default=0.3,
-                        help="share of opened cases on which an outcome is recorded")
+    parser.add_argument(
+        "--think", type=float, default=0.5, help="mean pause between a session's clicks, seconds (0: none)"
+    )
+    parser.add_argument(
+        "--write-share", type=float, default=0.3, help="share of opened cases on which an outcome is recorded"
+    )
     parser.add_argument("--workers", type=int, default=1, help="app processes (uvicorn workers)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -249,16 +299,16 @@ def main() -> int:
         database_url = f"sqlite:///{Path(tmp) / 'cases.db'}"
         t0 = time.perf_counter()
         users = seed(database_url, args.cases, args.users)
-        print(f"seeded {args.cases:,} cases and {args.users} users in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(f"seeded {args.cases:,} cases and {args.users} users in {time.perf_counter() - t0:.1f} s")
         port = free_port()
         server = start_server(database_url, port, args.workers, Path(tmp) / "server.log")
         base = f"http://{HOST}:{port}"
         try:
             asyncio.run(wait_healthy(base, server))
             server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-            results, elapsed = asyncio.run(run_load(base, users, args.sessions, args.seconds,
-                                                    args.think, args.write_share))
+            results, elapsed = asyncio.run(
+                run_load(base, users, args.sessions, args.seconds, args.think, args.write_share)
+            )
             server_cpu = cpu_seconds(server.pid) - server_cpu
             client_cpu = time.process_time() - client_cpu
         finally:
@@ -268,8 +318,10 @@ def main() -> int:
         if "Traceback" in log:
             print("server log has tracebacks:\n" + log[-3000:])
         figures = report(results, elapsed, args)
-        print(f"CPU used: app {server_cpu:.1f} s, load generator {client_cpu:.1f} s "
-              f"(of {elapsed * (os.cpu_count() or 1):.0f} core-seconds)")
+        print(
+            f"CPU used: app {server_cpu:.1f} s, load generator {client_cpu:.1f} s "
+            f"(of {elapsed * (os.cpu_count() or 1):.0f} core-seconds)"
+        )
         figures |= {"app_cpu_s": server_cpu, "load_generator_cpu_s": client_cpu}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,7 @@ STAGES = (
     Stage("predict", "predict_dask", ("predict",), dask=True),
     Stage("bare XGBoost predict (floor)", "predict_bare", ("train",)),
     Stage("SHAP", "shap", ("predict",)),
+    Stage("SHAP", "shap_dask", ("shap",), dask=True),
     Stage("write", "write", ("shap",)),
 )
 
@@ -260,28 +261,25 @@ def stage_validate(size: int, work: Path, workers: int, cached: bool) -> dict[st
     }
 
 
-def _prepare(tables, build: Callable | None) -> tuple[Any, float, float]:
-    """``models.training.prepare`` with ``build`` in place of ``build_features`` (timed)."""
-    from unittest import mock
+def _prepare(tables, engine) -> tuple[Any, float, float]:
+    """``models.training.prepare`` on ``engine``; its feature build timed apart."""
+    import dataclasses
 
-    import models.training as training
     from data.reference import hs_profiles, ports
+    from models.training import prepare
 
-    cfg = _train_config()
-    inner = build or training.build_features
     spent = [0.0]
 
     def timed_build(decl, ctx):
         t = time.perf_counter()
         try:
-            return inner(decl, ctx)
+            return engine.build(decl, ctx)
         finally:
             spent[0] += time.perf_counter() - t
 
     t0 = time.perf_counter()
-    # what `prepare(..., build=...)` does once the train flow takes a builder
-    with mock.patch.object(training, "build_features", timed_build):
-        data = training.prepare(tables, hs_profiles(), ports(), cfg.split.validation_days)
+    timed = dataclasses.replace(engine, build=timed_build)
+    data = prepare(tables, hs_profiles(), ports(), _train_config().split.validation_days, engine=timed)
     return data, time.perf_counter() - t0, spent[0]
 
 
@@ -298,9 +296,10 @@ def stage_features(size: int, work: Path, workers: int, cached: bool) -> dict[st
     import numpy as np
 
     from features.build import portable_state
+    from models.engine import LOCAL
 
     tables = _load_tables(size)
-    data, seconds, build = _prepare(tables, None)
+    data, seconds, build = _prepare(tables, LOCAL)
     out = work / "data"
     out.mkdir(parents=True, exist_ok=True)
     fs = data.features
@@ -361,13 +360,13 @@ def _context_rows(out: Path, rows):
 
 
 def stage_features_dask(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
-    from pipelines.distributed import distributed_builder
+    from pipelines.distributed import dask_engine
 
     tables = _load_tables(size)
     t0 = time.perf_counter()
     with _client(workers) as client:
         startup = time.perf_counter() - t0
-        data, seconds, build = _prepare(tables, distributed_builder(client))
+        data, seconds, build = _prepare(tables, dask_engine(client))
         wk = _dask_peaks(client)
     same = _fingerprint(data) == (work / "data" / "fingerprint.txt").read_text()
     return {
@@ -470,17 +469,24 @@ def stage_predict_bare(size: int, work: Path, workers: int, cached: bool) -> dic
     }
 
 
-def stage_predict_dask(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
-    import numpy as np
+def _best_on_dask(workers: int, step: Callable[[Any], Any]) -> tuple[Any, float, float, float]:
+    """``step(engine)`` on a fresh local cluster, best of the repeats: its answer, seconds,
+    the workers' peak GiB and the cluster's start-up seconds."""
+    from pipelines.distributed import dask_engine
 
-    from pipelines.distributed import score_matrix_distributed
-
-    model, matrix = _model_and_matrix(work)
     t0 = time.perf_counter()
     with _client(workers) as client:
         startup = time.perf_counter() - t0
-        scores, seconds = best_of(lambda: score_matrix_distributed(client, model.booster, matrix))
-        wk = _dask_peaks(client)
+        engine = dask_engine(client)
+        answer, seconds = best_of(lambda: step(engine))
+        return answer, seconds, _dask_peaks(client), startup
+
+
+def stage_predict_dask(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
+    import numpy as np
+
+    model, matrix = _model_and_matrix(work)
+    scores, seconds, wk, startup = _best_on_dask(workers, lambda e: e.predict(model.booster, matrix))
     diff = float(np.abs(scores - np.load(work / "data" / "scores.npy")).max())
     return {
         "seconds": seconds,
@@ -508,41 +514,60 @@ def _channels(flagged, scores, n: int):
     return channel
 
 
-def stage_shap(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
-    import numpy as np
-
-    from features.build import catalogue
-    from models.explain import contributions, reasons
+def _explained(work: Path):
+    """The flagged rows to explain, their reason fields, and which of them get exact TreeSHAP."""
     from models.scoring import explain_exactly
     from pipelines.config import load_scoring_config
 
     model, matrix = _model_and_matrix(work)
     flagged, scores = _flagged(work)
-    sub, ctx = matrix.iloc[flagged], _context_rows(work / "data", flagged)
-    del matrix
+    sub = matrix.iloc[flagged]
     limit = load_scoring_config().explanations.exact_limit
     exact = explain_exactly(_channels(flagged, scores, len(scores)), scores[flagged], limit)
+    return model, flagged, sub, exact
 
-    def explain() -> np.ndarray:
-        phi = np.zeros((len(sub), sub.shape[1] + 1))
-        if exact.any():
-            phi[exact] = contributions(model.booster, sub[exact])
-        if (~exact).any():
-            phi[~exact] = contributions(model.booster, sub[~exact], approximate=True)
-        return phi
 
-    phi, seconds = best_of(explain)
+def _shap_note(flagged, exact) -> str:
+    n_exact = int(exact.sum())
+    return f"exact TreeSHAP on {n_exact:,} rows, approximate on {len(flagged) - n_exact:,}"
+
+
+def stage_shap(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from features.build import catalogue
+    from models.explain import reasons
+    from models.scoring import explain
+
+    model, flagged, sub, exact = _explained(work)
+    phi, seconds = best_of(lambda: explain(model.booster, sub, exact))
+    np.save(work / "data" / "phi.npy", phi)
     t1 = time.perf_counter()
-    why = reasons(phi, sub, ctx, catalogue(), top_k=5)
+    why = reasons(phi, sub, _context_rows(work / "data", flagged), catalogue(), top_k=5)
     text = time.perf_counter() - t1
     with open(work / "data" / "reasons.pkl", "wb") as fh:
         pickle.dump((why["reasons"].tolist(), exact), fh, protocol=pickle.HIGHEST_PROTOCOL)
-    n_exact = int(exact.sum())
     return {
         "seconds": seconds,
         "rows": len(flagged),
-        "note": f"exact TreeSHAP on {n_exact:,} rows, approximate on {len(flagged) - n_exact:,}; "
-        f"reason sentences +{text:.0f} s",
+        "note": f"{_shap_note(flagged, exact)}; reason sentences +{text:.0f} s",
+    }
+
+
+def stage_shap_dask(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from models.scoring import explain
+
+    model, flagged, sub, exact = _explained(work)
+    phi, seconds, wk, startup = _best_on_dask(workers, lambda e: explain(model.booster, sub, exact, e))
+    diff = float(np.abs(phi - np.load(work / "data" / "phi.npy")).max())
+    return {
+        "seconds": seconds,
+        "rows": len(flagged),
+        "workers_gib": wk,
+        "note": f"{_shap_note(flagged, exact)}; max difference to one machine {diff:.1g}; "
+        f"cluster start {startup:.0f} s",
     }
 
 
@@ -603,6 +628,7 @@ CHILD = {
     "predict_dask": stage_predict_dask,
     "predict_bare": stage_predict_bare,
     "shap": stage_shap,
+    "shap_dask": stage_shap_dask,
     "write": stage_write,
 }
 

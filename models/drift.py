@@ -13,9 +13,7 @@ def psi(reference: pd.Series, recent: pd.Series, bins: int = 10) -> float:
     ref_ok, new_ok = ref[~np.isnan(ref)], new[~np.isnan(new)]
     if len(ref) == 0 or len(new) == 0:
         return float("nan")
-    edges = (
-        np.unique(np.quantile(ref_ok, np.linspace(0, 1, bins + 1))) if len(ref_ok) else np.array([])
-    )
+    edges = np.unique(np.quantile(ref_ok, np.linspace(0, 1, bins + 1))) if len(ref_ok) else np.array([])
     if len(edges) > 2:
         edges = edges[1:-1]
     ref_counts = np.append(

@@ -31,9 +31,7 @@ def ranking_metrics(
         "n_items": float(len(y)),
         "n_violations": float(y.sum()),
         "base_rate": float(y.mean()) if len(y) else float("nan"),
-        "pr_auc": float(average_precision_score(y, scores))
-        if 0 < y.sum() < len(y)
-        else float("nan"),
+        "pr_auc": float(average_precision_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
     }
     total_value = float((value * y).sum())
     for rate in rates:
@@ -53,9 +51,7 @@ def recall_by_typology(
 ) -> dict[str, float]:
     """Share of each typology's violations caught at ``rate_pct`` percent inspected."""
     top = top_n_mask(scores, rate_pct)
-    frame = pd.DataFrame(
-        {"y": np.asarray(y), "top": top, "t": typology.fillna("unknown").to_numpy()}
-    )
+    frame = pd.DataFrame({"y": np.asarray(y), "top": top, "t": typology.fillna("unknown").to_numpy()})
     viol = frame[frame["y"] == 1]
     return {str(t): float(g["top"].mean()) for t, g in viol.groupby("t")}
 
@@ -83,9 +79,7 @@ def rules_profile_score(matrix: pd.DataFrame) -> np.ndarray:
     if "controlled_goods" in matrix:
         hits += matrix["controlled_goods"].fillna(0).to_numpy()
     if "value_per_kg_log_ratio_to_code" in matrix:
-        hits += (
-            (matrix["value_per_kg_log_ratio_to_code"].abs() > np.log(3)).fillna(False).to_numpy()
-        )
+        hits += (matrix["value_per_kg_log_ratio_to_code"].abs() > np.log(3)).fillna(False).to_numpy()
     return hits
 
 
@@ -108,9 +102,7 @@ def generic_matrix(matrix: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
             "value_per_kg": (context["declared_value_usd"] / context["gross_weight_kg"]).to_numpy(
                 dtype="float64"
             ),
-            "hs_chapter": pd.to_numeric(
-                context["hs_code"].astype("str").str[:2], errors="coerce"
-            ).to_numpy(),
+            "hs_chapter": pd.to_numeric(context["hs_code"].astype("str").str[:2], errors="coerce").to_numpy(),
             "code_cover_violation_rate": matrix["code_cover_violation_rate"].to_numpy(),
             "exporter_violation_rate": matrix["exporter_violation_rate"].to_numpy(),
             "exporter_inspections_before": matrix["exporter_inspections_before"].to_numpy(),

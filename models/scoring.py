@@ -11,9 +11,10 @@ import pandas as pd
 
 from data.arrays import isin
 from data.contract import TABLES
-from features.build import build_features, catalogue, combine, make_context
+from features.build import catalogue, combine, make_context
 from models.artifact import RiskModel
-from models.explain import contributions, mean_abs_contribution, reasons
+from models.engine import LOCAL, Engine
+from models.explain import mean_abs_contribution, reasons
 from models.select import Capacity, Rule, Selection, apply_rules, select
 
 SCORED_BASE = ["declaration_id", "risk_score", "channel", "selected_by", "rule_hits"]
@@ -44,15 +45,20 @@ def score_day(
     top_reasons: int = 5,
     exact_limit: int = 20_000,
     waterfall_cases: int = 15,
+    engine: Engine = LOCAL,
 ) -> DayScores:
-    """Score the clean manifest rows against the bundle's history with the given model."""
+    """Score the clean manifest rows against the bundle's history with the given model.
+
+    Features, scores and SHAP contributions are computed on ``engine``; selection, reasons
+    and cases here.
+    """
     decl = combine(tables.get("declarations"), manifest.drop(columns=["_row_number"], errors="ignore"))
     ctx = make_context(tables, decl, hs_profiles, ports, state=model.state)
-    fs = build_features(decl, ctx)
+    fs = engine.build(decl, ctx)
     # results follow the manifest's own row order; only flagged rows' context is gathered
     pos = pd.Series(np.arange(len(fs.declaration_ids)), index=fs.declaration_ids.to_numpy())
     order = pos.reindex(manifest["declaration_id"]).to_numpy()
-    scores = model.predict_proba(fs.matrix)[order]
+    scores = engine.predict_model(model, fs.matrix)[order]
     rule_names, rule_channel = apply_rules(fs.matrix, rules)
     sel = select(
         scores,
@@ -66,11 +72,7 @@ def score_day(
     matrix = fs.matrix.iloc[order[flagged]].reset_index(drop=True)
     context = fs.context.iloc[order[flagged]].reset_index(drop=True)
     exact = explain_exactly(sel.channel[flagged], scores[flagged], exact_limit)
-    phi = np.zeros((len(flagged), matrix.shape[1] + 1))
-    if exact.any():
-        phi[exact] = contributions(model.booster, matrix[exact])
-    if (~exact).any():
-        phi[~exact] = contributions(model.booster, matrix[~exact], approximate=True)
+    phi = explain(model.booster, matrix, exact, engine)
     why = reasons(phi, matrix, context, catalogue(), top_k=top_reasons)
     missing = fs.missing
     del fs, decl, ctx  # the day's full feature frame is no longer needed
@@ -119,6 +121,17 @@ def score_day(
     return DayScores(
         scored, cases, sel, mean_abs_contribution(phi, list(matrix.columns)), waterfalls, missing
     )
+
+
+def explain(booster, matrix: pd.DataFrame, exact: np.ndarray, engine: Engine = LOCAL) -> np.ndarray:
+    """SHAP contributions (bias last) of ``matrix``'s rows: exact TreeSHAP where ``exact``,
+    XGBoost's approximate contributions elsewhere."""
+    phi = np.zeros((len(matrix), matrix.shape[1] + 1))
+    if exact.any():
+        phi[exact] = engine.contributions(booster, matrix[exact])
+    if (~exact).any():
+        phi[~exact] = engine.contributions(booster, matrix[~exact], approximate=True)
+    return phi
 
 
 def explain_exactly(channel: np.ndarray, scores: np.ndarray, limit: int) -> np.ndarray:

@@ -50,9 +50,7 @@ class Rule:
                     ok[:] = False
                     break
                 values = pd.to_numeric(frame[c.column], errors="coerce").to_numpy(dtype="float64")
-                ok &= np.nan_to_num(_OPS[c.op](values, c.value), nan=False).astype(
-                    bool
-                ) & ~np.isnan(values)
+                ok &= np.nan_to_num(_OPS[c.op](values, c.value), nan=False).astype(bool) & ~np.isnan(values)
             out |= ok
         return out
 
@@ -128,31 +126,23 @@ def select(
     channel[is_rule_red] = "red"
     by[is_rule_red] = "rule"
     if is_rule_red.sum() > red_cap:
-        warnings.append(
-            f"{int(is_rule_red.sum())} rule hits for red exceed its capacity of {red_cap}"
-        )
+        warnings.append(f"{int(is_rule_red.sum())} rule hits for red exceed its capacity of {red_cap}")
 
     # exploration: part of red capacity kept for items the model would not choose; it never
     # pushes red past capacity, so days whose rule hits fill red have less of it (warned)
     wanted = int(round(capacity.exploration_share * red_cap))
     n_explore = min(wanted, max(red_cap - int(is_rule_red.sum()), 0))
     if n_explore < wanted:
-        warnings.append(
-            f"exploration cut from {wanted} to {n_explore}: rule hits fill red capacity"
-        )
+        warnings.append(f"exploration cut from {wanted} to {n_explore}: rule hits fill red capacity")
     order = np.lexsort((ids.to_numpy().astype(str), -scores))  # by score, ties by id
     eligible = channel == "green"
-    eligible[order[: max(red_cap - int(is_rule_red.sum()), 0)]] = (
-        False  # the model picks these anyway
-    )
+    eligible[order[: max(red_cap - int(is_rule_red.sum()), 0)]] = False  # the model picks these anyway
     pool = np.flatnonzero(eligible)
     if n_explore and len(pool):
         rng = np.random.default_rng(day_seed(day_key, capacity.seed))
         if capacity.exploration_method == "uncertainty":
             weight = scores[pool] * (1 - scores[pool]) + 1e-9
-            pick = rng.choice(
-                pool, size=min(n_explore, len(pool)), replace=False, p=weight / weight.sum()
-            )
+            pick = rng.choice(pool, size=min(n_explore, len(pool)), replace=False, p=weight / weight.sum())
         else:
             pick = rng.choice(pool, size=min(n_explore, len(pool)), replace=False)
         channel[pick] = "red"

@@ -15,7 +15,6 @@ import pandas as pd
 from data.arrays import isin
 from features.build import (
     FeatureSet,
-    build_features,
     catalogue,
     combine,
     fit_state,
@@ -23,6 +22,7 @@ from features.build import (
     portable_state,
 )
 from models.artifact import RiskModel
+from models.engine import LOCAL, Engine
 from models.evaluate import (
     calibration_table,
     generic_matrix,
@@ -31,7 +31,7 @@ from models.evaluate import (
     rules_profile_score,
 )
 from models.split import TimeSplit, time_split
-from models.train import fit_booster, predict, selection_weights
+from models.train import predict, selection_weights
 
 
 @dataclass
@@ -52,8 +52,13 @@ def prepare(
     ports: pd.DataFrame | None,
     validation_days: int,
     gap_days: int = 0,
+    engine: Engine = LOCAL,
 ) -> TrainingData:
-    """Build features point-in-time for all declarations; split the labelled ones on time."""
+    """Build features point-in-time for all declarations; split the labelled ones on time.
+
+    The text model is fitted here, in this process (it needs the whole training window at
+    once); the feature build runs on ``engine``.
+    """
     decl = combine(None, tables["declarations"])
     ctx = make_context(tables, decl, hs_profiles, ports)
     labels = ctx.labels
@@ -84,7 +89,7 @@ def prepare(
     known.labels = labels[labels["label_time"] < split.cutoff]
     state = fit_state(decl, known, train_rows.to_numpy())
     ctx.state = state
-    features = build_features(decl, ctx)
+    features = engine.build(decl, ctx)
     return TrainingData(features, labelled, split, declared_at)
 
 
@@ -104,13 +109,14 @@ def fit_full_model(
     num_boost_round: int,
     early_stopping_rounds: int,
     random_weight: float | None,
+    engine: Engine = LOCAL,
 ) -> Candidate:
     """Fit the full-feature XGBoost scorer, optionally up-weighting random-quota outcomes."""
     X = data.features.matrix.iloc[data.labelled["row"]].reset_index(drop=True)
     y = data.labelled["y"].to_numpy()
     tr, va = data.split.train, data.split.valid
     w = selection_weights(data.labelled["selected_by"], random_weight)[tr] if random_weight else None
-    fit = fit_booster(
+    fit = engine.fit(
         X[tr], y[tr], X[va], y[va], params, num_boost_round, early_stopping_rounds, weight_train=w
     )
     name = f"full_weighted_{random_weight:g}" if random_weight else "full_unweighted"
@@ -123,6 +129,7 @@ def baselines(
     num_boost_round: int,
     early_stopping_rounds: int,
     seed: int = 0,
+    engine: Engine = LOCAL,
 ) -> tuple[dict[str, np.ndarray], Any]:
     """Validation scores of the three baselines (random, rules-only profile, generic model),
     and the fitted generic model."""
@@ -132,7 +139,7 @@ def baselines(
     matrix = data.features.matrix.iloc[rows].reset_index(drop=True)
     context = data.features.context.iloc[rows].reset_index(drop=True)
     G = generic_matrix(matrix, context)
-    generic = fit_booster(G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds)
+    generic = engine.fit(G[tr], y[tr], G[va], y[va], params, num_boost_round, early_stopping_rounds)
     scores = {
         "random": np.random.default_rng(seed).random(int(va.sum())),
         "rules": rules_profile_score(matrix[va]),
@@ -209,7 +216,12 @@ def package(candidate: Candidate, data: TrainingData, metadata: dict[str, Any]) 
 
 
 def score_with(
-    model: RiskModel, data: TrainingData, tables: dict[str, pd.DataFrame | None], hs_profiles, ports
+    model: RiskModel,
+    data: TrainingData,
+    tables: dict[str, pd.DataFrame | None],
+    hs_profiles,
+    ports,
+    engine: Engine = LOCAL,
 ) -> np.ndarray:
     """Validation scores of another model (the champion) on the same window, with its own state."""
     decl = combine(None, tables["declarations"])
@@ -217,8 +229,8 @@ def score_with(
     rows = data.labelled.loc[data.split.valid, "row"].to_numpy()
     keep = np.zeros(len(decl), dtype=bool)
     keep[rows] = True
-    fs = build_features(decl.assign(_is_target=keep), ctx)
-    return model.predict_proba(fs.matrix)
+    fs = engine.build(decl.assign(_is_target=keep), ctx)
+    return engine.predict_model(model, fs.matrix)
 
 
 def inner_split(data: TrainingData, share: float = 0.2) -> TrainingData:

@@ -17,6 +17,17 @@ app = typer.Typer(
 )
 
 
+DaskChoice = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        help="Run features, fitting, scoring and SHAP on Dask: 'local' (a local cluster for this run), "
+        "a scheduler address (tcp://host:8786) or 'off'. Default: DASK_SCHEDULER_ADDRESS or "
+        "CUSTOMS_RISK_DASK=local if set, else this machine.",
+    ),
+]
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -124,6 +135,7 @@ def train(
             help="Generated worlds only: truth CSV to also evaluate every row of the validation window."
         ),
     ] = None,
+    dask: DaskChoice = None,
 ) -> None:
     """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
     from pipelines.runtime import configure, quiet_expected_flow_errors
@@ -141,6 +153,7 @@ def train(
             outcomes=list(outcomes or []),
             promote=not no_promote,
             truth=truth,
+            dask=dask,
         )
 
     outcome = _guard(run)
@@ -150,8 +163,9 @@ def train(
     for rate in ("2%", "5%"):
         gain = table.loc["model", f"precision@{rate}"] - table.loc["generic", f"precision@{rate}"]
         rev = table.loc["model", f"revenue@{rate}"] - table.loc["generic", f"revenue@{rate}"]
-        typer.echo(f"Full model vs generic baseline at {rate} inspected: precision {gain:+.3f}, "
-                   f"revenue {rev:+.3f}")
+        typer.echo(
+            f"Full model vs generic baseline at {rate} inspected: precision {gain:+.3f}, revenue {rev:+.3f}"
+        )
     if outcome.truth_comparison is not None:
         typer.echo("\nEvery declaration of the validation window against the generated truth")
         typer.echo(outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -176,6 +190,7 @@ def score(
         bool,
         typer.Option(help="Add the day's valid declarations to BUNDLE/declarations/ for retraining."),
     ] = False,
+    dask: DaskChoice = None,
 ) -> None:
     """Score a day's manifest with the champion model: channels, reasons, report, cases."""
     from pipelines.runtime import configure, quiet_expected_flow_errors
@@ -195,6 +210,7 @@ def score(
                 config_path=config,
                 rules_path=rules,
                 append_to_history=append_to_history,
+                dask=dask,
             )
         except NoChampionError as err:
             _fail(str(err))
@@ -232,6 +248,7 @@ def pipeline(
     days: Annotated[int, typer.Option(help="Days of generated history.")] = 180,
     rows_per_day: Annotated[int, typer.Option(help="Declarations per day.")] = 2000,
     regenerate: Annotated[bool, typer.Option(help="Generate the world again even if it exists.")] = False,
+    dask: DaskChoice = None,
 ) -> None:
     """The whole day on the embedded default: generate a world, train, score, report."""
     from pipelines.runtime import configure
@@ -254,6 +271,7 @@ def pipeline(
         outcomes=None,
         no_promote=False,
         truth=world / "truth" / "history_truth.csv",
+        dask=dask,
     )
     typer.echo("\n== Scoring the next day ==")
     score(
@@ -263,6 +281,7 @@ def pipeline(
         mapping=None,
         config=None,
         rules=None,
+        dask=dask,
     )
     typer.echo(f"\nWhole day done in {time.perf_counter() - t0:.0f}s. Open the report: {world / 'out'}")
 

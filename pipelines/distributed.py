@@ -28,8 +28,8 @@ this path gives identical answers on the cluster, but it does not make one build
 
 **Training** uses ``xgboost.dask`` (distributed ``hist``: per-worker histograms, summed by
 allreduce) with the parameters of ``models.train.fit_booster``, and returns its
-``FitResult``. **Scoring** predicts row partitions on the workers with the booster's own
-``inplace_predict``.
+``FitResult``. The text model of the HS-mismatch family is fitted on the driver (it needs the
+whole training window at once; it is small next to the feature build).
 
 **Prefect: plain Dask futures inside Prefect tasks, not prefect-dask's task runner.** With
 ``DaskTaskRunner`` each Prefect task runs on a worker and reports its state to the Prefect
@@ -37,14 +37,20 @@ API from there. This project runs on Prefect's embedded temporary server by defa
 lives with the flow's process: measured here, each worker process then started a temporary
 server of its own (the first two trivial tasks took about two minutes on 2 cores), and a
 worker on another machine would record its task runs in its own database, out of the flow's
-sight. So the flows keep their tasks on the driver; the ``*_task`` wrappers below hand
-the partitions to Dask with plain futures, and workers only ever run pure functions. Prefect
-still owns retries, logging and the run record of each step.
+sight. So the flows keep their tasks on the driver and hand the heavy steps to Dask through
+an engine (``models.engine.Engine``, built here by ``dask_engine``): workers only ever run
+pure functions on partitions. Prefect still owns retries, logging and the run record of each
+step, and the flows are the same code on one machine and on a cluster (``engine_for``).
+
+**Scoring** predicts and explains (exact TreeSHAP, the costliest step of a day's scoring)
+row slices on the workers; selection, reasons and cases stay on the driver, where the whole
+day is needed at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -54,14 +60,13 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from pipelines.train_flow import frame_task
-
 if TYPE_CHECKING:
     import xgboost as xgb
     from distributed import Client
 
     from features.base import FeatureContext
     from features.build import FeatureSet
+    from models.engine import Engine
     from models.train import FitResult
 
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -77,6 +82,7 @@ class DaskSettings:
     address: str | None = None
     local_workers: int = 2
     threads_per_worker: int = 1
+    connect_timeout: str = "20s"
 
 
 def dask_settings(env: Mapping[str, str] | None = None) -> DaskSettings | None:
@@ -105,7 +111,12 @@ def dask_client(settings: DaskSettings | None = None) -> Iterator[Client]:
     Without ``settings`` the environment decides (see ``dask_settings``). Closes what it
     opened: the client always, the local cluster if it started one.
     """
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        from data.errors import ConfigError
+
+        raise ConfigError("Dask is not installed here: pip install -e '.[dask]'") from None
 
     settings = settings or dask_settings()
     if settings is None:
@@ -113,7 +124,16 @@ def dask_client(settings: DaskSettings | None = None) -> Iterator[Client]:
 
         raise ConfigError(f"no Dask cluster configured: set {ADDRESS_ENV} or {MODE_ENV}=local")
     if settings.address:
-        with Client(settings.address, set_as_default=False) as client:
+        try:
+            client = Client(settings.address, set_as_default=False, timeout=settings.connect_timeout)
+        except (OSError, TimeoutError) as err:
+            from data.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {settings.address} ({err.__class__.__name__}): "
+                f"start it (dask scheduler) and its workers, or unset {ADDRESS_ENV} to run here"
+            ) from None
+        with client:
             yield client
         return
     with (
@@ -159,7 +179,7 @@ class ChunkFeatures:
     seconds: dict[str, float]
 
 
-def build_chunk(decl: pd.DataFrame, ctx: FeatureContext, positions: np.ndarray) -> ChunkFeatures:
+def build_chunk(positions: np.ndarray, decl: pd.DataFrame, ctx: FeatureContext) -> ChunkFeatures:
     """``build_features`` for the rows at ``positions`` only, every row of ``decl`` as history.
 
     Runs on a worker; answers without the fitted state, the declaration fields or a second
@@ -247,12 +267,7 @@ def build_features_distributed(
     if len(parts) == 0:  # nothing to describe: no reason to ship the frame anywhere
         return build_features(decl, ctx)
     ctx = replace(ctx, rows=None)  # the builder's per-frame memo is not worth shipping
-    decl_f, ctx_f = client.scatter([decl, ctx], broadcast=True, hash=False)
-    futures = [client.submit(build_chunk, decl_f, ctx_f, pos, pure=False) for pos in parts]
-    try:
-        results = client.gather(futures)
-    finally:
-        client.cancel([*futures, decl_f, ctx_f])
+    results = map_on_cluster(client, build_chunk, parts, shared=(decl, ctx))
     restored = [restore_chunk(r, decl, pos) for r, pos in zip(results, parts, strict=True)]
     return merge_feature_sets(restored, ctx.state)
 
@@ -289,6 +304,7 @@ def _dask_series(values: np.ndarray, npartitions: int):
 
 def fit_booster_distributed(
     client: Client,
+    /,
     X_train: pd.DataFrame,
     y_train: np.ndarray,
     X_valid: pd.DataFrame,
@@ -343,36 +359,39 @@ def fit_booster_distributed(
 
 def distributed_fitter(client: Client) -> Callable[..., FitResult]:
     """A drop-in for ``models.train.fit_booster`` that trains on ``client``'s cluster."""
-
-    def fit(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        params,
-        num_boost_round,
-        early_stopping_rounds,
-        weight_train=None,
-        seed: int = 0,
-    ) -> FitResult:
-        return fit_booster_distributed(
-            client,
-            X_train,
-            y_train,
-            X_valid,
-            y_valid,
-            params,
-            num_boost_round,
-            early_stopping_rounds,
-            weight_train=weight_train,
-            seed=seed,
-        )
-
-    return fit
+    return functools.partial(fit_booster_distributed, client)
 
 
 # ---------------------------------------------------------------- scoring
-def predict_partition(booster: xgb.Booster, part: pd.DataFrame, predict_type: str) -> np.ndarray:
+def row_slices(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
+    """Contiguous row slices of ``frame``, in order, at most ``parts`` of them (none if empty)."""
+    bounds = np.linspace(0, len(frame), max(1, min(parts, len(frame))) + 1).astype(int)
+    return [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def map_on_cluster(
+    client: Client,
+    fn: Callable[..., Any],
+    items: list[Any],
+    shared: tuple[Any, ...] = (),
+    scatter_items: bool = False,
+) -> list[Any]:
+    """``[fn(item, *shared) for item in items]`` on the cluster, answers in order.
+
+    ``shared`` goes to every worker once; ``items`` travel with their task (or are spread
+    over the workers first with ``scatter_items``, for frames). Everything sent is released
+    when the answers are back, or when the work fails.
+    """
+    shared_f = client.scatter(list(shared), broadcast=True, hash=False) if shared else []
+    items_f = client.scatter(list(items), hash=False) if scatter_items else list(items)
+    futures = [client.submit(fn, item, *shared_f, pure=False) for item in items_f]
+    try:
+        return client.gather(futures)
+    finally:
+        client.cancel([*futures, *shared_f, *(items_f if scatter_items else [])])
+
+
+def predict_partition(part: pd.DataFrame, booster: xgb.Booster, predict_type: str) -> np.ndarray:
     """``Booster.inplace_predict`` on one partition (runs on a worker)."""
     return booster.inplace_predict(part, predict_type=predict_type, missing=np.nan)
 
@@ -393,55 +412,82 @@ def score_matrix_distributed(
     """
     if len(matrix) == 0:
         return np.empty(0, dtype="float32")
-    n = _partitions(client, len(matrix), partitions)
-    bounds = np.linspace(0, len(matrix), n + 1).astype(int)
-    pieces = [matrix.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    booster_f = client.scatter(booster, broadcast=True, hash=False)
-    parts_f = client.scatter(pieces, hash=False)
+    pieces = row_slices(matrix, _partitions(client, len(matrix), partitions))
     kind = "margin" if margin else "value"
-    futures = [client.submit(predict_partition, booster_f, f, kind, pure=False) for f in parts_f]
-    try:
-        return np.concatenate(client.gather(futures)).reshape(-1)
-    finally:
-        client.cancel([*futures, *parts_f, booster_f])
+    answers = map_on_cluster(client, predict_partition, pieces, (booster, kind), scatter_items=True)
+    return np.concatenate(answers).reshape(-1)
 
 
-# ---------------------------------------------------------------- Prefect tasks (one-line wraps)
-@frame_task(name="features on dask")
-def features_task(
-    decl: pd.DataFrame, ctx: FeatureContext, client: Client, chunks: int | None = None
-) -> FeatureSet:
-    """The feature build on the cluster; the task itself runs in the flow's process."""
-    return build_features_distributed(decl, ctx, client, chunks)
+def contributions_partition(part: pd.DataFrame, booster: xgb.Booster, approximate: bool) -> np.ndarray:
+    """``models.explain.contributions`` on one partition (runs on a worker)."""
+    from models.explain import contributions
+
+    return contributions(booster, part, approximate=approximate)
 
 
-@frame_task(name="fit on dask")
-def fit_task(
+def contributions_distributed(
     client: Client,
-    X_train: pd.DataFrame,
-    y_train: np.ndarray,
-    X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
-    params: dict[str, Any],
-    num_boost_round: int,
-    early_stopping_rounds: int,
-    weight_train: np.ndarray | None = None,
-) -> FitResult:
-    """One XGBoost fit on the cluster."""
-    return fit_booster_distributed(
-        client,
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        params,
-        num_boost_round,
-        early_stopping_rounds,
-        weight_train=weight_train,
+    booster: xgb.Booster,
+    matrix: pd.DataFrame,
+    approximate: bool = False,
+    partitions: int | None = None,
+) -> np.ndarray:
+    """SHAP contributions (and bias) for ``matrix``, rows in order, computed on the cluster.
+
+    Exact TreeSHAP is the costliest step of scoring (about 0.7 ms an item here); it is
+    independent per row, so row slices spread over the workers' threads divide it.
+    """
+    if len(matrix) == 0:
+        return np.zeros((0, matrix.shape[1] + 1))
+    parts = partitions or worker_threads(client)
+    pieces = row_slices(matrix, _partitions(client, len(matrix), parts))
+    answers = map_on_cluster(
+        client, contributions_partition, pieces, (booster, approximate), scatter_items=True
+    )
+    return np.concatenate(answers, axis=0)
+
+
+# ---------------------------------------------------------------- the engine
+def dask_engine(client: Client, label: str = "Dask cluster") -> Engine:
+    """The four heavy steps of ``models.engine.Engine`` on ``client``'s cluster."""
+    from models.engine import Engine
+
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    return Engine(
+        name=f"{label} ({workers} workers, {worker_threads(client)} threads)",
+        build=distributed_builder(client),
+        fit=distributed_fitter(client),
+        predict=lambda booster, X, margin=False: score_matrix_distributed(client, booster, X, margin=margin),
+        contributions=lambda booster, X, approximate=False: contributions_distributed(
+            client, booster, X, approximate
+        ),
     )
 
 
-@frame_task(name="score on dask")
-def score_task(client: Client, booster: xgb.Booster, matrix: pd.DataFrame) -> np.ndarray:
-    """Scores of a feature matrix on the cluster."""
-    return score_matrix_distributed(client, booster, matrix)
+def settings_for(choice: str | None, env: Mapping[str, str] | None = None) -> DaskSettings | None:
+    """Settings from a command's ``--dask`` choice: ``local``, ``off``, a scheduler address,
+    or None to let the environment decide (``dask_settings``)."""
+    if choice is None:
+        return dask_settings(env)
+    choice = choice.strip()
+    if "://" in choice or ":" in choice:
+        return DaskSettings(address=choice)
+    env = dict(os.environ if env is None else env)
+    env.pop(ADDRESS_ENV, None)
+    return dask_settings({**env, MODE_ENV: choice})
+
+
+@contextlib.contextmanager
+def engine_for(settings: DaskSettings | None) -> Iterator[Engine]:
+    """The engine a run uses: this machine without settings, else the configured Dask cluster
+    (a local one is started for the run and stopped after it)."""
+    from models.engine import LOCAL
+
+    if settings is None:
+        yield LOCAL
+        return
+    with dask_client(settings) as client:
+        if not settings.address:
+            client.wait_for_workers(settings.local_workers, timeout=120)
+        label = f"Dask cluster at {settings.address}" if settings.address else "Dask local cluster"
+        yield dask_engine(client, label)

@@ -43,7 +43,7 @@ def quiet_third_party_logs() -> None:
     import logging
     import warnings
 
-    for name in ("mlflow", "alembic", "urllib3"):
+    for name in ("mlflow", "alembic", "urllib3", "distributed"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*Python object as `python_model`.*")
     warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")

@@ -66,7 +66,7 @@ def load_model_task(name: str, version: str):
 
 
 @frame_task()
-def score_task(manifest, tables, model, version, rules, capacity, day, scfg):
+def score_task(manifest, tables, model, version, rules, capacity, day, scfg, engine):
     from data.reference import hs_profiles, ports
     from models.scoring import score_day
 
@@ -83,6 +83,7 @@ def score_task(manifest, tables, model, version, rules, capacity, day, scfg):
         top_reasons=scfg.explanations.top_reasons,
         exact_limit=scfg.explanations.exact_limit,
         waterfall_cases=scfg.report.top_cases,
+        engine=engine,
     )
 
 
@@ -103,16 +104,23 @@ def score_flow(
     rules_path: Path | None = None,
     database_url: str | None = None,
     append_to_history: bool = False,
+    dask: str | None = None,
 ) -> ScoreOutcome:
-    """Score one day's manifest and write scored rows, quarantine, report and cases."""
+    """Score one day's manifest and write scored rows, quarantine, report and cases.
+
+    ``dask``: ``local``, a scheduler address, or ``off``; None lets the environment decide
+    (``DASK_SCHEDULER_ADDRESS``, ``CUSTOMS_RISK_DASK``). Without either, one machine.
+    """
     from data.io import atomic_dir, write_frame
     from features.build import feature_names
     from models.select import Capacity, rules_from_config
+    from pipelines.distributed import engine_for, settings_for
     from pipelines.report import render_report
 
     log = get_run_logger()
     t0 = time.perf_counter()
     scfg = load_scoring_config(config_path)
+    settings = settings_for(dask)  # a wrong setting stops the run before anything is read
     rules = rules_from_config([r.model_dump() for r in load_rules_config(rules_path).rules])
     unknown = sorted({c.column for r in rules for g in r.any_of for c in g} - set(feature_names()))
     if unknown:
@@ -128,13 +136,15 @@ def score_flow(
     model = load_model_task(scfg.model.registered_name, version)
     day = manifest_day(Path(manifest), validated.clean)
     cap = Capacity(**scfg.capacity.model_dump())
-    if len(validated.clean):
-        result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg)
-    else:
+    if not len(validated.clean):
         raise ConfigError(
             f"{manifest}: no valid row to score; see the quarantine list "
             f"(customs-risk validate --manifest {manifest})"
         )
+    with engine_for(settings) as engine:  # a local Dask cluster lives only as long as the scoring
+        if settings is not None:
+            print(f"      scoring on {engine.name}")
+        result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg, engine)
     for note in result.missing:
         log.warning(note)
     scored, quarantine = result.scored, validated.quarantine
@@ -172,6 +182,7 @@ def score_flow(
             "day": day,
             "manifest": str(manifest),
             "model_version": version,
+            "engine": engine.name,
             "rows_in": validated.rows_in,
             "rows_scored": len(scored),
             "rows_quarantined": len(quarantine),

@@ -16,6 +16,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from models.engine import LOCAL, Engine
 from pipelines.config import TrainConfig, load_train_config
 from pipelines.settings import PROJ_ROOT
 
@@ -67,31 +68,33 @@ def load_bundle_task(bundle: Path, mapping: Path | None, outcomes: list[Path]):
 
 
 @frame_task()
-def prepare_task(tables, validation_days: int, gap_days: int):
+def prepare_task(tables, validation_days: int, gap_days: int, engine: Engine):
     from data.reference import hs_profiles, ports
     from models.training import prepare
 
-    return prepare(tables, hs_profiles(), ports(), validation_days, gap_days)
+    return prepare(tables, hs_profiles(), ports(), validation_days, gap_days, engine=engine)
 
 
 @frame_task()
-def fit_task(data, cfg: TrainConfig, random_weight: float | None):
+def fit_task(data, cfg: TrainConfig, random_weight: float | None, engine: Engine):
     from models.training import fit_full_model
 
     m = cfg.model
-    return fit_full_model(data, m.params, m.num_boost_round, m.early_stopping_rounds, random_weight)
+    return fit_full_model(
+        data, m.params, m.num_boost_round, m.early_stopping_rounds, random_weight, engine=engine
+    )
 
 
 @frame_task()
-def baselines_task(data, cfg: TrainConfig):
+def baselines_task(data, cfg: TrainConfig, engine: Engine):
     from models.training import baselines
 
     m = cfg.model
-    return baselines(data, m.params, m.num_boost_round, m.early_stopping_rounds)
+    return baselines(data, m.params, m.num_boost_round, m.early_stopping_rounds, engine=engine)
 
 
 @frame_task()
-def champion_scores_task(model_name: str, data, tables):
+def champion_scores_task(model_name: str, data, tables, engine: Engine):
     """The current champion's scores on this validation window, or why it cannot be compared."""
     from data.reference import hs_profiles, ports
     from models.artifact import FeatureSchemaError
@@ -103,7 +106,7 @@ def champion_scores_task(model_name: str, data, tables):
     except Exception:  # no registered model or no champion alias yet
         return None, "no champion yet"
     try:
-        return score_with(champion, data, tables, hs_profiles(), ports()), ""
+        return score_with(champion, data, tables, hs_profiles(), ports(), engine=engine), ""
     except FeatureSchemaError as err:
         return None, f"champion cannot score this feature schema ({err})"
 
@@ -118,8 +121,30 @@ def train_flow(
     params_override: dict[str, Any] | None = None,
     promote: bool = True,
     truth: Path | None = None,
+    dask: str | None = None,
 ) -> TrainOutcome:
-    """Train, evaluate against baselines, log to MLflow, register, and promote if better."""
+    """Train, evaluate against baselines, log to MLflow, register, and promote if better.
+
+    ``dask``: ``local``, a scheduler address, or ``off``; None lets the environment decide
+    (``DASK_SCHEDULER_ADDRESS``, ``CUSTOMS_RISK_DASK``). Without either, one machine.
+    """
+    from pipelines.distributed import engine_for, settings_for
+
+    with engine_for(settings_for(dask)) as engine:
+        print(f"      running on {engine.name}")
+        return _train(engine, bundle, config_path, mapping, outcomes, params_override, promote, truth)
+
+
+def _train(
+    engine: Engine,
+    bundle: Path,
+    config_path: Path | None,
+    mapping: Path | None,
+    outcomes: list[Path] | None,
+    params_override: dict[str, Any] | None,
+    promote: bool,
+    truth: Path | None,
+) -> TrainOutcome:
     import mlflow
 
     from features.build import catalogue
@@ -135,7 +160,7 @@ def train_flow(
         f"[1/5] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
         f"{len(b.quarantine):,} quarantined"
     )
-    data = prepare_task(b.tables, cfg.split.validation_days, cfg.split.gap_days)
+    data = prepare_task(b.tables, cfg.split.validation_days, cfg.split.gap_days, engine)
     split_info = data.split.describe(data.declared_at)
     print(
         f"[2/5] features built for {len(data.features.matrix):,} declarations; "
@@ -151,16 +176,16 @@ def train_flow(
     search_parent = None
     if cfg.search.enabled:
         search_parent = mlflow.start_run(run_name="hyperparameter search")
-        cfg.model.params = search_task(data, cfg)
+        cfg.model.params = search_task(data, cfg, engine)
         print(f"      search chose {cfg.model.params}")
         mlflow.end_run()
-    candidates = [fit_task(data, cfg, None)]
+    candidates = [fit_task(data, cfg, None, engine)]
     if cfg.selection_bias.compare:
-        candidates.append(fit_task(data, cfg, cfg.selection_bias.random_weight))
+        candidates.append(fit_task(data, cfg, cfg.selection_bias.random_weight, engine))
     for c in candidates:
         c.metrics = evaluate(data, c.valid_scores, rates)
     best = max(candidates, key=lambda c: _metric(c.metrics, primary))
-    base_scores, generic = baselines_task(data, cfg)
+    base_scores, generic = baselines_task(data, cfg, engine)
     base_metrics = {k: evaluate(data, s, rates) for k, s in base_scores.items()}
     truth_table = None
     if truth is not None:
@@ -193,6 +218,7 @@ def train_flow(
                 "bundle": str(Path(bundle).resolve()),
                 "code_version": _code_version(),
                 "selection_bias_choice": best.name,
+                "engine": engine.name,
             }
         )
         mlflow.log_params({f"xgb_{k}": v for k, v in best.model.params.items()})
@@ -272,7 +298,7 @@ def train_flow(
             registered_model_name=cfg.model.registered_name,
         )
         version = str(info.registered_model_version)
-        promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote)
+        promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote, engine)
         mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason, "model_version": version})
         run_id = run.info.run_id
     print(
@@ -303,7 +329,13 @@ def ensure_experiment(name: str) -> None:
 
 
 def decide_promotion(
-    cfg: TrainConfig, data, tables, metrics: dict[str, float], version: str, promote: bool
+    cfg: TrainConfig,
+    data,
+    tables,
+    metrics: dict[str, float],
+    version: str,
+    promote: bool,
+    engine: Engine = LOCAL,
 ) -> tuple[bool, str]:
     """Challenger alias always; champion only if it beats the champion on this window."""
     from mlflow import MlflowClient
@@ -316,7 +348,7 @@ def decide_promotion(
     client.set_model_version_tag(name, version, primary, f"{mine:.4f}")
     if mine < cfg.problem.promotion.floor:
         return False, f"{primary} {mine:.3f} is below the floor {cfg.problem.promotion.floor}"
-    champ_scores, why = champion_scores_task(name, data, tables)
+    champ_scores, why = champion_scores_task(name, data, tables, engine)
     if champ_scores is not None:
         from models.training import evaluate
 
@@ -348,7 +380,7 @@ def set_champion(client, name: str, version: str, reason: str) -> None:
 
 
 @frame_task()
-def search_task(data, cfg: TrainConfig) -> dict[str, Any]:
+def search_task(data, cfg: TrainConfig, engine: Engine) -> dict[str, Any]:
     """Optuna search on an inner time split of the training window; each trial a nested run."""
     try:
         import optuna
@@ -369,7 +401,7 @@ def search_task(data, cfg: TrainConfig) -> dict[str, Any]:
     def objective(trial) -> float:
         params = suggest_params(trial, dict(m.params))
         with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
-            c = fit_full_model(inner, params, m.num_boost_round, m.early_stopping_rounds, None)
+            c = fit_full_model(inner, params, m.num_boost_round, m.early_stopping_rounds, None, engine=engine)
             score = _metric(evaluate(inner, c.valid_scores, cfg.problem.inspection_rates_pct), primary)
             mlflow.log_params(params)
             mlflow.log_metric(f"inner_{primary}", score)

@@ -11,9 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("distributed")
-pytest.importorskip("dask.dataframe")
-
 # deterministic parameters: no row or column sampling, whose random draws are per worker
 PARAMS = {"tree_method": "hist", "max_depth": 4, "eta": 0.1, "min_child_weight": 2, "lambda": 2.0}
 
@@ -64,7 +61,7 @@ def test_cluster_is_two_local_worker_processes(client):
 def test_distributed_features_equal_one_machine(tables, client):
     from data.reference import hs_profiles, ports
     from features.build import build_features, combine, fit_state, make_context, portable_state
-    from pipelines.distributed import features_task, target_chunks
+    from pipelines.distributed import build_features_distributed, target_chunks
 
     decl = tables["declarations"]
     cut = decl["declared_at"].max().normalize() - pd.Timedelta(days=9)  # the last 10 days
@@ -75,7 +72,7 @@ def test_distributed_features_equal_one_machine(tables, client):
 
     one = build_features(both, ctx)
     assert len(target_chunks(both["_is_target"].to_numpy(), 3)) == 3
-    many = features_task.fn(both, ctx, client, chunks=3)
+    many = build_features_distributed(both, ctx, client, chunks=3)
 
     assert len(one.matrix) == len(targets) > 0
     pd.testing.assert_series_equal(many.declaration_ids, one.declaration_ids)
@@ -134,6 +131,26 @@ def test_distributed_scoring_equals_inplace_predict(training, client):
     assert score_matrix_distributed(client, booster, matrix.iloc[:0]).shape == (0,)
 
 
+def test_distributed_contributions_equal_one_machine(training, client):
+    from models.explain import contributions
+    from models.train import fit_booster
+    from pipelines.distributed import contributions_distributed
+
+    data, X, y = training
+    tr, va = data.split.train, data.split.valid
+    booster = fit_booster(X[tr], y[tr], X[va], y[va], PARAMS, 50, 10).booster
+    matrix = data.features.matrix.iloc[:700]
+    for approximate in (False, True):
+        got = contributions_distributed(client, booster, matrix, approximate=approximate, partitions=3)
+        want = contributions(booster, matrix, approximate=approximate)
+        assert got.shape == want.shape == (700, matrix.shape[1] + 1)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    # the rows still add up to the model's margin, in the manifest's order
+    margin = booster.inplace_predict(matrix, predict_type="margin", missing=np.nan)
+    np.testing.assert_allclose(got.sum(axis=1), margin, rtol=0, atol=1e-4)
+    assert contributions_distributed(client, booster, matrix.iloc[:0]).shape == (0, matrix.shape[1] + 1)
+
+
 def test_settings_come_from_the_environment():
     from data.errors import ConfigError
     from pipelines.distributed import DaskSettings, dask_settings
@@ -146,3 +163,29 @@ def test_settings_come_from_the_environment():
     assert dask_settings({"DASK_SCHEDULER_ADDRESS": addr, "CUSTOMS_RISK_DASK": "local"}).address == addr
     with pytest.raises(ConfigError):
         dask_settings({"CUSTOMS_RISK_DASK": "kubernetes"})
+
+
+def test_a_commands_choice_overrides_the_environment():
+    from data.errors import ConfigError
+    from pipelines.distributed import DaskSettings, settings_for
+
+    env = {"DASK_SCHEDULER_ADDRESS": "tcp://10.0.0.5:8786"}
+    assert settings_for(None, env).address == "tcp://10.0.0.5:8786"
+    assert settings_for("off", env) is None
+    assert settings_for("local", env) == DaskSettings(local_workers=2)
+    assert settings_for("tcp://127.0.0.1:9999", {}).address == "tcp://127.0.0.1:9999"
+    assert settings_for(None, {}) is None
+    with pytest.raises(ConfigError):
+        settings_for("yarn", {})
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    from data.errors import ConfigError
+    from pipelines.distributed import DaskSettings, dask_client
+
+    unreachable = DaskSettings(address="tcp://127.0.0.1:9", connect_timeout="2s")
+    with (
+        pytest.raises(ConfigError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+        dask_client(unreachable),
+    ):
+        pass
