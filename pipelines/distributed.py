@@ -454,7 +454,7 @@ def dask_engine(client: Client, label: str = "Dask cluster") -> Engine:
 
     workers = len(client.scheduler_info(n_workers=-1)["workers"])
     return Engine(
-        name=f"{label} ({workers} workers, {worker_threads(client)} threads)",
+        name=f"{label} ({workers} worker{'s' * (workers != 1)}, {worker_threads(client)} threads)",
         build=distributed_builder(client),
         fit=distributed_fitter(client),
         predict=lambda booster, X, margin=False: score_matrix_distributed(client, booster, X, margin=margin),

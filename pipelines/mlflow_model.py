@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow.pyfunc
+import numpy as np
+import pandas as pd
 
 from models.artifact import RiskModel
 
@@ -19,7 +21,7 @@ class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.risk_model = RiskModel.load(Path(context.artifacts["risk_model"]))
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         return self.risk_model.predict_proba(model_input)
 
 

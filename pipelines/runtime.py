@@ -21,6 +21,7 @@ def configure(settings: Settings | None = None) -> Settings:
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
         "DO_NOT_TRACK": "1",
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -45,10 +46,21 @@ def quiet_third_party_logs() -> None:
 
     for name in ("mlflow", "alembic", "urllib3", "distributed"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*Python object as `python_model`.*")
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="shap")
+
+
+def progress(message: str) -> None:
+    """A progress line of a flow: on the console as it is, and in the Prefect run's log
+    (kept there when ``PREFECT_LOGGING_LEVEL`` lets INFO through, as with a Prefect server)."""
+    print(message, flush=True)
+    import contextlib
+
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    with contextlib.suppress(MissingContextError):  # outside a flow run: the console only
+        get_run_logger().info(message)
 
 
 class _UserErrorFilter:

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 
 from data.errors import ConfigError
 from pipelines.config import load_rules_config, load_scoring_config
+from pipelines.runtime import progress
 from pipelines.train_flow import frame_task
 
 
@@ -94,7 +95,7 @@ def manifest_day(manifest_path: Path, clean: pd.DataFrame) -> str:
     return manifest_path.stem
 
 
-@flow(name="score", log_prints=True)
+@flow(name="score")
 def score_flow(
     manifest: Path,
     bundle: Path,
@@ -127,7 +128,7 @@ def score_flow(
         raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
 
     validated = load_manifest_task(Path(manifest), mapping)
-    print(
+    progress(
         f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
         f"{validated.rows_quarantined:,} quarantined"
     )
@@ -143,7 +144,7 @@ def score_flow(
         )
     with engine_for(settings) as engine:  # a local Dask cluster lives only as long as the scoring
         if settings is not None:
-            print(f"      scoring on {engine.name}")
+            progress(f"      scoring on {engine.name}")
         result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg, engine)
     for note in result.missing:
         log.warning(note)
@@ -151,7 +152,7 @@ def score_flow(
     if len(scored) + len(quarantine) != validated.rows_in:
         raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
     channels = scored["channel"].value_counts().to_dict()
-    print(
+    progress(
         f"[2/4] scored with model version {version}: {channels.get('red', 0)} red, "
         f"{channels.get('yellow', 0)} yellow, {channels.get('green', 0)} green"
     )
@@ -192,15 +193,15 @@ def score_flow(
             "features_left_out": result.missing,
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-        print(f"[3/4] outputs written to {target}")
+        progress(f"[3/4] outputs written to {target}")
         case_counts = upsert_cases_task(result.cases, database_url)
-    print(
+    progress(
         f"[4/4] cases: {case_counts}; rows in {validated.rows_in:,} = scored {len(scored):,} "
         f"+ quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)"
     )
     if append_to_history:
         path = append_day_to_history(validated.clean, Path(bundle), day)
-        print(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
+        progress(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
     reds = scored[scored["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
     return ScoreOutcome(
         day, target, validated.rows_in, len(scored), len(quarantine), channels, case_counts, reds

@@ -17,6 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from pipelines.config import ScheduleConfig
+from pipelines.runtime import progress
 from pipelines.settings import PROJ_ROOT
 
 TABULAR = {".csv", ".parquet", ".pq"}
@@ -27,7 +28,7 @@ def _resolve(path: str) -> Path:
     return p if p.is_absolute() else PROJ_ROOT / p
 
 
-@flow(name="score-drop-folder", log_prints=True)
+@flow(name="score-drop-folder")
 def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]:
     """Score every manifest waiting in the drop folder; move each to processed/ or failed/."""
     from data.errors import ConfigError, DataFileError
@@ -53,11 +54,11 @@ def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]
         shutil.move(str(path), drop / "processed" / path.name)
         results[path.name] = f"scored into {outcome.out_dir}"
     if not results:
-        print(f"no manifest waiting in {drop}")
+        progress(f"no manifest waiting in {drop}")
     return results
 
 
-@flow(name="weekly-retraining", log_prints=True)
+@flow(name="weekly-retraining")
 def weekly_retraining(bundle: str, outcomes_export: str = "data/results/recorded_outcomes.csv") -> str:
     """Export the outcomes investigators recorded, then retrain with them; gated promotion."""
     from pipelines.settings import load_settings

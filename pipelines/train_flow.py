@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.engine import LOCAL, Engine
 from pipelines.config import TrainConfig, load_train_config
+from pipelines.runtime import progress
 from pipelines.settings import PROJ_ROOT
 
 EXPERIMENT = "customs-risk"
@@ -112,7 +113,7 @@ def champion_scores_task(model_name: str, data, tables, engine: Engine):
 
 
 # ---------------------------------------------------------------- the flow
-@flow(name="train", log_prints=True)
+@flow(name="train")
 def train_flow(
     bundle: Path,
     config_path: Path | None = None,
@@ -131,7 +132,7 @@ def train_flow(
     from pipelines.distributed import engine_for, settings_for
 
     with engine_for(settings_for(dask)) as engine:
-        print(f"      running on {engine.name}")
+        progress(f"Training on {engine.name}")
         return _train(engine, bundle, config_path, mapping, outcomes, params_override, promote, truth)
 
 
@@ -156,13 +157,13 @@ def _train(
         cfg.model.params.update(params_override)
     t0 = time.perf_counter()
     b = load_bundle_task(Path(bundle), mapping, list(outcomes or []))
-    print(
+    progress(
         f"[1/5] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
         f"{len(b.quarantine):,} quarantined"
     )
     data = prepare_task(b.tables, cfg.split.validation_days, cfg.split.gap_days, engine)
     split_info = data.split.describe(data.declared_at)
-    print(
+    progress(
         f"[2/5] features built for {len(data.features.matrix):,} declarations; "
         f"{split_info['train_rows']:,} labelled to train (to {split_info['train_to']}), "
         f"{split_info['valid_rows']:,} to validate ({split_info['valid_from']} .. {split_info['valid_to']})"
@@ -177,7 +178,7 @@ def _train(
     if cfg.search.enabled:
         search_parent = mlflow.start_run(run_name="hyperparameter search")
         cfg.model.params = search_task(data, cfg, engine)
-        print(f"      search chose {cfg.model.params}")
+        progress(f"      search chose {cfg.model.params}")
         mlflow.end_run()
     candidates = [fit_task(data, cfg, None, engine)]
     if cfg.selection_bias.compare:
@@ -199,7 +200,7 @@ def _train(
             rates,
         )
         truth_table = comparison_table(truth_metrics, rates)
-    print(
+    progress(
         f"[3/5] model fitted ({best.name}, {best.model.best_iteration + 1} trees); "
         f"validation {primary} = {_metric(best.metrics, primary):.3f}"
     )
@@ -275,7 +276,7 @@ def _train(
         mlflow.log_metric("drift_max_psi", float(drift["psi"].max()))
         for _, row in drift[drift["warning"]].iterrows():
             log.warning(f"drift: {row['feature']} PSI {row['psi']:.2f} above {cfg.drift.psi_warn}")
-        print("[4/5] logged to MLflow: metrics, baselines, plots, drift, data fingerprint")
+        progress("[4/5] logged to MLflow: metrics, baselines, plots, drift, data fingerprint")
 
         risk_model = package(
             best,
@@ -288,11 +289,12 @@ def _train(
             },
         )
         risk_model.save(tmpdir / "risk_model")
-        from pipelines.mlflow_model import RiskModelPyfunc
-
+        example = data.features.matrix.head(20)
         info = mlflow.pyfunc.log_model(
             name="risk_model",
-            python_model=RiskModelPyfunc(),
+            python_model=str(Path(__file__).with_name("mlflow_model_code.py")),
+            signature=mlflow.models.infer_signature(example, risk_model.predict_proba(example)),
+            input_example=example,
             artifacts={"risk_model": str(tmpdir / "risk_model")},
             pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=cfg.model.registered_name,
@@ -301,7 +303,7 @@ def _train(
         promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote, engine)
         mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason, "model_version": version})
         run_id = run.info.run_id
-    print(
+    progress(
         f"[5/5] registered {cfg.model.registered_name} version {version}: "
         f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
         f"in {time.perf_counter() - t0:.0f}s"
