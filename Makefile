@@ -28,8 +28,9 @@ test: setup ## Run the test suite (installs the headless browser for the end-to-
 	bash scripts/ensure-browser.sh
 	$(BIN)/pytest
 
-lint: setup ## Check style with ruff
+lint: setup ## Check style with ruff (rules and formatting)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: setup ## Format with ruff
 	$(BIN)/ruff format .

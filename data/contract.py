@@ -325,8 +325,7 @@ LICENSES = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {
-    t.name: t
-    for t in (DECLARATIONS, INSPECTIONS, COMPANIES, OWNERSHIP, OFFICERS, WATCHLIST, LICENSES)
+    t.name: t for t in (DECLARATIONS, INSPECTIONS, COMPANIES, OWNERSHIP, OFFICERS, WATCHLIST, LICENSES)
 }
 
 # What scoring writes (documentation of the output contract; written by pipelines/).
@@ -376,15 +375,11 @@ def _checks(col: ColumnSpec) -> list[pa.Check]:
     elif col.kind == "id":
         checks.append(pa.Check.str_length(max_value=MAX_ID_LENGTH, error=_PROBLEMS["id_length"]))
     elif col.kind == "text":
-        checks.append(
-            pa.Check.str_length(max_value=MAX_TEXT_LENGTH, error=_PROBLEMS["text_length"])
-        )
+        checks.append(pa.Check.str_length(max_value=MAX_TEXT_LENGTH, error=_PROBLEMS["text_length"]))
     elif col.kind == "country":
         checks.append(_member_of(country_codes(), "is not an ISO 3166-1 alpha-2 country code"))
     elif col.kind == "choice":
-        checks.append(
-            _member_of(frozenset(col.choices), "must be one of " + ", ".join(col.choices))
-        )
+        checks.append(_member_of(frozenset(col.choices), "must be one of " + ", ".join(col.choices)))
     if col.minimum is not None:
         if col.minimum_inclusive:
             checks.append(pa.Check.ge(col.minimum, error=f"must be {col.minimum:g} or more"))
@@ -401,9 +396,7 @@ def _member_of(allowed: frozenset[str], error: str) -> pa.Check:
     def check(series):
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         ok_unique = np.array([u in allowed for u in uniques], dtype=bool)
-        return pd.Series(
-            np.where(codes < 0, True, ok_unique[np.maximum(codes, 0)]), index=series.index
-        )
+        return pd.Series(np.where(codes < 0, True, ok_unique[np.maximum(codes, 0)]), index=series.index)
 
     return pa.Check(check, error=error, name="member_of")
 
@@ -454,9 +447,7 @@ def contract_markdown() -> str:
             "|---|---|---|---|",
         ]
         for c in spec.columns:
-            lines.append(
-                f"| {c.name} | {'yes' if c.required else 'no'} | {c.type_label} | {c.description} |"
-            )
+            lines.append(f"| {c.name} | {'yes' if c.required else 'no'} | {c.type_label} | {c.description} |")
         lines.append("")
     lines += ["## What scoring writes: scored rows", "", "| column | meaning |", "|---|---|"]
     lines += [f"| {n} | {d} |" for n, d in SCORED_COLUMNS]

@@ -733,9 +733,7 @@ class _PartyBuilder:
         new = rng.random() < new_share
         inc = -int(rng.integers(30, 730)) if new else -int(rng.integers(3 * 365, 35 * 365))
         emp = float(np.round(rng.lognormal(4.0, 1.2))) if not new else float(rng.integers(2, 40))
-        e = self.reg.company(
-            rng, country, industry, incorporated=inc, employees=emp, in_registry=in_registry
-        )
+        e = self.reg.company(rng, country, industry, incorporated=inc, employees=emp, in_registry=in_registry)
         self._legit_owners(e, country)
         return e
 
@@ -911,9 +909,7 @@ class _PartyBuilder:
 
     def licensed_exporters(self, consignees: np.ndarray) -> None:
         rng = self.rng
-        buyers = consignees[
-            np.isin([self.consignees[c]["country"] for c in consignees], _RE_BUYER_COUNTRIES)
-        ]
+        buyers = consignees[np.isin([self.consignees[c]["country"] for c in consignees], _RE_BUYER_COUNTRIES)]
         n = self.knobs.licensed_re_exporters
         plan = (
             ["CN"] * int(n * 0.7)
@@ -932,18 +928,14 @@ class _PartyBuilder:
                 codes = ["284690", "280530", "284610"][: int(rng.integers(1, 4))]
                 industry = "rare_earth"
             e = self._legit_company(country, industry, new_share=0.0)
-            x = self._exporter(
-                e, country, codes, lic_ok=True, declarants=self._declarants_for(country)
-            )
+            x = self._exporter(e, country, codes, lic_ok=True, declarants=self._declarants_for(country))
             self.exporters[x]["activity"] *= 2.0  # established producers ship often
             self._attach_consignees(x, buyers, int(rng.integers(3, 10)))
 
     def networks_and_watchlist(self) -> None:
         """Listed entities, the shell networks hanging from some of them, other list noise."""
         rng, reg = self.rng, self.reg
-        nominees = [
-            reg.person(rng, c) for c in rng.choice(["HK", "SG", "AE", "CY", "SC", "MY"], size=14)
-        ]
+        nominees = [reg.person(rng, c) for c in rng.choice(["HK", "SG", "AE", "CY", "SC", "MY"], size=14)]
         self.nominees = nominees
         for k in range(self.knobs.networks):
             root_is_person = rng.random() < 0.35
@@ -1119,9 +1111,7 @@ class _PartyBuilder:
             aliases=";".join(aliases),
             addresses=reg.address[e],
             in_registry=in_registry,
-            identifiers=f"USCC 9133{int(rng.integers(10**9, 10**10))}"
-            if reg.country[e] == "CN"
-            else "",
+            identifiers=f"USCC 9133{int(rng.integers(10**9, 10**10))}" if reg.country[e] == "CN" else "",
             **self._watch_common(reg.country[e]),
         )
         reg.watchlist.append(rec)
@@ -1129,8 +1119,7 @@ class _PartyBuilder:
     def _watch_person(self, p: int, country: str) -> None:
         rng, reg = self.rng, self.reg
         born = (
-            f"{int(rng.integers(1950, 1990))}-{int(rng.integers(1, 13)):02d}-"
-            f"{int(rng.integers(1, 29)):02d}"
+            f"{int(rng.integers(1950, 1990))}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}"
         )
         name = reg.person_names[p]
         alias = " ".join(reversed(name.split())) if " " in name else name
@@ -1155,9 +1144,7 @@ class _PartyBuilder:
     def actors(self, consignees: np.ndarray) -> None:
         """Repeat offenders: registered traders and the exporter fronts of shell networks."""
         rng, cat = self.rng, self.cat
-        neighbour = consignees[
-            np.isin([self.consignees[c]["country"] for c in consignees], _NEIGHBOURS)
-        ]
+        neighbour = consignees[np.isin([self.consignees[c]["country"] for c in consignees], _NEIGHBOURS)]
         self.neighbour_pool = neighbour
         specs: list[tuple[int, str, int, bool]] = []
         for _ in range(self.knobs.registered_actors):
@@ -1189,9 +1176,7 @@ class _PartyBuilder:
             # the first actors cover every typology twice, so small worlds have them all
             guaranteed = i < 2 * len(names)
             main = (
-                names[i % len(names)]
-                if guaranteed
-                else names[int(rng.choice(len(names), p=mix / mix.sum()))]
+                names[i % len(names)] if guaranteed else names[int(rng.choice(len(names), p=mix / mix.sum()))]
             )
             other = names[int(rng.choice(len(names), p=mix / mix.sum()))]
             typ = np.zeros(len(TYPOLOGIES))
@@ -1205,9 +1190,7 @@ class _PartyBuilder:
             true = cat.index[_weighted(rng, _CONTROLLED_MIX)]
             for t in ("routing", "shell", "no_license"):
                 tcode[_TI[t]] = true
-            codes = sorted(
-                {cat.code[tcode[_TI[t]]] for t, v in zip(TYPOLOGIES, typ, strict=True) if v > 0}
-            )
+            codes = sorted({cat.code[tcode[_TI[t]]] for t, v in zip(TYPOLOGIES, typ, strict=True) if v > 0})
             if front or rng.random() < 0.4:  # a front of ordinary trade
                 sector = _weighted(rng, _SECTOR_WEIGHTS_CN)
                 codes.append(str(rng.choice(_SECTORS[sector][0])))
@@ -1322,10 +1305,7 @@ class _PartyBuilder:
             front_consignees=all_fronts,
             neighbour_consignees=self.neighbour_pool,
             declarant_ids=np.array(
-                [
-                    f"BRK{v:05d}"
-                    for v in rng.choice(90000, size=self.knobs.declarants, replace=False) + 10000
-                ],
+                [f"BRK{v:05d}" for v in rng.choice(90000, size=self.knobs.declarants, replace=False) + 10000],
                 dtype=object,
             ),
             names=names,
@@ -1357,9 +1337,7 @@ def _goods(
     pay_c = np.array([CONTAINERS[k].payload_kg for k in ("20GP", "40GP", "40HC")])
     heavy = dens >= 0.9
     u = rng.random(n)
-    ctype = np.where(
-        heavy, np.where(u < 0.92, 0, 1), np.where(u < 0.55, 2, np.where(u < 0.9, 1, 0))
-    )
+    ctype = np.where(heavy, np.where(u < 0.92, 0, 1), np.where(u < 0.55, 2, np.where(u < 0.9, 1, 0)))
     cap = np.minimum(
         pay_c[ctype] * rng.uniform(0.80, 0.97, n),
         vol_c[ctype] * rng.uniform(0.70, 0.92, n) * dens * 1000.0,
@@ -1391,9 +1369,7 @@ def _goods(
     )
 
 
-def _day_counts(
-    rng: np.random.Generator, days: int, rows_per_day: int, start: np.datetime64
-) -> np.ndarray:
+def _day_counts(rng: np.random.Generator, days: int, rows_per_day: int, start: np.datetime64) -> np.ndarray:
     """Rows per day: the history total split by weekday (quiet Sundays), then the manifest."""
     dates = start + np.arange(days + 1).astype("timedelta64[D]")
     weekday = (dates.astype("datetime64[D]").view("int64") - 4) % 7  # 0 = Monday
@@ -1426,15 +1402,11 @@ def _choose_exporters(
 def _effective_violation_rate(cat: _Catalog, p: _Parties) -> np.ndarray:
     """Share of an actor's rows that end up violations: its own schemes plus the controlled
     goods it sends through shell fronts (which are violations whatever else it does)."""
-    slot_w = np.diff(
-        np.concatenate([np.zeros((len(p.exp_code_cum), 1)), p.exp_code_cum], axis=1), axis=1
+    slot_w = np.diff(np.concatenate([np.zeros((len(p.exp_code_cum), 1)), p.exp_code_cum], axis=1), axis=1)
+    ctrl_w = (slot_w * ((p.exp_codes >= 0) & (cat.role[np.maximum(p.exp_codes, 0)] == "controlled"))).sum(
+        axis=1
     )
-    ctrl_w = (
-        slot_w * ((p.exp_codes >= 0) & (cat.role[np.maximum(p.exp_codes, 0)] == "controlled"))
-    ).sum(axis=1)
-    cons_w = np.diff(
-        np.concatenate([np.zeros((len(p.exp_cons_cum), 1)), p.exp_cons_cum], axis=1), axis=1
-    )
+    cons_w = np.diff(np.concatenate([np.zeros((len(p.exp_cons_cum), 1)), p.exp_cons_cum], axis=1), axis=1)
     front_w = (cons_w * ((p.exp_cons >= 0) & p.cons_front[np.maximum(p.exp_cons, 0)])).sum(1)
     via_front = np.where(p.exp_front, 1.0, front_w)
     pv = p.exp_p_violation
@@ -1490,9 +1462,7 @@ def _base_rows(
     region = np.array([_REGION.get(c, "SEA") for c in dest], dtype=object)
     route = np.zeros(n, dtype=np.int64)
     for reg_name, (ids, w, share) in geo.legit_routes.items():
-        m = np.flatnonzero(
-            (region == reg_name) & (rng.random(n) < share * knobs.transshipment_share / 0.25)
-        )
+        m = np.flatnonzero((region == reg_name) & (rng.random(n) < share * knobs.transshipment_share / 0.25))
         route[m] = ids[rng.choice(len(ids), size=len(m), p=w)]
     return dict(
         day=day,
@@ -1559,10 +1529,7 @@ def _assign_violations(
     sec = np.zeros(n, dtype=np.int64)
     # shell fronts add secondary typologies later (_label_shell_fronts), hence the 0.7
     want_sec = (
-        viol
-        & actor_row
-        & ~hard
-        & (rng.random(n) < 0.7 * knobs.secondary_share / (1 - knobs.hard_share))
+        viol & actor_row & ~hard & (rng.random(n) < 0.7 * knobs.secondary_share / (1 - knobs.hard_share))
     )
     for t, options in SECONDARY_OPTIONS.items():
         m = np.flatnonzero(want_sec & (typ == _TI[t]))
@@ -1616,9 +1583,7 @@ def _plant_mislabel(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dic
     cover = np.where(
         cover >= 0, cover, cat.idx(_MISLABEL_COVERS)[rng.integers(len(_MISLABEL_COVERS), size=k)]
     )
-    true = np.where(
-        p.exp_true[exp] >= 0, p.exp_true[exp], cat.idx(_CONTROLLED_MIX)[rng.integers(3, size=k)]
-    )
+    true = np.where(p.exp_true[exp] >= 0, p.exp_true[exp], cat.idx(_CONTROLLED_MIX)[rng.integers(3, size=k)])
     _regoods(rng, cat, r, m, cover, small=~hard)  # hard: a normal-sized cover consignment
     true_dens = rng.uniform(cat.dmin[true], cat.dmax[true])
     real_volume = r["gross"][m] / (true_dens * 1000.0)
@@ -1629,23 +1594,17 @@ def _plant_mislabel(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dic
     declared = np.where(
         u < 0.45,
         tvpk,
-        np.where(
-            u < 0.8, cat.vhigh[cover] * rng.uniform(3, 20, k), tvpk * rng.uniform(0.2, 0.6, k)
-        ),
+        np.where(u < 0.8, cat.vhigh[cover] * rng.uniform(3, 20, k), tvpk * rng.uniform(0.2, 0.6, k)),
     )
     declared = np.where(hard, cat.vhigh[cover] * rng.uniform(1.2, 2.5, k), declared)
     r["value"][m] = r["net"][m] * declared
     r["true_value"][m] = r["net"][m] * tvpk
     r["true_code"][m] = true
     off = ~hard & (rng.random(k) < 0.5) & (cat.off_count[cover] > 0)
-    off_desc = cat.off_start[cover] + (rng.random(k) * np.maximum(cat.off_count[cover], 1)).astype(
-        int
-    )
+    off_desc = cat.off_start[cover] + (rng.random(k) * np.maximum(cat.off_count[cover], 1)).astype(int)
     r["desc"][m] = np.where(off, off_desc, r["desc"][m])
     drums = ~hard & (rng.random(k) < 0.6)
-    r["packages"][m] = np.where(
-        drums, np.ceil(r["net"][m] / rng.uniform(50, 250, k)), r["packages"][m]
-    )
+    r["packages"][m] = np.where(drums, np.ceil(r["net"][m] / rng.uniform(50, 250, k)), r["packages"][m])
     r["scheme"][m] = np.where(
         hard,
         "mislabel_value_slightly_high",
@@ -1671,9 +1630,7 @@ def _plant_concealment(
         rng.uniform(cat.dmin[cover], cat.dmax[cover]),
     )
     frac = np.where(hard, rng.uniform(0.08, 0.15, k), rng.uniform(0.3, 0.7, k))
-    per_container = np.where(
-        hard, pay * rng.uniform(0.7, 0.85, k), pay * rng.uniform(0.93, 1.02, k)
-    )
+    per_container = np.where(hard, pay * rng.uniform(0.7, 0.85, k), pay * rng.uniform(0.93, 1.02, k))
     cover_gross = ncont * np.minimum(
         per_container / (1 + frac), CONTAINERS["20GP"].volume_m3 * 0.85 * dens * 1000
     )
@@ -1706,9 +1663,7 @@ def _plant_blending(rng: np.random.Generator, cat: _Catalog, p: _Parties, r: dic
     share = rng.uniform(0.2, 0.6, k)
     factor = np.where(hard, rng.uniform(1.6, 2.6, k), rng.uniform(4, 15, k))
     r["value"][m] = r["net"][m] * cat.vtyp[code] * factor
-    r["true_value"][m] = r["net"][m] * (
-        share * _true_vpk(rng, cat, true) + (1 - share) * cat.vtyp[code]
-    )
+    r["true_value"][m] = r["net"][m] * (share * _true_vpk(rng, cat, true) + (1 - share) * cat.vtyp[code])
     r["true_code"][m] = true
     blend_desc = ~hard & (rng.random(k) < 0.7)
     r["desc"][m] = np.where(
@@ -1789,9 +1744,7 @@ def _launder_route(
     return out
 
 
-def _plant_routing(
-    rng: np.random.Generator, geo: _Geo, r: dict[str, np.ndarray], days: int
-) -> None:
+def _plant_routing(rng: np.random.Generator, geo: _Geo, r: dict[str, np.ndarray], days: int) -> None:
     """Origin laundered through a non-producer, several hubs, a route far longer than direct."""
     m = np.flatnonzero(_has(r, "routing"))
     if len(m) == 0:
@@ -1956,9 +1909,7 @@ def _wrong_destination_licenses(
     """Licenses the actor holds for another destination and consignee, quoted anyway."""
     rows = np.flatnonzero(r["nolic"] == 3)
     if len(rows) == 0:
-        return pd.DataFrame(
-            columns=["exp", "code", "dest", "cons", "valid_from", "valid_to", "quantity"]
-        )
+        return pd.DataFrame(columns=["exp", "code", "dest", "cons", "valid_from", "valid_to", "quantity"])
     frame = _rows_frame(r, rows, "exp", "code", "day", "net")
     gid = frame.groupby(["exp", "code"], sort=True).ngroup().to_numpy()
     agg = frame.groupby(gid).agg(
@@ -1990,9 +1941,7 @@ def _wrong_destination_licenses(
     )
 
 
-def _quote_other_exporters(
-    rng: np.random.Generator, r: dict[str, np.ndarray], lic: pd.DataFrame
-) -> None:
+def _quote_other_exporters(rng: np.random.Generator, r: dict[str, np.ndarray], lic: pd.DataFrame) -> None:
     rows = np.flatnonzero(r["nolic"] == 2)
     if len(rows) == 0 or len(lic) < 2:
         return
@@ -2121,9 +2070,7 @@ def _company_tables(
             wid = cids[ref]
         else:
             wid = "NK-" + "".join(
-                rng.choice(
-                    list("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"), size=22
-                )
+                rng.choice(list("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"), size=22)
             )
         wl_rows.append({**{c: rec.get(c, "") for c in TABLES["watchlist"].column_names}, "id": wid})
     watchlist = pd.DataFrame(wl_rows, columns=TABLES["watchlist"].column_names)
@@ -2148,9 +2095,9 @@ def _declaration_frame(
     cons_entity = p.cons_entity[r["cons"]]
     country_group = np.array([_NATIONAL_GROUP.get(c, 2) for c in p.exp_country])
     hs = cat.national[r["code"], country_group[r["exp"]]]
-    declared_at = (start + r["day"].astype("timedelta64[D]")).astype("datetime64[s]") + r[
-        "ts"
-    ].astype("timedelta64[s]")
+    declared_at = (start + r["day"].astype("timedelta64[D]")).astype("datetime64[s]") + r["ts"].astype(
+        "timedelta64[s]"
+    )
     unit = cat.unit[r["code"]]
     qty = np.where(
         unit == "t",
@@ -2244,9 +2191,7 @@ def _license_frame(
             "exporter_id": _str(cids[p.exp_entity[exp]]),
             "hs_code": _str(prefix),
             "destination_country": _str(lic["dest"].to_numpy()),
-            "consignee_name": _str(
-                names[p.cons_entity[lic["cons"].to_numpy().astype(np.int64)], 0]
-            ),
+            "consignee_name": _str(names[p.cons_entity[lic["cons"].to_numpy().astype(np.int64)], 0]),
             "quantity_kg": np.round(lic["quantity"].to_numpy().astype(float), -2).clip(100),
             "valid_from": pd.Series(vf.astype("datetime64[ns]")),
             "valid_to": pd.Series(vt.astype("datetime64[ns]")),
@@ -2294,22 +2239,15 @@ def generate_world(
     cons_names = names[parties.cons_entity[r["cons"]], r["cons_var"]]
     seq = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
     day_str = np.array(
-        [
-            str(d).replace("-", "")
-            for d in start_day + np.arange(len(counts)).astype("timedelta64[D]")
-        ],
+        [str(d).replace("-", "") for d in start_day + np.arange(len(counts)).astype("timedelta64[D]")],
         dtype=object,
     )
     decl_ids = (
         pd.Series(day_str[r["day"]]).radd("DCL") + pd.Series(seq + 1).astype(str).str.zfill(6)
     ).to_numpy(dtype=object)
-    companies, ownership, officers, watchlist, cids = _company_tables(
-        rng, parties.registry, start_day, names
-    )
+    companies, ownership, officers, watchlist, cids = _company_tables(rng, parties.registry, start_day, names)
     licenses, lic_ids = _license_frame(rng, cat, parties, lic, cids, names, start_day)
-    decl = _declaration_frame(
-        cat, geo, parties, r, cids, lic_ids, start_day, exp_names, cons_names, decl_ids
-    )
+    decl = _declaration_frame(cat, geo, parties, r, cids, lic_ids, start_day, exp_names, cons_names, decl_ids)
     truth = _truth_frame(cat, r, decl_ids)
     history = r["day"] < days
     hit = _watchlist_hits(parties, r, watchlist)
@@ -2350,9 +2288,7 @@ def _inspection_frame(
     frame = pd.DataFrame(
         {
             "declaration_id": _str(decl_ids[rows]),
-            "inspected_on": pd.Series(
-                (start + ins["on"].astype("timedelta64[D]")).astype("datetime64[ns]")
-            ),
+            "inspected_on": pd.Series((start + ins["on"].astype("timedelta64[D]")).astype("datetime64[ns]")),
             "outcome": _str(np.where(found, "violation", "clear")),
             "typology": _str(np.where(found, _TYPOLOGY_NAMES[r["typ"][rows]], None)),
             "found_hs_code": _str(np.where(found, cat.code[r["true_code"][rows]], None)),
@@ -2376,9 +2312,7 @@ def _summary(world: World) -> dict:
             "hard_cases": int(v["hard_case"].sum()),
             "with_secondary": int(v["secondary_typology"].notna().sum()),
             "by_typology": {t: int((v["typology"] == t).sum()) for t in TYPOLOGIES},
-            "by_secondary_typology": {
-                t: int((v["secondary_typology"] == t).sum()) for t in TYPOLOGIES
-            },
+            "by_secondary_typology": {t: int((v["secondary_typology"] == t).sum()) for t in TYPOLOGIES},
         }
 
     ins = world.inspections
@@ -2414,9 +2348,7 @@ def _to_arrow(frame: pd.DataFrame, table: str | None, for_csv: bool):
     out = {}
     for col in frame.columns:
         s = frame[col]
-        kind = (
-            TABLES[table].column(col).kind if table and col in TABLES[table].column_names else None
-        )
+        kind = TABLES[table].column(col).kind if table and col in TABLES[table].column_names else None
         if pd.api.types.is_datetime64_any_dtype(s):
             values = s.to_numpy(dtype="datetime64[s]")
             date_only = kind == "date" and col != "declared_at"
@@ -2426,9 +2358,9 @@ def _to_arrow(frame: pd.DataFrame, table: str | None, for_csv: bool):
             else:  # Parquet keeps dates as timestamps (midnight for date-only columns)
                 out[col] = pa.array(values, mask=s.isna().to_numpy())
         elif s.dtype == "Int64":
-            out[col] = pa.array(
-                s.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True
-            ).cast(pa.int64())
+            out[col] = pa.array(s.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True).cast(
+                pa.int64()
+            )
         elif s.dtype == bool or pd.api.types.is_float_dtype(s):
             out[col] = pa.array(s.to_numpy(), from_pandas=True)
         else:
@@ -2479,9 +2411,7 @@ def _write_into(world: World, root: Path, fmt: str) -> dict[str, Path]:
     decl = world.declarations
     month = decl["declared_at"].dt.strftime("%Y-%m") if len(decl) else pd.Series(dtype=str)
     for m in sorted(month.unique()):
-        _write_table(
-            decl[month == m], bundle / "declarations" / f"declarations_{m}", "declarations", fmt
-        )
+        _write_table(decl[month == m], bundle / "declarations" / f"declarations_{m}", "declarations", fmt)
     for name in ("inspections", "companies", "ownership", "officers", "watchlist", "licenses"):
         p = _write_table(getattr(world, name), bundle / name, name, fmt)
         paths[name] = p.relative_to(root)

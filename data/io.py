@@ -62,8 +62,7 @@ def load_mapping(path: Path | str | None) -> dict[str, dict[str, str]]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(
-            f"{path}: cannot read the column mapping ({err.__class__.__name__}: "
-            f"{str(err).splitlines()[0]})"
+            f"{path}: cannot read the column mapping ({err.__class__.__name__}: {str(err).splitlines()[0]})"
         ) from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a column mapping must be a YAML mapping of names")
@@ -104,13 +103,9 @@ def read_raw(path: Path, table: str) -> RawTable:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise DataFileError(
-            path, f"cannot be read ({err.strerror})", "check the permissions"
-        ) from None
+        raise DataFileError(path, f"cannot be read ({err.strerror})", "check the permissions") from None
     if len(data) == 0:
-        raise DataFileError(
-            path, "is empty (0 bytes)", "export the table again with its header row"
-        )
+        raise DataFileError(path, "is empty (0 bytes)", "export the table again with its header row")
     if _is_parquet(path, data[:4]):
         return _read_parquet(path, data)
     return _read_csv(path, data, table)
@@ -152,16 +147,13 @@ def _decode(path: Path, data: bytes) -> str:
 def _read_csv(path: Path, data: bytes, table: str) -> RawTable:
     text = _decode(path, data)
     if not text.strip():
-        raise DataFileError(
-            path, "is empty (no header row)", "export the table with its header row"
-        )
+        raise DataFileError(path, "is empty (no header row)", "export the table with its header row")
     header = next(csv.reader(io.StringIO(text)))
     header = [h.strip() for h in header]
     if len(header) < 2:
         raise DataFileError(
             path,
-            "does not look like a comma-separated file "
-            f"(its header has one field: {header[0][:60]!r})",
+            f"does not look like a comma-separated file (its header has one field: {header[0][:60]!r})",
             "export it as comma-separated UTF-8 CSV",
         )
     if len(set(header)) != len(header):
@@ -198,9 +190,7 @@ def _read_csv_fast(text: str, header: list[str]) -> pd.DataFrame:
         tbl = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(
-                newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header},
                 strings_can_be_null=False,
@@ -240,9 +230,7 @@ def _read_csv_careful(text: str, header: list[str], source: str, table: str):
 
 
 # ---------------------------------------------------------------- one table, validated
-def apply_mapping(
-    frame: pd.DataFrame, table: str, mapping: dict[str, dict[str, str]]
-) -> pd.DataFrame:
+def apply_mapping(frame: pd.DataFrame, table: str, mapping: dict[str, dict[str, str]]) -> pd.DataFrame:
     cols = mapping.get(table, {})
     return frame.rename(columns=cols) if cols else frame
 
@@ -266,9 +254,7 @@ def load_table(
     if allow_empty is None:
         allow_empty = table != "declarations"
     if len(frame) == 0 and len(raw.problems) == 0 and not allow_empty:
-        raise DataFileError(
-            path, f"has a header but no {table} rows", "check that the export contains data"
-        )
+        raise DataFileError(path, f"has a header but no {table} rows", "check that the export contains data")
     if (
         table in {"declarations", "inspections", "licenses"}
         and "hs_code" in frame.columns
@@ -326,11 +312,7 @@ class Bundle:
 
 
 def _find_table_file(folder: Path, stem: str) -> Path | None:
-    hits = [
-        folder / f"{stem}{s}"
-        for s in (".csv", ".parquet", ".pq")
-        if (folder / f"{stem}{s}").exists()
-    ]
+    hits = [folder / f"{stem}{s}" for s in (".csv", ".parquet", ".pq") if (folder / f"{stem}{s}").exists()]
     if len(hits) > 1:
         raise DataFileError(
             folder,
@@ -341,9 +323,7 @@ def _find_table_file(folder: Path, stem: str) -> Path | None:
 
 
 def declaration_files(folder: Path) -> list[Path]:
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABULAR_SUFFIXES
-    )
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABULAR_SUFFIXES)
     if not files:
         raise DataFileError(
             folder,

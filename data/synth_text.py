@@ -453,9 +453,7 @@ def name_core(rng: np.random.Generator, country: str) -> str:
     return _pick(rng, _CORES[COMPANY_COUNTRY_STYLE.get(country, "EN")])
 
 
-def company_name(
-    rng: np.random.Generator, country: str, industry: str, core: str | None = None
-) -> str:
+def company_name(rng: np.random.Generator, country: str, industry: str, core: str | None = None) -> str:
     """A plausible, fictional company name for a country and an industry word family."""
     style = COMPANY_COUNTRY_STYLE.get(country, "EN")
     given_core = core is not None
@@ -501,9 +499,7 @@ def watch_aliases(rng: np.random.Generator, name: str, count: int) -> list[str]:
     return out[:count]
 
 
-def name_variants(
-    rng: np.random.Generator, name: str, count: int = 5, typos: bool = True
-) -> list[str]:
+def name_variants(rng: np.random.Generator, name: str, count: int = 5, typos: bool = True) -> list[str]:
     """Ways a clerk writes the same company name: suffix forms, case, punctuation, typos."""
     suffix = next(
         (s for s in sorted(_SUFFIX_VARIANTS, key=len, reverse=True) if name.endswith(" " + s)), None

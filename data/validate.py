@@ -176,9 +176,7 @@ def validate_table(
             shown = _as_text(raw[column].iloc[idx]).to_numpy()
         else:
             shown = np.full(len(idx), "")
-        found.append(
-            pd.DataFrame({"index": idx, "column": column, "value": shown, "problem": problem})
-        )
+        found.append(pd.DataFrame({"index": idx, "column": column, "value": shown, "problem": problem}))
 
     notes: list[str] = []
     absent = [c.name for c in spec.columns if not c.required and c.name not in raw.columns]
@@ -191,9 +189,7 @@ def validate_table(
         record(failed, col.name, problem)
         if col.required:
             record(blank, col.name, "is empty but required")
-        parsed[col.name] = (
-            values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS else values
-        )
+        parsed[col.name] = values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS else values
     extras = [c for c in raw.columns if c not in spec.column_names]
     for c in extras:
         parsed[c] = _as_text(raw[c]).astype("str")
@@ -268,9 +264,7 @@ def _problem_frame(
 
 
 def empty_problems() -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c == ROW else "str") for c in PROBLEM_COLUMNS}
-    )
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == ROW else "str") for c in PROBLEM_COLUMNS})
 
 
 def row_level_problems(

@@ -117,8 +117,9 @@ class Rows:
             self._memo["times", name] = times_ns(self.decl[name])
         return self._memo["times", name]
 
-    def codes(self, column: str, derive: Callable[[pd.Series], pd.Series] | None = None,
-              name: str | None = None) -> np.ndarray:
+    def codes(
+        self, column: str, derive: Callable[[pd.Series], pd.Series] | None = None, name: str | None = None
+    ) -> np.ndarray:
         """Codes of ``column``'s keys for every row, compared as text.
 
         ``derive`` turns the distinct values (a text Series) into the keys they stand for,
@@ -127,8 +128,9 @@ class Rows:
         """
         return self.keys(column, derive, name)[0]
 
-    def keys(self, column: str, derive: Callable[[pd.Series], pd.Series] | None = None,
-             name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def keys(
+        self, column: str, derive: Callable[[pd.Series], pd.Series] | None = None, name: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(codes for every row, the key of each code) of ``column``; see ``codes``."""
         if derive is not None and name is None:
             raise ValueError("derived keys need a name")
@@ -146,12 +148,10 @@ class Rows:
         (None, NaN, NA alike) are one distinct value, NaN."""
         if ("distinct", column) not in self._memo:
             codes, uniques = pd.factorize(self.decl[column], use_na_sentinel=False)
-            self._memo["distinct", column] = (codes.astype(np.int64),
-                                              np.asarray(uniques, dtype=object))
+            self._memo["distinct", column] = (codes.astype(np.int64), np.asarray(uniques, dtype=object))
         return self._memo["distinct", column]
 
-    def mapped(self, name: str, column: str, per_value: Callable[[pd.Series], pd.Series]
-               ) -> pd.Series:
+    def mapped(self, name: str, column: str, per_value: Callable[[pd.Series], pd.Series]) -> pd.Series:
         """``per_value`` of ``column`` at the target rows, computed once per distinct value.
 
         ``per_value`` gets the distinct values (an object Series, NaN for missing) and returns
@@ -178,13 +178,11 @@ class Rows:
         key = ("labels", id(labels))
         hit = self._memo.get(key)
         if hit is None or hit[0] is not labels:
-            hit = (labels, match_positions(labels["declaration_id"],
-                                           self.decl["declaration_id"]))
+            hit = (labels, match_positions(labels["declaration_id"], self.decl["declaration_id"]))
             self._memo[key] = hit
         return hit[1]
 
-    def earlier(self, codes: np.ndarray, values: Sequence[np.ndarray | None] = (None,)
-                ) -> list[np.ndarray]:
+    def earlier(self, codes: np.ndarray, values: Sequence[np.ndarray | None] = (None,)) -> list[np.ndarray]:
         """For each target row, the sums of ``values`` (None: count) over the rows of ``decl``
         with the same key (``codes`` of every row) declared strictly before it.
 
@@ -211,8 +209,9 @@ class Rows:
                 if whole:
                     before = csum[first_at_time] - csum[first_of_key]
                 else:
-                    before = np.where(first_at_time > first_of_key,
-                                      csum[np.maximum(first_at_time - 1, 0)], 0.0)
+                    before = np.where(
+                        first_at_time > first_of_key, csum[np.maximum(first_at_time - 1, 0)], 0.0
+                    )
             sums = np.empty(n)
             sums[order] = np.where(k >= 0, before, 0.0)
             out.append(self.at(sums))
@@ -222,26 +221,34 @@ class Rows:
         """Rows in declaration time order, none without a time."""
         if "time_ordered" not in self._memo:
             t = self.times()
-            self._memo["time_ordered"] = bool(len(t) and (t[0] != _NAT)
-                                              and (t[1:] >= t[:-1]).all())
+            self._memo["time_ordered"] = bool(len(t) and (t[0] != _NAT) and (t[1:] >= t[:-1]).all())
         return self._memo["time_ordered"]
 
-    def label_rate(self, labels: pd.DataFrame | None, codes: np.ndarray,
-                   strength: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    def label_rate(
+        self, labels: pd.DataFrame | None, codes: np.ndarray, strength: float = 20.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """As ``as_of_label_rate`` for the target rows, keyed by ``codes`` of every row."""
         n = self.n_targets
         if labels is None or labels.empty:
             return np.full(n, np.nan), np.zeros(n)
         lab, row, lt, lv = self.outcomes(labels)
-        return label_rate_codes(self.at(self.times()), self.at(codes), lt[lab], codes[row],
-                                lv[lab], lt, lv, strength, self.label_prior(labels))
+        return label_rate_codes(
+            self.at(self.times()),
+            self.at(codes),
+            lt[lab],
+            codes[row],
+            lv[lab],
+            lt,
+            lv,
+            strength,
+            self.label_prior(labels),
+        )
 
     def outcomes(self, labels: pd.DataFrame) -> tuple[np.ndarray, ...]:
         """(outcome position, row position) pairs as ``label_rows``, then every outcome's time
         (int64 ns) and violation (0/1)."""
         lab, row = self.label_rows(labels)
-        return (lab, row, times_ns(labels["label_time"]),
-                labels["violation"].to_numpy(dtype="float64"))
+        return (lab, row, times_ns(labels["label_time"]), labels["violation"].to_numpy(dtype="float64"))
 
     def label_prior(self, labels: pd.DataFrame) -> np.ndarray:
         """``label_prior`` at the target rows' times (computed once)."""
@@ -288,8 +295,7 @@ def match_positions(values: pd.Series, universe: pd.Series) -> tuple[np.ndarray,
     codes, uniques = pd.factorize(pd.Series(values))
     if not len(uniques):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    found = pc.index_in(_arrow_text(universe), value_set=_arrow_text(pd.Series(uniques)),
-                        skip_nulls=True)
+    found = pc.index_in(_arrow_text(universe), value_set=_arrow_text(pd.Series(uniques)), skip_nulls=True)
     found = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     rows = np.flatnonzero(found >= 0)
     distinct = found[rows]
@@ -349,9 +355,13 @@ def as_of_sum(
     return as_of_sums([times_ns(query_time)], qk, times_ns(event_time), ek, event_value)[0]
 
 
-def as_of_sums(query_times: Sequence[np.ndarray], query_key: np.ndarray | None,
-               event_time: np.ndarray, event_key: np.ndarray | None,
-               event_value: np.ndarray | pd.Series | None = None) -> list[np.ndarray]:
+def as_of_sums(
+    query_times: Sequence[np.ndarray],
+    query_key: np.ndarray | None,
+    event_time: np.ndarray,
+    event_key: np.ndarray | None,
+    event_value: np.ndarray | pd.Series | None = None,
+) -> list[np.ndarray]:
     """``as_of_sum`` on integers, for several query times over the same events.
 
     Times are int64 nanoseconds (int64 min: missing), keys are codes of one key space (-1:
@@ -360,13 +370,16 @@ def as_of_sums(query_times: Sequence[np.ndarray], query_key: np.ndarray | None,
     time) and each query finds its place by binary search (an event at exactly the query's
     time does not count). Sums run per key, so other keys' rows never change a key's sums.
     """
-    return [sums[0] for sums in _as_of(query_times, query_key, event_time, event_key,
-                                       [event_value])]
+    return [sums[0] for sums in _as_of(query_times, query_key, event_time, event_key, [event_value])]
 
 
-def as_of_sums_of(query_time: np.ndarray, query_key: np.ndarray | None,
-                  event_time: np.ndarray, event_key: np.ndarray | None,
-                  event_values: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+def as_of_sums_of(
+    query_time: np.ndarray,
+    query_key: np.ndarray | None,
+    event_time: np.ndarray,
+    event_key: np.ndarray | None,
+    event_values: Sequence[np.ndarray | None],
+) -> list[np.ndarray]:
     """``as_of_sums`` of several event values (None: count) at one set of query times."""
     return _as_of([query_time], query_key, event_time, event_key, list(event_values))[0]
 
@@ -402,22 +415,25 @@ def _as_of(query_times, query_key, event_time, event_key, values) -> list[list[n
     e_k, e_t = dense[ek[keep]], event_time[keep]
     e_vs = [None if v is None else np.nan_to_num(v[keep], nan=0.0) for v in values]
     q_k = dense[np.where(qk >= 0, qk, size)]
-    t0 = min(int(e_t.min()), *(int(t[v].min()) for t, v in zip(qts, valid, strict=True)
-                                if v.any()))
+    t0 = min(int(e_t.min()), *(int(t[v].min()) for t, v in zip(qts, valid, strict=True) if v.any()))
     unit = _time_unit(e_t - t0, *[t[v] - t0 for t, v in zip(qts, valid, strict=True)])
     t_bits = ((latest - t0) // unit).bit_length() + 1
     if n_keys.bit_length() + t_bits > 62:
-        per_value = [_as_of_sums_lexsort(qts, valid, q_k, e_t, e_k,
-                                         np.ones(len(e_k)) if e_v is None else e_v)
-                     for e_v in e_vs]
+        per_value = [
+            _as_of_sums_lexsort(qts, valid, q_k, e_t, e_k, np.ones(len(e_k)) if e_v is None else e_v)
+            for e_v in e_vs
+        ]
         return [list(sums) for sums in zip(*per_value, strict=True)]
     composite = (e_k << t_bits) | (((e_t - t0) // unit) << 1) | 1
     order = _key_time_order(e_k, e_t, composite, n_keys)
     composite = composite[order]
     key_start = np.searchsorted(composite, np.arange(n_keys + 1) << t_bits)
-    running = [(True, np.arange(len(order) + 1, dtype="float64")) if v is None
-               else _running_sums(e_v[order], composite >> t_bits)
-               for v, e_v in zip(values, e_vs, strict=True)]
+    running = [
+        (True, np.arange(len(order) + 1, dtype="float64"))
+        if v is None
+        else _running_sums(e_v[order], composite >> t_bits)
+        for v, e_v in zip(values, e_vs, strict=True)
+    ]
     for out, t, v in zip(outs, qts, valid, strict=True):
         k, qt = q_k[v], t[v]
         wanted_at = (k << t_bits) | (((qt - t0) // unit) << 1)
@@ -444,8 +460,7 @@ def _running_sums(values: np.ndarray, keys: np.ndarray) -> tuple[bool, np.ndarra
     return False, pd.Series(values).groupby(keys, sort=False).cumsum().to_numpy()
 
 
-def _key_time_order(keys: np.ndarray, times: np.ndarray, composite: np.ndarray,
-                    n_keys: int) -> np.ndarray:
+def _key_time_order(keys: np.ndarray, times: np.ndarray, composite: np.ndarray, n_keys: int) -> np.ndarray:
     """Stable order by (key, time): a radix sort of the keys when the times are already in order
     (rows of a frame sorted by time), else a sort of the composite (key, time) integers."""
     if n_keys <= 1 << 16 and len(times) > 1 and (times[1:] >= times[:-1]).all():
@@ -494,24 +509,32 @@ def _joint_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
     """Codes of two key columns in one key space, compared as text."""
     both = pd.concat([_key(a), _key(b)], ignore_index=True)
     codes = both.factorize()[0].astype(np.int64)
-    return codes[:len(a)], codes[len(a):]
+    return codes[: len(a)], codes[len(a) :]
 
 
 def as_of_window_sum(
-    query_time: pd.Series, query_key: pd.Series | None, event_time: pd.Series,
-    event_key: pd.Series | None, window: pd.Timedelta, event_value=None,
+    query_time: pd.Series,
+    query_key: pd.Series | None,
+    event_time: pd.Series,
+    event_key: pd.Series | None,
+    window: pd.Timedelta,
+    event_value=None,
 ) -> np.ndarray:
     """Sum over events of the same key in ``[t - window, t)``."""
     if len(query_time) == 0:
         return np.zeros(0)
     qk, ek = (None, None) if query_key is None else _joint_codes(query_key, event_key)
-    return as_of_window_sums(times_ns(query_time), qk, times_ns(event_time), ek, [window],
-                             event_value)[1]
+    return as_of_window_sums(times_ns(query_time), qk, times_ns(event_time), ek, [window], event_value)[1]
 
 
-def as_of_window_sums(query_time: np.ndarray, query_key: np.ndarray | None,
-                      event_time: np.ndarray, event_key: np.ndarray | None,
-                      windows: Sequence[pd.Timedelta], event_value=None) -> list[np.ndarray]:
+def as_of_window_sums(
+    query_time: np.ndarray,
+    query_key: np.ndarray | None,
+    event_time: np.ndarray,
+    event_key: np.ndarray | None,
+    windows: Sequence[pd.Timedelta],
+    event_value=None,
+) -> list[np.ndarray]:
     """The sum before each query, then the sum in each window: ``as_of_sums`` at once.
 
     Events exactly at ``t - window`` belong to the window (the sum before ``t - window``
@@ -528,15 +551,16 @@ def minus(times: np.ndarray, window: pd.Timedelta) -> np.ndarray:
     return np.where(times == _NAT, _NAT, times - pd.Timedelta(window).value)
 
 
-def smoothed_rate(hits: np.ndarray, n: np.ndarray, prior: np.ndarray | float,
-                  strength: float = 20.0) -> np.ndarray:
+def smoothed_rate(
+    hits: np.ndarray, n: np.ndarray, prior: np.ndarray | float, strength: float = 20.0
+) -> np.ndarray:
     """Bayesian-smoothed rate: ``(hits + strength * prior) / (n + strength)``."""
-    return (np.asarray(hits, float) + strength * np.asarray(prior, float)) / (
-        np.asarray(n, float) + strength)
+    return (np.asarray(hits, float) + strength * np.asarray(prior, float)) / (np.asarray(n, float) + strength)
 
 
-def as_of_label_rate(decl: pd.DataFrame, labels: pd.DataFrame | None, key: str,
-                     strength: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+def as_of_label_rate(
+    decl: pd.DataFrame, labels: pd.DataFrame | None, key: str, strength: float = 20.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Smoothed violation rate of ``decl[key]`` from outcomes recorded strictly before each row.
 
     ``labels`` has declaration_id, label_time and violation. Returns (rate, labelled count).
@@ -549,14 +573,20 @@ def as_of_label_rate(decl: pd.DataFrame, labels: pd.DataFrame | None, key: str,
     qk, ek = _joint_codes(decl[key], decl[key].iloc[row])
     lt = times_ns(labels["label_time"])
     lv = labels["violation"].to_numpy(dtype="float64")
-    return label_rate_codes(times_ns(decl["declared_at"]), qk, lt[lab], ek, lv[lab], lt, lv,
-                            strength)
+    return label_rate_codes(times_ns(decl["declared_at"]), qk, lt[lab], ek, lv[lab], lt, lv, strength)
 
 
-def label_rate_codes(query_time: np.ndarray, query_key: np.ndarray, event_time: np.ndarray,
-                     event_key: np.ndarray, violation: np.ndarray, all_time: np.ndarray,
-                     all_violation: np.ndarray, strength: float = 20.0,
-                     prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def label_rate_codes(
+    query_time: np.ndarray,
+    query_key: np.ndarray,
+    event_time: np.ndarray,
+    event_key: np.ndarray,
+    violation: np.ndarray,
+    all_time: np.ndarray,
+    all_violation: np.ndarray,
+    strength: float = 20.0,
+    prior: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Smoothed as-of violation rate on integers: keyed outcome events and all outcomes.
 
     ``prior`` (``label_prior`` at the query times) may be given when already known.
@@ -582,9 +612,13 @@ def month_start(t: pd.Series) -> pd.Series:
     return pd.to_datetime(t).dt.to_period("M").dt.start_time
 
 
-def as_of_monthly_stats(values: pd.Series, group: pd.Series, time: pd.Series,
-                        stats: tuple[str, ...] = ("median",),
-                        queries: np.ndarray | None = None) -> pd.DataFrame:
+def as_of_monthly_stats(
+    values: pd.Series,
+    group: pd.Series,
+    time: pd.Series,
+    stats: tuple[str, ...] = ("median",),
+    queries: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Per-group statistics of ``values`` over all rows before the start of each row's month.
 
     Medians and quantiles cannot be accumulated row by row cheaply; a month-close snapshot
@@ -594,8 +628,7 @@ def as_of_monthly_stats(values: pd.Series, group: pd.Series, time: pd.Series,
     """
     codes = pd.factorize(_key(group))[0].astype(np.int64)
     qpos = np.arange(len(values)) if queries is None else np.flatnonzero(queries)
-    table = monthly_stats_codes(np.asarray(values, dtype="float64"), codes, months(time),
-                                stats, qpos)
+    table = monthly_stats_codes(np.asarray(values, dtype="float64"), codes, months(time), stats, qpos)
     return pd.DataFrame(table, index=values.index[qpos], columns=[*stats, "n"])
 
 
@@ -607,8 +640,9 @@ def months(time) -> np.ndarray:
     return t.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").view("int64")
 
 
-def monthly_stats_codes(values: np.ndarray, group: np.ndarray, month: np.ndarray,
-                        stats: Sequence[str], queries: np.ndarray) -> np.ndarray:
+def monthly_stats_codes(
+    values: np.ndarray, group: np.ndarray, month: np.ndarray, stats: Sequence[str], queries: np.ndarray
+) -> np.ndarray:
     """``as_of_monthly_stats`` on arrays, for the rows at positions ``queries``.
 
     Values are sorted by (group, value) once; each month asked about keeps the rows of earlier
@@ -624,8 +658,7 @@ def monthly_stats_codes(values: np.ndarray, group: np.ndarray, month: np.ndarray
     wanted = np.zeros(size + 1, dtype=bool)  # the extra slot stands for missing groups
     wanted[q_group[asked]] = True
     # rows that some month asked about can see: a wanted group, before the last month asked
-    valid = (~np.isnan(values) & wanted[group] & (month != _NAT)
-             & (month < q_month[asked].max()))
+    valid = ~np.isnan(values) & wanted[group] & (month != _NAT) & (month < q_month[asked].max())
     if not valid.any():
         return out
     v, g, m = values[valid], group[valid], month[valid]
@@ -655,8 +688,9 @@ def _stable_order(keys: np.ndarray, size: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def _group_stat(v: np.ndarray, g: np.ndarray, first: np.ndarray, n: np.ndarray, stat: str,
-                groups: np.ndarray) -> np.ndarray:
+def _group_stat(
+    v: np.ndarray, g: np.ndarray, first: np.ndarray, n: np.ndarray, stat: str, groups: np.ndarray
+) -> np.ndarray:
     """One statistic per asked group from values sorted by (group, value)."""
     if stat == "median":
         lo, hi = v[first + (n - 1) // 2], v[first + n // 2]

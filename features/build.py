@@ -47,8 +47,9 @@ class FeatureSet:
     seconds: dict[str, float] = field(default_factory=dict)  # time spent per family
 
 
-def labels_from_inspections(inspections: pd.DataFrame | None,
-                            declarations: pd.DataFrame) -> pd.DataFrame | None:
+def labels_from_inspections(
+    inspections: pd.DataFrame | None, declarations: pd.DataFrame
+) -> pd.DataFrame | None:
     """Outcomes as time-stamped events: known from ``inspected_on`` (never before the
     declaration)."""
     if inspections is None or inspections.empty:
@@ -94,22 +95,29 @@ def _time_then_id_order(decl: pd.DataFrame) -> np.ndarray:
     tied = np.r_[same, False] | np.r_[False, same]
     if tied.any():
         sub = order[tied]
-        ties = pd.DataFrame({"t": sorted_t[tied],
-                             "id": decl["declaration_id"].iloc[sub].to_numpy()})
+        ties = pd.DataFrame({"t": sorted_t[tied], "id": decl["declaration_id"].iloc[sub].to_numpy()})
         order[tied] = sub[ties.sort_values(["t", "id"], kind="stable").index.to_numpy()]
     return order
 
 
-def make_context(tables: dict[str, pd.DataFrame | None], declarations: pd.DataFrame,
-                 hs_profiles: pd.DataFrame | None, ports: pd.DataFrame | None,
-                 state: dict[str, Any] | None = None) -> FeatureContext:
+def make_context(
+    tables: dict[str, pd.DataFrame | None],
+    declarations: pd.DataFrame,
+    hs_profiles: pd.DataFrame | None,
+    ports: pd.DataFrame | None,
+    state: dict[str, Any] | None = None,
+) -> FeatureContext:
     """Reference tables and outcomes, as the families expect them."""
     return FeatureContext(
-        companies=tables.get("companies"), ownership=tables.get("ownership"),
-        officers=tables.get("officers"), watchlist=tables.get("watchlist"),
+        companies=tables.get("companies"),
+        ownership=tables.get("ownership"),
+        officers=tables.get("officers"),
+        watchlist=tables.get("watchlist"),
         licenses=tables.get("licenses"),
         labels=labels_from_inspections(tables.get("inspections"), declarations),
-        hs_profiles=hs_profiles, ports=ports, state=dict(state or {}),
+        hs_profiles=hs_profiles,
+        ports=ports,
+        state=dict(state or {}),
     )
 
 
@@ -172,5 +180,4 @@ def _target_rows(frame: pd.DataFrame, rows: Rows, family: str) -> pd.DataFrame:
         return frame
     if len(frame) == len(rows) and frame.index.equals(rows.decl.index):
         return frame.iloc[rows.pos]
-    raise ValueError(f"family {family} returned rows that are neither every row of decl nor "
-                     "its target rows")
+    raise ValueError(f"family {family} returned rows that are neither every row of decl nor its target rows")

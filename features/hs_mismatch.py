@@ -24,46 +24,76 @@ FAMILY = "hs_mismatch"
 MIN_CODE_HISTORY = 30  # below this many earlier declarations, the code's reference value is used
 
 FEATURES = [
-    Feature("description_fits_declared_heading", FAMILY,
-            "How well the goods description fits the declared HS heading (text model probability).",
-            "description '{goods_description_short}' fits heading {declared_heading} with only "
-            "{description_fits_declared_heading:.0%} confidence; it reads like {predicted_heading} "
-            "({predicted_heading_description})"),
-    Feature("description_suggests_controlled", FAMILY,
-            "Probability, from the description alone, that the goods are export-controlled.",
-            "description '{goods_description_short}' reads like controlled goods "
-            "({description_suggests_controlled:.0%}): {predicted_heading_description}"),
-    Feature("value_per_kg_log_ratio_to_code", FAMILY,
-            "Value per kg against the code's historical median (natural log of the ratio).",
-            "declared as {hs_code} ({code_description}) at {value_per_kg:,.2f} USD/kg, "
-            "{value_per_kg_ratio_text} the usual {code_median_value_per_kg:,.2f} USD/kg for that "
-            "code"),
-    Feature("value_per_kg_robust_z", FAMILY,
-            "How many robust standard deviations the value per kg lies from the code's history.",
-            "value per kg {value_per_kg:,.2f} USD lies {value_per_kg_robust_z:+.1f} robust "
-            "standard deviations from what {hs_code} usually declares"),
-    Feature("value_per_kg_log_ratio_to_reference", FAMILY,
-            "Value per kg against the published reference for the code (natural log of the ratio).",
-            "{value_per_kg:,.2f} USD/kg against a reference of "
-            "{code_reference_value_per_kg:,.2f} USD/kg for {hs_code}"),
-    Feature("declared_value_log10", FAMILY,
-            "Declared value of the item (log10 of US dollars): what is at stake if it is wrong.",
-            "declared value {declared_value_usd:,.0f} USD for {gross_weight_kg:,.0f} kg of {hs_code}"),
-    Feature("exporter_share_of_this_heading", FAMILY,
-            "Share of the exporter's earlier declarations under the same heading.",
-            "only {exporter_share_of_this_heading:.0%} of exporter's earlier shipments were under "
-            "heading {declared_heading}"),
-    Feature("exporter_new_chapter", FAMILY,
-            "An established exporter declares goods of a chapter it never shipped before.",
-            "exporter has shipped before, but never goods of chapter {declared_chapter}",
-            show_when="positive"),
-    Feature("code_cover_violation_rate", FAMILY,
-            "How often past inspections of this declared code found violations (smoothed).",
-            "code {hs_code} hid violations in {code_cover_violation_rate:.0%} of past inspections"),
-    Feature("cover_code", FAMILY,
-            "Declared code is one that smugglers typically use as cover (ores, ceramics, solder).",
-            "{hs_code} ({code_description}) is a code commonly used to disguise rare earths",
-            show_when="positive"),
+    Feature(
+        "description_fits_declared_heading",
+        FAMILY,
+        "How well the goods description fits the declared HS heading (text model probability).",
+        "description '{goods_description_short}' fits heading {declared_heading} with only "
+        "{description_fits_declared_heading:.0%} confidence; it reads like {predicted_heading} "
+        "({predicted_heading_description})",
+    ),
+    Feature(
+        "description_suggests_controlled",
+        FAMILY,
+        "Probability, from the description alone, that the goods are export-controlled.",
+        "description '{goods_description_short}' reads like controlled goods "
+        "({description_suggests_controlled:.0%}): {predicted_heading_description}",
+    ),
+    Feature(
+        "value_per_kg_log_ratio_to_code",
+        FAMILY,
+        "Value per kg against the code's historical median (natural log of the ratio).",
+        "declared as {hs_code} ({code_description}) at {value_per_kg:,.2f} USD/kg, "
+        "{value_per_kg_ratio_text} the usual {code_median_value_per_kg:,.2f} USD/kg for that "
+        "code",
+    ),
+    Feature(
+        "value_per_kg_robust_z",
+        FAMILY,
+        "How many robust standard deviations the value per kg lies from the code's history.",
+        "value per kg {value_per_kg:,.2f} USD lies {value_per_kg_robust_z:+.1f} robust "
+        "standard deviations from what {hs_code} usually declares",
+    ),
+    Feature(
+        "value_per_kg_log_ratio_to_reference",
+        FAMILY,
+        "Value per kg against the published reference for the code (natural log of the ratio).",
+        "{value_per_kg:,.2f} USD/kg against a reference of "
+        "{code_reference_value_per_kg:,.2f} USD/kg for {hs_code}",
+    ),
+    Feature(
+        "declared_value_log10",
+        FAMILY,
+        "Declared value of the item (log10 of US dollars): what is at stake if it is wrong.",
+        "declared value {declared_value_usd:,.0f} USD for {gross_weight_kg:,.0f} kg of {hs_code}",
+    ),
+    Feature(
+        "exporter_share_of_this_heading",
+        FAMILY,
+        "Share of the exporter's earlier declarations under the same heading.",
+        "only {exporter_share_of_this_heading:.0%} of exporter's earlier shipments were under "
+        "heading {declared_heading}",
+    ),
+    Feature(
+        "exporter_new_chapter",
+        FAMILY,
+        "An established exporter declares goods of a chapter it never shipped before.",
+        "exporter has shipped before, but never goods of chapter {declared_chapter}",
+        show_when="positive",
+    ),
+    Feature(
+        "code_cover_violation_rate",
+        FAMILY,
+        "How often past inspections of this declared code found violations (smoothed).",
+        "code {hs_code} hid violations in {code_cover_violation_rate:.0%} of past inspections",
+    ),
+    Feature(
+        "cover_code",
+        FAMILY,
+        "Declared code is one that smugglers typically use as cover (ores, ceramics, solder).",
+        "{hs_code} ({code_description}) is a code commonly used to disguise rare earths",
+        show_when="positive",
+    ),
 ]
 
 
@@ -82,8 +112,7 @@ def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict
     bad = set()
     if ctx.labels is not None:
         bad = set(ctx.labels.loc[ctx.labels["violation"] == 1, "declaration_id"])
-    use = decl.loc[train_mask & ~isin(decl["declaration_id"], bad),
-                   ["goods_description", "hs_code"]]
+    use = decl.loc[train_mask & ~isin(decl["declaration_id"], bad), ["goods_description", "hs_code"]]
     text = _clean_text(use["goods_description"])
     heading = use["hs_code"].astype("str").str[:4]
     pairs = pd.DataFrame({"text": text.to_numpy(), "heading": heading.to_numpy()})
@@ -93,8 +122,14 @@ def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict
 
     def make():
         return make_pipeline(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=1, sublinear_tf=True,
-                            max_features=200_000, dtype=np.float32),
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=(2, 4),
+                min_df=1,
+                sublinear_tf=True,
+                max_features=200_000,
+                dtype=np.float32,
+            ),
             SGDClassifier(loss="log_loss", alpha=2e-5, max_iter=30, tol=1e-4, random_state=0),
         )
 
@@ -121,8 +156,9 @@ def _fit_quietly(model, counts: pd.DataFrame):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(counts["text"], counts["heading"],
-                         sgdclassifier__sample_weight=np.sqrt(counts["w"].to_numpy()))
+        return model.fit(
+            counts["text"], counts["heading"], sgdclassifier__sample_weight=np.sqrt(counts["w"].to_numpy())
+        )
 
 
 def _clean_text(s: pd.Series) -> pd.Series:
@@ -156,8 +192,7 @@ def _text_features(rows: Rows, ctx: FeatureContext) -> pd.DataFrame:
     """
     state = ctx.state.get(FAMILY, {})
     model = state.get("model")
-    out = pd.DataFrame({"p_declared": np.nan, "p_controlled": np.nan, "predicted": None},
-                       index=rows.index)
+    out = pd.DataFrame({"p_declared": np.nan, "p_controlled": np.nan, "predicted": None}, index=rows.index)
     if model is None:
         return out
     text_codes, descriptions = rows.distinct("goods_description")
@@ -177,8 +212,11 @@ def _text_features(rows: Rows, ctx: FeatureContext) -> pd.DataFrame:
     table = table[~table.index.duplicated()]
     classes = [c for c in table.columns if not c.startswith("_")]
     row = table.index.get_indexer(texts)[rows.at(text_codes)]
-    col = rows.mapped("hs:heading_class", "hs_code", lambda codes: pd.Series(
-        pd.Index(classes).get_indexer(codes.astype("str").str[:4]))).to_numpy()
+    col = rows.mapped(
+        "hs:heading_class",
+        "hs_code",
+        lambda codes: pd.Series(pd.Index(classes).get_indexer(codes.astype("str").str[:4])),
+    ).to_numpy()
     probs = table[classes].to_numpy()
     p = np.where(col >= 0, probs[row, np.maximum(col, 0)], 0.0)
     out["p_declared"] = p
@@ -207,17 +245,19 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     out["description_suggests_controlled"] = text["p_controlled"].astype("float64")
 
     value_per_kg_all = (decl["declared_value_usd"] / decl["gross_weight_kg"]).to_numpy(
-        dtype="float64", na_value=np.nan)
+        dtype="float64", na_value=np.nan
+    )
     log_vpk_all = np.log(np.maximum(value_per_kg_all, 1e-6))  # NaN stays NaN
     month = rows.cached("months", lambda: months(decl["declared_at"]))
     stats = pd.DataFrame(
         monthly_stats_codes(log_vpk_all, hs6, month, ("median", "q25", "q75"), rows.pos),
-        index=idx, columns=["median", "q25", "q75", "n"])
+        index=idx,
+        columns=["median", "q25", "q75", "n"],
+    )
     value_per_kg = pd.Series(rows.at(value_per_kg_all), index=idx)
     log_vpk = pd.Series(rows.at(log_vpk_all), index=idx)
     enough = stats["n"].fillna(0) >= MIN_CODE_HISTORY
-    reference = target_code_profile(rows, ctx.hs_profiles, "value_per_kg_typical").astype(
-        "float64")
+    reference = target_code_profile(rows, ctx.hs_profiles, "value_per_kg_typical").astype("float64")
     log_ref = np.log(reference.clip(lower=1e-6))
     median = stats["median"].where(enough, log_ref)
     spread = ((stats["q75"] - stats["q25"]) / 1.349).where(enough).clip(lower=0.05)
@@ -230,33 +270,36 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     exporter = rows.codes("exporter_id")
     before, same_heading, same_chapter = (
         rows.earlier(key)[0]
-        for key in (exporter, pair_codes(exporter, heading), pair_codes(exporter, chapter)))
-    out["exporter_share_of_this_heading"] = np.where(
-        before > 0, same_heading / np.maximum(before, 1), np.nan)
+        for key in (exporter, pair_codes(exporter, heading), pair_codes(exporter, chapter))
+    )
+    out["exporter_share_of_this_heading"] = np.where(before > 0, same_heading / np.maximum(before, 1), np.nan)
     out["exporter_new_chapter"] = ((before >= 3) & (same_chapter == 0)).astype("float64")
     out["code_cover_violation_rate"] = rows.label_rate(ctx.labels, hs6)[0]
     role = target_code_profile(rows, ctx.hs_profiles, "role")
-    out["cover_code"] = role.eq("cover").astype("float64") if ctx.hs_profiles is not None \
-        else np.nan
+    out["cover_code"] = role.eq("cover").astype("float64") if ctx.hs_profiles is not None else np.nan
 
     ratio = np.exp(out["value_per_kg_log_ratio_to_code"])
-    context = pd.DataFrame({
-        "goods_description_short": rows.mapped(
-            "hs:description_short", "goods_description",
-            lambda d: d.astype("str").str.slice(0, 60)),
-        "declared_heading": rows.mapped("hs:heading", "hs_code",
-                                        lambda codes: codes.astype("str").str[:4]),
-        "declared_chapter": rows.mapped("hs:chapter", "hs_code",
-                                        lambda codes: codes.astype("str").str[:2]),
-        "predicted_heading": text["predicted"],
-        "predicted_heading_description": _heading_description(text["predicted"],
-                                                              ctx.hs_profiles),
-        "code_description": target_code_profile(rows, ctx.hs_profiles, "description"),
-        "value_per_kg": value_per_kg,
-        "code_median_value_per_kg": np.exp(median),
-        "code_reference_value_per_kg": reference,
-        "value_per_kg_ratio_text": _ratio_text(ratio.to_numpy()).set_axis(idx),
-    }, index=idx)
+    context = pd.DataFrame(
+        {
+            "goods_description_short": rows.mapped(
+                "hs:description_short", "goods_description", lambda d: d.astype("str").str.slice(0, 60)
+            ),
+            "declared_heading": rows.mapped(
+                "hs:heading", "hs_code", lambda codes: codes.astype("str").str[:4]
+            ),
+            "declared_chapter": rows.mapped(
+                "hs:chapter", "hs_code", lambda codes: codes.astype("str").str[:2]
+            ),
+            "predicted_heading": text["predicted"],
+            "predicted_heading_description": _heading_description(text["predicted"], ctx.hs_profiles),
+            "code_description": target_code_profile(rows, ctx.hs_profiles, "description"),
+            "value_per_kg": value_per_kg,
+            "code_median_value_per_kg": np.exp(median),
+            "code_reference_value_per_kg": reference,
+            "value_per_kg_ratio_text": _ratio_text(ratio.to_numpy()).set_axis(idx),
+        },
+        index=idx,
+    )
     return FamilyResult(out.astype("float64"), context, missing)
 
 
@@ -265,8 +308,7 @@ def _ratio_text(ratio: np.ndarray) -> pd.Series:
     with np.errstate(divide="ignore", invalid="ignore"):
         shown = np.where(ratio >= 1, np.rint(ratio), np.rint(1 / ratio))
     uniq, inverse = np.unique(shown, return_inverse=True)
-    texts = pd.Series([f"{x:,.0f}x" for x in uniq] + [f"1/{x:,.0f} of" for x in uniq],
-                      dtype="str")
+    texts = pd.Series([f"{x:,.0f}x" for x in uniq] + [f"1/{x:,.0f} of" for x in uniq], dtype="str")
     return texts.take(np.where(ratio >= 1, inverse, len(uniq) + inverse)).reset_index(drop=True)
 
 

@@ -44,9 +44,34 @@ LEGAL_FORMS: tuple[tuple[str, str], ...] = (
 
 # Canonical legal-form and generic words dropped by ``name_cores``.
 GENERIC_WORDS: tuple[str, ...] = (
-    "co", "ltd", "llc", "llp", "lp", "plc", "inc", "corp", "gmbh", "ag", "kg", "sa", "sarl",
-    "srl", "spa", "bv", "nv", "jsc", "sdn", "bhd", "pte", "pty", "kk", "oy", "trading",
-    "intl", "holding", "group",
+    "co",
+    "ltd",
+    "llc",
+    "llp",
+    "lp",
+    "plc",
+    "inc",
+    "corp",
+    "gmbh",
+    "ag",
+    "kg",
+    "sa",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "jsc",
+    "sdn",
+    "bhd",
+    "pte",
+    "pty",
+    "kk",
+    "oy",
+    "trading",
+    "intl",
+    "holding",
+    "group",
 )
 _GENERIC = r"\b(?:" + "|".join(GENERIC_WORDS) + r")\b"
 
@@ -105,8 +130,10 @@ def normalise_names(values: pd.Series) -> pd.Series:
 def distinct_canonical(rows: Rows, column: str) -> np.ndarray:
     """``normalise_names`` of each distinct value of a column of ``rows`` (as ``rows.distinct``
     lists them), computed once per prepared frame."""
-    return rows.cached(f"canonical:{column}", lambda: normalise_names(
-        pd.Series(rows.distinct(column)[1], dtype=object)).to_numpy(dtype=object))
+    return rows.cached(
+        f"canonical:{column}",
+        lambda: normalise_names(pd.Series(rows.distinct(column)[1], dtype=object)).to_numpy(dtype=object),
+    )
 
 
 def name_cores(values: pd.Series) -> pd.Series:
@@ -118,5 +145,9 @@ def name_forms(values: pd.Series) -> pd.DataFrame:
     """Both forms in one pass: ``canonical`` (as normalise_names) and ``core`` (as name_cores)."""
     codes, uniques = _unique_codes(values)
     canonical = _canonical(uniques)
-    return pd.DataFrame({"canonical": _expand(codes, canonical, values.index),
-                         "core": _expand(codes, _core(canonical), values.index)})
+    return pd.DataFrame(
+        {
+            "canonical": _expand(codes, canonical, values.index),
+            "core": _expand(codes, _core(canonical), values.index),
+        }
+    )

@@ -38,80 +38,149 @@ _ABSENT = object()  # a lookup key equal to nothing
 NOT_NAMES = frozenset({"Vessel", "Airplane", "CryptoWallet", "Security"})  # listed non-parties
 
 FEATURES = [
-    Feature("exporter_watchlist_name_score", FAMILY,
-            "Similarity (0-100) of the exporter's name to the closest listed name or alias, "
-            "legal forms ignored; below 50 counts as 0.",
-            "exporter name '{exporter_name}' resembles listed '{exporter_watchlist_best_name}' "
-            "(watchlist id {exporter_watchlist_best_id}), {exporter_watchlist_name_score:.0f}/100",
-            show_when="positive"),
-    Feature("consignee_watchlist_name_score", FAMILY,
-            "Similarity (0-100) of the consignee's name to the closest listed name or alias, "
-            "legal forms ignored; below 50 counts as 0.",
-            "consignee name '{consignee_name}' resembles listed "
-            "'{consignee_watchlist_best_name}' (watchlist id {consignee_watchlist_best_id}), "
-            "{consignee_watchlist_name_score:.0f}/100", show_when="positive"),
-    Feature("exporter_steps_to_listed_entity", FAMILY,
-            "Fewest ownership/officer links from the exporter to a listed entity (0: listed "
-            "itself; empty: none within 6).",
-            "exporter is {exporter_steps_to_listed_entity:.0f} ownership/officer step(s) from a "
-            "listed entity: {exporter_listed_path}", show_when="notna"),
-    Feature("consignee_steps_to_listed_entity", FAMILY,
-            "Fewest ownership/officer links from the consignee to a listed entity (0: listed "
-            "itself; empty: none within 6 or consignee not identified).",
-            "consignee is {consignee_steps_to_listed_entity:.0f} ownership/officer step(s) from "
-            "a listed entity: {consignee_listed_path}", show_when="notna"),
-    Feature("exporter_company_age_days", FAMILY,
-            "Days between the exporter's incorporation and the declaration.",
-            "exporter incorporated {exporter_company_age_days:.0f} days before this declaration "
-            "(on {exporter_incorporated_on})", show_when="notna"),
-    Feature("consignee_company_age_days", FAMILY,
-            "Days between the consignee's incorporation and the declaration.",
-            "consignee {consignee_registry_name} incorporated {consignee_company_age_days:.0f} "
-            "days before this declaration (on {consignee_incorporated_on})", show_when="notna"),
-    Feature("exporter_unknown_to_registry", FAMILY,
-            "1 if the exporter id is not in the company registry (or not yet incorporated at the "
-            "declaration date).",
-            "exporter id {exporter_id} is not in the company registry at the declaration date",
-            show_when="positive"),
-    Feature("consignee_unknown_to_registry", FAMILY,
-            "1 if the consignee matches no registry company by id or by name (or was not yet "
-            "incorporated at the declaration date).",
-            "consignee '{consignee_name}' matches no company in the registry at the declaration "
-            "date", show_when="positive"),
-    Feature("exporter_address_shared_count", FAMILY,
-            "Number of other registry companies at the exporter's registered address.",
-            "exporter's registered address '{exporter_address}' is shared with "
-            "{exporter_address_shared_count:.0f} other companies", show_when="positive"),
-    Feature("consignee_address_shared_count", FAMILY,
-            "Number of other registry companies at the consignee's registered address.",
-            "consignee's registered address '{consignee_address}' is shared with "
-            "{consignee_address_shared_count:.0f} other companies", show_when="positive"),
-    Feature("exporter_agent_shared_count", FAMILY,
-            "Number of other registry companies using the exporter's registered agent.",
-            "exporter's registered agent '{exporter_registered_agent}' also serves "
-            "{exporter_agent_shared_count:.0f} other companies", show_when="positive"),
-    Feature("consignee_agent_shared_count", FAMILY,
-            "Number of other registry companies using the consignee's registered agent.",
-            "consignee's registered agent '{consignee_registered_agent}' also serves "
-            "{consignee_agent_shared_count:.0f} other companies", show_when="positive"),
-    Feature("exporter_max_director_boards", FAMILY,
-            "Most company boards any one officer of the exporter sits on (nominee directors).",
-            "exporter's officer {exporter_busiest_officer} sits on "
-            "{exporter_max_director_boards:.0f} company boards", show_when="positive"),
-    Feature("consignee_max_director_boards", FAMILY,
-            "Most company boards any one officer of the consignee sits on (nominee directors).",
-            "consignee's officer {consignee_busiest_officer} sits on "
-            "{consignee_max_director_boards:.0f} company boards", show_when="positive"),
+    Feature(
+        "exporter_watchlist_name_score",
+        FAMILY,
+        "Similarity (0-100) of the exporter's name to the closest listed name or alias, "
+        "legal forms ignored; below 50 counts as 0.",
+        "exporter name '{exporter_name}' resembles listed '{exporter_watchlist_best_name}' "
+        "(watchlist id {exporter_watchlist_best_id}), {exporter_watchlist_name_score:.0f}/100",
+        show_when="positive",
+    ),
+    Feature(
+        "consignee_watchlist_name_score",
+        FAMILY,
+        "Similarity (0-100) of the consignee's name to the closest listed name or alias, "
+        "legal forms ignored; below 50 counts as 0.",
+        "consignee name '{consignee_name}' resembles listed "
+        "'{consignee_watchlist_best_name}' (watchlist id {consignee_watchlist_best_id}), "
+        "{consignee_watchlist_name_score:.0f}/100",
+        show_when="positive",
+    ),
+    Feature(
+        "exporter_steps_to_listed_entity",
+        FAMILY,
+        "Fewest ownership/officer links from the exporter to a listed entity (0: listed "
+        "itself; empty: none within 6).",
+        "exporter is {exporter_steps_to_listed_entity:.0f} ownership/officer step(s) from a "
+        "listed entity: {exporter_listed_path}",
+        show_when="notna",
+    ),
+    Feature(
+        "consignee_steps_to_listed_entity",
+        FAMILY,
+        "Fewest ownership/officer links from the consignee to a listed entity (0: listed "
+        "itself; empty: none within 6 or consignee not identified).",
+        "consignee is {consignee_steps_to_listed_entity:.0f} ownership/officer step(s) from "
+        "a listed entity: {consignee_listed_path}",
+        show_when="notna",
+    ),
+    Feature(
+        "exporter_company_age_days",
+        FAMILY,
+        "Days between the exporter's incorporation and the declaration.",
+        "exporter incorporated {exporter_company_age_days:.0f} days before this declaration "
+        "(on {exporter_incorporated_on})",
+        show_when="notna",
+    ),
+    Feature(
+        "consignee_company_age_days",
+        FAMILY,
+        "Days between the consignee's incorporation and the declaration.",
+        "consignee {consignee_registry_name} incorporated {consignee_company_age_days:.0f} "
+        "days before this declaration (on {consignee_incorporated_on})",
+        show_when="notna",
+    ),
+    Feature(
+        "exporter_unknown_to_registry",
+        FAMILY,
+        "1 if the exporter id is not in the company registry (or not yet incorporated at the "
+        "declaration date).",
+        "exporter id {exporter_id} is not in the company registry at the declaration date",
+        show_when="positive",
+    ),
+    Feature(
+        "consignee_unknown_to_registry",
+        FAMILY,
+        "1 if the consignee matches no registry company by id or by name (or was not yet "
+        "incorporated at the declaration date).",
+        "consignee '{consignee_name}' matches no company in the registry at the declaration date",
+        show_when="positive",
+    ),
+    Feature(
+        "exporter_address_shared_count",
+        FAMILY,
+        "Number of other registry companies at the exporter's registered address.",
+        "exporter's registered address '{exporter_address}' is shared with "
+        "{exporter_address_shared_count:.0f} other companies",
+        show_when="positive",
+    ),
+    Feature(
+        "consignee_address_shared_count",
+        FAMILY,
+        "Number of other registry companies at the consignee's registered address.",
+        "consignee's registered address '{consignee_address}' is shared with "
+        "{consignee_address_shared_count:.0f} other companies",
+        show_when="positive",
+    ),
+    Feature(
+        "exporter_agent_shared_count",
+        FAMILY,
+        "Number of other registry companies using the exporter's registered agent.",
+        "exporter's registered agent '{exporter_registered_agent}' also serves "
+        "{exporter_agent_shared_count:.0f} other companies",
+        show_when="positive",
+    ),
+    Feature(
+        "consignee_agent_shared_count",
+        FAMILY,
+        "Number of other registry companies using the consignee's registered agent.",
+        "consignee's registered agent '{consignee_registered_agent}' also serves "
+        "{consignee_agent_shared_count:.0f} other companies",
+        show_when="positive",
+    ),
+    Feature(
+        "exporter_max_director_boards",
+        FAMILY,
+        "Most company boards any one officer of the exporter sits on (nominee directors).",
+        "exporter's officer {exporter_busiest_officer} sits on "
+        "{exporter_max_director_boards:.0f} company boards",
+        show_when="positive",
+    ),
+    Feature(
+        "consignee_max_director_boards",
+        FAMILY,
+        "Most company boards any one officer of the consignee sits on (nominee directors).",
+        "consignee's officer {consignee_busiest_officer} sits on "
+        "{consignee_max_director_boards:.0f} company boards",
+        show_when="positive",
+    ),
 ]
 
-PARTY_COLUMNS = ["declared_at", "exporter_id", "exporter_name", "consignee_id", "consignee_name",
-                 "consignee_country"]
+PARTY_COLUMNS = [
+    "declared_at",
+    "exporter_id",
+    "exporter_name",
+    "consignee_id",
+    "consignee_name",
+    "consignee_country",
+]
 
 CONTEXT_COLUMNS = [
-    f"{role}_{c}" for role in ("exporter", "consignee") for c in (
-        "watchlist_best_name", "watchlist_best_id", "listed_path", "listed_entity_id",
-        "registry_id", "registry_name", "incorporated_on", "address", "registered_agent",
-        "busiest_officer")
+    f"{role}_{c}"
+    for role in ("exporter", "consignee")
+    for c in (
+        "watchlist_best_name",
+        "watchlist_best_id",
+        "listed_path",
+        "listed_entity_id",
+        "registry_id",
+        "registry_name",
+        "incorporated_on",
+        "address",
+        "registered_agent",
+        "busiest_officer",
+    )
 ]
 
 
@@ -191,14 +260,16 @@ def _usable(df: pd.DataFrame | None, *required: str) -> bool:
 # ---------------------------------------------------------------- reference tables
 def _registry(companies: pd.DataFrame) -> pd.DataFrame:
     """One row per company id: name, country, address, agent, dates and sharing counts."""
-    reg = pd.DataFrame({
-        "company_id": _ids(companies["company_id"]),
-        "name": _col(companies, "name"),
-        "country": _col(companies, "country"),
-        "address": _col(companies, "address"),
-        "registered_agent": _col(companies, "registered_agent"),
-        "incorporated_on": _naive_dates(_col(companies, "incorporated_on")),
-    })
+    reg = pd.DataFrame(
+        {
+            "company_id": _ids(companies["company_id"]),
+            "name": _col(companies, "name"),
+            "country": _col(companies, "country"),
+            "address": _col(companies, "address"),
+            "registered_agent": _col(companies, "registered_agent"),
+            "incorporated_on": _naive_dates(_col(companies, "incorporated_on")),
+        }
+    )
     reg = reg[reg["company_id"].notna()].drop_duplicates("company_id").set_index("company_id")
     forms = name_forms(reg["name"])
     reg["name_norm"], reg["name_core"] = forms["canonical"], forms["core"]
@@ -210,11 +281,14 @@ def _registry(companies: pd.DataFrame) -> pd.DataFrame:
 
 def _officer_boards(officers: pd.DataFrame) -> pd.DataFrame:
     """Per company: the most boards any of its officers sits on, and that officer's name."""
-    off = pd.DataFrame({"person_id": _ids(officers["person_id"]),
-                        "company_id": _ids(officers["company_id"]),
-                        "person_name": _col(officers, "person_name")})
-    off = off.dropna(subset=["person_id", "company_id"]).drop_duplicates(["person_id",
-                                                                         "company_id"])
+    off = pd.DataFrame(
+        {
+            "person_id": _ids(officers["person_id"]),
+            "company_id": _ids(officers["company_id"]),
+            "person_name": _col(officers, "person_name"),
+        }
+    )
+    off = off.dropna(subset=["person_id", "company_id"]).drop_duplicates(["person_id", "company_id"])
     off["boards"] = off["person_id"].map(off["person_id"].value_counts()).astype("float64")
     off["person_name"] = off["person_name"].fillna(off["person_id"])
     top = off.sort_values(["boards", "person_id"], ascending=[False, True], kind="stable")
@@ -223,10 +297,15 @@ def _officer_boards(officers: pd.DataFrame) -> pd.DataFrame:
 
 def _watchlist(watchlist: pd.DataFrame) -> pd.DataFrame:
     """Listed parties (not vessels etc.): id, name, dataset; ids cleaned, one row per id."""
-    wl = pd.DataFrame({"id": _ids(watchlist["id"]), "name": watchlist["name"],
-                       "aliases": _col(watchlist, "aliases"),
-                       "schema": _col(watchlist, "schema"),
-                       "dataset": _col(watchlist, "dataset")})
+    wl = pd.DataFrame(
+        {
+            "id": _ids(watchlist["id"]),
+            "name": watchlist["name"],
+            "aliases": _col(watchlist, "aliases"),
+            "schema": _col(watchlist, "schema"),
+            "dataset": _col(watchlist, "dataset"),
+        }
+    )
     wl = wl[wl["id"].notna() & ~wl["schema"].isin(NOT_NAMES)]
     return wl.drop_duplicates("id").reset_index(drop=True)
 
@@ -234,8 +313,12 @@ def _watchlist(watchlist: pd.DataFrame) -> pd.DataFrame:
 def _listed_names(wl: pd.DataFrame) -> pd.DataFrame:
     """Every listed name and alias, one row each: id, the name as listed, canonical, core."""
     primary = pd.DataFrame({"id": wl["id"], "listed_name": wl["name"]})
-    aliases = pd.DataFrame({"id": wl["id"], "listed_name": wl["aliases"].astype(object)
-                            .where(wl["aliases"].notna()).str.split(";")})
+    aliases = pd.DataFrame(
+        {
+            "id": wl["id"],
+            "listed_name": wl["aliases"].astype(object).where(wl["aliases"].notna()).str.split(";"),
+        }
+    )
     aliases = aliases.explode("listed_name")
     aliases["listed_name"] = aliases["listed_name"].str.strip()
     names = pd.concat([primary, aliases], ignore_index=True)
@@ -248,8 +331,10 @@ def _listed_names(wl: pd.DataFrame) -> pd.DataFrame:
 def best_listed_match(cores: pd.Series, listed: pd.DataFrame) -> pd.DataFrame:
     """For each distinct name core: best similarity to a listed core, that name and its id."""
     queries = pd.Series(cores.dropna().unique(), dtype=object)
-    out = pd.DataFrame({"score": np.zeros(len(queries)), "best_name": np.nan,
-                        "best_id": np.nan}, index=pd.Index(queries, dtype=object))
+    out = pd.DataFrame(
+        {"score": np.zeros(len(queries)), "best_name": np.nan, "best_id": np.nan},
+        index=pd.Index(queries, dtype=object),
+    )
     out[["best_name", "best_id"]] = out[["best_name", "best_id"]].astype(object)
     choices = listed.drop_duplicates("core").reset_index(drop=True)
     if queries.empty or choices.empty:
@@ -258,11 +343,16 @@ def best_listed_match(cores: pd.Series, listed: pd.DataFrame) -> pd.DataFrame:
     best = np.zeros(len(queries), dtype="int64")
     step = max(1, CDIST_CELLS // len(choices))
     for start in range(0, len(queries), step):
-        block = process.cdist(queries.iloc[start:start + step].tolist(), choices["core"].tolist(),
-                              scorer=fuzz.token_sort_ratio, score_cutoff=NAME_SCORE_FLOOR,
-                              dtype=np.float32, workers=-1)
-        best[start:start + step] = block.argmax(axis=1)
-        score[start:start + step] = block.max(axis=1)
+        block = process.cdist(
+            queries.iloc[start : start + step].tolist(),
+            choices["core"].tolist(),
+            scorer=fuzz.token_sort_ratio,
+            score_cutoff=NAME_SCORE_FLOOR,
+            dtype=np.float32,
+            workers=-1,
+        )
+        best[start : start + step] = block.argmax(axis=1)
+        score[start : start + step] = block.max(axis=1)
     hit = score > 0
     out["score"] = score.astype("float64")
     out["best_name"] = np.where(hit, choices["listed_name"].to_numpy(dtype=object)[best], np.nan)
@@ -271,9 +361,12 @@ def best_listed_match(cores: pd.Series, listed: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- control graph
-def control_graph(reg: pd.DataFrame | None, ownership: pd.DataFrame | None,
-                  officers: pd.DataFrame | None,
-                  listed_ids: pd.Series) -> tuple[nx.Graph, dict[tuple[str, str], str]]:
+def control_graph(
+    reg: pd.DataFrame | None,
+    ownership: pd.DataFrame | None,
+    officers: pd.DataFrame | None,
+    listed_ids: pd.Series,
+) -> tuple[nx.Graph, dict[tuple[str, str], str]]:
     """Undirected graph of ownership and officer links, and each directed step's wording."""
     graph = nx.Graph()
     if reg is not None:
@@ -299,8 +392,9 @@ def control_graph(reg: pd.DataFrame | None, ownership: pd.DataFrame | None,
     return graph, relation
 
 
-def _node_names(reg: pd.DataFrame | None, officers: pd.DataFrame | None,
-                wl: pd.DataFrame | None) -> dict[str, str]:
+def _node_names(
+    reg: pd.DataFrame | None, officers: pd.DataFrame | None, wl: pd.DataFrame | None
+) -> dict[str, str]:
     """Display name per node id: registry name, else listed name, else officer name."""
     names: dict[str, str] = {}
     if _usable(officers, "person_id", "person_name"):
@@ -324,8 +418,14 @@ def listed_search(graph: nx.Graph, sources: dict[str, str]) -> tuple[dict, dict]
     return nx.multi_source_dijkstra(graph, present, cutoff=MAX_STEPS)
 
 
-def render_paths(wanted: pd.Series, dist: dict, paths: dict, sources: dict[str, str],
-                 relation: dict[tuple[str, str], str], names: dict[str, str]) -> pd.DataFrame:
+def render_paths(
+    wanted: pd.Series,
+    dist: dict,
+    paths: dict,
+    sources: dict[str, str],
+    relation: dict[tuple[str, str], str],
+    names: dict[str, str],
+) -> pd.DataFrame:
     """Steps, listed entity and the path in words for each distinct wanted node reached."""
     reached = [n for n in pd.unique(wanted.dropna()) if n in dist]
     rows = []
@@ -335,13 +435,11 @@ def render_paths(wanted: pd.Series, dist: dict, paths: dict, sources: dict[str, 
         for a, b in zip(path, path[1:], strict=False):
             text += f" -{relation.get((a, b), 'linked to')}-> {names.get(b, b)}"
         rows.append((float(dist[node]), f"{text} ({sources[path[-1]]})", path[-1]))
-    out = pd.DataFrame(rows, columns=["steps", "path", "listed"],
-                       index=pd.Index(reached, dtype=object))
+    out = pd.DataFrame(rows, columns=["steps", "path", "listed"], index=pd.Index(reached, dtype=object))
     return out.astype({"steps": "float64", "path": object, "listed": object})
 
 
-def _listed_sources(wl: pd.DataFrame, listed: pd.DataFrame,
-                    reg: pd.DataFrame | None) -> dict[str, str]:
+def _listed_sources(wl: pd.DataFrame, listed: pd.DataFrame, reg: pd.DataFrame | None) -> dict[str, str]:
     """Listed nodes and how each is listed: by watchlist id, or registry name = listed name."""
     dataset = wl["dataset"].astype(object).where(wl["dataset"].notna())
     by_id = "listed: " + wl["id"] + np.where(dataset.notna(), ", " + dataset.fillna(""), "")
@@ -350,7 +448,7 @@ def _listed_sources(wl: pd.DataFrame, listed: pd.DataFrame,
         first = listed.drop_duplicates("canonical").set_index("canonical")
         match = reg[reg["name_norm"].isin(first.index)]
         hit = first.loc[match["name_norm"]]
-        label = ("name of listed " + hit["id"] + " '" + hit["listed_name"].astype(str) + "'")
+        label = "name of listed " + hit["id"] + " '" + hit["listed_name"].astype(str) + "'"
         sources.update(zip(match.index, label, strict=True))
     sources.update(zip(wl["id"], by_id, strict=True))
     return sources
@@ -362,9 +460,15 @@ def _first_by(frame: pd.DataFrame, keys: list[str], value: str) -> pd.Series:
     return frame.dropna(subset=keys).drop_duplicates(keys).set_index(keys)[value]
 
 
-def _consignee_keys(decl: pd.DataFrame, reg: pd.DataFrame | None, graph_nodes: set[str],
-                    listed: pd.DataFrame | None, dist: pd.Series, names: _Keys,
-                    forms: pd.DataFrame) -> _Keys:
+def _consignee_keys(
+    decl: pd.DataFrame,
+    reg: pd.DataFrame | None,
+    graph_nodes: set[str],
+    listed: pd.DataFrame | None,
+    dist: pd.Series,
+    names: _Keys,
+    forms: pd.DataFrame,
+) -> _Keys:
     """Who each consignee is, as keys into node ids (NaN when it cannot be identified).
 
     Its ``consignee_id`` when the registry or the graph knows it; else, by name, in order: the
@@ -374,26 +478,33 @@ def _consignee_keys(decl: pd.DataFrame, reg: pd.DataFrame | None, graph_nodes: s
     closest to a listed entity, then the smallest id. Resolved once per distinct name/country;
     ``forms`` holds the canonical name and core of each of ``names.values``.
     """
-    cid = (_Keys.of(decl["consignee_id"], _clean_ids) if "consignee_id" in decl.columns
-           else _Keys.missing(decl.index))
+    cid = (
+        _Keys.of(decl["consignee_id"], _clean_ids)
+        if "consignee_id" in decl.columns
+        else _Keys.missing(decl.index)
+    )
     known = np.append(pd.Index(cid.values, dtype=object).isin(graph_nodes), False)
     by_id = known[np.where(cid.codes < 0, len(cid.values), cid.codes)]
     country = _Keys.of(decl["consignee_country"], lambda v: _clean_ids(v).str.upper())
     width = len(country.values) + 1
-    pair_codes, pairs = pd.factorize((names.codes + 1).astype("int64") * width
-                                     + country.codes + 1)
+    pair_codes, pairs = pd.factorize((names.codes + 1).astype("int64") * width + country.codes + 1)
     name_pos = pairs // width - 1  # -1: missing, which picks the NaN appended last
-    q = pd.DataFrame({c: np.append(forms[c].to_numpy(dtype=object), np.nan)[name_pos]
-                      for c in ("canonical", "core")})
+    q = pd.DataFrame(
+        {c: np.append(forms[c].to_numpy(dtype=object), np.nan)[name_pos] for c in ("canonical", "core")}
+    )
     q["country"] = np.append(country.values, np.nan)[pairs % width - 1]
     found = pd.Series(np.nan, index=q.index, dtype=object)
     steps: list[tuple[pd.Series, list[str]]] = []
     if reg is not None and not reg.empty:
-        cand = pd.DataFrame({"canonical": reg["name_norm"].to_numpy(),
-                             "core": reg["name_core"].to_numpy(),
-                             "country": _ids(reg["country"]).str.upper().to_numpy(),
-                             "company_id": reg.index.to_numpy(dtype=object),
-                             "dist": dist.reindex(reg.index).to_numpy(dtype="float64")})
+        cand = pd.DataFrame(
+            {
+                "canonical": reg["name_norm"].to_numpy(),
+                "core": reg["name_core"].to_numpy(),
+                "country": _ids(reg["country"]).str.upper().to_numpy(),
+                "company_id": reg.index.to_numpy(dtype=object),
+                "dist": dist.reindex(reg.index).to_numpy(dtype="float64"),
+            }
+        )
         cand = cand.sort_values(["dist", "company_id"], na_position="last", kind="stable")
         for keys in (["canonical", "country"], ["canonical"]):
             steps.append((_first_by(cand, keys, "company_id"), keys))
@@ -415,23 +526,29 @@ def _missing_tables(ctx: FeatureContext, reg, officers, ownership, wl) -> list[s
     """Plain sentences on what could not be computed and why."""
     missing = []
     if reg is None:
-        missing.append("ownership: company registry absent, company age, unknown-company and "
-                       "shared address/agent features left empty")
+        missing.append(
+            "ownership: company registry absent, company age, unknown-company and "
+            "shared address/agent features left empty"
+        )
     else:
-        for col, what in (("incorporated_on", "company age"), ("address", "shared-address"),
-                          ("registered_agent", "shared-agent")):
+        for col, what in (
+            ("incorporated_on", "company age"),
+            ("address", "shared-address"),
+            ("registered_agent", "shared-agent"),
+        ):
             if col not in ctx.companies.columns:
-                missing.append(f"ownership: company registry has no {col} column, {what} "
-                               "features left empty")
+                missing.append(f"ownership: company registry has no {col} column, {what} features left empty")
     if officers is None:
-        missing.append("ownership: officers table absent, nominee-director features left empty "
-                       "and links to listed entities follow ownership only")
+        missing.append(
+            "ownership: officers table absent, nominee-director features left empty "
+            "and links to listed entities follow ownership only"
+        )
     if ownership is None:
-        missing.append("ownership: ownership table absent, links to listed entities follow "
-                       "officers only")
+        missing.append("ownership: ownership table absent, links to listed entities follow officers only")
     if wl is None:
-        missing.append("ownership: watchlist absent, watchlist name-match and steps-to-listed "
-                       "features left empty")
+        missing.append(
+            "ownership: watchlist absent, watchlist name-match and steps-to-listed features left empty"
+        )
     return missing
 
 
@@ -469,23 +586,20 @@ def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             graph_nodes = set(graph.nodes)
             sources = _listed_sources(wl, listed, reg)
             dist, found = listed_search(graph, sources)
-        consignee = _consignee_keys(decl, reg, graph_nodes, listed,
-                                    pd.Series(dist, dtype="float64"), consignee_names,
-                                    consignee_forms)
+        consignee = _consignee_keys(
+            decl, reg, graph_nodes, listed, pd.Series(dist, dtype="float64"), consignee_names, consignee_forms
+        )
         if wl is not None:
             wanted = pd.Series(np.concatenate([exporter.values, consignee.values]), dtype=object)
-            paths = render_paths(wanted, dist, found, sources, relation,
-                                 _node_names(reg, officers, wl))
+            paths = render_paths(wanted, dist, found, sources, relation, _node_names(reg, officers, wl))
         boards = _officer_boards(officers) if officers is not None and reg is not None else None
         t = _naive_dates(decl["declared_at"]).to_numpy()
 
         for role, node in (("exporter", exporter), ("consignee", consignee)):
             if wl is not None:
                 feats[f"{role}_steps_to_listed_entity"] = node.lookup(paths["steps"])
-                context[f"{role}_listed_path"] = node.category(
-                    paths["path"].reindex(node.values))
-                context[f"{role}_listed_entity_id"] = node.category(
-                    paths["listed"].reindex(node.values))
+                context[f"{role}_listed_path"] = node.category(paths["path"].reindex(node.values))
+                context[f"{role}_listed_entity_id"] = node.category(paths["listed"].reindex(node.values))
             if reg is None:
                 continue
             in_reg = pd.Index(node.values, dtype=object).isin(reg.index)
@@ -493,15 +607,14 @@ def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             age = (t - node.take(at["incorporated_on"].to_numpy())) / np.timedelta64(1, "D")
             not_yet = age < 0
             feats[f"{role}_company_age_days"] = np.where(not_yet, np.nan, age)
-            feats[f"{role}_unknown_to_registry"] = (~node.take(in_reg).astype(bool)
-                                                    | not_yet).astype("float64")
+            feats[f"{role}_unknown_to_registry"] = (~node.take(in_reg).astype(bool) | not_yet).astype(
+                "float64"
+            )
             feats[f"{role}_address_shared_count"] = node.take(at["address_shared"].to_numpy())
-            feats[f"{role}_agent_shared_count"] = node.take(
-                at["registered_agent_shared"].to_numpy())
+            feats[f"{role}_agent_shared_count"] = node.take(at["registered_agent_shared"].to_numpy())
             context[f"{role}_registry_id"] = node.category(np.where(in_reg, node.values, np.nan))
             context[f"{role}_registry_name"] = node.category(at["name"])
-            context[f"{role}_incorporated_on"] = node.category(
-                at["incorporated_on"].dt.strftime("%Y-%m-%d"))
+            context[f"{role}_incorporated_on"] = node.category(at["incorporated_on"].dt.strftime("%Y-%m-%d"))
             context[f"{role}_address"] = node.category(at["address"])
             context[f"{role}_registered_agent"] = node.category(at["registered_agent"])
             if boards is not None:
@@ -511,8 +624,10 @@ def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
 
         if listed is not None:
             names = {"exporter": _Keys.of(decl["exporter_name"]), "consignee": consignee_names}
-            cores = {"exporter": name_cores(pd.Series(names["exporter"].values, dtype=object)),
-                     "consignee": consignee_forms["core"]}
+            cores = {
+                "exporter": name_cores(pd.Series(names["exporter"].values, dtype=object)),
+                "consignee": consignee_forms["core"],
+            }
             cores = {role: core.to_numpy(dtype=object) for role, core in cores.items()}
             match = best_listed_match(pd.Series(np.concatenate(list(cores.values()))), listed)
             for role, keys in names.items():
@@ -522,7 +637,7 @@ def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
                 context[f"{role}_watchlist_best_id"] = keys.category(best["best_id"])
 
     none = _Keys.missing(idx)
-    context_frame = pd.DataFrame({c: context.get(c, none.category([])) for c in CONTEXT_COLUMNS},
-                                 index=idx)
-    return FamilyResult(features=pd.DataFrame(feats, index=idx, dtype="float64"),
-                        context=context_frame, missing=missing)
+    context_frame = pd.DataFrame({c: context.get(c, none.category([])) for c in CONTEXT_COLUMNS}, index=idx)
+    return FamilyResult(
+        features=pd.DataFrame(feats, index=idx, dtype="float64"), context=context_frame, missing=missing
+    )

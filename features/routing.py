@@ -28,38 +28,61 @@ ORIGIN_SHARE_STRENGTH = 5.0  # pseudo-declarations pulling a heading's origin sh
 HUB_RATE_STRENGTH = 20.0  # pseudo-inspections pulling a hub's violation rate to the overall rate
 
 FEATURES = [
-    Feature("route_hops", FAMILY,
-            "Number of intermediate ports the goods pass through between loading and discharge.",
-            "{route_hops:.0f} transshipment stop(s): routed {route_path}", show_when="positive"),
-    Feature("route_circuity", FAMILY,
-            "Great-circle length of the declared route divided by the direct loading-discharge "
-            "distance.",
-            "routed {route_path}, {route_circuity:.1f}x the direct distance "
-            "({route_distance_km:,.0f} km instead of {route_direct_km:,.0f} km)",
-            show_when="notna"),
-    Feature("route_unknown_ports", FAMILY,
-            "Ports on the declared route that are missing from the port reference table.",
-            "{route_unknown_ports:.0f} port(s) on the route are not known ports: "
-            "{route_unknown_list}", show_when="positive"),
-    Feature("transit_hub_violation_rate", FAMILY,
-            "Highest past violation rate (smoothed) among the transit ports on the route.",
-            "transits {transit_hub_worst}, where past inspections of shipments through it found "
-            "violations at a {transit_hub_violation_rate:.0%} rate ({transit_hub_inspections:.0f} "
-            "inspected before this date)", show_when="notna"),
-    Feature("origin_differs_from_loading_country", FAMILY,
-            "Declared origin country differs from the country of the port of loading.",
-            "goods declared of {origin_country} origin but loaded at {port_of_loading} in "
-            "{loading_country}", show_when="positive"),
-    Feature("origin_produces_goods_share", FAMILY,
-            "Share (smoothed) of earlier declarations of the same HS heading that came from this "
-            "origin; low means the origin rarely ships such goods.",
-            "only {origin_produces_goods_share:.1%} of earlier heading {hs_heading} declarations "
-            "came from {origin_country} ({origin_heading_declarations:.0f} of "
-            "{heading_declarations:.0f})", show_when="notna"),
-    Feature("destination_differs_from_consignee_country", FAMILY,
-            "Declared destination country differs from the consignee's country.",
-            "declared destination {destination_country} but the consignee is in "
-            "{consignee_country}", show_when="positive"),
+    Feature(
+        "route_hops",
+        FAMILY,
+        "Number of intermediate ports the goods pass through between loading and discharge.",
+        "{route_hops:.0f} transshipment stop(s): routed {route_path}",
+        show_when="positive",
+    ),
+    Feature(
+        "route_circuity",
+        FAMILY,
+        "Great-circle length of the declared route divided by the direct loading-discharge distance.",
+        "routed {route_path}, {route_circuity:.1f}x the direct distance "
+        "({route_distance_km:,.0f} km instead of {route_direct_km:,.0f} km)",
+        show_when="notna",
+    ),
+    Feature(
+        "route_unknown_ports",
+        FAMILY,
+        "Ports on the declared route that are missing from the port reference table.",
+        "{route_unknown_ports:.0f} port(s) on the route are not known ports: {route_unknown_list}",
+        show_when="positive",
+    ),
+    Feature(
+        "transit_hub_violation_rate",
+        FAMILY,
+        "Highest past violation rate (smoothed) among the transit ports on the route.",
+        "transits {transit_hub_worst}, where past inspections of shipments through it found "
+        "violations at a {transit_hub_violation_rate:.0%} rate ({transit_hub_inspections:.0f} "
+        "inspected before this date)",
+        show_when="notna",
+    ),
+    Feature(
+        "origin_differs_from_loading_country",
+        FAMILY,
+        "Declared origin country differs from the country of the port of loading.",
+        "goods declared of {origin_country} origin but loaded at {port_of_loading} in {loading_country}",
+        show_when="positive",
+    ),
+    Feature(
+        "origin_produces_goods_share",
+        FAMILY,
+        "Share (smoothed) of earlier declarations of the same HS heading that came from this "
+        "origin; low means the origin rarely ships such goods.",
+        "only {origin_produces_goods_share:.1%} of earlier heading {hs_heading} declarations "
+        "came from {origin_country} ({origin_heading_declarations:.0f} of "
+        "{heading_declarations:.0f})",
+        show_when="notna",
+    ),
+    Feature(
+        "destination_differs_from_consignee_country",
+        FAMILY,
+        "Declared destination country differs from the consignee's country.",
+        "declared destination {destination_country} but the consignee is in {consignee_country}",
+        show_when="positive",
+    ),
 ]
 
 
@@ -94,15 +117,33 @@ def route_legs(decl: pd.DataFrame) -> pd.DataFrame:
     """The declared route in long form: one row per port (row, stop order, role, locode)."""
     n = len(decl)
     pos = np.arange(n)
-    parts = [pd.DataFrame({"row": pos, "order": 0, "role": "loading",
-                           "locode": _codes(decl["port_of_loading"]).to_numpy()})]
+    parts = [
+        pd.DataFrame(
+            {"row": pos, "order": 0, "role": "loading", "locode": _codes(decl["port_of_loading"]).to_numpy()}
+        )
+    ]
     if "transshipment_ports" in decl.columns:
         transit = transit_ports(decl["transshipment_ports"])
-        parts.append(pd.DataFrame({"row": transit["row"].to_numpy(),
-                                   "order": transit["order"].to_numpy(), "role": "transit",
-                                   "locode": transit["locode"].to_numpy()}))
-    parts.append(pd.DataFrame({"row": pos, "order": np.iinfo(np.int32).max, "role": "discharge",
-                               "locode": _codes(decl["port_of_discharge"]).to_numpy()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": transit["row"].to_numpy(),
+                    "order": transit["order"].to_numpy(),
+                    "role": "transit",
+                    "locode": transit["locode"].to_numpy(),
+                }
+            )
+        )
+    parts.append(
+        pd.DataFrame(
+            {
+                "row": pos,
+                "order": np.iinfo(np.int32).max,
+                "role": "discharge",
+                "locode": _codes(decl["port_of_discharge"]).to_numpy(),
+            }
+        )
+    )
     legs = pd.concat(parts, ignore_index=True)
     return legs.sort_values(["row", "order"], kind="stable", ignore_index=True)
 
@@ -116,26 +157,35 @@ def transit_ports(routes: pd.Series) -> pd.DataFrame:
     has = np.flatnonzero(raw.notna().to_numpy())
     transit = raw.iloc[has].set_axis(has).str.split(";").explode()
     transit = _codes(transit).set_axis(transit.index).dropna()
-    return pd.DataFrame({"row": transit.index.to_numpy(dtype=np.int64),
-                         "order": transit.groupby(level=0).cumcount().to_numpy() + 1,
-                         "locode": transit.to_numpy(dtype=object)})
+    return pd.DataFrame(
+        {
+            "row": transit.index.to_numpy(dtype=np.int64),
+            "order": transit.groupby(level=0).cumcount().to_numpy() + 1,
+            "locode": transit.to_numpy(dtype=object),
+        }
+    )
 
 
 def _port_coords(ports: pd.DataFrame) -> pd.DataFrame:
-    table = pd.DataFrame({"locode": _codes(ports["locode"]).to_numpy(),
-                          "lat": pd.to_numeric(ports["lat"], errors="coerce").to_numpy(),
-                          "lon": pd.to_numeric(ports["lon"], errors="coerce").to_numpy()})
+    table = pd.DataFrame(
+        {
+            "locode": _codes(ports["locode"]).to_numpy(),
+            "lat": pd.to_numeric(ports["lat"], errors="coerce").to_numpy(),
+            "lon": pd.to_numeric(ports["lon"], errors="coerce").to_numpy(),
+        }
+    )
     table = table.dropna().drop_duplicates("locode")
     return table.set_index("locode")
 
 
-def _route_geometry(decl: pd.DataFrame, legs: pd.DataFrame, ports: pd.DataFrame | None,
-                    has_transit: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _route_geometry(
+    decl: pd.DataFrame, legs: pd.DataFrame, ports: pd.DataFrame | None, has_transit: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     n = len(decl)
-    feats = pd.DataFrame({"route_circuity": np.nan, "route_unknown_ports": np.nan},
-                         index=range(n))
-    ctx = pd.DataFrame({"route_distance_km": np.nan, "route_direct_km": np.nan,
-                        "route_unknown_list": ""}, index=range(n))
+    feats = pd.DataFrame({"route_circuity": np.nan, "route_unknown_ports": np.nan}, index=range(n))
+    ctx = pd.DataFrame(
+        {"route_distance_km": np.nan, "route_direct_km": np.nan, "route_unknown_list": ""}, index=range(n)
+    )
     if ports is None:
         return feats, ctx
     coords = _port_coords(ports)
@@ -143,8 +193,7 @@ def _route_geometry(decl: pd.DataFrame, legs: pd.DataFrame, ports: pd.DataFrame 
     lon = legs["locode"].map(coords["lon"]).to_numpy(dtype=float)
     row = legs["row"].to_numpy()
     first = np.r_[True, row[1:] != row[:-1]]
-    leg_km = np.where(first, 0.0, haversine_km(np.r_[np.nan, lat[:-1]], np.r_[np.nan, lon[:-1]],
-                                               lat, lon))
+    leg_km = np.where(first, 0.0, haversine_km(np.r_[np.nan, lat[:-1]], np.r_[np.nan, lon[:-1]], lat, lon))
     unknown = np.isnan(lat)
     unknown_count = np.bincount(row, weights=unknown.astype(float), minlength=n)
     route_km = np.bincount(row, weights=np.nan_to_num(leg_km), minlength=n)
@@ -152,8 +201,9 @@ def _route_geometry(decl: pd.DataFrame, legs: pd.DataFrame, ports: pd.DataFrame 
 
     load = legs[legs["role"] == "loading"].set_index("row")["locode"].reindex(range(n))
     dis = legs[legs["role"] == "discharge"].set_index("row")["locode"].reindex(range(n))
-    direct_km = haversine_km(load.map(coords["lat"]), load.map(coords["lon"]),
-                             dis.map(coords["lat"]), dis.map(coords["lon"]))
+    direct_km = haversine_km(
+        load.map(coords["lat"]), load.map(coords["lon"]), dis.map(coords["lat"]), dis.map(coords["lon"])
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         circuity = np.where(direct_km >= MIN_DIRECT_KM, route_km / direct_km, np.nan)
     if has_transit:
@@ -162,8 +212,7 @@ def _route_geometry(decl: pd.DataFrame, legs: pd.DataFrame, ports: pd.DataFrame 
     feats["route_unknown_ports"] = unknown_count
     ctx["route_direct_km"] = direct_km
     unknown_legs = legs[unknown]
-    listed = _join_by_row(unknown_legs["locode"].fillna("(blank)"), unknown_legs["row"].to_numpy(),
-                          n, ", ")
+    listed = _join_by_row(unknown_legs["locode"].fillna("(blank)"), unknown_legs["row"].to_numpy(), n, ", ")
     ctx["route_unknown_list"] = listed.to_numpy()
     return feats, ctx
 
@@ -178,36 +227,36 @@ def _route_path(legs: pd.DataFrame, n: int, has_transit: bool) -> np.ndarray:
 
 def _routes(rows: Rows, has_transit: bool) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct routes (loading, transit, discharge) of the target rows, and each row's."""
-    columns = ["port_of_loading", *(["transshipment_ports"] if has_transit else []),
-               "port_of_discharge"]
+    columns = ["port_of_loading", *(["transshipment_ports"] if has_transit else []), "port_of_discharge"]
     distinct = {c: rows.distinct(c) for c in columns}
     code = rows.at(distinct[columns[0]][0])
     for c in columns[1:]:
         code = pair_codes(code, rows.at(distinct[c][0]))
     route = pd.factorize(code)[0]
     first = np.unique(route, return_index=True)[1]  # a row of each route
-    routes = pd.DataFrame({c: values[rows.at(codes)[first]]
-                           for c, (codes, values) in distinct.items()})
+    routes = pd.DataFrame({c: values[rows.at(codes)[first]] for c, (codes, values) in distinct.items()})
     return routes, route
 
 
-def _describe_routes(routes: pd.DataFrame, ports: pd.DataFrame | None, has_transit: bool
-                     ) -> pd.DataFrame:
+def _describe_routes(routes: pd.DataFrame, ports: pd.DataFrame | None, has_transit: bool) -> pd.DataFrame:
     """Hops, geometry and the route in words, once per distinct route."""
     n = len(routes)
     legs = route_legs(routes)
-    hops = np.bincount(legs["row"].to_numpy(),
-                       weights=(legs["role"] == "transit").to_numpy(float), minlength=n)
+    hops = np.bincount(
+        legs["row"].to_numpy(), weights=(legs["role"] == "transit").to_numpy(float), minlength=n
+    )
     geometry, geo_context = _route_geometry(routes, legs, ports, has_transit)
-    return pd.DataFrame({
-        "route_hops": hops if has_transit else np.full(n, np.nan),
-        "route_circuity": geometry["route_circuity"].to_numpy(),
-        "route_unknown_ports": geometry["route_unknown_ports"].to_numpy(),
-        "route_path": _route_path(legs, n, has_transit),
-        "route_distance_km": geo_context["route_distance_km"].to_numpy(),
-        "route_direct_km": geo_context["route_direct_km"].to_numpy(),
-        "route_unknown_list": geo_context["route_unknown_list"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "route_hops": hops if has_transit else np.full(n, np.nan),
+            "route_circuity": geometry["route_circuity"].to_numpy(),
+            "route_unknown_ports": geometry["route_unknown_ports"].to_numpy(),
+            "route_path": _route_path(legs, n, has_transit),
+            "route_distance_km": geo_context["route_distance_km"].to_numpy(),
+            "route_direct_km": geo_context["route_direct_km"].to_numpy(),
+            "route_unknown_list": geo_context["route_unknown_list"].to_numpy(),
+        }
+    )
 
 
 def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.DataFrame:
@@ -216,8 +265,10 @@ def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.
     A hub's outcome events are the inspections of any row of ``decl`` routed through it.
     """
     n = rows.n_targets
-    out = pd.DataFrame({"transit_hub_violation_rate": np.nan, "transit_hub_worst": None,
-                        "transit_hub_inspections": np.nan}, index=range(n))
+    out = pd.DataFrame(
+        {"transit_hub_violation_rate": np.nan, "transit_hub_worst": None, "transit_hub_inspections": np.nan},
+        index=range(n),
+    )
     if labels is None or labels.empty or not has_transit:
         return out
     out["transit_hub_worst"] = pd.Series(np.nan, index=out.index, dtype="str")
@@ -243,8 +294,16 @@ def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.
     lab, row, lt, lv = rows.outcomes(labels)
     l_item, l_port = through(route_codes[row])
     rate, inspected = label_rate_codes(
-        rows.at(rows.times())[q_item], q_port, lt[lab][l_item], l_port, lv[lab][l_item], lt, lv,
-        HUB_RATE_STRENGTH, rows.label_prior(labels)[q_item])
+        rows.at(rows.times())[q_item],
+        q_port,
+        lt[lab][l_item],
+        l_port,
+        lv[lab][l_item],
+        lt,
+        lv,
+        HUB_RATE_STRENGTH,
+        rows.label_prior(labels)[q_item],
+    )
     order = np.lexsort((-rate, q_item))  # stable: among equal rates, the first on the route
     first = order[np.r_[True, q_item[order][1:] != q_item[order][:-1]]]
     worst = q_item[first]
@@ -262,18 +321,20 @@ def _origin_share(rows: Rows) -> pd.DataFrame:
     origin = rows.codes("origin_country", _codes, name="routing:origin")
     pair = pair_codes(heading, origin)
     n_pair, n_heading, n_origin, n_all = (
-        rows.earlier(key)[0] for key in (pair, heading, origin, np.zeros(len(rows), np.int64)))
+        rows.earlier(key)[0] for key in (pair, heading, origin, np.zeros(len(rows), np.int64))
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         prior = np.where(n_all > 0, n_origin / n_all, np.nan)
     share = (n_pair + ORIGIN_SHARE_STRENGTH * prior) / (n_heading + ORIGIN_SHARE_STRENGTH)
     known = (rows.at(heading) >= 0) & (rows.at(origin) >= 0)
-    return pd.DataFrame({
-        "origin_produces_goods_share": np.where(known, share, np.nan),
-        "hs_heading": rows.mapped("routing:hs_heading", "hs_code",
-                                  lambda c: _codes(c).str[:4]).array,
-        "origin_heading_declarations": np.where(known, n_pair, np.nan),
-        "heading_declarations": np.where(known, n_heading, np.nan),
-    })
+    return pd.DataFrame(
+        {
+            "origin_produces_goods_share": np.where(known, share, np.nan),
+            "hs_heading": rows.mapped("routing:hs_heading", "hs_code", lambda c: _codes(c).str[:4]).array,
+            "origin_heading_declarations": np.where(known, n_pair, np.nan),
+            "heading_declarations": np.where(known, n_heading, np.nan),
+        }
+    )
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
@@ -287,11 +348,9 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     missing: list[str] = []
     has_transit = "transshipment_ports" in decl.columns
     if not has_transit:
-        missing.append("routing: transshipment_ports absent, hops, circuity and transit hub "
-                       "rates left empty")
+        missing.append("routing: transshipment_ports absent, hops, circuity and transit hub rates left empty")
     if ctx.ports is None:
-        missing.append("routing: no port reference table, circuity and unknown-port counts "
-                       "left empty")
+        missing.append("routing: no port reference table, circuity and unknown-port counts left empty")
     if ctx.labels is None or ctx.labels.empty:
         missing.append("routing: no inspection outcomes, transit hub violation rates left empty")
 
@@ -299,34 +358,40 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     described = _describe_routes(routes, ctx.ports, has_transit).take(route).set_axis(idx)
     hub = _hub_rate(rows, ctx.labels, has_transit).set_axis(idx)
     origin = _origin_share(rows).set_axis(idx)
-    loading_country = rows.mapped("routing:loading_country", "port_of_loading",
-                                  lambda c: _codes(c).str[:2])
+    loading_country = rows.mapped("routing:loading_country", "port_of_loading", lambda c: _codes(c).str[:2])
     origin_country = rows.mapped("routing:origin_country", "origin_country", _codes)
 
-    features = pd.DataFrame({
-        "route_hops": described["route_hops"],
-        "route_circuity": described["route_circuity"],
-        "route_unknown_ports": described["route_unknown_ports"],
-        "transit_hub_violation_rate": hub["transit_hub_violation_rate"].astype(float),
-        "origin_differs_from_loading_country": _differs_coded(origin_country, loading_country),
-        "origin_produces_goods_share": origin["origin_produces_goods_share"],
-        "destination_differs_from_consignee_country": _differs_coded(
-            rows.mapped("routing:destination", "destination_country", _codes),
-            rows.mapped("routing:consignee_country", "consignee_country", _codes)),
-    }, index=idx).astype("float64")
+    features = pd.DataFrame(
+        {
+            "route_hops": described["route_hops"],
+            "route_circuity": described["route_circuity"],
+            "route_unknown_ports": described["route_unknown_ports"],
+            "transit_hub_violation_rate": hub["transit_hub_violation_rate"].astype(float),
+            "origin_differs_from_loading_country": _differs_coded(origin_country, loading_country),
+            "origin_produces_goods_share": origin["origin_produces_goods_share"],
+            "destination_differs_from_consignee_country": _differs_coded(
+                rows.mapped("routing:destination", "destination_country", _codes),
+                rows.mapped("routing:consignee_country", "consignee_country", _codes),
+            ),
+        },
+        index=idx,
+    ).astype("float64")
 
-    context = pd.DataFrame({
-        "route_path": described["route_path"].astype("str"),
-        "route_distance_km": described["route_distance_km"],
-        "route_direct_km": described["route_direct_km"],
-        "route_unknown_list": described["route_unknown_list"].astype("str"),
-        "transit_hub_worst": hub["transit_hub_worst"],
-        "transit_hub_inspections": hub["transit_hub_inspections"].astype(float),
-        "loading_country": loading_country,
-        "hs_heading": origin["hs_heading"],
-        "origin_heading_declarations": origin["origin_heading_declarations"],
-        "heading_declarations": origin["heading_declarations"],
-    }, index=idx)
+    context = pd.DataFrame(
+        {
+            "route_path": described["route_path"].astype("str"),
+            "route_distance_km": described["route_distance_km"],
+            "route_direct_km": described["route_direct_km"],
+            "route_unknown_list": described["route_unknown_list"].astype("str"),
+            "transit_hub_worst": hub["transit_hub_worst"],
+            "transit_hub_inspections": hub["transit_hub_inspections"].astype(float),
+            "loading_country": loading_country,
+            "hs_heading": origin["hs_heading"],
+            "origin_heading_declarations": origin["origin_heading_declarations"],
+            "heading_declarations": origin["heading_declarations"],
+        },
+        index=idx,
+    )
     return FamilyResult(features, context, missing)
 
 

@@ -48,8 +48,9 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def _settings_from(database_url: str | None, secret: str | None, secret_file: Path | None,
-                   secure_cookies: bool) -> Settings:
+def _settings_from(
+    database_url: str | None, secret: str | None, secret_file: Path | None, secure_cookies: bool
+) -> Settings:
     if secret is None:
         if secret_file is None and database_url is not None:
             secret_file = secret_file_beside(database_url)
@@ -57,9 +58,14 @@ def _settings_from(database_url: str | None, secret: str | None, secret_file: Pa
     return Settings(secret=secret, secure_cookies=secure_cookies)
 
 
-def create_app(database_url: str | None = None, *, store: CaseStore | None = None,
-               secret: str | None = None, secret_file: Path | None = None,
-               secure_cookies: bool = False) -> FastAPI:
+def create_app(
+    database_url: str | None = None,
+    *,
+    store: CaseStore | None = None,
+    secret: str | None = None,
+    secret_file: Path | None = None,
+    secure_cookies: bool = False,
+) -> FastAPI:
     """Build the review app on a store (opened from ``database_url`` when not given).
 
     The session secret is ``secret``, else $CUSTOMS_RISK_SECRET, else a generated one kept
@@ -71,8 +77,9 @@ def create_app(database_url: str | None = None, *, store: CaseStore | None = Non
         store = open_store(database_url)
     settings = _settings_from(database_url, secret, secret_file, secure_cookies)
     typologies(), declaration_columns()  # load the contract now, not in the first request
-    app = FastAPI(title="customs-risk case review", docs_url=None, redoc_url=None,
-                  openapi_url=None, lifespan=_lifespan)
+    app = FastAPI(
+        title="customs-risk case review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan
+    )
     app.state.store = store
     app.state.settings = settings
     app.state.templates = make_templates()
@@ -103,5 +110,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, _exc: RequestValidationError) -> HTMLResponse:
-        return render(request, "error.html", None, 400,
-                      message="The request was malformed; go back and try again.")
+        return render(
+            request, "error.html", None, 400, message="The request was malformed; go back and try again."
+        )

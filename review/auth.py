@@ -51,8 +51,10 @@ def dummy_hash() -> str:
 def username_problem(username: str) -> str | None:
     """Why a username is not acceptable, or None."""
     if not USERNAME_PATTERN.fullmatch(username):
-        return ("a username is 2-64 characters: lower-case letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit")
+        return (
+            "a username is 2-64 characters: lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     return None
 
 
@@ -90,8 +92,9 @@ def load_or_create_secret(path: Path) -> str:
             os.chmod(path, 0o600)
         secret = path.read_text(encoding="utf-8").strip()
         if len(secret) < MIN_SECRET_LENGTH:
-            raise ValueError(f"{path}: the session secret is too short; delete the file to "
-                             "have a new one generated") from None
+            raise ValueError(
+                f"{path}: the session secret is too short; delete the file to have a new one generated"
+            ) from None
         return secret
     secret = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

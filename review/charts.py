@@ -66,13 +66,27 @@ def waterfall(reasons: list[tuple[str, float]]) -> Waterfall | None:
     steps.append(("total of these reasons", 0.0, totals[-1], True))
     for row, (name, start, end, is_total) in enumerate(steps):
         a, b = sorted((x_of(start), x_of(end)))
-        bars.append(WaterfallBar(
-            label=shorten(name, MAX_LABEL), full_label=name, value_label=f"{end - start:+.3f}",
-            x=round(a, 1), y=TOP + row * ROW_HEIGHT, width=round(max(b - a, 1.5), 1),
-            positive=end >= start, total=is_total))
-    return Waterfall(width=WATERFALL_WIDTH, height=TOP * 2 + len(steps) * ROW_HEIGHT, bars=bars,
-                     zero_x=round(x_of(0.0), 1), bar_height=ROW_HEIGHT - 8,
-                     label_x=LABEL_WIDTH - 8, value_x=WATERFALL_WIDTH - VALUE_WIDTH + 6)
+        bars.append(
+            WaterfallBar(
+                label=shorten(name, MAX_LABEL),
+                full_label=name,
+                value_label=f"{end - start:+.3f}",
+                x=round(a, 1),
+                y=TOP + row * ROW_HEIGHT,
+                width=round(max(b - a, 1.5), 1),
+                positive=end >= start,
+                total=is_total,
+            )
+        )
+    return Waterfall(
+        width=WATERFALL_WIDTH,
+        height=TOP * 2 + len(steps) * ROW_HEIGHT,
+        bars=bars,
+        zero_x=round(x_of(0.0), 1),
+        bar_height=ROW_HEIGHT - 8,
+        label_x=LABEL_WIDTH - 8,
+        value_x=WATERFALL_WIDTH - VALUE_WIDTH + 6,
+    )
 
 
 @dataclass(frozen=True)

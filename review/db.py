@@ -45,7 +45,10 @@ def make_engine(database_url: str) -> Engine:
     if not path.exists():  # it holds password hashes: readable by its owner only
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     engine = create_engine(
-        url, pool_size=10, max_overflow=40, pool_timeout=60,
+        url,
+        pool_size=10,
+        max_overflow=40,
+        pool_timeout=60,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
     )
     event.listen(engine, "connect", _sqlite_on_connect)

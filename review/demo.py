@@ -41,32 +41,57 @@ def _demo_case(rng: np.random.Generator, declaration_id: str, score: float, day:
     value = weight * float(rng.uniform(0.1, 60))
     reasons = []
     for feature, template in (_REASONS[int(k)] for k in rng.choice(len(_REASONS), 3, False)):
-        text = template.format(goods=goods, v=value / weight, x=float(rng.uniform(2, 400)),
-                               n=int(rng.integers(1, 4)), d=int(rng.integers(5, 90)))
-        reasons.append({"feature": feature, "text": text,
-                        "contribution": round(float(rng.normal(0.6, 0.5)), 3)})
+        text = template.format(
+            goods=goods,
+            v=value / weight,
+            x=float(rng.uniform(2, 400)),
+            n=int(rng.integers(1, 4)),
+            d=int(rng.integers(5, 90)),
+        )
+        reasons.append(
+            {"feature": feature, "text": text, "contribution": round(float(rng.normal(0.6, 0.5)), 3)}
+        )
     rule = score > 0.8 and rng.random() < 0.5
     declaration = {
-        "declaration_id": declaration_id, "declared_at": f"{day}T08:{int(rng.integers(60)):02d}:00",
+        "declaration_id": declaration_id,
+        "declared_at": f"{day}T08:{int(rng.integers(60)):02d}:00",
         "exporter_id": f"CN-E{int(rng.integers(1, 400)):04d}",
         "exporter_name": f"Trading Co. {int(rng.integers(1, 400))}",
-        "consignee_name": f"Metals BV {int(rng.integers(1, 200))}", "consignee_country": "NL",
-        "hs_code": hs, "goods_description": goods, "gross_weight_kg": f"{weight:.0f}",
-        "declared_value_usd": f"{value:.2f}", "origin_country": "CN",
-        "port_of_loading": "CNSHA", "port_of_discharge": "NLRTM", "destination_country": "NL",
+        "consignee_name": f"Metals BV {int(rng.integers(1, 200))}",
+        "consignee_country": "NL",
+        "hs_code": hs,
+        "goods_description": goods,
+        "gross_weight_kg": f"{weight:.0f}",
+        "declared_value_usd": f"{value:.2f}",
+        "origin_country": "CN",
+        "port_of_loading": "CNSHA",
+        "port_of_discharge": "NLRTM",
+        "destination_country": "NL",
         "transshipment_ports": ";".join(hops),
     }
-    history = [{"declared_at": f"2026-{m:02d}-1{m % 9}", "hs_code": hs,
-                "gross_weight_kg": str(int(rng.integers(1_000, 20_000))), "outcome": ""}
-               for m in range(1, int(rng.integers(1, 5)) + 1)]
+    history = [
+        {
+            "declared_at": f"2026-{m:02d}-1{m % 9}",
+            "hs_code": hs,
+            "gross_weight_kg": str(int(rng.integers(1_000, 20_000))),
+            "outcome": "",
+        }
+        for m in range(1, int(rng.integers(1, 5)) + 1)
+    ]
     owners = ["Metals BV", "Holding Ltd (VG)", "Listed Entity JSC"] if score > 0.7 else []
     return {
-        "declaration_id": declaration_id, "manifest_day": day,
+        "declaration_id": declaration_id,
+        "manifest_day": day,
         "declared_at": declaration["declared_at"],
-        "channel": "red" if score > 0.6 else "yellow", "risk_score": score,
+        "channel": "red" if score > 0.6 else "yellow",
+        "risk_score": score,
         "selected_by": "rule" if rule else ("exploration" if rng.random() < 0.1 else "model"),
         "rule_hits": "controlled_goods_without_license" if rule else "",
-        "reasons": json.dumps(reasons), "declaration": json.dumps(declaration),
-        "route": " -> ".join(route), "ownership_path": json.dumps(owners),
-        "exporter_history": json.dumps(history), "model_version": "7", "typology_hint": typology,
+        "reasons": json.dumps(reasons),
+        "declaration": json.dumps(declaration),
+        "route": " -> ".join(route),
+        "ownership_path": json.dumps(owners),
+        "exporter_history": json.dumps(history),
+        "model_version": "7",
+        "typology_hint": typology,
     }

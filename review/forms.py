@@ -10,8 +10,11 @@ from functools import cache
 from review.schema import OUTCOMES
 from review.store import OutcomeValues
 
-OUTCOME_LABELS = {"violation": "Violation found", "clear": "Clear: nothing found",
-                  "not_inspected": "Not inspected"}
+OUTCOME_LABELS = {
+    "violation": "Violation found",
+    "clear": "Clear: nothing found",
+    "not_inspected": "Not inspected",
+}
 MAX_NOTE_LENGTH = 4_000
 MAX_SEIZED_VALUE_USD = 1e12
 _GROUPING = re.compile(r"[\s_\u00a0\u202f]")
@@ -46,8 +49,10 @@ def parse_seized_value(raw: str) -> tuple[float | None, str | None]:
     if not text:
         return None, None
     if "," in text:  # 12,500 or 12500,50? Refuse to guess.
-        return None, ("Write the seized value without commas, with a point for cents, "
-                      "e.g. 12500.50 (spaces may group thousands: 12 500.50).")
+        return None, (
+            "Write the seized value without commas, with a point for cents, "
+            "e.g. 12500.50 (spaces may group thousands: 12 500.50)."
+        )
     try:
         value = float(text)
     except ValueError:
@@ -81,8 +86,7 @@ def parse_outcome_form(form: OutcomeForm) -> tuple[OutcomeValues | None, list[st
         errors.append("A seized value goes only with a violation.")
     note = form.note.strip()
     if len(note) > MAX_NOTE_LENGTH:
-        errors.append(f"The note is too long ({len(note):,} characters; at most "
-                      f"{MAX_NOTE_LENGTH:,}).")
+        errors.append(f"The note is too long ({len(note):,} characters; at most {MAX_NOTE_LENGTH:,}).")
     if "\x00" in note:
         errors.append("The note contains a NUL character; remove it.")
     if errors:

@@ -55,8 +55,7 @@ class Case(Base):
         CheckConstraint(_in("channel", CHANNELS), name="ck_cases_channel"),
         CheckConstraint(_in("status", STATUSES), name="ck_cases_status"),
         CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="ck_cases_outcome"),
-        CheckConstraint("seized_value_usd IS NULL OR seized_value_usd >= 0",
-                        name="ck_cases_seized_value"),
+        CheckConstraint("seized_value_usd IS NULL OR seized_value_usd >= 0", name="ck_cases_seized_value"),
         # Covering indexes: the queue filters, sorts, counts and pages inside them and
         # reads whole rows only for the page it shows.
         Index("ix_cases_queue", "risk_score", *QUEUE_COLUMNS),

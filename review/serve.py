@@ -24,14 +24,24 @@ def app_from_env():
     from review.app import create_app
 
     secret_file = os.environ.get(ENV_SECRET_FILE)
-    return create_app(os.environ[ENV_DATABASE_URL],
-                      secret_file=Path(secret_file) if secret_file else None,
-                      secure_cookies=os.environ.get(ENV_SECURE_COOKIES) == "1")
+    return create_app(
+        os.environ[ENV_DATABASE_URL],
+        secret_file=Path(secret_file) if secret_file else None,
+        secure_cookies=os.environ.get(ENV_SECURE_COOKIES) == "1",
+    )
 
 
-def serve(database_url: str, *, host: str = "127.0.0.1", port: int = 8000,
-          secret_file: Path | None = None, secure_cookies: bool = False, workers: int = 1,
-          log_level: str = "info", access_log: bool = True) -> None:
+def serve(
+    database_url: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    secret_file: Path | None = None,
+    secure_cookies: bool = False,
+    workers: int = 1,
+    log_level: str = "info",
+    access_log: bool = True,
+) -> None:
     """Open the store and serve the app until interrupted (``workers`` processes)."""
     import uvicorn
 
@@ -40,10 +50,19 @@ def serve(database_url: str, *, host: str = "127.0.0.1", port: int = 8000,
     from review.store import open_store
 
     if host not in LOOPBACK and not secure_cookies:
-        print(f"warning: serving on {host} without --secure-cookies; put it behind HTTPS "
-              "and pass --secure-cookies", file=sys.stderr)
-    options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
-               "server_header": False, "proxy_headers": False}
+        print(
+            f"warning: serving on {host} without --secure-cookies; put it behind HTTPS "
+            "and pass --secure-cookies",
+            file=sys.stderr,
+        )
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "server_header": False,
+        "proxy_headers": False,
+    }
     if workers <= 1:
         app = create_app(database_url, secret_file=secret_file, secure_cookies=secure_cookies)
         uvicorn.run(app, **options)

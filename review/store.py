@@ -53,19 +53,31 @@ SESSIONS = WebSession.__table__
 
 REQUIRED_CASE_COLUMNS = ("declaration_id", "manifest_day", "channel", "risk_score", "selected_by")
 OPTIONAL_CASE_TEXT = {  # column -> value when absent or missing
-    "rule_hits": "", "reasons": "[]", "declaration": "{}", "route": "", "ownership_path": "[]",
-    "exporter_history": "[]", "model_version": "", "typology_hint": "",
+    "rule_hits": "",
+    "reasons": "[]",
+    "declaration": "{}",
+    "route": "",
+    "ownership_path": "[]",
+    "exporter_history": "[]",
+    "model_version": "",
+    "typology_hint": "",
 }
 SCORE_FIELDS = (*REQUIRED_CASE_COLUMNS[1:], "declared_at", *OPTIONAL_CASE_TEXT)
-INSPECTIONS_COLUMNS = ("declaration_id", "inspected_on", "outcome", "typology", "found_hs_code",
-                       "seized_value_usd", "selected_by")
+INSPECTIONS_COLUMNS = (
+    "declaration_id",
+    "inspected_on",
+    "outcome",
+    "typology",
+    "found_hs_code",
+    "seized_value_usd",
+    "selected_by",
+)
 EXPORTED_OUTCOMES = ("violation", "clear")
 UNASSIGNED = "-"
 ID_CHUNK = 5_000
 WRITE_CHUNK = 10_000
 DAYS_CACHE_SECONDS = 60.0
-EDITABLE_FIELDS = ("assignee", "outcome", "typology", "seized_value_usd", "note", "status",
-                   "version")
+EDITABLE_FIELDS = ("assignee", "outcome", "typology", "seized_value_usd", "note", "status", "version")
 
 WriteStatus = Literal["saved", "unchanged", "conflict", "not_found", "forbidden"]
 
@@ -152,10 +164,14 @@ def prepare_cases(cases: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=cases.index)
     out["declaration_id"] = cases["declaration_id"].astype("str")
     out["manifest_day"] = _to_datetime(cases["manifest_day"]).dt.date
-    declared = (_to_datetime(cases["declared_at"]) if "declared_at" in cases.columns
-                else pd.Series(pd.NaT, index=cases.index, dtype="datetime64[ns]"))
-    out["declared_at"] = pd.Series([None if pd.isna(v) else v.to_pydatetime() for v in declared],
-                                   index=cases.index, dtype=object)
+    declared = (
+        _to_datetime(cases["declared_at"])
+        if "declared_at" in cases.columns
+        else pd.Series(pd.NaT, index=cases.index, dtype="datetime64[ns]")
+    )
+    out["declared_at"] = pd.Series(
+        [None if pd.isna(v) else v.to_pydatetime() for v in declared], index=cases.index, dtype=object
+    )
     out["channel"] = cases["channel"].astype("str")
     out["risk_score"] = pd.to_numeric(cases["risk_score"], errors="coerce").astype("float64")
     out["selected_by"] = cases["selected_by"].astype("str")
@@ -171,8 +187,9 @@ def _to_datetime(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
-        parsed = pd.to_datetime(values.astype("str").replace({"": None, "nan": None, "None": None}),
-                                utc=True, format="ISO8601")
+        parsed = pd.to_datetime(
+            values.astype("str").replace({"": None, "nan": None, "None": None}), utc=True, format="ISO8601"
+        )
     return parsed.dt.tz_localize(None)
 
 
@@ -181,8 +198,10 @@ def _check_values(frame: pd.DataFrame) -> None:
     for column, allowed in (("channel", CHANNELS), ("selected_by", SELECTED_BY)):
         bad = ~frame[column].isin(allowed)
         if bad.any():
-            problems.append(f"{int(bad.sum())} row(s) with {column} not in {', '.join(allowed)} "
-                            f"(e.g. {frame.loc[bad, column].iloc[0]!r})")
+            problems.append(
+                f"{int(bad.sum())} row(s) with {column} not in {', '.join(allowed)} "
+                f"(e.g. {frame.loc[bad, column].iloc[0]!r})"
+            )
     score = frame["risk_score"]
     if (score.isna() | (score < 0) | (score > 1)).any():
         problems.append("risk_score must be a number from 0 to 1 in every row")
@@ -213,7 +232,7 @@ def write_csv_atomically(path: Path, header: Sequence[str], rows: Iterable[Seque
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _text(value: object) -> str | None:
@@ -245,8 +264,14 @@ class CaseStore:
         """
         frame = prepare_cases(cases)
         now = utcnow()
-        columns = {**{c: frame[c].tolist() for c in frame.columns}, "status": "open", "note": "",
-                   "version": 1, "created_at": now, "updated_at": now}
+        columns = {
+            **{c: frame[c].tolist() for c in frame.columns},
+            "status": "open",
+            "note": "",
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
         ids = columns["declaration_id"]
         with write_transaction(self.engine) as conn:
             existing = self._decided_flags(conn, ids)
@@ -255,19 +280,24 @@ class CaseStore:
                 conn.exec_driver_sql(sql, chunk)
         self._days = None
         decided = sum(existing.values())
-        return {"inserted": len(ids) - len(existing), "updated": len(existing) - decided,
-                "unchanged_decided": decided}
+        return {
+            "inserted": len(ids) - len(existing),
+            "updated": len(existing) - decided,
+            "unchanged_decided": decided,
+        }
 
     def _decided_flags(self, conn: Connection, ids: list[str]) -> dict[str, bool]:
         flags: dict[str, bool] = {}
         for chunk in _chunks(ids, ID_CHUNK):
-            rows = conn.execute(select(CASES.c.declaration_id, CASES.c.outcome.is_not(None))
-                                .where(CASES.c.declaration_id.in_(chunk)))
+            rows = conn.execute(
+                select(CASES.c.declaration_id, CASES.c.outcome.is_not(None)).where(
+                    CASES.c.declaration_id.in_(chunk)
+                )
+            )
             flags.update({r[0]: bool(r[1]) for r in rows})
         return flags
 
-    def _upsert_rows(self, conn: Connection, columns: dict[str, Any],
-                     n: int) -> tuple[str, list]:
+    def _upsert_rows(self, conn: Connection, columns: dict[str, Any], n: int) -> tuple[str, list]:
         """The INSERT ... ON CONFLICT statement and its rows, bound column by column.
 
         SQLAlchemy's own type processors convert the values, so stored values are the
@@ -280,8 +310,8 @@ class CaseStore:
         statement = dialect_insert(CASES)
         refreshed = {c: statement.excluded[c] for c in (*SCORE_FIELDS, "updated_at")}
         statement = statement.on_conflict_do_update(
-            index_elements=[CASES.c.declaration_id], set_=refreshed,
-            where=CASES.c.outcome.is_(None))
+            index_elements=[CASES.c.declaration_id], set_=refreshed, where=CASES.c.outcome.is_(None)
+        )
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(columns))
         order = list(compiled.positiontup or []) if compiled.positional else list(columns)
         bound: list[list[Any]] = []
@@ -291,8 +321,7 @@ class CaseStore:
             bound.append([process(v) for v in values] if process else values)
         if compiled.positional:
             return compiled.string, list(zip(*bound, strict=True))
-        return compiled.string, [dict(zip(order, row, strict=True))
-                                 for row in zip(*bound, strict=True)]
+        return compiled.string, [dict(zip(order, row, strict=True)) for row in zip(*bound, strict=True)]
 
     def export_outcomes(self, path: Path | str) -> int:
         """Write recorded violations and clears in the contract's inspections layout (CSV).
@@ -302,15 +331,31 @@ class CaseStore:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        query = (select(CASES.c.declaration_id, CASES.c.decided_at, CASES.c.outcome,
-                        CASES.c.typology, CASES.c.seized_value_usd, CASES.c.selected_by)
-                 .where(CASES.c.outcome.in_(EXPORTED_OUTCOMES))
-                 .order_by(CASES.c.decided_at, CASES.c.declaration_id))
+        query = (
+            select(
+                CASES.c.declaration_id,
+                CASES.c.decided_at,
+                CASES.c.outcome,
+                CASES.c.typology,
+                CASES.c.seized_value_usd,
+                CASES.c.selected_by,
+            )
+            .where(CASES.c.outcome.in_(EXPORTED_OUTCOMES))
+            .order_by(CASES.c.decided_at, CASES.c.declaration_id)
+        )
         with self.engine.connect() as conn:
-            rows = ([r.declaration_id, r.decided_at.date().isoformat(), r.outcome,
-                     r.typology or "", "",
-                     "" if r.seized_value_usd is None else repr(r.seized_value_usd),
-                     r.selected_by] for r in conn.execute(query))
+            rows = (
+                [
+                    r.declaration_id,
+                    r.decided_at.date().isoformat(),
+                    r.outcome,
+                    r.typology or "",
+                    "",
+                    "" if r.seized_value_usd is None else repr(r.seized_value_usd),
+                    r.selected_by,
+                ]
+                for r in conn.execute(query)
+            )
             return write_csv_atomically(path, INSPECTIONS_COLUMNS, rows)
 
     # ------------------------------------------------------------ users
@@ -325,13 +370,27 @@ class CaseStore:
         with write_transaction(self.engine) as conn:
             if conn.execute(select(USERS.c.username).where(USERS.c.username == username)).first():
                 raise ValueError(f"user {username!r} already exists")
-            conn.execute(insert(USERS).values(username=username, role=role, active=True,
-                                              password_hash=password_hash, created_at=utcnow()))
+            conn.execute(
+                insert(USERS).values(
+                    username=username,
+                    role=role,
+                    active=True,
+                    password_hash=password_hash,
+                    created_at=utcnow(),
+                )
+            )
             self._audit(conn, actor, None, [(f"user:{username}", None, f"created as {role}")])
         return Account(username, role, True)
 
-    def update_user(self, username: str, *, actor: str, role: str | None = None,
-                    active: bool | None = None, password: str | None = None) -> Account:
+    def update_user(
+        self,
+        username: str,
+        *,
+        actor: str,
+        role: str | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+    ) -> Account:
         """Change a user's role, active flag or password (their sessions end on any change)."""
         if role is not None and role not in ROLES:
             raise ValueError(f"the role must be one of {', '.join(ROLES)}")
@@ -370,8 +429,9 @@ class CaseStore:
     def get_account(self, username: str) -> Account | None:
         """A user by name, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(USERS.c.username, USERS.c.role, USERS.c.active)
-                               .where(USERS.c.username == username)).first()
+            row = conn.execute(
+                select(USERS.c.username, USERS.c.role, USERS.c.active).where(USERS.c.username == username)
+            ).first()
         return Account(row.username, row.role, row.active) if row else None
 
     def list_accounts(self, role: str | None = None, active_only: bool = False) -> list[Account]:
@@ -396,22 +456,32 @@ class CaseStore:
         return Account(row.username, row.role, row.active)
 
     # ------------------------------------------------------------ sessions
-    def create_session(self, username: str, token_hash: str, csrf_token: str,
-                       lifetime: timedelta) -> None:
+    def create_session(self, username: str, token_hash: str, csrf_token: str, lifetime: timedelta) -> None:
         """Remember a logged-in browser (and forget expired ones)."""
         now = utcnow()
         with write_transaction(self.engine) as conn:
             conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now))
-            conn.execute(insert(SESSIONS).values(
-                token_hash=token_hash, username=username, csrf_token=csrf_token,
-                created_at=now, expires_at=now + lifetime))
+            conn.execute(
+                insert(SESSIONS).values(
+                    token_hash=token_hash,
+                    username=username,
+                    csrf_token=csrf_token,
+                    created_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
 
     def session_account(self, token_hash: str) -> tuple[Account, str] | None:
         """The active user and CSRF token of a live session, or None."""
-        query = (select(USERS.c.username, USERS.c.role, USERS.c.active, SESSIONS.c.csrf_token)
-                 .join(USERS, USERS.c.username == SESSIONS.c.username)
-                 .where(SESSIONS.c.token_hash == token_hash, SESSIONS.c.expires_at > utcnow(),
-                        USERS.c.active.is_(True)))
+        query = (
+            select(USERS.c.username, USERS.c.role, USERS.c.active, SESSIONS.c.csrf_token)
+            .join(USERS, USERS.c.username == SESSIONS.c.username)
+            .where(
+                SESSIONS.c.token_hash == token_hash,
+                SESSIONS.c.expires_at > utcnow(),
+                USERS.c.active.is_(True),
+            )
+        )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return (Account(row.username, row.role, row.active), row.csrf_token) if row else None
@@ -444,22 +514,42 @@ class CaseStore:
             if value := getattr(query, column):
                 conditions.append(CASES.c[column] == value)
         if query.typology:
-            conditions.append(or_(CASES.c.typology == query.typology, and_(
-                CASES.c.typology.is_(None), CASES.c.typology_hint == query.typology)))
+            conditions.append(
+                or_(
+                    CASES.c.typology == query.typology,
+                    and_(CASES.c.typology.is_(None), CASES.c.typology_hint == query.typology),
+                )
+            )
         if query.assignee == UNASSIGNED:
             conditions.append(CASES.c.assignee.is_(None))
         elif query.assignee:
             conditions.append(CASES.c.assignee == query.assignee)
         risk = CASES.c.risk_score.desc() if query.sort == "risk_desc" else CASES.c.risk_score
         order = (risk, CASES.c.declaration_id)
-        page_ids = (select(CASES.c.declaration_id).where(*conditions).order_by(*order)
-                    .limit(query.per_page).offset((query.page - 1) * query.per_page))
-        listing = (select(CASES.c.declaration_id, CASES.c.manifest_day, CASES.c.channel,
-                          CASES.c.risk_score, CASES.c.selected_by, CASES.c.typology_hint,
-                          CASES.c.typology, CASES.c.status, CASES.c.assignee, CASES.c.outcome,
-                          CASES.c.declaration)
-                   .where(CASES.c.declaration_id.in_(page_ids.scalar_subquery()))
-                   .order_by(*order))
+        page_ids = (
+            select(CASES.c.declaration_id)
+            .where(*conditions)
+            .order_by(*order)
+            .limit(query.per_page)
+            .offset((query.page - 1) * query.per_page)
+        )
+        listing = (
+            select(
+                CASES.c.declaration_id,
+                CASES.c.manifest_day,
+                CASES.c.channel,
+                CASES.c.risk_score,
+                CASES.c.selected_by,
+                CASES.c.typology_hint,
+                CASES.c.typology,
+                CASES.c.status,
+                CASES.c.assignee,
+                CASES.c.outcome,
+                CASES.c.declaration,
+            )
+            .where(CASES.c.declaration_id.in_(page_ids.scalar_subquery()))
+            .order_by(*order)
+        )
         counting = select(func.count()).select_from(CASES).where(*conditions)
         with self.engine.connect() as conn:
             total = int(conn.execute(counting).scalar_one())
@@ -472,19 +562,25 @@ class CaseStore:
             query = select(CASES).where(CASES.c.declaration_id == declaration_id)
             return conn.execute(query).first()
 
-    def record_outcome(self, declaration_id: str, expected_version: int, actor: Account,
-                       values: OutcomeValues) -> WriteResult:
+    def record_outcome(
+        self, declaration_id: str, expected_version: int, actor: Account, values: OutcomeValues
+    ) -> WriteResult:
         """Save an outcome if nobody changed the case since ``expected_version`` was read."""
         if values.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         now = utcnow()
-        new = {"outcome": values.outcome, "typology": values.typology,
-               "seized_value_usd": values.seized_value_usd, "note": values.note,
-               "status": "closed"}
+        new = {
+            "outcome": values.outcome,
+            "typology": values.typology,
+            "seized_value_usd": values.seized_value_usd,
+            "note": values.note,
+            "status": "closed",
+        }
         return self._change_case(declaration_id, expected_version, actor, new, decided_at=now)
 
-    def assign(self, declaration_id: str, expected_version: int, actor: Account,
-               assignee: str | None) -> WriteResult:
+    def assign(
+        self, declaration_id: str, expected_version: int, actor: Account, assignee: str | None
+    ) -> WriteResult:
         """Give a case to an investigator (None: back to the pool)."""
         if assignee is not None and actor.role != "supervisor" and assignee != actor.username:
             return WriteResult("forbidden")
@@ -494,14 +590,26 @@ class CaseStore:
                 raise ValueError(f"{assignee!r} is not an active investigator or supervisor")
         return self._change_case(declaration_id, expected_version, actor, {"assignee": assignee})
 
-    def _change_case(self, declaration_id: str, expected_version: int, actor: Account,
-                     new: dict[str, Any], decided_at: datetime | None = None) -> WriteResult:
+    def _change_case(
+        self,
+        declaration_id: str,
+        expected_version: int,
+        actor: Account,
+        new: dict[str, Any],
+        decided_at: datetime | None = None,
+    ) -> WriteResult:
         """Apply ``new`` under the optimistic lock; a conflict comes back with the case now."""
         status = self._write_change(declaration_id, expected_version, actor, new, decided_at)
         return WriteResult(status, self.get_case(declaration_id) if status == "conflict" else None)
 
-    def _write_change(self, declaration_id: str, expected_version: int, actor: Account,
-                      new: dict[str, Any], decided_at: datetime | None) -> WriteStatus:
+    def _write_change(
+        self,
+        declaration_id: str,
+        expected_version: int,
+        actor: Account,
+        new: dict[str, Any],
+        decided_at: datetime | None,
+    ) -> WriteStatus:
         where = CASES.c.declaration_id == declaration_id
         editable = [CASES.c[c] for c in EDITABLE_FIELDS]
         with write_transaction(self.engine) as conn:  # short: the write lock is held
@@ -518,27 +626,44 @@ class CaseStore:
                     values["status"] = "open" if values["assignee"] is None else "in_review"
             elif case.assignee is None:
                 values["assignee"] = actor.username
-            changes = [(f, getattr(case, f), v) for f, v in values.items()
-                       if getattr(case, f) != v]
+            changes = [(f, getattr(case, f), v) for f, v in values.items() if getattr(case, f) != v]
             if not changes:
                 return "unchanged"
             if decided_at is not None:
                 values |= {"decided_by": actor.username, "decided_at": decided_at}
             result = conn.execute(
-                update(CASES).where(where, CASES.c.version == expected_version)
-                .values(**values, version=CASES.c.version + 1, updated_at=utcnow()))
+                update(CASES)
+                .where(where, CASES.c.version == expected_version)
+                .values(**values, version=CASES.c.version + 1, updated_at=utcnow())
+            )
             if result.rowcount != 1:  # another writer won the race (PostgreSQL)
                 return "conflict"
             self._audit(conn, actor.username, declaration_id, changes)
             return "saved"
 
     # ------------------------------------------------------------ audit log
-    def _audit(self, conn: Connection, username: str, declaration_id: str | None,
-               changes: Sequence[tuple[str, object, object]]) -> None:
+    def _audit(
+        self,
+        conn: Connection,
+        username: str,
+        declaration_id: str | None,
+        changes: Sequence[tuple[str, object, object]],
+    ) -> None:
         now = utcnow()
-        conn.execute(insert(AUDIT), [
-            {"at": now, "username": username, "declaration_id": declaration_id, "field": field,
-             "before": _text(before), "after": _text(after)} for field, before, after in changes])
+        conn.execute(
+            insert(AUDIT),
+            [
+                {
+                    "at": now,
+                    "username": username,
+                    "declaration_id": declaration_id,
+                    "field": field,
+                    "before": _text(before),
+                    "after": _text(after),
+                }
+                for field, before, after in changes
+            ],
+        )
 
     def _audit_conditions(self, declaration_id: str, username: str) -> list:
         conditions = []
@@ -548,24 +673,28 @@ class CaseStore:
             conditions.append(AUDIT.c.username == username)
         return conditions
 
-    def audit_page(self, declaration_id: str = "", username: str = "", page: int = 1,
-                   per_page: int = 100) -> tuple[list[Row], int]:
+    def audit_page(
+        self, declaration_id: str = "", username: str = "", page: int = 1, per_page: int = 100
+    ) -> tuple[list[Row], int]:
         """Newest audit entries first, filtered by case and/or user, and their total."""
         conditions = self._audit_conditions(declaration_id, username)
-        listing = (select(AUDIT).where(*conditions).order_by(AUDIT.c.id.desc())
-                   .limit(per_page).offset((page - 1) * per_page))
+        listing = (
+            select(AUDIT)
+            .where(*conditions)
+            .order_by(AUDIT.c.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(AUDIT).where(*conditions))
             return list(conn.execute(listing)), int(total.scalar_one())
 
-    def iter_audit(self, declaration_id: str = "", username: str = "",
-                   batch: int = 2_000) -> Iterator[Row]:
+    def iter_audit(self, declaration_id: str = "", username: str = "", batch: int = 2_000) -> Iterator[Row]:
         """Every matching audit entry, oldest first, read in batches."""
         conditions = self._audit_conditions(declaration_id, username)
         last = 0
         while True:
-            query = (select(AUDIT).where(*conditions, AUDIT.c.id > last)
-                     .order_by(AUDIT.c.id).limit(batch))
+            query = select(AUDIT).where(*conditions, AUDIT.c.id > last).order_by(AUDIT.c.id).limit(batch)
             with self.engine.connect() as conn:
                 rows = list(conn.execute(query))
             yield from rows

@@ -59,8 +59,7 @@ def parse_reasons(text: str | None) -> tuple[list[Reason], bool]:
             contribution = value if math.isfinite(value) else None
         except (TypeError, ValueError):
             contribution = None
-        reasons.append(Reason(str(item.get("feature", "")), str(item.get("text", "")),
-                              contribution))
+        reasons.append(Reason(str(item.get("feature", "")), str(item.get("text", "")), contribution))
     return reasons, ok
 
 
@@ -75,8 +74,10 @@ def declared_fields(text: str | None) -> tuple[list[tuple[str, str]], bool]:
 def declaration_summary(text: str | None) -> dict[str, str]:
     """Goods, code and exporter for the queue (empty strings when unreadable)."""
     fields, _ = parse_json(text, dict)
-    return {k: str(fields.get(k, "") or "") for k in
-            ("goods_description", "hs_code", "exporter_name", "consignee_name")}
+    return {
+        k: str(fields.get(k, "") or "")
+        for k in ("goods_description", "hs_code", "exporter_name", "consignee_name")
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +107,24 @@ def queue_rows(rows: list[Row], case_url, outcome_labels: dict[str, str]) -> lis
         summary = declaration_summary(row.declaration)
         goods = summary["goods_description"]
         exporter = summary["exporter_name"]
-        lines.append(QueueRow(
-            url=case_url(row.declaration_id), declaration_id=row.declaration_id,
-            risk=f"{row.risk_score:.3f}", channel=row.channel, day=row.manifest_day.isoformat(),
-            goods=goods if len(goods) <= 80 else goods[:77] + "...", hs_code=summary["hs_code"],
-            exporter=exporter if len(exporter) <= 40 else exporter[:37] + "...",
-            selected_by=row.selected_by, typology=row.typology or row.typology_hint or "",
-            typology_is_hint=not row.typology and bool(row.typology_hint),
-            status=row.status.replace("_", " "), assignee=row.assignee or "",
-            outcome=outcome_labels.get(row.outcome or "", "")))
+        lines.append(
+            QueueRow(
+                url=case_url(row.declaration_id),
+                declaration_id=row.declaration_id,
+                risk=f"{row.risk_score:.3f}",
+                channel=row.channel,
+                day=row.manifest_day.isoformat(),
+                goods=goods if len(goods) <= 80 else goods[:77] + "...",
+                hs_code=summary["hs_code"],
+                exporter=exporter if len(exporter) <= 40 else exporter[:37] + "...",
+                selected_by=row.selected_by,
+                typology=row.typology or row.typology_hint or "",
+                typology_is_hint=not row.typology and bool(row.typology_hint),
+                status=row.status.replace("_", " "),
+                assignee=row.assignee or "",
+                outcome=outcome_labels.get(row.outcome or "", ""),
+            )
+        )
     return lines
 
 
@@ -170,8 +180,15 @@ def case_view(case: Row) -> CaseView:
         unreadable.append("exporter history")
     steps = [(r.feature or r.text, r.contribution) for r in reasons if r.contribution is not None]
     return CaseView(
-        fields=fields, reasons=reasons, chart=waterfall(steps),
+        fields=fields,
+        reasons=reasons,
+        chart=waterfall(steps),
         rule_hits=[h for h in (case.rule_hits or "").split(";") if h.strip()],
         selected_by_text=SELECTED_BY_TEXT.get(case.selected_by, case.selected_by),
-        route=route_ports(case.route), ownership=path, graph=ownership_graph(path),
-        history_columns=columns, history_rows=rows, unreadable=unreadable)
+        route=route_ports(case.route),
+        ownership=path,
+        graph=ownership_graph(path),
+        history_columns=columns,
+        history_rows=rows,
+        unreadable=unreadable,
+    )

@@ -27,8 +27,10 @@ SESSION_COOKIE = "customs_risk_session"
 LOGIN_COOKIE = "customs_risk_login"
 PER_PAGE_CHOICES = (25, 50, 100)
 DEFAULT_PER_PAGE = 25
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ROLE_HOME = {"admin": "/admin/users", "supervisor": "/cases", "investigator": "/cases"}
 
@@ -90,10 +92,12 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", CSP.encode()),
-                            (b"x-content-type-options", b"nosniff"),
-                            (b"x-frame-options", b"DENY"),
-                            (b"referrer-policy", b"same-origin")]
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -122,8 +126,9 @@ def csv_cell(value: object) -> str:
 
 
 def make_templates() -> Jinja2Templates:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
     env.globals.update(case_url=case_url, outcome_labels=OUTCOME_LABELS, unassigned=UNASSIGNED)
     return Jinja2Templates(env=env)
 
@@ -153,8 +158,7 @@ def current_viewer(request: Request) -> Viewer:
 async def case_worker(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
     """Investigators and supervisors only."""
     if viewer.role not in ("investigator", "supervisor"):
-        raise PageError(403, "Case review is for investigators and supervisors; "
-                             "admins manage users.")
+        raise PageError(403, "Case review is for investigators and supervisors; admins manage users.")
     return viewer
 
 
@@ -178,17 +182,24 @@ def check_post(request: Request, expected_token: str, given_token: str) -> None:
     if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
         raise PageError(403, "This form was sent from another site; it was not accepted.")
     if not tokens_match(expected_token, given_token):
-        raise PageError(403, "The form's security token is missing or wrong (the page may "
-                             "be out of date). Reload the page and try again; nothing was saved.")
+        raise PageError(
+            403,
+            "The form's security token is missing or wrong (the page may "
+            "be out of date). Reload the page and try again; nothing was saved.",
+        )
 
 
-def render(request: Request, name: str, viewer: Viewer | None, status: int = 200,
-           **context: object) -> HTMLResponse:
+def render(
+    request: Request, name: str, viewer: Viewer | None, status: int = 200, **context: object
+) -> HTMLResponse:
     """Render a template with the viewer and their CSRF token."""
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(
-        request, name, {"viewer": viewer, "csrf_token": viewer.csrf_token if viewer else "",
-                        **context}, status_code=status)
+        request,
+        name,
+        {"viewer": viewer, "csrf_token": viewer.csrf_token if viewer else "", **context},
+        status_code=status,
+    )
 
 
 # ---------------------------------------------------------------- queue filters
@@ -222,21 +233,31 @@ def parse_queue_query(params: dict[str, str], viewer: Viewer) -> tuple[CaseQuery
         notes.append("Investigators see their own and unassigned cases only.")
         assignee = ""
     sort = "risk_asc" if params.get("sort") == "risk_asc" else "risk_desc"
-    query = CaseQuery(day=day, channel=choice("channel", CHANNELS),
-                      status=choice("status", STATUSES),
-                      typology=choice("typology", typologies()), assignee=assignee,
-                      sort=sort, page=number("page", 1),
-                      per_page=number("per_page", DEFAULT_PER_PAGE, PER_PAGE_CHOICES))
+    query = CaseQuery(
+        day=day,
+        channel=choice("channel", CHANNELS),
+        status=choice("status", STATUSES),
+        typology=choice("typology", typologies()),
+        assignee=assignee,
+        sort=sort,
+        page=number("page", 1),
+        per_page=number("per_page", DEFAULT_PER_PAGE, PER_PAGE_CHOICES),
+    )
     return query, notes
 
 
 def queue_link(query: CaseQuery, **changes: object) -> str:
     """The queue URL for ``query`` with some filters changed."""
     q = replace(query, **changes)
-    params = {"day": q.day.isoformat() if q.day else "", "channel": q.channel,
-              "status": q.status, "typology": q.typology, "assignee": q.assignee,
-              "sort": q.sort if q.sort != "risk_desc" else "",
-              "page": str(q.page) if q.page != 1 else "",
-              "per_page": str(q.per_page) if q.per_page != DEFAULT_PER_PAGE else ""}
+    params = {
+        "day": q.day.isoformat() if q.day else "",
+        "channel": q.channel,
+        "status": q.status,
+        "typology": q.typology,
+        "assignee": q.assignee,
+        "sort": q.sort if q.sort != "risk_desc" else "",
+        "page": str(q.page) if q.page != 1 else "",
+        "per_page": str(q.per_page) if q.per_page != DEFAULT_PER_PAGE else "",
+    }
     encoded = urlencode({k: v for k, v in params.items() if v})
     return "/cases" + (f"?{encoded}" if encoded else "")

@@ -15,12 +15,15 @@ def ts(*values: str) -> pd.Series:
 
 # ---------------------------------------------------------------- as_of_sum
 # Events: (time, key, value). The None-keyed event belongs to no key.
-EVENTS = pd.DataFrame({
-    "t": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03", "2024-01-01",
-                         "2024-01-02"]),
-    "k": ["A", "A", "B", "A", None, "A"],
-    "v": [1.0, 2.0, 5.0, 4.0, 100.0, 10.0],
-})
+EVENTS = pd.DataFrame(
+    {
+        "t": pd.to_datetime(
+            ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03", "2024-01-01", "2024-01-02"]
+        ),
+        "k": ["A", "A", "B", "A", None, "A"],
+        "v": [1.0, 2.0, 5.0, 4.0, 100.0, 10.0],
+    }
+)
 
 
 def test_as_of_sum_same_key_strictly_before():
@@ -61,8 +64,10 @@ def test_as_of_sum_missing_keys_times_and_values_give_zero_or_are_skipped():
 
 def test_as_of_sum_aligns_by_position_not_by_index():
     # queries in no time order, under a non-default index unrelated to the events' index
-    q = pd.DataFrame({"t": pd.to_datetime(["2024-01-04", "2024-01-02", "2024-01-03"]),
-                      "k": ["A", "A", "B"]}, index=[42, 7, 0])
+    q = pd.DataFrame(
+        {"t": pd.to_datetime(["2024-01-04", "2024-01-02", "2024-01-03"]), "k": ["A", "A", "B"]},
+        index=[42, 7, 0],
+    )
     ev = EVENTS.set_index(pd.Index([5, 4, 3, 2, 1, 0]))
     got = as_of_sum(q["t"], q["k"], ev["t"], ev["k"], ev["v"])
     np.testing.assert_array_equal(got, [17.0, 1.0, 5.0])
@@ -79,11 +84,13 @@ def test_as_of_sum_keys_compare_as_text_and_empty_inputs():
 # ---------------------------------------------------------------- as_of_window_sum
 def test_window_sum_30_day_boundaries():
     # query at Feb 1 00:00; the window is [Jan 2 00:00, Feb 1 00:00)
-    ev_t = ts("2024-01-01 23:59:59",  # one second too early
-              "2024-01-02 00:00:00",  # exactly t - 30 days: inside
-              "2024-01-15 12:00:00",  # inside
-              "2024-02-01 00:00:00",  # same moment as the query: not before it
-              "2024-02-02 00:00:00")  # future
+    ev_t = ts(
+        "2024-01-01 23:59:59",  # one second too early
+        "2024-01-02 00:00:00",  # exactly t - 30 days: inside
+        "2024-01-15 12:00:00",  # inside
+        "2024-02-01 00:00:00",  # same moment as the query: not before it
+        "2024-02-02 00:00:00",
+    )  # future
     ev_k = pd.Series(["A"] * 5)
     got = as_of_window_sum(ts("2024-02-01"), pd.Series(["A"]), ev_t, ev_k, pd.Timedelta(days=30))
     np.testing.assert_array_equal(got, [2.0])
@@ -103,17 +110,23 @@ def test_window_sum_with_values_and_several_queries():
 
 # ---------------------------------------------------------------- as_of_label_rate
 def _rate_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    decl = pd.DataFrame({
-        "declaration_id": ["D0", "D1", "D2", "D3", "D4", "D5"],
-        "declared_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-10",
-                                       "2024-01-10", "2024-01-10"]),
-        "exporter": ["A", "A", "B", "A", "B", None],
-    }, index=[10, 11, 12, 13, 14, 15])
-    labels = pd.DataFrame({
-        "declaration_id": ["D0", "D1", "D2"],
-        "label_time": pd.to_datetime(["2024-01-05", "2024-01-10", "2024-01-04"]),
-        "violation": [1.0, 0.0, 0.0],
-    })
+    decl = pd.DataFrame(
+        {
+            "declaration_id": ["D0", "D1", "D2", "D3", "D4", "D5"],
+            "declared_at": pd.to_datetime(
+                ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-10", "2024-01-10", "2024-01-10"]
+            ),
+            "exporter": ["A", "A", "B", "A", "B", None],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    labels = pd.DataFrame(
+        {
+            "declaration_id": ["D0", "D1", "D2"],
+            "label_time": pd.to_datetime(["2024-01-05", "2024-01-10", "2024-01-04"]),
+            "violation": [1.0, 0.0, 0.0],
+        }
+    )
     return decl, labels
 
 
@@ -147,13 +160,28 @@ def test_label_rate_without_labels_or_key_is_missing():
 
 # ---------------------------------------------------------------- as_of_monthly_stats
 def test_monthly_stats_never_see_the_own_month():
-    frame = pd.DataFrame({
-        "t": pd.to_datetime(["2024-01-05", "2024-01-10", "2024-01-20", "2024-01-25",
-                             "2024-02-01", "2024-02-15", "2024-02-20", "2024-03-01", "2024-03-02",
-                             "2024-05-31", "NaT"]),
-        "g": ["G", "G", "G", "H", "G", "G", "H", "G", "K", "G", "G"],
-        "v": [1.0, 2.0, 3.0, 7.0, 10.0, 20.0, 8.0, 100.0, 5.0, np.nan, 4.0],
-    }, index=list("abcdefghijk"))
+    frame = pd.DataFrame(
+        {
+            "t": pd.to_datetime(
+                [
+                    "2024-01-05",
+                    "2024-01-10",
+                    "2024-01-20",
+                    "2024-01-25",
+                    "2024-02-01",
+                    "2024-02-15",
+                    "2024-02-20",
+                    "2024-03-01",
+                    "2024-03-02",
+                    "2024-05-31",
+                    "NaT",
+                ]
+            ),
+            "g": ["G", "G", "G", "H", "G", "G", "H", "G", "K", "G", "G"],
+            "v": [1.0, 2.0, 3.0, 7.0, 10.0, 20.0, 8.0, 100.0, 5.0, np.nan, 4.0],
+        },
+        index=list("abcdefghijk"),
+    )
     out = as_of_monthly_stats(frame["v"], frame["g"], frame["t"], ("median", "q25", "q75"))
     assert out.index.equals(frame.index)
     assert list(out.columns) == ["median", "q25", "q75", "n"]
@@ -176,11 +204,13 @@ def test_monthly_stats_never_see_the_own_month():
 
 
 def test_monthly_stats_row_order_does_not_matter():
-    frame = pd.DataFrame({
-        "t": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-01-10", "2024-02-15"]),
-        "g": ["G", "G", "G", "G"],
-        "v": [1.0, 50.0, 3.0, 60.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "t": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-01-10", "2024-02-15"]),
+            "g": ["G", "G", "G", "G"],
+            "v": [1.0, 50.0, 3.0, 60.0],
+        }
+    )
     out = as_of_monthly_stats(frame["v"], frame["g"], frame["t"])
     shuffled = frame.iloc[[3, 1, 2, 0]]
     again = as_of_monthly_stats(shuffled["v"], shuffled["g"], shuffled["t"])

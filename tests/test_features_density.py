@@ -11,18 +11,24 @@ import pytest
 from features import density
 from features.base import FeatureContext
 
-PROFILES = pd.DataFrame({
-    "hs_code": ["260111", "690911"],
-    "description": ["iron ore", "technical ceramics"],
-    "role": ["cover", "cover"],
-    "density_min_t_m3": [2.0, 0.6],
-    "density_max_t_m3": [3.2, 1.3],
-})
+PROFILES = pd.DataFrame(
+    {
+        "hs_code": ["260111", "690911"],
+        "description": ["iron ore", "technical ceramics"],
+        "role": ["cover", "cover"],
+        "density_min_t_m3": [2.0, 0.6],
+        "density_max_t_m3": [3.2, 1.3],
+    }
+)
 
 
 def make_decl(rows: list[dict]) -> pd.DataFrame:
-    base = {"exporter_id": "E1", "hs_code": "2601110000", "gross_weight_kg": 1000.0,
-            "declared_at": "2024-01-01"}
+    base = {
+        "exporter_id": "E1",
+        "hs_code": "2601110000",
+        "gross_weight_kg": 1000.0,
+        "declared_at": "2024-01-01",
+    }
     frame = pd.DataFrame([{**base, **r} for r in rows])
     frame["declaration_id"] = [f"D{i}" for i in range(len(frame))]
     frame["declared_at"] = pd.to_datetime(frame["declared_at"])
@@ -33,12 +39,14 @@ def make_decl(rows: list[dict]) -> pd.DataFrame:
 
 
 def test_density_against_code_profile_hand_computed():
-    decl = make_decl([
-        {"gross_weight_kg": 6000.0, "package_volume_m3": 2.0},                   # 3.0 t/m3
-        {"gross_weight_kg": 8000.0, "package_volume_m3": 1.0},                   # 8.0 t/m3
-        {"hs_code": "690911", "gross_weight_kg": 4750.0, "package_volume_m3": 1.0},
-        {"hs_code": "999999", "gross_weight_kg": 4750.0, "package_volume_m3": 1.0},
-    ])
+    decl = make_decl(
+        [
+            {"gross_weight_kg": 6000.0, "package_volume_m3": 2.0},  # 3.0 t/m3
+            {"gross_weight_kg": 8000.0, "package_volume_m3": 1.0},  # 8.0 t/m3
+            {"hs_code": "690911", "gross_weight_kg": 4750.0, "package_volume_m3": 1.0},
+            {"hs_code": "999999", "gross_weight_kg": 4750.0, "package_volume_m3": 1.0},
+        ]
+    )
     result = density.compute(decl, FeatureContext(hs_profiles=PROFILES))
     f, c = result.features, result.context
     # iron ore packs at 2.0-3.2 t/m3, midpoint 2.6
@@ -70,13 +78,15 @@ def test_density_missing_zero_or_absent_volume():
 
 
 def test_mass_per_container_to_payload():
-    decl = make_decl([
-        {"gross_weight_kg": 56360.0, "container_count": 2, "container_type": "20GP"},  # 28180 each
-        {"gross_weight_kg": 13270.0, "container_count": 1, "container_type": "40HC"},  # half 26540
-        {"gross_weight_kg": 13270.0, "container_count": 0, "container_type": "40HC"},
-        {"gross_weight_kg": 13270.0, "container_count": None, "container_type": "40GP"},
-        {"gross_weight_kg": 13270.0, "container_count": 1, "container_type": None},
-    ])
+    decl = make_decl(
+        [
+            {"gross_weight_kg": 56360.0, "container_count": 2, "container_type": "20GP"},  # 28180 each
+            {"gross_weight_kg": 13270.0, "container_count": 1, "container_type": "40HC"},  # half 26540
+            {"gross_weight_kg": 13270.0, "container_count": 0, "container_type": "40HC"},
+            {"gross_weight_kg": 13270.0, "container_count": None, "container_type": "40GP"},
+            {"gross_weight_kg": 13270.0, "container_count": 1, "container_type": None},
+        ]
+    )
     result = density.compute(decl, FeatureContext())
     ratio = result.features["mass_per_container_to_payload"]
     assert ratio[0] == pytest.approx(1.0)
@@ -98,8 +108,13 @@ def test_container_payloads_are_the_reference_figures():
 
 
 def test_net_to_gross_ratio():
-    decl = make_decl([{"net_weight_kg": 900.0}, {"net_weight_kg": np.nan},
-                      {"net_weight_kg": 900.0, "gross_weight_kg": 0.0}])
+    decl = make_decl(
+        [
+            {"net_weight_kg": 900.0},
+            {"net_weight_kg": np.nan},
+            {"net_weight_kg": 900.0, "gross_weight_kg": 0.0},
+        ]
+    )
     f = density.compute(decl, FeatureContext()).features
     assert f.loc[0, "net_to_gross_ratio"] == pytest.approx(0.9)
     assert f.loc[1:, "net_to_gross_ratio"].isna().all()
@@ -109,17 +124,23 @@ def test_net_to_gross_ratio():
 
 
 def test_weight_per_package_z_against_exporter_history():
-    decl = make_decl([
-        # E1's history: 100, 200, 400 kg per package -> log mean ln 200, sample sd ln 2
-        {"declared_at": "2024-01-01", "gross_weight_kg": 1000.0, "packages": 10},
-        {"declared_at": "2024-01-02", "gross_weight_kg": 2000.0, "packages": 10},
-        {"declared_at": "2024-01-03", "gross_weight_kg": 4000.0, "packages": 10},
-        {"declared_at": "2024-01-03", "gross_weight_kg": 9000.0, "packages": None},  # no packages
-        {"declared_at": "2024-01-04", "exporter_id": "E2", "gross_weight_kg": 9e5,
-         "packages": 1},  # another exporter
-        {"declared_at": "2024-02-01", "gross_weight_kg": 8000.0, "packages": 10},  # 800 kg: z=2
-        {"declared_at": "2024-02-01", "gross_weight_kg": 2000.0, "packages": 10},  # 200 kg: z=0
-    ])
+    decl = make_decl(
+        [
+            # E1's history: 100, 200, 400 kg per package -> log mean ln 200, sample sd ln 2
+            {"declared_at": "2024-01-01", "gross_weight_kg": 1000.0, "packages": 10},
+            {"declared_at": "2024-01-02", "gross_weight_kg": 2000.0, "packages": 10},
+            {"declared_at": "2024-01-03", "gross_weight_kg": 4000.0, "packages": 10},
+            {"declared_at": "2024-01-03", "gross_weight_kg": 9000.0, "packages": None},  # no packages
+            {
+                "declared_at": "2024-01-04",
+                "exporter_id": "E2",
+                "gross_weight_kg": 9e5,
+                "packages": 1,
+            },  # another exporter
+            {"declared_at": "2024-02-01", "gross_weight_kg": 8000.0, "packages": 10},  # 800 kg: z=2
+            {"declared_at": "2024-02-01", "gross_weight_kg": 2000.0, "packages": 10},  # 200 kg: z=0
+        ]
+    )
     result = density.compute(decl, FeatureContext())
     z = result.features["weight_per_package_z_exporter"]
     assert z[:5].isna().all()  # fewer than 3 earlier declarations with packages (or none at all)
@@ -131,10 +152,10 @@ def test_weight_per_package_z_against_exporter_history():
 
 
 def test_weight_per_package_sd_floor_for_identical_history():
-    decl = make_decl([
-        {"declared_at": f"2024-01-0{d}", "gross_weight_kg": 1000.0, "packages": 10}
-        for d in (1, 2, 3)
-    ] + [{"declared_at": "2024-01-09", "gross_weight_kg": 1100.0, "packages": 10}])
+    decl = make_decl(
+        [{"declared_at": f"2024-01-0{d}", "gross_weight_kg": 1000.0, "packages": 10} for d in (1, 2, 3)]
+        + [{"declared_at": "2024-01-09", "gross_weight_kg": 1100.0, "packages": 10}]
+    )
     z = density.compute(decl, FeatureContext()).features["weight_per_package_z_exporter"]
     assert z[3] == pytest.approx(math.log(1.1) / density.LOG_SD_FLOOR)
 
@@ -154,12 +175,20 @@ def test_empty_frame():
 
 
 def test_input_not_mutated_order_free_and_reasons_render():
-    decl = make_decl([
-        {"declared_at": f"2024-01-0{d}", "gross_weight_kg": 1000.0 * d, "packages": 10,
-         "package_volume_m3": 1.0, "net_weight_kg": 900.0 * d, "container_count": 1,
-         "container_type": "20GP"}
-        for d in range(1, 6)
-    ])
+    decl = make_decl(
+        [
+            {
+                "declared_at": f"2024-01-0{d}",
+                "gross_weight_kg": 1000.0 * d,
+                "packages": 10,
+                "package_volume_m3": 1.0,
+                "net_weight_kg": 900.0 * d,
+                "container_count": 1,
+                "container_type": "20GP",
+            }
+            for d in range(1, 6)
+        ]
+    )
     before = decl.copy(deep=True)
     ctx = FeatureContext(hs_profiles=PROFILES)
     result = density.compute(decl, ctx)
@@ -176,8 +205,7 @@ def test_input_not_mutated_order_free_and_reasons_render():
     assert len(set(names)) == len(names)
     assert list(result.features.columns) == names
     assert (result.features.dtypes == "float64").all()
-    row = {**decl.iloc[4].to_dict(), **result.features.iloc[4].to_dict(),
-           **result.context.iloc[4].to_dict()}
+    row = {**decl.iloc[4].to_dict(), **result.features.iloc[4].to_dict(), **result.context.iloc[4].to_dict()}
     for feature in density.FEATURES:
         text = feature.reason.format(**row)
         assert text and "{" not in text and "nan" not in text

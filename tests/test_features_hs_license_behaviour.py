@@ -20,10 +20,18 @@ TYPICAL = PROFILES.set_index("hs_code")["value_per_kg_typical"]
 def make_decl(rows: list[dict], index: list | None = None) -> pd.DataFrame:
     """Declarations with defaults for every column a test does not care about."""
     base = {
-        "exporter_id": "E1", "hs_code": "2601110000", "goods_description": "iron ore fines",
-        "declared_value_usd": 110.0, "gross_weight_kg": 1000.0, "net_weight_kg": 1000.0,
-        "declared_at": "2024-01-10", "consignee_name": "Foo Co., Ltd", "consignee_country": "JP",
-        "destination_country": "JP", "license_id": None, "declarant_id": "B1",
+        "exporter_id": "E1",
+        "hs_code": "2601110000",
+        "goods_description": "iron ore fines",
+        "declared_value_usd": 110.0,
+        "gross_weight_kg": 1000.0,
+        "net_weight_kg": 1000.0,
+        "declared_at": "2024-01-10",
+        "consignee_name": "Foo Co., Ltd",
+        "consignee_country": "JP",
+        "destination_country": "JP",
+        "license_id": None,
+        "declarant_id": "B1",
     }
     frame = pd.DataFrame([{**base, **r} for r in rows])
     frame["declaration_id"] = [f"D{i}" for i in range(len(frame))]
@@ -36,22 +44,30 @@ def make_decl(rows: list[dict], index: list | None = None) -> pd.DataFrame:
 
 
 def labels_frame(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "declaration_id": [r[0] for r in rows],
-        "label_time": pd.to_datetime([r[1] for r in rows], format="ISO8601"),
-        "violation": [float(r[2]) for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "declaration_id": [r[0] for r in rows],
+            "label_time": pd.to_datetime([r[1] for r in rows], format="ISO8601"),
+            "violation": [float(r[2]) for r in rows],
+        }
+    )
 
 
 # ================================================================ hs_mismatch
 def test_value_per_kg_against_the_reference_when_history_is_thin():
-    decl = make_decl([
-        {"declared_at": "2024-01-10", "declared_value_usd": 41_000.0},     # 41 USD/kg "iron ore"
-        {"declared_at": "2024-02-10", "declared_value_usd": 110.0},        # 0.11 USD/kg
-        {"declared_at": "2024-02-10", "hs_code": "2846901000", "gross_weight_kg": 500.0,
-         "declared_value_usd": 56.0 * 500},                                 # Nd oxide at 56/kg
-        {"declared_at": "2024-02-10", "hs_code": "9999990000"},            # no reference
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-10", "declared_value_usd": 41_000.0},  # 41 USD/kg "iron ore"
+            {"declared_at": "2024-02-10", "declared_value_usd": 110.0},  # 0.11 USD/kg
+            {
+                "declared_at": "2024-02-10",
+                "hs_code": "2846901000",
+                "gross_weight_kg": 500.0,
+                "declared_value_usd": 56.0 * 500,
+            },  # Nd oxide at 56/kg
+            {"declared_at": "2024-02-10", "hs_code": "9999990000"},  # no reference
+        ]
+    )
     result = hs_mismatch.compute(decl, FeatureContext(hs_profiles=PROFILES))
     f, c = result.features, result.context
     ratio = math.log(41.0 / TYPICAL["260111"])  # ~ln(373)
@@ -63,8 +79,7 @@ def test_value_per_kg_against_the_reference_when_history_is_thin():
     # one earlier 260111 row is far below the 30 needed: still the reference, not 41 USD/kg
     assert f.loc[1, "value_per_kg_log_ratio_to_code"] == pytest.approx(0.0, abs=1e-12)
     assert f.loc[2, "value_per_kg_log_ratio_to_code"] == pytest.approx(0.0, abs=1e-12)
-    assert f.loc[3, ["value_per_kg_log_ratio_to_code", "value_per_kg_log_ratio_to_reference"]
-                 ].isna().all()
+    assert f.loc[3, ["value_per_kg_log_ratio_to_code", "value_per_kg_log_ratio_to_reference"]].isna().all()
     assert c.loc[0, "value_per_kg"] == pytest.approx(41.0)
     assert c.loc[0, "code_median_value_per_kg"] == pytest.approx(0.11)
     assert c.loc[0, "value_per_kg_ratio_text"] == "373x"
@@ -74,9 +89,14 @@ def test_value_per_kg_against_the_reference_when_history_is_thin():
 def _code_history(n: int) -> list[dict]:
     """n January declarations of 260111 at 0.1, 0.2 and 0.4 USD/kg in equal parts."""
     vpk = [0.1, 0.2, 0.4]
-    return [{"declared_at": f"2024-01-{1 + i % 28:02d} {i % 24:02d}:00",
-             "declared_value_usd": 1000.0 * vpk[i * 3 // n], "exporter_id": f"H{i}"}
-            for i in range(n)]
+    return [
+        {
+            "declared_at": f"2024-01-{1 + i % 28:02d} {i % 24:02d}:00",
+            "declared_value_usd": 1000.0 * vpk[i * 3 // n],
+            "exporter_id": f"H{i}",
+        }
+        for i in range(n)
+    ]
 
 
 def test_value_per_kg_against_the_code_history_once_it_is_long_enough():
@@ -97,15 +117,17 @@ def test_value_per_kg_against_the_code_history_once_it_is_long_enough():
 
 
 def test_exporter_profile_share_of_heading_and_new_chapter():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "hs_code": "2601110000"},  # D0 iron ore (26, 2601)
-        {"declared_at": "2024-01-02", "hs_code": "2601120000"},  # D1 iron ore pellets (2601)
-        {"declared_at": "2024-01-03", "hs_code": "2615100000"},  # D2 zircon sand (26, 2615)
-        {"declared_at": "2024-01-04", "hs_code": "6909110000"},  # D3 ceramics: chapter 69 is new
-        {"declared_at": "2024-01-05", "hs_code": "260111"},      # D4 iron ore again
-        {"declared_at": "2024-01-05", "hs_code": "7202990000"},  # D5 same moment as D4
-        {"declared_at": "2024-01-06", "hs_code": "6909110000", "exporter_id": "E2"},  # D6
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "hs_code": "2601110000"},  # D0 iron ore (26, 2601)
+            {"declared_at": "2024-01-02", "hs_code": "2601120000"},  # D1 iron ore pellets (2601)
+            {"declared_at": "2024-01-03", "hs_code": "2615100000"},  # D2 zircon sand (26, 2615)
+            {"declared_at": "2024-01-04", "hs_code": "6909110000"},  # D3 ceramics: chapter 69 is new
+            {"declared_at": "2024-01-05", "hs_code": "260111"},  # D4 iron ore again
+            {"declared_at": "2024-01-05", "hs_code": "7202990000"},  # D5 same moment as D4
+            {"declared_at": "2024-01-06", "hs_code": "6909110000", "exporter_id": "E2"},  # D6
+        ]
+    )
     f = hs_mismatch.compute(decl, FeatureContext(hs_profiles=PROFILES)).features
     share = f["exporter_share_of_this_heading"]
     assert np.isnan(share[0])  # nothing shipped before
@@ -117,16 +139,24 @@ def test_exporter_profile_share_of_heading_and_new_chapter():
 
 # A small corpus of the kind the text model learns from: description -> declared heading.
 CORPUS = [
-    ("Iron ore fines, Fe 62%", "2601110000"), ("iron ore lump 58% Fe", "2601110000"),
-    ("IRON ORE CONCENTRATE IN BULK BAGS", "2601110000"), ("Hematite iron ore fines", "2601110000"),
-    ("iron ore, non-agglomerated", "2601110000"), ("Iron ore pellets", "2601120000"),
-    ("Neodymium oxide Nd2O3 99.5%", "2846901000"), ("Dysprosium oxide powder", "2846901000"),
+    ("Iron ore fines, Fe 62%", "2601110000"),
+    ("iron ore lump 58% Fe", "2601110000"),
+    ("IRON ORE CONCENTRATE IN BULK BAGS", "2601110000"),
+    ("Hematite iron ore fines", "2601110000"),
+    ("iron ore, non-agglomerated", "2601110000"),
+    ("Iron ore pellets", "2601120000"),
+    ("Neodymium oxide Nd2O3 99.5%", "2846901000"),
+    ("Dysprosium oxide powder", "2846901000"),
     ("rare earth oxide powder in steel drums", "2846901000"),
     ("Terbium oxide 99.99%", "2846901000"),
-    ("Praseodymium-neodymium oxide", "2846901000"), ("NEODYMIUM OXIDE IN DRUMS", "2846901000"),
-    ("Technical ceramic insulators", "6909110000"), ("Alumina ceramic parts", "6909110000"),
-    ("ceramic wares for laboratory use", "6909110000"), ("Zircon sand", "2615100000"),
-    ("zirconium ore concentrate", "2615100000"), ("Zircon flour in bags", "2615100000"),
+    ("Praseodymium-neodymium oxide", "2846901000"),
+    ("NEODYMIUM OXIDE IN DRUMS", "2846901000"),
+    ("Technical ceramic insulators", "6909110000"),
+    ("Alumina ceramic parts", "6909110000"),
+    ("ceramic wares for laboratory use", "6909110000"),
+    ("Zircon sand", "2615100000"),
+    ("zirconium ore concentrate", "2615100000"),
+    ("Zircon flour in bags", "2615100000"),
 ]
 
 
@@ -134,9 +164,14 @@ def _text_decl(extra_training: list[tuple[str, str]] = ()) -> tuple[pd.DataFrame
     """Corpus twice over as training rows, plus two rows to describe (not trained on)."""
     train = [*CORPUS, *CORPUS, *extra_training]
     targets = [("neodymium oxide powder", "2601110000"), ("iron ore fines", "2601110000")]
-    rows = [{"goods_description": text, "hs_code": code,
-             "declared_at": pd.Timestamp("2024-01-01") + pd.Timedelta(hours=i)}
-            for i, (text, code) in enumerate([*train, *targets])]
+    rows = [
+        {
+            "goods_description": text,
+            "hs_code": code,
+            "declared_at": pd.Timestamp("2024-01-01") + pd.Timedelta(hours=i),
+        }
+        for i, (text, code) in enumerate([*train, *targets])
+    ]
     decl = make_decl(rows)
     return decl, np.arange(len(decl)) < len(train)
 
@@ -173,8 +208,7 @@ def test_text_model_ignores_descriptions_of_known_violations():
     clean_ctx.state = {hs_mismatch.FAMILY: hs_mismatch.fit(clean_decl, clean_ctx, clean_train)}
     without = hs_mismatch.compute(clean_decl, clean_ctx).features
     cols = ["description_fits_declared_heading", "description_suggests_controlled"]
-    np.testing.assert_allclose(with_bad[cols].iloc[-2:].to_numpy(),
-                               without[cols].iloc[-2:].to_numpy())
+    np.testing.assert_allclose(with_bad[cols].iloc[-2:].to_numpy(), without[cols].iloc[-2:].to_numpy())
 
 
 def test_without_a_text_model_description_features_are_empty():
@@ -196,12 +230,14 @@ def test_cover_code_flag():
 
 
 def test_code_cover_violation_rate_pools_national_codes_by_hs6():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "hs_code": "2601110000"},
-        {"declared_at": "2024-02-10", "hs_code": "26011100"},    # same HS6, other national code
-        {"declared_at": "2024-02-10", "hs_code": "6909110000"},
-        {"declared_at": "2024-01-10", "hs_code": "2601110000"},  # before the outcome is known
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "hs_code": "2601110000"},
+            {"declared_at": "2024-02-10", "hs_code": "26011100"},  # same HS6, other national code
+            {"declared_at": "2024-02-10", "hs_code": "6909110000"},
+            {"declared_at": "2024-01-10", "hs_code": "2601110000"},  # before the outcome is known
+        ]
+    )
     labels = labels_frame([("D0", "2024-01-15", 1)])
     f = hs_mismatch.compute(decl, FeatureContext(hs_profiles=PROFILES, labels=labels)).features
     prior = (1 + 1) / (1 + 30)
@@ -212,18 +248,25 @@ def test_code_cover_violation_rate_pools_national_codes_by_hs6():
 
 
 # ================================================================ license
-LICENSES = pd.DataFrame({
-    "license_id": ["L1", "L2", "L3"],
-    "exporter_id": ["E1", "E1", "E9"],
-    "hs_code": ["2846", "284690", "850511"],  # L1 covers a whole heading, L2 one HS6
-    "destination_country": ["JP", "JP", "DE"],
-    "consignee_name": ["Foo Co., Ltd", "Foo Co., Ltd", "Magnet GmbH"],
-    "quantity_kg": [1000.0, 5000.0, 2000.0],
-    "valid_from": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-01"]),
-    "valid_to": pd.to_datetime(["2024-06-30", "2024-12-31", "2024-12-31"]),
-})
-LICENSE_FLAGS = ["license_outside_validity", "license_held_by_other_exporter",
-                 "license_other_destination", "license_other_consignee", "license_code_not_covered"]
+LICENSES = pd.DataFrame(
+    {
+        "license_id": ["L1", "L2", "L3"],
+        "exporter_id": ["E1", "E1", "E9"],
+        "hs_code": ["2846", "284690", "850511"],  # L1 covers a whole heading, L2 one HS6
+        "destination_country": ["JP", "JP", "DE"],
+        "consignee_name": ["Foo Co., Ltd", "Foo Co., Ltd", "Magnet GmbH"],
+        "quantity_kg": [1000.0, 5000.0, 2000.0],
+        "valid_from": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-01"]),
+        "valid_to": pd.to_datetime(["2024-06-30", "2024-12-31", "2024-12-31"]),
+    }
+)
+LICENSE_FLAGS = [
+    "license_outside_validity",
+    "license_held_by_other_exporter",
+    "license_other_destination",
+    "license_other_consignee",
+    "license_code_not_covered",
+]
 
 
 def _license(rows: list[dict], index: list | None = None, licenses=LICENSES):
@@ -233,12 +276,14 @@ def _license(rows: list[dict], index: list | None = None, licenses=LICENSES):
 
 
 def test_controlled_goods_without_a_registered_license():
-    result = _license([
-        {"license_id": None},                                  # controlled, nothing quoted
-        {"license_id": "EL-NOT-IN-REGISTER"},                  # quoted, but unknown
-        {"license_id": None, "hs_code": "2601110000"},         # iron ore needs no license
-        {"license_id": "L1"},                                  # fine
-    ])
+    result = _license(
+        [
+            {"license_id": None},  # controlled, nothing quoted
+            {"license_id": "EL-NOT-IN-REGISTER"},  # quoted, but unknown
+            {"license_id": None, "hs_code": "2601110000"},  # iron ore needs no license
+            {"license_id": "L1"},  # fine
+        ]
+    )
     f = result.features
     assert f["controlled_goods"].tolist() == [1.0, 1.0, 0.0, 1.0]
     assert f["license_missing"].tolist() == [1.0, 1.0, 0.0, 0.0]
@@ -249,15 +294,17 @@ def test_controlled_goods_without_a_registered_license():
 
 
 def test_license_validity_holder_destination_and_code():
-    f = _license([
-        {"license_id": "L1", "declared_at": "2024-06-30 23:00"},   # last valid day
-        {"license_id": "L1", "declared_at": "2024-07-01 08:00"},   # expired
-        {"license_id": "L1", "declared_at": "2023-12-31 23:59"},   # not yet valid
-        {"license_id": "L1", "exporter_id": "E2"},                 # someone else's license
-        {"license_id": "L1", "destination_country": "KR"},         # licensed for JP
-        {"license_id": "L2", "hs_code": "2805300000"},             # L2 covers 284690 only
-        {"license_id": "L1", "hs_code": "2846100000"},             # heading 2846 covers it
-    ]).features
+    f = _license(
+        [
+            {"license_id": "L1", "declared_at": "2024-06-30 23:00"},  # last valid day
+            {"license_id": "L1", "declared_at": "2024-07-01 08:00"},  # expired
+            {"license_id": "L1", "declared_at": "2023-12-31 23:59"},  # not yet valid
+            {"license_id": "L1", "exporter_id": "E2"},  # someone else's license
+            {"license_id": "L1", "destination_country": "KR"},  # licensed for JP
+            {"license_id": "L2", "hs_code": "2805300000"},  # L2 covers 284690 only
+            {"license_id": "L1", "hs_code": "2846100000"},  # heading 2846 covers it
+        ]
+    ).features
     assert f["license_outside_validity"].tolist() == [0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     assert f["license_held_by_other_exporter"].tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
     assert f["license_other_destination"].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
@@ -266,12 +313,14 @@ def test_license_validity_holder_destination_and_code():
 
 
 def test_consignee_name_variants_are_not_another_consignee():
-    f = _license([
-        {"license_id": "L1", "consignee_name": "FOO COMPANY LIMITED"},
-        {"license_id": "L1", "consignee_name": "foo co. ltd."},
-        {"license_id": "L1", "consignee_name": "Bar Trading GmbH"},
-        {"license_id": "L1", "consignee_name": None},
-    ]).features
+    f = _license(
+        [
+            {"license_id": "L1", "consignee_name": "FOO COMPANY LIMITED"},
+            {"license_id": "L1", "consignee_name": "foo co. ltd."},
+            {"license_id": "L1", "consignee_name": "Bar Trading GmbH"},
+            {"license_id": "L1", "consignee_name": None},
+        ]
+    ).features
     assert f["license_other_consignee"].tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
@@ -294,23 +343,31 @@ def test_quantity_ledger_follows_time_not_row_order():
 
 
 def test_quantity_ledger_falls_back_to_gross_weight():
-    f = _license([
-        {"license_id": "L1", "declared_at": "2024-01-15", "net_weight_kg": np.nan,
-         "gross_weight_kg": 300.0},
-        {"license_id": "L1", "declared_at": "2024-01-16", "net_weight_kg": 200.0},
-    ]).features
+    f = _license(
+        [
+            {
+                "license_id": "L1",
+                "declared_at": "2024-01-15",
+                "net_weight_kg": np.nan,
+                "gross_weight_kg": 300.0,
+            },
+            {"license_id": "L1", "declared_at": "2024-01-16", "net_weight_kg": 200.0},
+        ]
+    ).features
     assert f["license_quantity_used_share"].tolist() == pytest.approx([0.3, 0.5])
 
 
 def test_exporter_holds_a_covering_license():
-    f = _license([
-        {"license_id": None, "exporter_id": "E1"},                        # holds L1 and L2
-        {"license_id": None, "exporter_id": "E3"},                        # holds nothing
-        {"license_id": None, "exporter_id": "E1", "declared_at": "2025-03-01"},  # all expired
-        {"license_id": None, "exporter_id": "E9", "hs_code": "8505110000"},  # holds L3
-        {"license_id": None, "exporter_id": "E9"},                        # L3 is for magnets
-        {"license_id": None, "hs_code": "2601110000"},                    # not controlled
-    ]).features
+    f = _license(
+        [
+            {"license_id": None, "exporter_id": "E1"},  # holds L1 and L2
+            {"license_id": None, "exporter_id": "E3"},  # holds nothing
+            {"license_id": None, "exporter_id": "E1", "declared_at": "2025-03-01"},  # all expired
+            {"license_id": None, "exporter_id": "E9", "hs_code": "8505110000"},  # holds L3
+            {"license_id": None, "exporter_id": "E9"},  # L3 is for magnets
+            {"license_id": None, "hs_code": "2601110000"},  # not controlled
+        ]
+    ).features
     got = f["exporter_holds_covering_license"]
     assert got[:5].tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
     assert np.isnan(got[5])
@@ -327,14 +384,16 @@ def test_without_license_register_coverage_is_empty():
 
 # ================================================================ behaviour
 def test_shipment_counts_in_30_and_90_days():
-    decl = make_decl([
-        {"declared_at": "2024-01-01"},                     # t0
-        {"declared_at": "2024-01-15"},
-        {"declared_at": "2024-01-31"},                     # t0 + 30 days
-        {"declared_at": "2024-03-31"},                     # t0 + 90 days
-        {"declared_at": "2024-04-01"},
-        {"declared_at": "2024-01-15", "exporter_id": "E2"},
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01"},  # t0
+            {"declared_at": "2024-01-15"},
+            {"declared_at": "2024-01-31"},  # t0 + 30 days
+            {"declared_at": "2024-03-31"},  # t0 + 90 days
+            {"declared_at": "2024-04-01"},
+            {"declared_at": "2024-01-15", "exporter_id": "E2"},
+        ]
+    )
     f = behaviour.compute(decl, FeatureContext()).features
     # [t - 30 d, t): Jan 31 sees Jan 1 (on the boundary) and Jan 15; Mar 31 sees nothing since Mar 1
     assert f["exporter_shipments_30d"].tolist() == [0.0, 1.0, 2.0, 0.0, 1.0, 0.0]
@@ -345,12 +404,14 @@ def test_shipment_counts_in_30_and_90_days():
 
 
 def test_consignee_volume_by_id_or_by_normalised_name():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "consignee_name": "Foo Co., Ltd"},
-        {"declared_at": "2024-01-02", "consignee_name": "FOO COMPANY LIMITED"},
-        {"declared_at": "2024-01-03", "consignee_name": "Bar GmbH"},
-        {"declared_at": "2024-01-04", "consignee_name": "foo co ltd"},
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "consignee_name": "Foo Co., Ltd"},
+            {"declared_at": "2024-01-02", "consignee_name": "FOO COMPANY LIMITED"},
+            {"declared_at": "2024-01-03", "consignee_name": "Bar GmbH"},
+            {"declared_at": "2024-01-04", "consignee_name": "foo co ltd"},
+        ]
+    )
     f = behaviour.compute(decl, FeatureContext()).features
     assert f["consignee_shipments_90d"].tolist() == [0.0, 1.0, 0.0, 2.0]
     # a registry id wins over the name: the same name under two ids are two consignees
@@ -360,13 +421,15 @@ def test_consignee_volume_by_id_or_by_normalised_name():
 
 
 def test_violation_rate_uses_only_outcomes_recorded_before():
-    decl = make_decl([
-        {"declared_at": "2024-01-01"},                            # D0: found violating Jan 20
-        {"declared_at": "2024-01-10"},                            # D1: outcome not known yet
-        {"declared_at": "2024-01-20"},                            # D2: same moment as the outcome
-        {"declared_at": "2024-01-25"},                            # D3: outcome known
-        {"declared_at": "2024-01-25", "exporter_id": "E2", "declarant_id": "B2"},
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01"},  # D0: found violating Jan 20
+            {"declared_at": "2024-01-10"},  # D1: outcome not known yet
+            {"declared_at": "2024-01-20"},  # D2: same moment as the outcome
+            {"declared_at": "2024-01-25"},  # D3: outcome known
+            {"declared_at": "2024-01-25", "exporter_id": "E2", "declarant_id": "B2"},
+        ]
+    )
     labels = labels_frame([("D0", "2024-01-20", 1)])
     f = behaviour.compute(decl, FeatureContext(labels=labels)).features
     prior = (1 + 1) / (1 + 30)
@@ -384,8 +447,7 @@ def test_behaviour_without_outcomes_or_declarant():
     decl = make_decl([{}, {"declared_at": "2024-02-01"}]).drop(columns="declarant_id")
     result = behaviour.compute(decl, FeatureContext())
     f = result.features
-    rates = ["exporter_violation_rate", "consignee_country_violation_rate",
-             "declarant_violation_rate"]
+    rates = ["exporter_violation_rate", "consignee_country_violation_rate", "declarant_violation_rate"]
     assert f[rates].isna().all().all()
     assert f["exporter_inspections_before"].tolist() == [0.0, 0.0]
     assert f["exporter_shipments_30d"].tolist() == [0.0, 1.0]  # Jan 10 is 22 days before
@@ -397,12 +459,17 @@ def test_behaviour_without_outcomes_or_declarant():
 @pytest.mark.parametrize("family", [hs_mismatch, license, behaviour], ids=lambda m: m.FAMILY)
 def test_families_do_not_mutate_inputs_and_keep_the_index(family):
     decl, train = _text_decl()
-    decl = decl.assign(license_id=np.where(np.arange(len(decl)) % 3 == 0, "L1", None),
-                       hs_code=np.where(np.arange(len(decl)) % 2 == 0, "2846901000",
-                                        decl["hs_code"]))
+    decl = decl.assign(
+        license_id=np.where(np.arange(len(decl)) % 3 == 0, "L1", None),
+        hs_code=np.where(np.arange(len(decl)) % 2 == 0, "2846901000", decl["hs_code"]),
+    )
     decl.index = decl.index * 10 + 5
-    labels = labels_frame([(decl["declaration_id"].iloc[0], "2024-01-01 05:00", 1),
-                           (decl["declaration_id"].iloc[3], "2024-01-02", 0)])
+    labels = labels_frame(
+        [
+            (decl["declaration_id"].iloc[0], "2024-01-01 05:00", 1),
+            (decl["declaration_id"].iloc[3], "2024-01-02", 0),
+        ]
+    )
     ctx = FeatureContext(hs_profiles=PROFILES, licenses=LICENSES.copy(), labels=labels)
     frames = {"decl": decl, "licenses": ctx.licenses, "labels": labels}
     before = {k: v.copy(deep=True) for k, v in frames.items()}
@@ -422,8 +489,9 @@ def test_families_do_not_mutate_inputs_and_keep_the_index(family):
 @pytest.mark.parametrize("family", [hs_mismatch, license, behaviour], ids=lambda m: m.FAMILY)
 def test_families_handle_an_empty_frame_with_a_scoring_state(family):
     decl, train = _text_decl()
-    ctx = FeatureContext(hs_profiles=PROFILES, licenses=LICENSES,
-                         labels=labels_frame([("D0", "2024-01-02", 1)]))
+    ctx = FeatureContext(
+        hs_profiles=PROFILES, licenses=LICENSES, labels=labels_frame([("D0", "2024-01-02", 1)])
+    )
     # a trained model carries the text model without its out-of-fold table
     ctx.state = portable_state({hs_mismatch.FAMILY: hs_mismatch.fit(decl, ctx, train)})
     result = family.compute(decl.iloc[:0], ctx)

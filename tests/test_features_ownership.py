@@ -27,8 +27,7 @@ def companies(*rows: tuple) -> pd.DataFrame:
 
 
 def owns(*pairs: tuple[str, str]) -> pd.DataFrame:
-    return pd.DataFrame([(a, b, 100.0) for a, b in pairs],
-                        columns=["owner_id", "owned_id", "share_pct"])
+    return pd.DataFrame([(a, b, 100.0) for a, b in pairs], columns=["owner_id", "owned_id", "share_pct"])
 
 
 def officers(*rows: tuple[str, str, str]) -> pd.DataFrame:
@@ -49,8 +48,10 @@ def watchlist(*rows: tuple[str, str, str | None]) -> pd.DataFrame:
 
 def decl(*rows: tuple, consignee_id: list | None = None) -> pd.DataFrame:
     """Declaration rows: (declared_at, exporter_id, exporter_name, consignee_name, country)."""
-    df = pd.DataFrame(list(rows), columns=["declared_at", "exporter_id", "exporter_name",
-                                           "consignee_name", "consignee_country"])
+    df = pd.DataFrame(
+        list(rows),
+        columns=["declared_at", "exporter_id", "exporter_name", "consignee_name", "consignee_country"],
+    )
     df["declared_at"] = pd.to_datetime(df["declared_at"])
     for col in ("exporter_id", "exporter_name", "consignee_name", "consignee_country"):
         df[col] = df[col].astype("str").where(df[col].notna())
@@ -81,30 +82,41 @@ def run(d: pd.DataFrame, **tables) -> ownership.FamilyResult:
 
 
 def full_ctx() -> dict:
-    return dict(companies=REGISTRY, ownership=owns(("H", "A"), ("H", "G")),
-                officers=officers(("P1", "Ivan Nominee", "S1"), ("P1", "Ivan Nominee", "S2"),
-                                  ("P1", "Ivan Nominee", "S3"), ("P1", "Ivan Nominee", "S4"),
-                                  ("P1", "Ivan Nominee", "N"), ("P2", "Li Wei", "G")),
-                watchlist=WATCHLIST)
+    return dict(
+        companies=REGISTRY,
+        ownership=owns(("H", "A"), ("H", "G")),
+        officers=officers(
+            ("P1", "Ivan Nominee", "S1"),
+            ("P1", "Ivan Nominee", "S2"),
+            ("P1", "Ivan Nominee", "S3"),
+            ("P1", "Ivan Nominee", "S4"),
+            ("P1", "Ivan Nominee", "N"),
+            ("P2", "Li Wei", "G"),
+        ),
+        watchlist=WATCHLIST,
+    )
 
 
 # ---------------------------------------------------------------- names
-@pytest.mark.parametrize("a, b", [
-    ("Baotou Rare Earth Co., Ltd", "BAOTOU RARE EARTH COMPANY LIMITED"),
-    ("Baotou Rare Earth Co.,Ltd.", "Baotou Rare Earth Co Ltd"),
-    ("Alpha L.L.C.", "ALPHA LLC"),
-    ("Alpha Limited Liability Company", "Alpha LLC"),
-    ("Müller Metalle GmbH", "MULLER METALLE G.m.b.H."),
-    ("Société Générale S.A.", "Societe Generale SA"),
-    ("Gamma Sdn. Bhd.", "Gamma Sendirian Berhad"),
-    ("Delta Pte. Ltd.", "Delta Private Limited"),
-    ("Eta JSC", "Eta Joint Stock Company"),
-    ("Theta Corp.", "THETA CORPORATION"),
-    ("Iota Inc", "Iota Incorporated"),
-    ("Kappa Intl Trading", "KAPPA INTERNATIONAL TRADE"),
-    ("ＡＢＣ Ｍｅｔａｌｓ", "abc metals"),
-    ("  A&B   Metals ", "a and b metals"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Baotou Rare Earth Co., Ltd", "BAOTOU RARE EARTH COMPANY LIMITED"),
+        ("Baotou Rare Earth Co.,Ltd.", "Baotou Rare Earth Co Ltd"),
+        ("Alpha L.L.C.", "ALPHA LLC"),
+        ("Alpha Limited Liability Company", "Alpha LLC"),
+        ("Müller Metalle GmbH", "MULLER METALLE G.m.b.H."),
+        ("Société Générale S.A.", "Societe Generale SA"),
+        ("Gamma Sdn. Bhd.", "Gamma Sendirian Berhad"),
+        ("Delta Pte. Ltd.", "Delta Private Limited"),
+        ("Eta JSC", "Eta Joint Stock Company"),
+        ("Theta Corp.", "THETA CORPORATION"),
+        ("Iota Inc", "Iota Incorporated"),
+        ("Kappa Intl Trading", "KAPPA INTERNATIONAL TRADE"),
+        ("ＡＢＣ Ｍｅｔａｌｓ", "abc metals"),
+        ("  A&B   Metals ", "a and b metals"),
+    ],
+)
 def test_legal_form_variants_normalise_to_one_name(a, b):
     got = normalise_names(pd.Series([a, b]))
     assert got[0] == got[1]
@@ -114,18 +126,38 @@ def test_normalised_forms_and_cores():
     got = normalise_names(pd.Series(["Baotou Rare Earth Co., Ltd", None, "  ", "Trading Co. Ltd"]))
     assert got[0] == "baotou rare earth co ltd"
     assert got[1:3].isna().all()
-    cores = name_cores(pd.Series(["Baotou Rare Earth Co., Ltd", "Gamma Holdings Sdn Bhd",
-                                  "Trading Co. Ltd"]))
+    cores = name_cores(pd.Series(["Baotou Rare Earth Co., Ltd", "Gamma Holdings Sdn Bhd", "Trading Co. Ltd"]))
     assert cores.tolist() == ["baotou rare earth", "gamma", "trading co ltd"]  # all-generic kept
     assert normalise_text(pd.Series(["Room 5, 1 Main St."]))[0] == "room 5 1 main st"
 
 
-_TOKENS = ["Baotou", "Rare", "Earth", "Müller", "Co.", "Ltd", "LIMITED", "Company", "L.L.C.",
-           "S.A.", "Sdn", "Bhd", "Pte", "Private", "GmbH", "&", "Trading", "İstanbul", "ß", "x"]
+_TOKENS = [
+    "Baotou",
+    "Rare",
+    "Earth",
+    "Müller",
+    "Co.",
+    "Ltd",
+    "LIMITED",
+    "Company",
+    "L.L.C.",
+    "S.A.",
+    "Sdn",
+    "Bhd",
+    "Pte",
+    "Private",
+    "GmbH",
+    "&",
+    "Trading",
+    "İstanbul",
+    "ß",
+    "x",
+]
 
 
-_NAMES = st.lists(st.tuples(st.sampled_from(_TOKENS), st.sampled_from([" ", ", ", ".", "  ", "-"])),
-                  max_size=8).map(lambda parts: "".join(t + sep for t, sep in parts))
+_NAMES = st.lists(
+    st.tuples(st.sampled_from(_TOKENS), st.sampled_from([" ", ", ", ".", "  ", "-"])), max_size=8
+).map(lambda parts: "".join(t + sep for t, sep in parts))
 
 
 @settings(max_examples=25, deadline=None)
@@ -138,9 +170,11 @@ def test_normalising_twice_changes_nothing(names):
 
 # ---------------------------------------------------------------- watchlist names
 def test_consignee_written_as_listed_alias_scores_full_marks():
-    d = decl(("2026-03-01", "A", "Alpha Trading Ltd", "OMEGA MAGNETICS L.L.C.", "DE"),
-             ("2026-03-01", "A", "Alpha Trading Ltd", "Omega Magnet", "DE"),
-             ("2026-03-01", "A", None, "Totally Unrelated Ceramics", "DE"))
+    d = decl(
+        ("2026-03-01", "A", "Alpha Trading Ltd", "OMEGA MAGNETICS L.L.C.", "DE"),
+        ("2026-03-01", "A", "Alpha Trading Ltd", "Omega Magnet", "DE"),
+        ("2026-03-01", "A", None, "Totally Unrelated Ceramics", "DE"),
+    )
     r = run(d, watchlist=WATCHLIST)
     score = r.features["consignee_watchlist_name_score"]
     assert score[0] == pytest.approx(100.0)
@@ -157,14 +191,17 @@ def test_consignee_written_as_listed_alias_scores_full_marks():
 
 # ---------------------------------------------------------------- steps to listed entities
 def test_two_step_chain_gives_two_and_the_path_in_words():
-    d = decl(("2026-03-01", "A", "Alpha Trading Ltd", "Gamma Rare Metals Company Limited", "CN"),
-             ("2026-03-01", "S1", "Shell One Ltd", "Nobody GmbH", "DE"))
+    d = decl(
+        ("2026-03-01", "A", "Alpha Trading Ltd", "Gamma Rare Metals Company Limited", "CN"),
+        ("2026-03-01", "S1", "Shell One Ltd", "Nobody GmbH", "DE"),
+    )
     r = run(d, **full_ctx())
     f, c = r.features, r.context
     assert f.loc[0, "exporter_steps_to_listed_entity"] == 2
     assert c.loc[0, "exporter_listed_path"] == (
         "Alpha Trading Ltd -owned by-> Beta Holdings -owns-> Gamma Rare Metals Co., Ltd "
-        "(listed: G, us_trade_csl)")
+        "(listed: G, us_trade_csl)"
+    )
     assert c.loc[0, "exporter_listed_entity_id"] == "G"
     # consignee resolved by name to the listed registry company itself
     assert f.loc[0, "consignee_steps_to_listed_entity"] == 0
@@ -175,66 +212,86 @@ def test_two_step_chain_gives_two_and_the_path_in_words():
 
 
 def test_officer_links_count_and_read_as_roles():
-    ctx = dict(companies=REGISTRY, officers=officers(("P9", "Anna Front", "A"),
-                                                     ("P9", "Anna Front", "G")),
-               watchlist=WATCHLIST, ownership=None)
+    ctx = dict(
+        companies=REGISTRY,
+        officers=officers(("P9", "Anna Front", "A"), ("P9", "Anna Front", "G")),
+        watchlist=WATCHLIST,
+        ownership=None,
+    )
     r = run(decl(("2026-03-01", "A", "Alpha Trading Ltd", "X", "DE")), **ctx)
     assert r.features.loc[0, "exporter_steps_to_listed_entity"] == 2
     assert r.context.loc[0, "exporter_listed_path"].startswith(
-        "Alpha Trading Ltd -has director-> Anna Front -director of-> Gamma Rare Metals")
+        "Alpha Trading Ltd -has director-> Anna Front -director of-> Gamma Rare Metals"
+    )
     assert any("ownership table absent" in m for m in r.missing)
 
 
 def test_cyclic_ownership_terminates_with_correct_distances():
-    reg = companies(("A", "A Co", "HK", None, "2020-01-01", None),
-                    ("B", "B Co", "HK", None, "2020-01-01", None),
-                    ("C", "C Co", "HK", None, "2020-01-01", None),
-                    ("L", "Listed Co", "CN", None, "2020-01-01", None))
+    reg = companies(
+        ("A", "A Co", "HK", None, "2020-01-01", None),
+        ("B", "B Co", "HK", None, "2020-01-01", None),
+        ("C", "C Co", "HK", None, "2020-01-01", None),
+        ("L", "Listed Co", "CN", None, "2020-01-01", None),
+    )
     own = owns(("A", "B"), ("B", "A"), ("B", "C"), ("C", "A"), ("C", "L"))
     d = decl(*[("2026-03-01", e, f"{e} Co", "x", "DE") for e in ("A", "B", "C", "L")])
     r = run(d, companies=reg, ownership=own, watchlist=watchlist(("L", "Listed Co", None)))
     assert r.features["exporter_steps_to_listed_entity"].tolist() == [2.0, 2.0, 1.0, 0.0]
-    assert r.context.loc[2, "exporter_listed_path"] == (
-        "C Co -owns-> Listed Co (listed: L, us_trade_csl)")
+    assert r.context.loc[2, "exporter_listed_path"] == ("C Co -owns-> Listed Co (listed: L, us_trade_csl)")
 
 
 def test_registry_company_named_like_a_listed_entity_counts_as_listed():
-    reg = companies(("Z", "Omega Magnetics, L.L.C.", "AE", None, "2024-01-01", None),
-                    ("Y", "Yankee Ltd", "AE", None, "2024-01-01", None))
-    r = run(decl(("2026-03-01", "Y", "Yankee Ltd", "x", "DE")), companies=reg,
-            ownership=owns(("Z", "Y")), watchlist=WATCHLIST)
+    reg = companies(
+        ("Z", "Omega Magnetics, L.L.C.", "AE", None, "2024-01-01", None),
+        ("Y", "Yankee Ltd", "AE", None, "2024-01-01", None),
+    )
+    r = run(
+        decl(("2026-03-01", "Y", "Yankee Ltd", "x", "DE")),
+        companies=reg,
+        ownership=owns(("Z", "Y")),
+        watchlist=WATCHLIST,
+    )
     assert r.features.loc[0, "exporter_steps_to_listed_entity"] == 1
     assert r.context.loc[0, "exporter_listed_path"] == (
-        "Yankee Ltd -owned by-> Omega Magnetics, L.L.C. "
-        "(name of listed NK-omega 'Omega Magnetics LLC')")
+        "Yankee Ltd -owned by-> Omega Magnetics, L.L.C. (name of listed NK-omega 'Omega Magnetics LLC')"
+    )
 
 
 # ---------------------------------------------------------------- registry facts
 def test_company_missing_from_registry_is_flagged_with_no_age():
-    d = decl(("2026-03-01", "A", "Alpha Trading Ltd", "Shell One Ltd", "HK"),
-             ("2026-03-01", "Q-404", "Ghost Ltd", "Never Registered BV", "NL"),
-             ("2024-06-01", "S1", "Shell One Ltd", "x", "HK"))  # before S1 was incorporated
+    d = decl(
+        ("2026-03-01", "A", "Alpha Trading Ltd", "Shell One Ltd", "HK"),
+        ("2026-03-01", "Q-404", "Ghost Ltd", "Never Registered BV", "NL"),
+        ("2024-06-01", "S1", "Shell One Ltd", "x", "HK"),
+    )  # before S1 was incorporated
     r = run(d, **full_ctx())
     f = r.features
     assert f["exporter_unknown_to_registry"].tolist() == [0.0, 1.0, 1.0]
     assert f.loc[0, "exporter_company_age_days"] == 59  # 2026-01-01 -> 2026-03-01
     assert f.loc[1:, "exporter_company_age_days"].isna().all()
     assert f["consignee_unknown_to_registry"].tolist() == [0.0, 1.0, 1.0]
-    assert f.loc[0, "consignee_company_age_days"] == (pd.Timestamp("2026-03-01")
-                                                      - pd.Timestamp("2025-01-01")).days
+    assert (
+        f.loc[0, "consignee_company_age_days"]
+        == (pd.Timestamp("2026-03-01") - pd.Timestamp("2025-01-01")).days
+    )
 
 
 def test_consignee_id_wins_over_name():
-    d = decl(("2026-03-01", "A", "Alpha", "Some Trade Name", "HK"),
-             ("2026-03-01", "A", "Alpha", "Shell Two Ltd", "HK"),
-             consignee_id=["S1", None])
+    d = decl(
+        ("2026-03-01", "A", "Alpha", "Some Trade Name", "HK"),
+        ("2026-03-01", "A", "Alpha", "Shell Two Ltd", "HK"),
+        consignee_id=["S1", None],
+    )
     c = run(d, **full_ctx()).context
     assert c["consignee_registry_id"].tolist() == ["S1", "S2"]
 
 
 def test_shared_address_and_agent_counts():
-    d = decl(("2026-03-01", "A", "Alpha", "x", "HK"), ("2026-03-01", "G", "Gamma", "x", "CN"),
-             ("2026-03-01", "S3", "Shell Three", "x", "HK"))
+    d = decl(
+        ("2026-03-01", "A", "Alpha", "x", "HK"),
+        ("2026-03-01", "G", "Gamma", "x", "CN"),
+        ("2026-03-01", "S3", "Shell Three", "x", "HK"),
+    )
     f = run(d, **full_ctx()).features
     # "Room 5, 1 Main St" is also S1's and S2's address, written differently
     assert f["exporter_address_shared_count"].tolist()[:2] == [2.0, 0.0]
@@ -243,8 +300,10 @@ def test_shared_address_and_agent_counts():
 
 
 def test_nominee_director_on_five_boards():
-    d = decl(("2026-03-01", "N", "Nominee Client", "Gamma Rare Metals Co Ltd", "CN"),
-             ("2026-03-01", "A", "Alpha", "x", "HK"))
+    d = decl(
+        ("2026-03-01", "N", "Nominee Client", "Gamma Rare Metals Co Ltd", "CN"),
+        ("2026-03-01", "A", "Alpha", "x", "HK"),
+    )
     r = run(d, **full_ctx())
     assert r.features.loc[0, "exporter_max_director_boards"] == 5
     assert r.context.loc[0, "exporter_busiest_officer"] == "Ivan Nominee"
@@ -260,20 +319,28 @@ def test_all_reference_tables_absent_gives_empty_features_and_says_why():
     assert r.features.isna().all().all() and (r.features.dtypes == "float64").all()
     assert r.features.index.equals(d.index) and r.context.index.equals(d.index)
     text = " ".join(r.missing)
-    for what in ("company registry absent", "officers table absent", "ownership table absent",
-                 "watchlist absent"):
+    for what in (
+        "company registry absent",
+        "officers table absent",
+        "ownership table absent",
+        "watchlist absent",
+    ):
         assert what in text
 
 
 def test_empty_tables_missing_columns_and_empty_declarations_do_not_crash():
-    empty = dict(companies=REGISTRY.iloc[:0], ownership=owns(), officers=officers(),
-                 watchlist=WATCHLIST.iloc[:0])
+    empty = dict(
+        companies=REGISTRY.iloc[:0], ownership=owns(), officers=officers(), watchlist=WATCHLIST.iloc[:0]
+    )
     d = decl(("2026-03-01", "A", "Alpha", "x", "HK"))
     r = run(d, **empty)
     assert r.features.loc[0, "exporter_unknown_to_registry"] == 1
     assert r.features.loc[0, "exporter_watchlist_name_score"] == 0
-    bare = dict(companies=REGISTRY[["company_id", "name", "country"]],
-                watchlist=WATCHLIST[["id", "name"]], ownership=owns(("H", "A"), ("H", "G")))
+    bare = dict(
+        companies=REGISTRY[["company_id", "name", "country"]],
+        watchlist=WATCHLIST[["id", "name"]],
+        ownership=owns(("H", "A"), ("H", "G")),
+    )
     r = run(d, **bare)
     assert np.isnan(r.features.loc[0, "exporter_company_age_days"])
     assert any("no incorporated_on column" in m for m in r.missing)
@@ -284,9 +351,11 @@ def test_empty_tables_missing_columns_and_empty_declarations_do_not_crash():
 
 def test_rows_in_any_order_keep_their_index_and_inputs_are_not_mutated():
     ctx = full_ctx()
-    d = decl(("2026-03-01", "A", "Alpha Trading Ltd", "Omega Magnets", "DE"),
-             ("2026-02-01", "N", "Nominee Client", "Shell One", "HK"),
-             ("2026-01-15", "G", "Gamma RM Ltd", "Beta Holdings", "VG"))
+    d = decl(
+        ("2026-03-01", "A", "Alpha Trading Ltd", "Omega Magnets", "DE"),
+        ("2026-02-01", "N", "Nominee Client", "Shell One", "HK"),
+        ("2026-01-15", "G", "Gamma RM Ltd", "Beta Holdings", "VG"),
+    )
     d = d.iloc[[2, 0, 1]]
     before = {k: v.copy() for k, v in ctx.items()}, d.copy()
     r = run(d, **ctx)
@@ -299,8 +368,10 @@ def test_rows_in_any_order_keep_their_index_and_inputs_are_not_mutated():
 
 
 def test_every_reason_renders_with_the_columns_provided():
-    d = decl(("2026-03-01", "A", "Alpha Trading Ltd", "Omega Magnetics LLC", "DE"),
-             ("2026-03-01", "N", "Gamma RM Ltd", "Shell One Ltd", "HK"))
+    d = decl(
+        ("2026-03-01", "A", "Alpha Trading Ltd", "Omega Magnetics LLC", "DE"),
+        ("2026-03-01", "N", "Gamma RM Ltd", "Shell One Ltd", "HK"),
+    )
     r = run(d, **full_ctx())
     rows = pd.concat([d, r.features, r.context], axis=1).to_dict("records")
     shown = set()
@@ -314,5 +385,9 @@ def test_every_reason_renders_with_the_columns_provided():
             text = feat.reason.format(**row)
             assert "nan" not in text.split(), (feat.name, text)
             shown.add(feat.name)
-    assert {"exporter_steps_to_listed_entity", "consignee_watchlist_name_score",
-            "exporter_max_director_boards", "exporter_address_shared_count"} <= shown
+    assert {
+        "exporter_steps_to_listed_entity",
+        "consignee_watchlist_name_score",
+        "exporter_max_director_boards",
+        "exporter_address_shared_count",
+    } <= shown

@@ -18,8 +18,13 @@ from data.generate import generate_world
 from data.reference import hs_profiles, ports
 from features.build import build_features, combine, feature_names, fit_state, make_context
 
-RATES = ["exporter_violation_rate", "code_cover_violation_rate", "transit_hub_violation_rate",
-         "consignee_country_violation_rate", "declarant_violation_rate"]
+RATES = [
+    "exporter_violation_rate",
+    "code_cover_violation_rate",
+    "transit_hub_violation_rate",
+    "consignee_country_violation_rate",
+    "declarant_violation_rate",
+]
 TABLES = ("companies", "ownership", "officers", "watchlist", "licenses")
 
 
@@ -64,11 +69,17 @@ def _tables(world, history, inspections=None) -> dict[str, pd.DataFrame]:
 
 
 def _inspection(declaration_id: str, on: pd.Timestamp, outcome: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "declaration_id": [declaration_id], "inspected_on": [on.normalize()],
-        "outcome": [outcome], "typology": ["routing" if outcome == "violation" else None],
-        "found_hs_code": [None], "seized_value_usd": [np.nan], "selected_by": ["rule"],
-    })
+    return pd.DataFrame(
+        {
+            "declaration_id": [declaration_id],
+            "inspected_on": [on.normalize()],
+            "outcome": [outcome],
+            "typology": ["routing" if outcome == "violation" else None],
+            "found_hs_code": [None],
+            "seized_value_usd": [np.nan],
+            "selected_by": ["rule"],
+        }
+    )
 
 
 def features_of(world, target, state, extra_history=(), extra_inspections=()) -> pd.Series:
@@ -76,8 +87,7 @@ def features_of(world, target, state, extra_history=(), extra_inspections=()) ->
     history = pd.concat([world.declarations, *extra_history], ignore_index=True)
     inspections = pd.concat([world.inspections, *extra_inspections], ignore_index=True)
     decl = combine(history, target)
-    ctx = make_context(_tables(world, history, inspections), decl, hs_profiles(), ports(),
-                       state=state)
+    ctx = make_context(_tables(world, history, inspections), decl, hs_profiles(), ports(), state=state)
     fs = build_features(decl, ctx)
     assert fs.declaration_ids.tolist() == target["declaration_id"].tolist()
     return fs.matrix.iloc[0]
@@ -97,8 +107,14 @@ def baseline(world, target, twin, state) -> pd.Series:
 
 
 def test_target_shares_the_keys_with_its_twin(target, twin, baseline):
-    for col in ("exporter_id", "hs_code", "transshipment_ports", "consignee_country",
-                "declarant_id", "license_id"):
+    for col in (
+        "exporter_id",
+        "hs_code",
+        "transshipment_ports",
+        "consignee_country",
+        "declarant_id",
+        "license_id",
+    ):
         assert twin.loc[0, col] == target.loc[0, col]
     assert twin.loc[0, "declared_at"] < target.loc[0, "declared_at"]
     assert baseline[RATES].notna().all(), "every outcome rate must be defined for the target"
@@ -112,8 +128,7 @@ def test_violation_recorded_after_the_target_changes_nothing(world, target, twin
     assert_same_row(got, baseline)
 
 
-def test_violation_recorded_earlier_on_the_declaration_day_counts(world, target, twin, state,
-                                                                 baseline):
+def test_violation_recorded_earlier_on_the_declaration_day_counts(world, target, twin, state, baseline):
     # inspections are dated by day: recorded on the target's day means midnight, before it
     same_day = _inspection("TWIN-EARLIER", target.loc[0, "declared_at"], "violation")
     got = features_of(world, target, state, [twin], [same_day])
@@ -128,15 +143,15 @@ def test_the_targets_own_outcome_is_never_a_feature(world, target, twin, state, 
         assert_same_row(features_of(world, target, state, [twin], [own]), baseline)
 
 
-def test_violation_recorded_before_the_target_raises_the_rates(world, target, twin, state,
-                                                               baseline):
+def test_violation_recorded_before_the_target_raises_the_rates(world, target, twin, state, baseline):
     before = twin.loc[0, "declared_at"] + pd.Timedelta(days=2)
     past = _inspection("TWIN-EARLIER", before, "violation")
     got = features_of(world, target, state, [twin], [past])
     for name in RATES:
         assert got[name] > baseline[name], (
             f"{name}: a violation found on the same exporter/code/hub/country before the "
-            f"declaration should raise it ({baseline[name]:.4f} -> {got[name]:.4f})")
+            f"declaration should raise it ({baseline[name]:.4f} -> {got[name]:.4f})"
+        )
     assert got["exporter_inspections_before"] == baseline["exporter_inspections_before"] + 1
     # nothing but the outcome-based features moves
     others = [n for n in feature_names() if n not in RATES and n != "exporter_inspections_before"]
@@ -153,8 +168,9 @@ def test_clear_outcome_recorded_before_lowers_the_rates(world, target, twin, sta
 def test_declarations_after_the_target_change_nothing(world, target, twin, state, baseline):
     t0 = target.loc[0, "declared_at"]
     copies = []
-    for i, delay in enumerate([pd.Timedelta(seconds=1), pd.Timedelta(hours=1),
-                               pd.Timedelta(days=1), pd.Timedelta(days=40)]):
+    for i, delay in enumerate(
+        [pd.Timedelta(seconds=1), pd.Timedelta(hours=1), pd.Timedelta(days=1), pd.Timedelta(days=40)]
+    ):
         c = target.copy()
         c["declaration_id"] = f"LATER-{i}"
         c["declared_at"] = t0 + delay
@@ -162,10 +178,11 @@ def test_declarations_after_the_target_change_nothing(world, target, twin, state
     # and a slice of ordinary trade replayed a month later, with violations found in it
     replay = world.declarations.sample(300, random_state=0).copy()
     replay["declaration_id"] = "REPLAY-" + replay["declaration_id"]
-    replay["declared_at"] = replay["declared_at"] + (t0 - replay["declared_at"].min()
-                                                     + pd.Timedelta(days=3))
+    replay["declared_at"] = replay["declared_at"] + (t0 - replay["declared_at"].min() + pd.Timedelta(days=3))
     assert (replay["declared_at"] > t0).all()
-    found = [_inspection(d, t0 + pd.Timedelta(days=60), "violation")
-             for d in [*replay["declaration_id"].iloc[:50], "LATER-0", "LATER-2"]]
+    found = [
+        _inspection(d, t0 + pd.Timedelta(days=60), "violation")
+        for d in [*replay["declaration_id"].iloc[:50], "LATER-0", "LATER-2"]
+    ]
     got = features_of(world, target, state, [twin, *copies, replay], found)
     assert_same_row(got, baseline)

@@ -15,32 +15,41 @@ R = routing.EARTH_RADIUS_KM
 HUB = "transit_hub_violation_rate"
 
 # Ports on a unit grid of the globe, so great-circle distances are whole fractions of pi * R.
-GRID_PORTS = pd.DataFrame({
-    "locode": ["AAORG", "BBMID", "CCDST", "DDPOL", "EEWST"],
-    "name": ["origin", "mid", "destination", "pole", "west"],
-    "country": ["AA", "BB", "CC", "DD", "EE"],
-    "lat": [0.0, 0.0, 0.0, 90.0, 0.0],
-    "lon": [0.0, 45.0, 90.0, 0.0, -45.0],
-    "major": [True] * 5,
-})
+GRID_PORTS = pd.DataFrame(
+    {
+        "locode": ["AAORG", "BBMID", "CCDST", "DDPOL", "EEWST"],
+        "name": ["origin", "mid", "destination", "pole", "west"],
+        "country": ["AA", "BB", "CC", "DD", "EE"],
+        "lat": [0.0, 0.0, 0.0, 90.0, 0.0],
+        "lon": [0.0, 45.0, 90.0, 0.0, -45.0],
+        "major": [True] * 5,
+    }
+)
 
 # Real coordinates (from the port reference) for a hand-computed real detour.
-REAL_PORTS = pd.DataFrame({
-    "locode": ["CNSHA", "VNHPH", "MYPKG", "NLRTM", "SGSIN"],
-    "name": ["Shanghai", "Haiphong", "Port Kelang", "Rotterdam", "Singapore"],
-    "country": ["CN", "VN", "MY", "NL", "SG"],
-    "lat": [31.40009, 20.90899, 3.00343, 51.90438, 1.23921],
-    "lon": [121.49711, 106.74042, 101.38265, 4.44245, 103.83246],
-    "major": [True] * 5,
-})
+REAL_PORTS = pd.DataFrame(
+    {
+        "locode": ["CNSHA", "VNHPH", "MYPKG", "NLRTM", "SGSIN"],
+        "name": ["Shanghai", "Haiphong", "Port Kelang", "Rotterdam", "Singapore"],
+        "country": ["CN", "VN", "MY", "NL", "SG"],
+        "lat": [31.40009, 20.90899, 3.00343, 51.90438, 1.23921],
+        "lon": [121.49711, 106.74042, 101.38265, 4.44245, 103.83246],
+        "major": [True] * 5,
+    }
+)
 
 
 def make_decl(rows: list[dict]) -> pd.DataFrame:
     """Declarations with defaults for everything a test does not care about."""
     base = {
-        "exporter_id": "E1", "hs_code": "2846901000", "origin_country": "AA",
-        "port_of_loading": "AAORG", "port_of_discharge": "CCDST", "transshipment_ports": None,
-        "destination_country": "CC", "consignee_country": "CC",
+        "exporter_id": "E1",
+        "hs_code": "2846901000",
+        "origin_country": "AA",
+        "port_of_loading": "AAORG",
+        "port_of_discharge": "CCDST",
+        "transshipment_ports": None,
+        "destination_country": "CC",
+        "consignee_country": "CC",
     }
     frame = pd.DataFrame([{**base, **r} for r in rows])
     frame["declaration_id"] = [f"D{i}" for i in range(len(frame))]
@@ -51,19 +60,23 @@ def make_decl(rows: list[dict]) -> pd.DataFrame:
 
 
 def labels_frame(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "declaration_id": [r[0] for r in rows],
-        "label_time": pd.to_datetime([r[1] for r in rows]),
-        "violation": [r[2] for r in rows],
-        "typology": ["routing" if r[2] else None for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "declaration_id": [r[0] for r in rows],
+            "label_time": pd.to_datetime([r[1] for r in rows]),
+            "violation": [r[2] for r in rows],
+            "typology": ["routing" if r[2] else None for r in rows],
+        }
+    )
 
 
 def hand_haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
     (lat1, lon1), (lat2, lon2) = a, b
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * R * math.asin(math.sqrt(h))
 
 
@@ -74,14 +87,16 @@ def test_haversine_one_degree_and_quarter_circle():
 
 
 def test_hops_and_circuity_on_grid():
-    decl = make_decl([
-        {"transshipment_ports": None},             # direct
-        {"transshipment_ports": ""},               # empty means direct
-        {"transshipment_ports": "BBMID"},          # on the way: no detour
-        {"transshipment_ports": "DDPOL"},          # via the pole: 90 + 90 degrees for 90
-        {"transshipment_ports": "EEWST;DDPOL"},    # 45 + 90 + 90 = 225 degrees for 90
-        {"transshipment_ports": " bbmid ; "},      # sloppy spacing, case and trailing ';'
-    ])
+    decl = make_decl(
+        [
+            {"transshipment_ports": None},  # direct
+            {"transshipment_ports": ""},  # empty means direct
+            {"transshipment_ports": "BBMID"},  # on the way: no detour
+            {"transshipment_ports": "DDPOL"},  # via the pole: 90 + 90 degrees for 90
+            {"transshipment_ports": "EEWST;DDPOL"},  # 45 + 90 + 90 = 225 degrees for 90
+            {"transshipment_ports": " bbmid ; "},  # sloppy spacing, case and trailing ';'
+        ]
+    )
     result = routing.compute(decl, FeatureContext(ports=GRID_PORTS))
     f = result.features
     assert f["route_hops"].tolist() == [0.0, 0.0, 1.0, 1.0, 2.0, 1.0]
@@ -95,12 +110,16 @@ def test_hops_and_circuity_on_grid():
 
 
 def test_real_detour_matches_hand_computation():
-    decl = make_decl([{"port_of_loading": "CNSHA", "port_of_discharge": "NLRTM",
-                       "transshipment_ports": "VNHPH;MYPKG"}])
+    decl = make_decl(
+        [{"port_of_loading": "CNSHA", "port_of_discharge": "NLRTM", "transshipment_ports": "VNHPH;MYPKG"}]
+    )
     c = REAL_PORTS.set_index("locode")
     pt = {k: (c.loc[k, "lat"], c.loc[k, "lon"]) for k in c.index}
-    sailed = (hand_haversine(pt["CNSHA"], pt["VNHPH"]) + hand_haversine(pt["VNHPH"], pt["MYPKG"])
-              + hand_haversine(pt["MYPKG"], pt["NLRTM"]))
+    sailed = (
+        hand_haversine(pt["CNSHA"], pt["VNHPH"])
+        + hand_haversine(pt["VNHPH"], pt["MYPKG"])
+        + hand_haversine(pt["MYPKG"], pt["NLRTM"])
+    )
     direct = hand_haversine(pt["CNSHA"], pt["NLRTM"])
     result = routing.compute(decl, FeatureContext(ports=REAL_PORTS))
     assert result.features.loc[0, "route_circuity"] == pytest.approx(sailed / direct, rel=1e-12)
@@ -109,11 +128,13 @@ def test_real_detour_matches_hand_computation():
 
 
 def test_unknown_ports_counted_and_circuity_left_empty():
-    decl = make_decl([
-        {"transshipment_ports": "ZZZZZ"},
-        {"port_of_loading": "QQQQQ", "transshipment_ports": "BBMID;ZZZZZ"},
-        {"port_of_discharge": None},
-    ])
+    decl = make_decl(
+        [
+            {"transshipment_ports": "ZZZZZ"},
+            {"port_of_loading": "QQQQQ", "transshipment_ports": "BBMID;ZZZZZ"},
+            {"port_of_discharge": None},
+        ]
+    )
     result = routing.compute(decl, FeatureContext(ports=GRID_PORTS))
     f = result.features
     assert f["route_unknown_ports"].tolist() == [1.0, 2.0, 1.0]
@@ -160,11 +181,13 @@ def test_empty_frame():
 
 
 def _hub_rows(label_day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "transshipment_ports": "BBMID"},  # D0: the violation
-        {"declared_at": "2024-01-05", "transshipment_ports": "BBMID"},  # D1: scored on day 5
-        {"declared_at": "2024-01-05", "transshipment_ports": None},     # D2: direct
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "transshipment_ports": "BBMID"},  # D0: the violation
+            {"declared_at": "2024-01-05", "transshipment_ports": "BBMID"},  # D1: scored on day 5
+            {"declared_at": "2024-01-05", "transshipment_ports": None},  # D2: direct
+        ]
+    )
     return decl, labels_frame([("D0", label_day, 1)])
 
 
@@ -187,38 +210,40 @@ def test_hub_violation_recorded_before_raises_the_rate():
     result = routing.compute(decl, FeatureContext(labels=labels))
     # 1 violation in 1 inspection; prior = (1 + 1) / (1 + 30); rate = (1 + 20 * prior) / (1 + 20)
     prior = 2 / 31
-    assert result.features.loc[1, "transit_hub_violation_rate"] == pytest.approx(
-        (1 + 20 * prior) / 21)
+    assert result.features.loc[1, "transit_hub_violation_rate"] == pytest.approx((1 + 20 * prior) / 21)
     assert result.features.loc[1, "transit_hub_violation_rate"] > 1 / 30
     assert result.context.loc[1, "transit_hub_worst"] == "BBMID"
     assert result.context.loc[1, "transit_hub_inspections"] == 1.0
 
 
 def test_hub_rate_is_the_worst_transit_port():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "transshipment_ports": "DDPOL"},         # clear
-        {"declared_at": "2024-01-01", "transshipment_ports": "BBMID"},         # violation
-        {"declared_at": "2024-02-01", "transshipment_ports": "DDPOL;BBMID"},
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "transshipment_ports": "DDPOL"},  # clear
+            {"declared_at": "2024-01-01", "transshipment_ports": "BBMID"},  # violation
+            {"declared_at": "2024-02-01", "transshipment_ports": "DDPOL;BBMID"},
+        ]
+    )
     labels = labels_frame([("D0", "2024-01-10", 0), ("D1", "2024-01-10", 1)])
     result = routing.compute(decl, FeatureContext(labels=labels))
     prior = (1 + 1) / (2 + 30)
-    assert result.features.loc[2, "transit_hub_violation_rate"] == pytest.approx(
-        (1 + 20 * prior) / 21)
+    assert result.features.loc[2, "transit_hub_violation_rate"] == pytest.approx((1 + 20 * prior) / 21)
     assert result.context.loc[2, "transit_hub_worst"] == "BBMID"
 
 
 def test_origin_produces_goods_share_hand_computed():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "hs_code": "2846901000", "origin_country": "CN"},
-        {"declared_at": "2024-01-02", "hs_code": "284690", "origin_country": "CN"},
-        {"declared_at": "2024-01-03", "hs_code": "2846100000", "origin_country": "CN"},
-        {"declared_at": "2024-01-04", "hs_code": "284690", "origin_country": "MY"},
-        {"declared_at": "2024-01-05", "hs_code": "260111", "origin_country": "BR"},
-        {"declared_at": "2024-01-06", "hs_code": "260111", "origin_country": "BR"},
-        {"declared_at": "2024-02-01", "hs_code": "284690", "origin_country": "MY"},  # scored
-        {"declared_at": "2024-02-01", "hs_code": "284690", "origin_country": "BR"},  # scored
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "hs_code": "2846901000", "origin_country": "CN"},
+            {"declared_at": "2024-01-02", "hs_code": "284690", "origin_country": "CN"},
+            {"declared_at": "2024-01-03", "hs_code": "2846100000", "origin_country": "CN"},
+            {"declared_at": "2024-01-04", "hs_code": "284690", "origin_country": "MY"},
+            {"declared_at": "2024-01-05", "hs_code": "260111", "origin_country": "BR"},
+            {"declared_at": "2024-01-06", "hs_code": "260111", "origin_country": "BR"},
+            {"declared_at": "2024-02-01", "hs_code": "284690", "origin_country": "MY"},  # scored
+            {"declared_at": "2024-02-01", "hs_code": "284690", "origin_country": "BR"},  # scored
+        ]
+    )
     result = routing.compute(decl, FeatureContext())
     share = result.features["origin_produces_goods_share"]
     assert np.isnan(share[0])  # nothing seen before the first declaration
@@ -232,12 +257,18 @@ def test_origin_produces_goods_share_hand_computed():
 
 
 def test_country_mismatches():
-    decl = make_decl([
-        {"origin_country": "CN", "port_of_loading": "MYPKG"},
-        {"origin_country": "MY", "port_of_loading": "MYPKG", "destination_country": "DE",
-         "consignee_country": "NL"},
-        {"origin_country": None, "consignee_country": None},
-    ])
+    decl = make_decl(
+        [
+            {"origin_country": "CN", "port_of_loading": "MYPKG"},
+            {
+                "origin_country": "MY",
+                "port_of_loading": "MYPKG",
+                "destination_country": "DE",
+                "consignee_country": "NL",
+            },
+            {"origin_country": None, "consignee_country": None},
+        ]
+    )
     f = routing.compute(decl, FeatureContext(ports=REAL_PORTS)).features
     assert f["origin_differs_from_loading_country"].tolist()[:2] == [1.0, 0.0]
     assert np.isnan(f.loc[2, "origin_differs_from_loading_country"])
@@ -246,12 +277,14 @@ def test_country_mismatches():
 
 
 def test_row_order_does_not_change_values_and_input_is_not_mutated():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "transshipment_ports": "BBMID", "origin_country": "BB"},
-        {"declared_at": "2024-01-02", "transshipment_ports": "DDPOL;BBMID"},
-        {"declared_at": "2024-01-03", "transshipment_ports": "ZZZZZ"},
-        {"declared_at": "2024-01-04", "transshipment_ports": "BBMID", "origin_country": "BB"},
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "transshipment_ports": "BBMID", "origin_country": "BB"},
+            {"declared_at": "2024-01-02", "transshipment_ports": "DDPOL;BBMID"},
+            {"declared_at": "2024-01-03", "transshipment_ports": "ZZZZZ"},
+            {"declared_at": "2024-01-04", "transshipment_ports": "BBMID", "origin_country": "BB"},
+        ]
+    )
     labels = labels_frame([("D0", "2024-01-02", 1), ("D1", "2024-01-03", 0)])
     ctx = FeatureContext(ports=GRID_PORTS, labels=labels)
     before = decl.copy(deep=True)
@@ -266,11 +299,12 @@ def test_row_order_does_not_change_values_and_input_is_not_mutated():
 
 
 def test_catalogue_matches_output_and_reasons_render():
-    decl = make_decl([
-        {"declared_at": "2024-01-01", "transshipment_ports": "BBMID", "origin_country": "BB"},
-        {"declared_at": "2024-01-05", "transshipment_ports": "DDPOL;ZZZZZ",
-         "destination_country": "DE"},
-    ])
+    decl = make_decl(
+        [
+            {"declared_at": "2024-01-01", "transshipment_ports": "BBMID", "origin_country": "BB"},
+            {"declared_at": "2024-01-05", "transshipment_ports": "DDPOL;ZZZZZ", "destination_country": "DE"},
+        ]
+    )
     labels = labels_frame([("D0", "2024-01-02", 1)])
     result = routing.compute(decl, FeatureContext(ports=GRID_PORTS, labels=labels))
     names = [f.name for f in routing.FEATURES]
@@ -278,8 +312,7 @@ def test_catalogue_matches_output_and_reasons_render():
     assert list(result.features.columns) == names
     assert result.features.index.equals(decl.index)
     assert result.context.index.equals(decl.index)
-    row = {**decl.iloc[1].to_dict(), **result.features.iloc[1].to_dict(),
-           **result.context.iloc[1].to_dict()}
+    row = {**decl.iloc[1].to_dict(), **result.features.iloc[1].to_dict(), **result.context.iloc[1].to_dict()}
     for feature in routing.FEATURES:
         text = feature.reason.format(**row)
         assert text and "{" not in text

@@ -42,8 +42,7 @@ def world_and_state():
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """Categorical context columns as plain objects (their category lists depend on the rows)."""
-    return frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype)
-                       else c)
+    return frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)
 
 
 @pytest.mark.parametrize("share", [0.03, 0.5])
@@ -57,11 +56,10 @@ def test_some_targets_give_exactly_their_rows_of_all_targets(world_and_state, sh
     part = build_features(some, make_context(tables, some, hs_profiles(), ports(), state=state))
     keep = some["_is_target"].to_numpy()
     assert part.declaration_ids.tolist() == full.declaration_ids[keep].tolist()
-    pd.testing.assert_frame_equal(part.matrix, full.matrix[keep].reset_index(drop=True),
-                                  check_exact=True)
-    pd.testing.assert_frame_equal(_plain(part.context),
-                                  _plain(full.context[keep].reset_index(drop=True)),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(part.matrix, full.matrix[keep].reset_index(drop=True), check_exact=True)
+    pd.testing.assert_frame_equal(
+        _plain(part.context), _plain(full.context[keep].reset_index(drop=True)), check_exact=True
+    )
     assert part.missing == full.missing
 
 
@@ -71,26 +69,31 @@ def test_a_manifest_against_history_is_described_as_if_every_row_were(world_and_
     fs = build_features(decl, make_context(tables, decl, hs_profiles(), ports(), state=state))
     assert fs.declaration_ids.tolist() == decl.loc[decl["_is_target"], "declaration_id"].tolist()
     every = decl.drop(columns="_is_target")
-    full = build_features(every, make_context(tables, every, hs_profiles(), ports(),
-                                              state=state))
+    full = build_features(every, make_context(tables, every, hs_profiles(), ports(), state=state))
     keep = decl["_is_target"].to_numpy()
-    pd.testing.assert_frame_equal(fs.matrix, full.matrix[keep].reset_index(drop=True),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(fs.matrix, full.matrix[keep].reset_index(drop=True), check_exact=True)
 
 
 def _family(features: pd.DataFrame, context: pd.DataFrame) -> SimpleNamespace:
     return SimpleNamespace(
-        FAMILY="toy", FEATURES=[Feature("toy_value", "toy", "A toy value.", "{toy_value}")],
-        compute=lambda decl, ctx: FamilyResult(features, context))
+        FAMILY="toy",
+        FEATURES=[Feature("toy_value", "toy", "A toy value.", "{toy_value}")],
+        compute=lambda decl, ctx: FamilyResult(features, context),
+    )
 
 
 def test_builder_accepts_every_row_or_only_the_target_rows(monkeypatch):
-    decl = pd.DataFrame({"declaration_id": ["A", "B", "C"], "_is_target": [False, True, True]},
-                        index=[10, 11, 12])
-    every = _family(pd.DataFrame({"toy_value": [1.0, 2.0, 3.0]}, index=decl.index),
-                    pd.DataFrame({"toy_note": ["a", "b", "c"]}, index=decl.index))
-    targets = _family(pd.DataFrame({"toy_value": [2.0, 3.0]}, index=[11, 12]),
-                      pd.DataFrame({"toy_note": ["b", "c"]}, index=[11, 12]))
+    decl = pd.DataFrame(
+        {"declaration_id": ["A", "B", "C"], "_is_target": [False, True, True]}, index=[10, 11, 12]
+    )
+    every = _family(
+        pd.DataFrame({"toy_value": [1.0, 2.0, 3.0]}, index=decl.index),
+        pd.DataFrame({"toy_note": ["a", "b", "c"]}, index=decl.index),
+    )
+    targets = _family(
+        pd.DataFrame({"toy_value": [2.0, 3.0]}, index=[11, 12]),
+        pd.DataFrame({"toy_note": ["b", "c"]}, index=[11, 12]),
+    )
     for family in (every, targets):
         monkeypatch.setattr(build, "FAMILIES", (family,))
         fs = build_features(decl, base.FeatureContext())
@@ -106,11 +109,16 @@ def test_builder_accepts_every_row_or_only_the_target_rows(monkeypatch):
 # ---------------------------------------------------------------- primitives, fast paths
 def _random_rows(rng, n: int, sorted_times: bool, keys: int = 30) -> pd.DataFrame:
     seconds = rng.integers(0, 40 * 86400, n)
-    at = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(seconds) if sorted_times
-                                                       else seconds, unit="s")
+    at = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(seconds) if sorted_times else seconds, unit="s")
     at = at.floor("h") if rng.random() < 0.5 else at  # many exact ties
-    return pd.DataFrame({"declared_at": at, "_is_target": rng.random(n) < 0.6,
-                         "key": rng.integers(-1, keys, n), "value": rng.normal(size=n)})
+    return pd.DataFrame(
+        {
+            "declared_at": at,
+            "_is_target": rng.random(n) < 0.6,
+            "key": rng.integers(-1, keys, n),
+            "value": rng.normal(size=n),
+        }
+    )
 
 
 @pytest.mark.parametrize("sorted_times", [True, False])
@@ -129,16 +137,25 @@ def test_earlier_rows_of_the_same_key_match_the_as_of_sums(sorted_times):
             np.testing.assert_array_equal(g, w)
         # and the plain as_of_sum, row by row
         target = frame[frame["_is_target"]]
-        plain = as_of_sum(target["declared_at"], pd.Series(target["key"]).where(
-            target["key"] >= 0), frame["declared_at"], pd.Series(key).where(key >= 0), whole)
+        plain = as_of_sum(
+            target["declared_at"],
+            pd.Series(target["key"]).where(target["key"] >= 0),
+            frame["declared_at"],
+            pd.Series(key).where(key >= 0),
+            whole,
+        )
         np.testing.assert_array_equal(got[2], plain)
 
 
 def test_as_of_sum_is_exact_to_the_nanosecond_and_whatever_the_key_count():
     start = pd.Timestamp("2024-01-01")
     events = pd.Series(start + pd.to_timedelta([0, 1, 2], unit="ns"))
-    got = as_of_sum(pd.Series([start + pd.Timedelta(1, "ns")] * 2), pd.Series(["A", "B"]),
-                    events, pd.Series(["A", "A", "B"]))
+    got = as_of_sum(
+        pd.Series([start + pd.Timedelta(1, "ns")] * 2),
+        pd.Series(["A", "B"]),
+        events,
+        pd.Series(["A", "A", "B"]),
+    )
     np.testing.assert_array_equal(got, [1.0, 0.0])
     # too many keys for one integer with nanosecond times: the general sort is used
     rng = np.random.default_rng(0)
@@ -158,25 +175,29 @@ def test_monthly_stats_for_some_rows_are_those_rows_of_all():
     stats = ("median", "q25", "q75")
     every = as_of_monthly_stats(values, group, time, stats)
     some = rng.random(n) < 0.2
-    pd.testing.assert_frame_equal(as_of_monthly_stats(values, group, time, stats, queries=some),
-                                  every[some], check_exact=True)
+    pd.testing.assert_frame_equal(
+        as_of_monthly_stats(values, group, time, stats, queries=some), every[some], check_exact=True
+    )
 
 
 def test_match_positions_is_an_inner_join():
     left = pd.Series(["a", "b", None, "a", "z"])
     right = pd.Series(["b", "a", "a", None, "c"], dtype="str")
     i, j = match_positions(left, right)
-    want = (pd.DataFrame({"k": left, "i": range(5)}).dropna()
-            .merge(pd.DataFrame({"k": right, "j": range(5)}).dropna(), on="k"))
-    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == sorted(
-        zip(want["i"], want["j"], strict=True))
+    want = (
+        pd.DataFrame({"k": left, "i": range(5)})
+        .dropna()
+        .merge(pd.DataFrame({"k": right, "j": range(5)}).dropna(), on="k")
+    )
+    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == sorted(zip(want["i"], want["j"], strict=True))
 
 
 def test_combine_orders_by_time_then_id_with_missing_times_last():
     t = pd.to_datetime(["2024-01-02", "2024-01-01", None, "2024-01-01", "2024-01-01"])
     history = pd.DataFrame({"declaration_id": ["H2", "H1", "H0", "Z9", "T1"], "declared_at": t})
-    targets = pd.DataFrame({"declaration_id": ["T1", "A0"],
-                            "declared_at": pd.to_datetime(["2024-01-03", "2024-01-01"])})
+    targets = pd.DataFrame(
+        {"declaration_id": ["T1", "A0"], "declared_at": pd.to_datetime(["2024-01-03", "2024-01-01"])}
+    )
     decl = combine(history, targets)
     assert decl["declaration_id"].tolist() == ["A0", "H1", "Z9", "H2", "T1", "H0"]
     assert decl["_is_target"].tolist() == [True, False, False, False, True, False]
@@ -186,10 +207,12 @@ def test_combine_orders_by_time_then_id_with_missing_times_last():
 def test_consignee_codes_are_the_consignee_keys():
     from features.behaviour import _consignee_codes, consignee_key
 
-    decl = pd.DataFrame({
-        "consignee_name": ["Foo Co., Ltd", "FOO COMPANY LIMITED", None, "Bar GmbH", None, "Baz"],
-        "consignee_id": [None, None, None, "C1", "C1", "name:baz"],
-    })
+    decl = pd.DataFrame(
+        {
+            "consignee_name": ["Foo Co., Ltd", "FOO COMPANY LIMITED", None, "Bar GmbH", None, "Baz"],
+            "consignee_id": [None, None, None, "C1", "C1", "name:baz"],
+        }
+    )
     for frame in (decl, decl.drop(columns="consignee_id")):
         got = _consignee_codes(Rows(frame))
         got = pd.factorize(pd.Series(got).where(got >= 0))[0]  # numbered by first appearance

@@ -51,8 +51,15 @@ def test_different_seed_gives_a_different_world(world: World) -> None:
 
 
 def test_columns_are_the_contract_columns(world: World) -> None:
-    for table in ("declarations", "inspections", "companies", "ownership", "officers",
-                  "watchlist", "licenses"):
+    for table in (
+        "declarations",
+        "inspections",
+        "companies",
+        "ownership",
+        "officers",
+        "watchlist",
+        "licenses",
+    ):
         assert list(getattr(world, table).columns) == TABLES[table].column_names, table
     assert list(world.manifest.columns) == TABLES["declarations"].column_names
     assert list(world.history_truth.columns) == list(TRUTH_COLUMNS)
@@ -66,8 +73,7 @@ def test_row_counts_and_keys(world: World) -> None:
     ids = pd.concat([decl["declaration_id"], world.manifest["declaration_id"]])
     assert ids.is_unique
     assert decl["declaration_id"].tolist() == world.history_truth["declaration_id"].tolist()
-    assert world.manifest["declaration_id"].tolist() == (
-        world.manifest_truth["declaration_id"].tolist())
+    assert world.manifest["declaration_id"].tolist() == (world.manifest_truth["declaration_id"].tolist())
     assert world.companies["company_id"].is_unique
     assert world.watchlist["id"].is_unique
     assert world.licenses["license_id"].is_unique
@@ -118,7 +124,8 @@ def test_hard_cases_and_combinations(world: World) -> None:
     assert 0.12 <= v["hard_case"].mean() <= 0.4
     assert 0.15 <= v["secondary_typology"].notna().mean() <= 0.6
     assert not v.loc[v["hard_case"], "secondary_typology"].notna().any() or (
-        v.loc[v["hard_case"], "secondary_typology"].notna().mean() < 0.1)
+        v.loc[v["hard_case"], "secondary_typology"].notna().mean() < 0.1
+    )
     clean = world.history_truth[~world.history_truth["is_violation"]]
     assert clean["typology"].isna().all() and not clean["hard_case"].any()
 
@@ -190,8 +197,7 @@ def test_inspections_are_a_small_labelled_share(world: World) -> None:
 
 
 def test_inspection_outcomes_follow_the_truth_with_misses(world: World) -> None:
-    ins = world.inspections.merge(world.history_truth, on="declaration_id",
-                                  suffixes=("", "_truth"))
+    ins = world.inspections.merge(world.history_truth, on="declaration_id", suffixes=("", "_truth"))
     found = ins["outcome"] == "violation"
     assert (ins.loc[found, "is_violation"]).all()  # no false positives recorded
     missed = (~found & ins["is_violation"]).sum()
@@ -216,8 +222,16 @@ def test_written_layout_keeps_truth_outside_the_bundle(written: dict[str, Path])
         header = p.read_text(encoding="utf-8").split("\n", 1)[0]
         assert "is_violation" not in header and "hard_case" not in header
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
-        ["declarations", "inspections.csv", "companies.csv", "ownership.csv", "officers.csv",
-         "watchlist.csv", "licenses.csv"])
+        [
+            "declarations",
+            "inspections.csv",
+            "companies.csv",
+            "ownership.csv",
+            "officers.csv",
+            "watchlist.csv",
+            "licenses.csv",
+        ]
+    )
     assert written["manifest"].parent.name == "manifest"
 
 
@@ -245,8 +259,7 @@ def test_world_json_counts(world: World, written: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_written_world_loads_with_nothing_quarantined(world: World, tmp_path: Path,
-                                                      fmt: str) -> None:
+def test_written_world_loads_with_nothing_quarantined(world: World, tmp_path: Path, fmt: str) -> None:
     from data.io import load_bundle, load_manifest
 
     paths = write_world(world, tmp_path / "out", fmt=fmt)

@@ -21,11 +21,21 @@ def test_hs_profiles_are_text_codes_with_consistent_ranges() -> None:
     assert (hs["source_note"].str.len() > 0).all()
 
 
-@pytest.mark.parametrize("code,role", [
-    ("280530", "controlled"), ("284690", "controlled"), ("850511", "controlled"),
-    ("284610", "watch"), ("720299", "watch"), ("382499", "watch"),
-    ("260111", "cover"), ("261510", "cover"), ("690911", "cover"), ("381010", "cover"),
-])
+@pytest.mark.parametrize(
+    "code,role",
+    [
+        ("280530", "controlled"),
+        ("284690", "controlled"),
+        ("850511", "controlled"),
+        ("284610", "watch"),
+        ("720299", "watch"),
+        ("382499", "watch"),
+        ("260111", "cover"),
+        ("261510", "cover"),
+        ("690911", "cover"),
+        ("381010", "cover"),
+    ],
+)
 def test_codes_that_matter_have_their_role(code: str, role: str) -> None:
     hs = hs_profiles().set_index("hs_code")
     assert hs.loc[code, "role"] == role

@@ -57,9 +57,7 @@ def test_every_item_gets_at_least_three_reasons_with_values(fitted):
     texts = [item["text"] for r in out["reasons"] for item in r]
     assert any("41.20 USD/kg, 375x the usual 0.11 USD/kg" in t for t in texts)
     first = out["reasons"].iloc[0]
-    assert [i["contribution"] for i in first] == sorted(
-        [i["contribution"] for i in first], reverse=True
-    )
+    assert [i["contribution"] for i in first] == sorted([i["contribution"] for i in first], reverse=True)
 
 
 def test_reason_rendering_never_raises_on_missing_context():

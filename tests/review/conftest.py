@@ -35,14 +35,21 @@ def xss_case() -> pd.DataFrame:
     declaration["goods_description"] = f"ceramic tiles {XSS_SCRIPT} {XSS_IMG}"
     declaration["exporter_name"] = XSS_IMG
     case.update(
-        declaration_id=XSS_ID, risk_score=0.999, declaration=json.dumps(declaration),
-        reasons=json.dumps([
-            {"feature": XSS_IMG, "text": XSS_SCRIPT, "contribution": 1.2},
-            {"feature": "value_per_kg_ratio", "text": "cheap", "contribution": -0.3}]),
+        declaration_id=XSS_ID,
+        risk_score=0.999,
+        declaration=json.dumps(declaration),
+        reasons=json.dumps(
+            [
+                {"feature": XSS_IMG, "text": XSS_SCRIPT, "contribution": 1.2},
+                {"feature": "value_per_kg_ratio", "text": "cheap", "contribution": -0.3},
+            ]
+        ),
         ownership_path=json.dumps(["Party " + XSS_IMG, "Listed " + XSS_SCRIPT]),
         exporter_history=json.dumps([{"goods_description": XSS_SCRIPT, "hs_code": "690914"}]),
-        route=f"CNSHA -> {XSS_IMG} -> NLRTM", rule_hits=f"rule_a;{XSS_SCRIPT}",
-        typology_hint="concealment")
+        route=f"CNSHA -> {XSS_IMG} -> NLRTM",
+        rule_hits=f"rule_a;{XSS_SCRIPT}",
+        typology_hint="concealment",
+    )
     return pd.DataFrame([case])
 
 
@@ -112,5 +119,7 @@ def version_of(html: str) -> int:
 def login(client: TestClient, username: str, password: str = PASSWORD):
     """Log in through the form, as a browser would."""
     page = client.get("/login")
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": csrf_of(page.text), "next": "/"})
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_of(page.text), "next": "/"},
+    )

@@ -50,8 +50,7 @@ def test_login_page_and_static_are_public(make_client) -> None:
 def test_login_sets_a_protected_session_cookie(make_client) -> None:
     response = login(make_client(), "alice")
     assert response.status_code == 303 and response.headers["location"] == "/cases"
-    cookie = next(c for c in response.headers.get_list("set-cookie")
-                  if c.startswith(SESSION_COOKIE))
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     assert "Secure" not in cookie
 
@@ -61,8 +60,7 @@ def test_secure_cookies_when_configured(store: CaseStore) -> None:
 
     app = create_app(store=store, secret=SECRET, secure_cookies=True)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        cookie = next(c for c in login(client, "alice").headers.get_list("set-cookie")
-                      if "session" in c)
+        cookie = next(c for c in login(client, "alice").headers.get_list("set-cookie") if "session" in c)
         assert cookie.startswith("__Host-") and "Secure" in cookie and "HttpOnly" in cookie
         assert client.get("/cases").status_code == 200
 
@@ -70,9 +68,15 @@ def test_secure_cookies_when_configured(store: CaseStore) -> None:
 def test_login_redirects_to_the_page_asked_for_but_never_offsite(make_client) -> None:
     client = make_client()
     page = client.get("/login?next=/cases/D000001")
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD,
-                                           "csrf_token": csrf_of(page.text),
-                                           "next": "/cases/D000001"})
+    response = client.post(
+        "/login",
+        data={
+            "username": "alice",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "/cases/D000001",
+        },
+    )
     assert response.headers["location"] == "/cases/D000001"
     assert safe_next("//evil.example/x") == "/" and safe_next("https://evil.example") == "/"
 
@@ -119,8 +123,9 @@ def test_a_forged_session_cookie_is_refused(make_client) -> None:
 
 @pytest.mark.parametrize("path", list(POSTS))
 @pytest.mark.parametrize("token", [None, "", "wrong-token"])
-def test_posts_without_the_csrf_token_are_rejected(make_client, store: CaseStore, path: str,
-                                                    token: str | None) -> None:
+def test_posts_without_the_csrf_token_are_rejected(
+    make_client, store: CaseStore, path: str, token: str | None
+) -> None:
     user = "ada" if path.startswith("/admin") else "sam"
     client = make_client(user)
     data = dict(POSTS[path])
@@ -138,23 +143,31 @@ def test_posts_without_the_csrf_token_are_rejected(make_client, store: CaseStore
 def test_a_post_from_another_origin_is_rejected(make_client, store: CaseStore) -> None:
     client = make_client("sam")
     page = client.get(CASE)
-    response = client.post(f"{CASE}/outcome", headers={"origin": "https://evil.example"},
-                           data={"csrf_token": csrf_of(page.text), "version": "1",
-                                 "outcome": "clear"})
+    response = client.post(
+        f"{CASE}/outcome",
+        headers={"origin": "https://evil.example"},
+        data={"csrf_token": csrf_of(page.text), "version": "1", "outcome": "clear"},
+    )
     assert response.status_code == 403
     assert store.get_case("D000000").outcome is None
 
 
-@pytest.mark.parametrize("user, path", [
-    ("alice", "/audit"), ("alice", "/audit.csv"), ("alice", "/admin/users"),
-    ("sam", "/admin/users"), ("ada", "/cases"), ("ada", CASE),
-])
+@pytest.mark.parametrize(
+    "user, path",
+    [
+        ("alice", "/audit"),
+        ("alice", "/audit.csv"),
+        ("alice", "/admin/users"),
+        ("sam", "/admin/users"),
+        ("ada", "/cases"),
+        ("ada", CASE),
+    ],
+)
 def test_roles_are_enforced(make_client, user: str, path: str) -> None:
     assert make_client(user).get(path).status_code == 403
 
 
-def test_investigators_only_see_their_own_and_unassigned_cases(make_client,
-                                                               store: CaseStore) -> None:
+def test_investigators_only_see_their_own_and_unassigned_cases(make_client, store: CaseStore) -> None:
     sam = store.get_account("sam")
     assert store.assign("D000001", 1, sam, "bob").status == "saved"
     alice = make_client("alice")
@@ -165,14 +178,12 @@ def test_investigators_only_see_their_own_and_unassigned_cases(make_client,
     assert "D000001" in make_client("sam").get("/cases?per_page=100").text
 
 
-def test_an_investigator_cannot_write_to_someone_elses_case(make_client,
-                                                            store: CaseStore) -> None:
+def test_an_investigator_cannot_write_to_someone_elses_case(make_client, store: CaseStore) -> None:
     store.assign("D000001", 1, store.get_account("sam"), "bob")
     alice = make_client("alice")
     token = csrf_of(alice.get("/cases").text)
     for action, data in (("outcome", {"outcome": "clear"}), ("assign", {"assignee": "alice"})):
-        response = alice.post(f"/cases/D000001/{action}",
-                              data={**data, "csrf_token": token, "version": "2"})
+        response = alice.post(f"/cases/D000001/{action}", data={**data, "csrf_token": token, "version": "2"})
         assert response.status_code == 403
     case = store.get_case("D000001")
     assert (case.assignee, case.outcome, case.version) == ("bob", None, 2)
@@ -181,9 +192,10 @@ def test_an_investigator_cannot_write_to_someone_elses_case(make_client,
 def test_an_investigator_cannot_assign_cases_to_others(make_client, store: CaseStore) -> None:
     alice = make_client("alice")
     page = alice.get(CASE)
-    response = alice.post(f"{CASE}/assign", data={"csrf_token": csrf_of(page.text),
-                                                  "version": str(version_of(page.text)),
-                                                  "assignee": "bob"})
+    response = alice.post(
+        f"{CASE}/assign",
+        data={"csrf_token": csrf_of(page.text), "version": str(version_of(page.text)), "assignee": "bob"},
+    )
     assert response.status_code == 403
     assert store.get_case("D000000").assignee is None
 
@@ -206,5 +218,5 @@ def test_security_headers(make_client) -> None:
 
 
 def test_csv_cells_cannot_become_formulas() -> None:
-    assert csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert csv_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert csv_cell("+1") == "'+1" and csv_cell("plain") == "plain" and csv_cell(None) == ""

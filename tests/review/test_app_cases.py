@@ -34,8 +34,14 @@ def queue_ids(html: str) -> list[str]:
 
 def post_outcome(client, path: str = CASE, **fields: str):
     page = client.get(path)
-    data = {"csrf_token": csrf_of(page.text), "version": str(version_of(page.text)),
-            "outcome": "", "typology": "", "seized_value_usd": "", "note": ""}
+    data = {
+        "csrf_token": csrf_of(page.text),
+        "version": str(version_of(page.text)),
+        "outcome": "",
+        "typology": "",
+        "seized_value_usd": "",
+        "note": "",
+    }
     return client.post(f"{path}/outcome", data={**data, **fields})
 
 
@@ -46,8 +52,7 @@ def test_queue_is_sorted_by_risk_and_paginated(make_client) -> None:
     risks = [float(r) for r in _RISKS.findall(first.text)]
     assert len(risks) == 25 and risks == sorted(risks, reverse=True)
     assert f"{N_DEMO + 1} cases; page 1 of 2" in first.text
-    assert queue_ids(first.text)[0] == XSS_ID.replace("/", "%2F").replace("<", "%3C").replace(
-        ">", "%3E")
+    assert queue_ids(first.text)[0] == XSS_ID.replace("/", "%2F").replace("<", "%3C").replace(">", "%3E")
     second = client.get("/cases?per_page=25&page=2")
     assert len(queue_ids(second.text)) == N_DEMO + 1 - 25
     assert not set(queue_ids(first.text)) & set(queue_ids(second.text))
@@ -55,16 +60,21 @@ def test_queue_is_sorted_by_risk_and_paginated(make_client) -> None:
     assert ascending == sorted(ascending)
 
 
-@pytest.mark.parametrize("query, column", [
-    ("channel=red", "channel"), ("channel=yellow", "channel"), ("status=open", "status"),
-    ("typology=mislabel", "typology_hint"), ("day=2026-11-23", "manifest_day"),
-])
+@pytest.mark.parametrize(
+    "query, column",
+    [
+        ("channel=red", "channel"),
+        ("channel=yellow", "channel"),
+        ("status=open", "status"),
+        ("typology=mislabel", "typology_hint"),
+        ("day=2026-11-23", "manifest_day"),
+    ],
+)
 def test_queue_filters(make_client, store: CaseStore, query: str, column: str) -> None:
     ids = queue_ids(make_client("sam").get(f"/cases?per_page=100&{query}").text)
     value = query.split("=")[1]
     expected = [r for r in _all_ids(store) if str(getattr(store.get_case(r), column)) == value]
-    assert sorted(i for i in ids if i.startswith("D")) == sorted(
-        i for i in expected if i.startswith("D"))
+    assert sorted(i for i in ids if i.startswith("D")) == sorted(i for i in expected if i.startswith("D"))
     assert ids
 
 
@@ -101,8 +111,7 @@ def test_case_page_shows_what_investigators_need(make_client, store: CaseStore) 
 
 
 def test_ownership_path_is_drawn(make_client, store: CaseStore) -> None:
-    with_path = next(i for i in _all_ids(store)
-                     if store.get_case(i).ownership_path not in ("[]", ""))
+    with_path = next(i for i in _all_ids(store) if store.get_case(i).ownership_path not in ("[]", ""))
     html = make_client("sam").get(case_url(with_path)).text
     assert 'class="ownership"' in html and "Listed" in html
     assert 'class="node listed"' in html
@@ -132,7 +141,8 @@ def test_unknown_case_is_404(make_client) -> None:
 
 def test_malformed_stored_json_does_not_break_the_page(make_client, store: CaseStore) -> None:
     broken = demo_cases(1, seed=5, prefix="BAD").assign(
-        reasons="{not json", ownership_path="[1, 2", declaration="[]", exporter_history="7")
+        reasons="{not json", ownership_path="[1, 2", declaration="[]", exporter_history="7"
+    )
     store.upsert_cases(broken)
     response = make_client("alice").get("/cases/BAD000000")
     assert response.status_code == 200 and "Could not read" in response.text
@@ -141,35 +151,50 @@ def test_malformed_stored_json_does_not_break_the_page(make_client, store: CaseS
 # ---------------------------------------------------------------- outcome form
 def test_recording_an_outcome(make_client, store: CaseStore) -> None:
     client = make_client("alice")
-    response = post_outcome(client, outcome="violation", typology="mislabel",
-                            seized_value_usd="12 500.50", note=f"found oxide {XSS_SCRIPT}")
+    response = post_outcome(
+        client,
+        outcome="violation",
+        typology="mislabel",
+        seized_value_usd="12 500.50",
+        note=f"found oxide {XSS_SCRIPT}",
+    )
     assert response.status_code == 303
     page = client.get(response.headers["location"])
     assert "Outcome saved." in page.text and "&lt;script&gt;" in page.text
     case = store.get_case("D000000")
-    assert (case.outcome, case.typology, case.seized_value_usd, case.status, case.assignee,
-            case.decided_by, case.version) == (
-        "violation", "mislabel", 12500.5, "closed", "alice", "alice", 2)
+    assert (
+        case.outcome,
+        case.typology,
+        case.seized_value_usd,
+        case.status,
+        case.assignee,
+        case.decided_by,
+        case.version,
+    ) == ("violation", "mislabel", 12500.5, "closed", "alice", "alice", 2)
     assert "Violation found" in client.get("/cases?status=closed").text
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"outcome": ""}, "Choose an outcome"),
-    ({"outcome": "maybe"}, "Choose an outcome"),
-    ({"outcome": "violation"}, "Choose the typology"),
-    ({"outcome": "violation", "typology": "smuggling"}, "Unknown typology"),
-    ({"outcome": "violation", "typology": "shell", "seized_value_usd": "-5"}, "cannot be negative"),
-    ({"outcome": "violation", "typology": "shell", "seized_value_usd": "lots"}, "must be a number"),
-    ({"outcome": "violation", "typology": "shell", "seized_value_usd": "nan"}, "must be a number"),
-    ({"outcome": "violation", "typology": "shell", "seized_value_usd": "12,5"}, "without commas"),
-    ({"outcome": "violation", "typology": "shell", "seized_value_usd": "1e13"}, "over 1 trillion"),
-    ({"outcome": "clear", "typology": "shell"}, "only with a violation"),
-    ({"outcome": "clear", "seized_value_usd": "100"}, "only with a violation"),
-    ({"outcome": "clear", "note": "x" * 4001}, "too long"),
-    ({"outcome": "clear", "version": "abc"}, "no case version"),
-])
-def test_bad_values_are_rejected_and_nothing_saved(make_client, store: CaseStore, fields: dict,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"outcome": ""}, "Choose an outcome"),
+        ({"outcome": "maybe"}, "Choose an outcome"),
+        ({"outcome": "violation"}, "Choose the typology"),
+        ({"outcome": "violation", "typology": "smuggling"}, "Unknown typology"),
+        ({"outcome": "violation", "typology": "shell", "seized_value_usd": "-5"}, "cannot be negative"),
+        ({"outcome": "violation", "typology": "shell", "seized_value_usd": "lots"}, "must be a number"),
+        ({"outcome": "violation", "typology": "shell", "seized_value_usd": "nan"}, "must be a number"),
+        ({"outcome": "violation", "typology": "shell", "seized_value_usd": "12,5"}, "without commas"),
+        ({"outcome": "violation", "typology": "shell", "seized_value_usd": "1e13"}, "over 1 trillion"),
+        ({"outcome": "clear", "typology": "shell"}, "only with a violation"),
+        ({"outcome": "clear", "seized_value_usd": "100"}, "only with a violation"),
+        ({"outcome": "clear", "note": "x" * 4001}, "too long"),
+        ({"outcome": "clear", "version": "abc"}, "no case version"),
+    ],
+)
+def test_bad_values_are_rejected_and_nothing_saved(
+    make_client, store: CaseStore, fields: dict, message: str
+) -> None:
     before = store.get_case("D000000")
     response = post_outcome(make_client("alice"), **fields)
     assert response.status_code == 422
@@ -179,8 +204,9 @@ def test_bad_values_are_rejected_and_nothing_saved(make_client, store: CaseStore
 
 
 def test_bad_values_are_shown_back_escaped(make_client) -> None:
-    response = post_outcome(make_client("alice"), outcome="violation", typology="shell",
-                            seized_value_usd=XSS_IMG, note=XSS_SCRIPT)
+    response = post_outcome(
+        make_client("alice"), outcome="violation", typology="shell", seized_value_usd=XSS_IMG, note=XSS_SCRIPT
+    )
     assert response.status_code == 422
     assert XSS_IMG not in response.text and XSS_SCRIPT not in response.text
     assert "&lt;/script&gt;</textarea>" in response.text
@@ -191,20 +217,41 @@ def test_concurrent_edits_are_reported_not_overwritten(make_client, store: CaseS
     alice, sam = make_client("alice"), make_client("sam")
     alice_page, sam_page = alice.get(CASE), sam.get(CASE)
     assert version_of(alice_page.text) == version_of(sam_page.text) == 2
-    first = sam.post(f"{CASE}/outcome", data={
-        "csrf_token": csrf_of(sam_page.text), "version": "2", "outcome": "violation",
-        "typology": "routing", "seized_value_usd": "900", "note": "sam's finding"})
+    first = sam.post(
+        f"{CASE}/outcome",
+        data={
+            "csrf_token": csrf_of(sam_page.text),
+            "version": "2",
+            "outcome": "violation",
+            "typology": "routing",
+            "seized_value_usd": "900",
+            "note": "sam's finding",
+        },
+    )
     assert first.status_code == 303
-    second = alice.post(f"{CASE}/outcome", data={
-        "csrf_token": csrf_of(alice_page.text), "version": "2", "outcome": "clear",
-        "typology": "", "seized_value_usd": "", "note": "alice's view"})
+    second = alice.post(
+        f"{CASE}/outcome",
+        data={
+            "csrf_token": csrf_of(alice_page.text),
+            "version": "2",
+            "outcome": "clear",
+            "typology": "",
+            "seized_value_usd": "",
+            "note": "alice's view",
+        },
+    )
     assert second.status_code == 409
     assert "sam changed this case" in second.text and "NOT saved" in second.text
     assert "alice&#39;s view" in second.text or "alice's view" in second.text
     assert version_of(second.text) == 3
     case = store.get_case("D000000")
     assert (case.outcome, case.typology, case.note, case.version, case.assignee) == (
-        "violation", "routing", "sam's finding", 3, "alice")
+        "violation",
+        "routing",
+        "sam's finding",
+        3,
+        "alice",
+    )
 
 
 def test_resubmitting_the_same_outcome_changes_nothing(make_client, store: CaseStore) -> None:
@@ -220,13 +267,11 @@ def test_taking_and_releasing_a_case(make_client, store: CaseStore) -> None:
     alice = make_client("alice")
     page = alice.get(CASE)
     assert "Take this case" in page.text
-    alice.post(f"{CASE}/assign", data={"csrf_token": csrf_of(page.text), "version": "1",
-                                       "assignee": "alice"})
+    alice.post(f"{CASE}/assign", data={"csrf_token": csrf_of(page.text), "version": "1", "assignee": "alice"})
     case = store.get_case("D000000")
     assert (case.assignee, case.status) == ("alice", "in_review")
     page = alice.get(CASE)
-    alice.post(f"{CASE}/assign", data={"csrf_token": csrf_of(page.text), "version": "2",
-                                       "assignee": ""})
+    alice.post(f"{CASE}/assign", data={"csrf_token": csrf_of(page.text), "version": "2", "assignee": ""})
     assert (store.get_case("D000000").assignee, store.get_case("D000000").status) == (None, "open")
 
 
@@ -234,11 +279,9 @@ def test_supervisor_assigns_but_not_to_admins(make_client, store: CaseStore) -> 
     sam = make_client("sam")
     page = sam.get(CASE)
     token = csrf_of(page.text)
-    bad = sam.post(f"{CASE}/assign", data={"csrf_token": token, "version": "1",
-                                           "assignee": "ada"})
+    bad = sam.post(f"{CASE}/assign", data={"csrf_token": token, "version": "1", "assignee": "ada"})
     assert bad.status_code == 422 and "not an active investigator" in bad.text
-    ok = sam.post(f"{CASE}/assign", data={"csrf_token": token, "version": "1",
-                                          "assignee": "bob"})
+    ok = sam.post(f"{CASE}/assign", data={"csrf_token": token, "version": "1", "assignee": "bob"})
     assert ok.status_code == 303 and store.get_case("D000000").assignee == "bob"
 
 
@@ -263,27 +306,28 @@ def test_supervisor_sees_and_exports_the_audit_log(make_client) -> None:
 def test_admin_manages_users(make_client, store: CaseStore) -> None:
     ada = make_client("ada")
     token = csrf_of(ada.get("/admin/users").text)
-    weak = ada.post("/admin/users", data={"csrf_token": token, "username": "carol",
-                                          "role": "investigator", "password": "short"})
+    weak = ada.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "carol", "role": "investigator", "password": "short"},
+    )
     assert weak.status_code == 422 and "at least 10 characters" in weak.text
     assert store.get_account("carol") is None
-    made = ada.post("/admin/users", data={"csrf_token": token, "username": "carol",
-                                          "role": "investigator", "password": PASSWORD})
+    made = ada.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "carol", "role": "investigator", "password": PASSWORD},
+    )
     assert made.status_code == 303 and store.get_account("carol").role == "investigator"
     assert login(make_client(), "carol").status_code == 303
-    ada.post("/admin/users/carol", data={"csrf_token": token, "role": "supervisor",
-                                         "active": "yes"})
+    ada.post("/admin/users/carol", data={"csrf_token": token, "role": "supervisor", "active": "yes"})
     assert store.get_account("carol").role == "supervisor"
-    last = ada.post("/admin/users/ada", data={"csrf_token": token, "role": "admin",
-                                              "active": "no"})
+    last = ada.post("/admin/users/ada", data={"csrf_token": token, "role": "admin", "active": "no"})
     assert last.status_code == 422 and "last active admin" in last.text
     fields = {r.field for r in store.audit_page(username="ada")[0]}
     assert {"user:carol", "user:carol.role"} <= fields
 
 
 def test_export_after_review_round_trip(make_client, store: CaseStore, tmp_path) -> None:
-    post_outcome(make_client("alice"), outcome="violation", typology="mislabel",
-                 seized_value_usd="10")
+    post_outcome(make_client("alice"), outcome="violation", typology="mislabel", seized_value_usd="10")
     out = tmp_path / "outcomes.csv"
     assert store.export_outcomes(out) == 1
     frame = pd.read_csv(out, dtype=str, keep_default_na=False)
@@ -294,8 +338,9 @@ def test_a_stale_assignment_is_a_conflict(make_client, store: CaseStore) -> None
     sam = make_client("sam")
     page = sam.get(CASE)
     store.assign("D000000", 1, store.get_account("alice"), "alice")
-    response = sam.post(f"{CASE}/assign", data={"csrf_token": csrf_of(page.text),
-                                                "version": "1", "assignee": "bob"})
+    response = sam.post(
+        f"{CASE}/assign", data={"csrf_token": csrf_of(page.text), "version": "1", "assignee": "bob"}
+    )
     assert response.status_code == 409
     assert "alice changed this case" in response.text and "assignment was NOT saved" in response.text
     assert store.get_case("D000000").assignee == "alice"

@@ -20,8 +20,9 @@ def db_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_users_add_reads_the_password_from_stdin(db_env: str) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["users", "add", "carol", "--role", "supervisor"],
-                           input="a long enough password\n")
+    result = runner.invoke(
+        app, ["users", "add", "carol", "--role", "supervisor"], input="a long enough password\n"
+    )
     assert result.exit_code == 0, result.output
     store = open_store(db_env)
     assert store.authenticate("carol", "a long enough password").role == "supervisor"
@@ -30,13 +31,15 @@ def test_users_add_reads_the_password_from_stdin(db_env: str) -> None:
     assert "carol" in listed.output and "supervisor" in listed.output
 
 
-@pytest.mark.parametrize("args, stdin, message", [
-    (["users", "add", "carol", "--role", "boss"], "a long enough password\n", "role"),
-    (["users", "add", "carol", "--role", "investigator"], "short\n", "at least"),
-    (["users", "add", "alice", "--role", "investigator"], "a long enough password\n", "exists"),
-])
-def test_users_add_refuses_plainly(db_env: str, args: list[str], stdin: str,
-                                   message: str) -> None:
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (["users", "add", "carol", "--role", "boss"], "a long enough password\n", "role"),
+        (["users", "add", "carol", "--role", "investigator"], "short\n", "at least"),
+        (["users", "add", "alice", "--role", "investigator"], "a long enough password\n", "exists"),
+    ],
+)
+def test_users_add_refuses_plainly(db_env: str, args: list[str], stdin: str, message: str) -> None:
     result = CliRunner().invoke(app, args, input=stdin)
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
@@ -52,8 +55,9 @@ def test_users_passwd(db_env: str) -> None:
 
 def test_outcomes_export(db_env: str, tmp_path: Path) -> None:
     store = open_store(db_env)
-    store.record_outcome("D000004", 1, store.get_account("alice"),
-                         OutcomeValues("violation", "shell", None, ""))
+    store.record_outcome(
+        "D000004", 1, store.get_account("alice"), OutcomeValues("violation", "shell", None, "")
+    )
     store.close()
     out = tmp_path / "labels" / "outcomes.csv"
     result = CliRunner().invoke(app, ["outcomes", "export", "--out", str(out)])

@@ -19,12 +19,19 @@ from review.store import open_store
 from tests.review.conftest import PASSWORD, SECRET, XSS_ID, xss_case
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no browser: {CHROMIUM} is missing (run scripts/ensure-browser.sh as root)")
+    not CHROMIUM.exists(), reason=f"no browser: {CHROMIUM} is missing (run scripts/ensure-browser.sh as root)"
+)
 
 
 @pytest.fixture
@@ -40,8 +47,7 @@ def live_app(tmp_path: Path) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store=store, secret=SECRET),
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(store=store, secret=SECRET), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):

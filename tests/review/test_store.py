@@ -36,10 +36,8 @@ def count_cases(store: CaseStore) -> int:
 
 def test_upsert_twice_creates_no_duplicates(empty_store: CaseStore) -> None:
     cases = demo_cases(20, seed=1)
-    assert empty_store.upsert_cases(cases) == {"inserted": 20, "updated": 0,
-                                                "unchanged_decided": 0}
-    assert empty_store.upsert_cases(cases) == {"inserted": 0, "updated": 20,
-                                                "unchanged_decided": 0}
+    assert empty_store.upsert_cases(cases) == {"inserted": 20, "updated": 0, "unchanged_decided": 0}
+    assert empty_store.upsert_cases(cases) == {"inserted": 0, "updated": 20, "unchanged_decided": 0}
     assert count_cases(empty_store) == 20
 
 
@@ -90,19 +88,20 @@ def test_a_repeated_id_in_one_frame_keeps_the_last_row(empty_store: CaseStore) -
 
 
 def test_missing_optional_columns_get_defaults(empty_store: CaseStore) -> None:
-    slim = demo_cases(1, seed=1)[["declaration_id", "manifest_day", "channel", "risk_score",
-                                  "selected_by"]]
+    slim = demo_cases(1, seed=1)[["declaration_id", "manifest_day", "channel", "risk_score", "selected_by"]]
     empty_store.upsert_cases(slim)
     case = empty_store.get_case("D000000")
-    assert (case.reasons, case.ownership_path, case.rule_hits, case.declared_at) == (
-        "[]", "[]", "", None)
+    assert (case.reasons, case.ownership_path, case.rule_hits, case.declared_at) == ("[]", "[]", "", None)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"channel": "green"}, "channel"),
-    ({"selected_by": ""}, "selected_by"),
-    ({"risk_score": 1.5}, "risk_score"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"channel": "green"}, "channel"),
+        ({"selected_by": ""}, "selected_by"),
+        ({"risk_score": 1.5}, "risk_score"),
+    ],
+)
 def test_bad_cases_are_refused_whole(empty_store: CaseStore, change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         empty_store.upsert_cases(demo_cases(2, seed=1).assign(**change))
@@ -114,14 +113,12 @@ def test_missing_required_column_is_named(empty_store: CaseStore) -> None:
         empty_store.upsert_cases(demo_cases(1).drop(columns="risk_score"))
 
 
-def test_export_is_readable_as_contract_inspections(empty_store: CaseStore,
-                                                     tmp_path: Path) -> None:
+def test_export_is_readable_as_contract_inspections(empty_store: CaseStore, tmp_path: Path) -> None:
     empty_store.upsert_cases(demo_cases(4, seed=1))
     alice = empty_store.get_account("alice")
     empty_store.record_outcome("D000000", 1, alice, VIOLATION)
     empty_store.record_outcome("D000001", 1, alice, OutcomeValues("clear", None, None, "ok"))
-    empty_store.record_outcome("D000002", 1, alice,
-                               OutcomeValues("not_inspected", None, None, "no capacity"))
+    empty_store.record_outcome("D000002", 1, alice, OutcomeValues("not_inspected", None, None, "no capacity"))
     out = tmp_path / "exports" / "outcomes.csv"
     assert empty_store.export_outcomes(out) == 2
     loaded = load_table(out, "inspections")
@@ -134,8 +131,9 @@ def test_export_is_readable_as_contract_inspections(empty_store: CaseStore,
     expected = demo_cases(4, seed=1).head(2).set_index("declaration_id")["selected_by"]
     assert clean["selected_by"].astype(str).to_dict() == expected.to_dict()
     header = out.read_text().splitlines()[0]
-    assert header == ("declaration_id,inspected_on,outcome,typology,found_hs_code,"
-                      "seized_value_usd,selected_by")
+    assert header == (
+        "declaration_id,inspected_on,outcome,typology,found_hs_code,seized_value_usd,selected_by"
+    )
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 
 

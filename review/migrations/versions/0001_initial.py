@@ -24,8 +24,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(255), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.CheckConstraint("role IN ('investigator', 'supervisor', 'admin')",
-                           name="ck_users_role"),
+        sa.CheckConstraint("role IN ('investigator', 'supervisor', 'admin')", name="ck_users_role"),
     )
     op.create_table(
         "cases",
@@ -57,10 +56,9 @@ def upgrade() -> None:
         sa.CheckConstraint("channel IN ('red', 'yellow')", name="ck_cases_channel"),
         sa.CheckConstraint("status IN ('open', 'in_review', 'closed')", name="ck_cases_status"),
         sa.CheckConstraint(
-            "outcome IS NULL OR outcome IN ('violation', 'clear', 'not_inspected')",
-            name="ck_cases_outcome"),
-        sa.CheckConstraint("seized_value_usd IS NULL OR seized_value_usd >= 0",
-                           name="ck_cases_seized_value"),
+            "outcome IS NULL OR outcome IN ('violation', 'clear', 'not_inspected')", name="ck_cases_outcome"
+        ),
+        sa.CheckConstraint("seized_value_usd IS NULL OR seized_value_usd >= 0", name="ck_cases_seized_value"),
     )
     queue = ["channel", "status", "assignee", "typology", "typology_hint", "declaration_id"]
     op.create_index("ix_cases_queue", "cases", ["risk_score", *queue])
