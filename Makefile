@@ -26,6 +26,7 @@ run: setup ## Main job on the embedded default: generate a world and run the pip
 
 test: setup ## Run the test suite (installs the headless browser for the end-to-end test if missing)
 	bash scripts/ensure-browser.sh
+	bash scripts/ensure-postgres.sh
 	$(BIN)/pytest
 
 lint: setup ## Check style with ruff (rules and formatting)

@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     Row,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -78,6 +81,12 @@ ID_CHUNK = 5_000
 WRITE_CHUNK = 10_000
 DAYS_CACHE_SECONDS = 60.0
 EDITABLE_FIELDS = ("assignee", "outcome", "typology", "seized_value_usd", "note", "status", "version")
+# Audit fields name the user ("user:NAME.password"), so names must leave room in that column.
+MAX_USERNAME_LENGTH = AUDIT.c.field.type.length - len("user:.password")
+# PostgreSQL advisory lock keys: schema migration, and user changes (the last-admin rule).
+PG_LOCK_MIGRATE = 0x6372_5F6D_6967  # "cr_mig"
+PG_LOCK_USERS = 0x6372_5F75_7372  # "cr_usr"
+NUL = "\x00"
 
 WriteStatus = Literal["saved", "unchanged", "conflict", "not_found", "forbidden"]
 
@@ -145,8 +154,37 @@ class WriteResult:
 def open_store(database_url: str) -> CaseStore:
     """Open (and create or migrate) the case store at ``database_url``."""
     engine = make_engine(database_url)
-    migrate(engine)
+    with _migration_lock(engine):
+        migrate(engine)
     return CaseStore(engine)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one opener at a time creates or migrates the schema.
+
+    (SQLite's write lock already does it: ``migrate`` runs in a BEGIN IMMEDIATE transaction.)
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(select(func.pg_advisory_lock(_lock_key(PG_LOCK_MIGRATE))))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(select(func.pg_advisory_unlock(_lock_key(PG_LOCK_MIGRATE))))
+            conn.commit()
+
+
+def _lock_key(key: int) -> Any:
+    return literal(key, BigInteger)  # a plain int would be bound as a (32-bit) INTEGER
+
+
+def _has_nul(*values: str | None) -> bool:
+    """PostgreSQL text cannot hold NUL, nor be compared with it: no stored value has one."""
+    return any(value is not None and NUL in value for value in values)
 
 
 def can_see_case(user: Account, assignee: str | None) -> bool:
@@ -207,6 +245,13 @@ def _check_values(frame: pd.DataFrame) -> None:
         problems.append("risk_score must be a number from 0 to 1 in every row")
     if (frame["declaration_id"].str.len() == 0).any():
         problems.append("declaration_id must not be empty")
+    for column in ("declaration_id", *OPTIONAL_CASE_TEXT):  # what PostgreSQL would refuse
+        values = frame[column]
+        if (nul := values.str.contains(NUL, regex=False)).any():
+            problems.append(f"{int(nul.sum())} row(s) with a NUL character in {column}")
+        limit = CASES.c[column].type.length
+        if limit and (long := values.str.len() > limit).any():
+            problems.append(f"{int(long.sum())} row(s) with {column} longer than {limit} characters")
     if problems:
         raise ValueError("cannot store cases: " + "; ".join(problems))
 
@@ -250,6 +295,19 @@ class CaseStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._days: tuple[float, list[date]] | None = None  # (read at, days): the queue's menu
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def _by_code_point(self, column: Any) -> Any:
+        """Text in code point order, as SQLite sorts it, whatever the database's collation."""
+        return column.collate("C") if self._postgres else column
+
+    def _lock_users(self, conn: Connection) -> None:
+        """On PostgreSQL, user changes take turns (SQLite's write lock already makes them).
+
+        Without it two admins demoting each other at once could both pass the last-admin check.
+        """
+        if self._postgres:
+            conn.execute(select(func.pg_advisory_xact_lock(_lock_key(PG_LOCK_USERS))))
 
     def close(self) -> None:
         """Release the database connections."""
@@ -341,7 +399,7 @@ class CaseStore:
                 CASES.c.selected_by,
             )
             .where(CASES.c.outcome.in_(EXPORTED_OUTCOMES))
-            .order_by(CASES.c.decided_at, CASES.c.declaration_id)
+            .order_by(CASES.c.decided_at, self._by_code_point(CASES.c.declaration_id))
         )
         with self.engine.connect() as conn:
             rows = (
@@ -362,12 +420,15 @@ class CaseStore:
     def add_user(self, username: str, role: str, password: str, *, actor: str) -> Account:
         """Create a user; raises ValueError with a plain reason when it cannot."""
         problem = username_problem(username) or password_problem(password)
+        if not problem and len(username) > MAX_USERNAME_LENGTH:
+            problem = f"a username has at most {MAX_USERNAME_LENGTH} characters"
         if role not in ROLES:
             problem = f"the role must be one of {', '.join(ROLES)}"
         if problem:
             raise ValueError(problem)
         password_hash = hash_password(password)
         with write_transaction(self.engine) as conn:
+            self._lock_users(conn)
             if conn.execute(select(USERS.c.username).where(USERS.c.username == username)).first():
                 raise ValueError(f"user {username!r} already exists")
             conn.execute(
@@ -396,8 +457,11 @@ class CaseStore:
             raise ValueError(f"the role must be one of {', '.join(ROLES)}")
         if password is not None and (problem := password_problem(password)):
             raise ValueError(problem)
+        if _has_nul(username):
+            raise ValueError(f"no user {username!r}")
         new_hash = hash_password(password) if password is not None else None
         with write_transaction(self.engine) as conn:
+            self._lock_users(conn)
             row = conn.execute(select(USERS).where(USERS.c.username == username)).first()
             if row is None:
                 raise ValueError(f"no user {username!r}")
@@ -428,6 +492,8 @@ class CaseStore:
 
     def get_account(self, username: str) -> Account | None:
         """A user by name, or None."""
+        if _has_nul(username):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(USERS.c.username, USERS.c.role, USERS.c.active).where(USERS.c.username == username)
@@ -436,7 +502,9 @@ class CaseStore:
 
     def list_accounts(self, role: str | None = None, active_only: bool = False) -> list[Account]:
         """Every user (optionally one role, only active ones), by name."""
-        query = select(USERS.c.username, USERS.c.role, USERS.c.active).order_by(USERS.c.username)
+        query = select(USERS.c.username, USERS.c.role, USERS.c.active).order_by(
+            self._by_code_point(USERS.c.username)
+        )
         if role:
             query = query.where(USERS.c.role == role)
         if active_only:
@@ -446,8 +514,10 @@ class CaseStore:
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The active user with this name and password, or None (same work either way)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(USERS).where(USERS.c.username == username)).first()
+        row = None
+        if not _has_nul(username):
+            with self.engine.connect() as conn:
+                row = conn.execute(select(USERS).where(USERS.c.username == username)).first()
         if row is None:
             check_password(dummy_hash(), password)
             return None
@@ -505,6 +575,8 @@ class CaseStore:
 
     def query_cases(self, query: CaseQuery, viewer: Account) -> CasePage:
         """One page of the cases the viewer may see, filtered and sorted by risk."""
+        if _has_nul(query.channel, query.status, query.typology, query.assignee):
+            return CasePage([], 0, query.page, query.per_page)
         conditions = []
         if viewer.role != "supervisor":
             conditions.append(or_(CASES.c.assignee == viewer.username, CASES.c.assignee.is_(None)))
@@ -525,7 +597,7 @@ class CaseStore:
         elif query.assignee:
             conditions.append(CASES.c.assignee == query.assignee)
         risk = CASES.c.risk_score.desc() if query.sort == "risk_desc" else CASES.c.risk_score
-        order = (risk, CASES.c.declaration_id)
+        order = (risk, self._by_code_point(CASES.c.declaration_id))
         page_ids = (
             select(CASES.c.declaration_id)
             .where(*conditions)
@@ -558,6 +630,8 @@ class CaseStore:
 
     def get_case(self, declaration_id: str) -> Row | None:
         """The whole case, or None."""
+        if _has_nul(declaration_id):
+            return None
         with self.engine.connect() as conn:
             query = select(CASES).where(CASES.c.declaration_id == declaration_id)
             return conn.execute(query).first()
@@ -568,6 +642,13 @@ class CaseStore:
         """Save an outcome if nobody changed the case since ``expected_version`` was read."""
         if values.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        if values.typology is not None and len(values.typology) > CASES.c.typology.type.length:
+            raise ValueError(f"typology has at most {CASES.c.typology.type.length} characters")
+        seized = values.seized_value_usd
+        if seized is not None and not (math.isfinite(seized) and seized >= 0):
+            raise ValueError("seized_value_usd must be a finite number from 0 up")
+        if _has_nul(values.typology, values.note):
+            raise ValueError("the typology and note cannot contain a NUL character")
         now = utcnow()
         new = {
             "outcome": values.outcome,
@@ -610,6 +691,8 @@ class CaseStore:
         new: dict[str, Any],
         decided_at: datetime | None,
     ) -> WriteStatus:
+        if _has_nul(declaration_id):
+            return "not_found"
         where = CASES.c.declaration_id == declaration_id
         editable = [CASES.c[c] for c in EDITABLE_FIELDS]
         with write_transaction(self.engine) as conn:  # short: the write lock is held
@@ -677,6 +760,8 @@ class CaseStore:
         self, declaration_id: str = "", username: str = "", page: int = 1, per_page: int = 100
     ) -> tuple[list[Row], int]:
         """Newest audit entries first, filtered by case and/or user, and their total."""
+        if _has_nul(declaration_id, username):
+            return [], 0
         conditions = self._audit_conditions(declaration_id, username)
         listing = (
             select(AUDIT)
@@ -691,6 +776,8 @@ class CaseStore:
 
     def iter_audit(self, declaration_id: str = "", username: str = "", batch: int = 2_000) -> Iterator[Row]:
         """Every matching audit entry, oldest first, read in batches."""
+        if _has_nul(declaration_id, username):
+            return
         conditions = self._audit_conditions(declaration_id, username)
         last = 0
         while True:

@@ -1,4 +1,5 @@
-"""Review app fixtures: a seeded case store in a temporary SQLite file, and logged-in clients."""
+"""Review app fixtures: seeded case stores (a temporary SQLite file, or a database on a throwaway
+PostgreSQL server started for the session on first use), and logged-in clients."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from review.app import create_app
 from review.demo import demo_cases
 from review.store import CaseStore, open_store
+from tests.review.postgres_server import PostgresServer, PostgresUnavailable
 
 PASSWORD = "correct horse battery"
 N_DEMO = 30
@@ -25,6 +27,7 @@ XSS_ID = "X-<b>1</b>/2"
 SECRET = "test-secret-" + "x" * 40
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _VERSION = re.compile(r'name="version" value="(\d+)"')
+BACKENDS = ("sqlite", "postgresql")
 
 
 def xss_case() -> pd.DataFrame:
@@ -53,16 +56,69 @@ def xss_case() -> pd.DataFrame:
     return pd.DataFrame([case])
 
 
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded database built once (hashing passwords is slow); tests get a copy."""
-    path = tmp_path_factory.mktemp("review-template") / "cases.db"
-    store = open_store(f"sqlite:///{path}")
+def seed(database_url: str) -> None:
+    """Create the store at ``database_url`` with USERS and N_DEMO cases plus the XSS case."""
+    store = open_store(database_url)
     for name, role in USERS.items():
         store.add_user(name, role, PASSWORD, actor="test")
     store.upsert_cases(pd.concat([demo_cases(N_DEMO, seed=3), xss_case()], ignore_index=True))
     store.close()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded database built once (hashing passwords is slow); tests get a copy."""
+    path = tmp_path_factory.mktemp("review-template") / "cases.db"
+    seed(f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server, stopped and removed at the end of the session (pass or fail)."""
+    problem = ""
+    try:
+        import psycopg  # noqa: F401
+
+        server = PostgresServer().start()
+    except ImportError:
+        problem = "psycopg is not installed: run `.venv/bin/pip install -e '.[dev]'` (or make setup)"
+    except PostgresUnavailable as err:
+        problem = str(err)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return postgres.url(postgres.create_database())
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    """A seeded PostgreSQL database built once; tests get a copy (CREATE DATABASE ... TEMPLATE)."""
+    name = postgres.create_database("seeded")
+    seed(postgres.url(name))
+    return name
+
+
+@pytest.fixture
+def postgres_seeded_url(postgres: PostgresServer, postgres_template: str) -> str:
+    """A fresh copy of the seeded PostgreSQL database."""
+    return postgres.url(postgres.create_database(template=postgres_template))
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend (the store creates its schema on opening)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sub' / 'cases.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

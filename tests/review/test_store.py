@@ -1,4 +1,7 @@
-"""The case store: idempotent upserts, decided cases kept, outcomes exported per the contract."""
+"""The case store: idempotent upserts, decided cases kept, outcomes exported per the contract.
+
+Every store test runs on SQLite and on PostgreSQL (``empty_database_url`` is parametrized).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from data.io import load_table
 from review.auth import load_or_create_secret
+from review.db import MIGRATIONS_DIR, sqlite_file
 from review.demo import demo_cases
 from review.schema import Base
 from review.store import AUDIT, CASES, CaseStore, OutcomeValues, open_store
@@ -22,8 +27,8 @@ VIOLATION = OutcomeValues("violation", "mislabel", 125_000.5, "rare earth oxide 
 
 
 @pytest.fixture
-def empty_store(tmp_path: Path):
-    store = open_store(f"sqlite:///{tmp_path / 'sub' / 'cases.db'}")
+def empty_store(empty_database_url: str):
+    store = open_store(empty_database_url)
     store.add_user("alice", "investigator", "correct horse battery", actor="test")
     yield store
     store.close()
@@ -191,15 +196,18 @@ def test_the_last_admin_stays(empty_store: CaseStore) -> None:
 def test_migrations_match_the_models(empty_store: CaseStore) -> None:
     with empty_store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
     assert diff == []
-    assert mode == "wal"
+    assert version == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
-def test_opening_twice_is_harmless(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cases.db'}"
+def test_opening_twice_is_harmless(empty_database_url: str) -> None:
+    url = empty_database_url
     open_store(url).close()
-    assert stat.S_IMODE((tmp_path / "cases.db").stat().st_mode) == 0o600
+    if (path := sqlite_file(url)) is not None:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     store = open_store(url)
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(AUDIT)).scalar_one() == 0
