@@ -60,6 +60,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from data.errors import ConfigError
+
 if TYPE_CHECKING:
     import xgboost as xgb
     from distributed import Client
@@ -94,7 +96,6 @@ def dask_settings(env: Mapping[str, str] | None = None) -> DaskSettings | None:
     mode = env.get(MODE_ENV, "").strip().lower()
     if mode in ("", "0", "off", "false", "no"):
         return None
-    from data.errors import ConfigError
 
     if mode != "local":
         raise ConfigError(f"{MODE_ENV}={mode!r}: use 'local', or set {ADDRESS_ENV} to a scheduler")
@@ -114,21 +115,15 @@ def dask_client(settings: DaskSettings | None = None) -> Iterator[Client]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        from data.errors import ConfigError
-
         raise ConfigError("Dask is not installed here: pip install -e '.[dask]'") from None
 
     settings = settings or dask_settings()
     if settings is None:
-        from data.errors import ConfigError
-
         raise ConfigError(f"no Dask cluster configured: set {ADDRESS_ENV} or {MODE_ENV}=local")
     if settings.address:
         try:
             client = Client(settings.address, set_as_default=False, timeout=settings.connect_timeout)
         except (OSError, TimeoutError) as err:
-            from data.errors import ConfigError
-
             raise ConfigError(
                 f"cannot reach the Dask scheduler at {settings.address} ({err.__class__.__name__}): "
                 f"start it (dask scheduler) and its workers, or unset {ADDRESS_ENV} to run here"
@@ -330,7 +325,10 @@ def fit_booster_distributed(
     p.pop("nthread", None)  # each worker trains with its own threads
     n_tr = _partitions(client, len(X_train), partitions)
     n_va = _partitions(client, len(X_valid), partitions)
-    with client.as_current():  # xgboost.dask looks the client's type up through get_client()
+    with (
+        client.as_current(),  # xgboost.dask looks the client's type up through get_client()
+        cluster_failures("the XGBoost fit"),
+    ):
         dtrain = dxgb.DaskDMatrix(
             client,
             _dask_frame(X_train, n_tr),
@@ -386,9 +384,36 @@ def map_on_cluster(
     items_f = client.scatter(list(items), hash=False) if scatter_items else list(items)
     futures = [client.submit(fn, item, *shared_f, pure=False) for item in items_f]
     try:
-        return client.gather(futures)
+        with cluster_failures(fn.__name__):
+            return client.gather(futures)
     finally:
         client.cancel([*futures, *shared_f, *(items_f if scatter_items else [])])
+
+
+class ClusterError(ConfigError):
+    """The cluster lost the work (a worker died, a connection dropped): not a bug in the data.
+
+    A ``ConfigError``, so the command prints one line and Prefect does not retry it (a worker
+    that ran out of memory would run out again).
+    """
+
+
+@contextlib.contextmanager
+def cluster_failures(step: str) -> Iterator[None]:
+    """Turn the cluster losing work during ``step`` into a ``ClusterError`` saying what to do."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
+    try:
+        yield
+    except (KilledWorker, CommClosedError, CancelledError) as err:
+        raise ClusterError(
+            f"the Dask cluster lost the work of {step} ({err.__class__.__name__}: {err}); "
+            "a worker out of memory is the usual cause (each feature-build task holds the whole "
+            "history): give the workers more memory, or run on this machine with --dask off"
+        ) from None
 
 
 def predict_partition(part: pd.DataFrame, booster: xgb.Booster, predict_type: str) -> np.ndarray:

@@ -189,3 +189,26 @@ def test_an_unreachable_scheduler_is_a_clear_error():
         dask_client(unreachable),
     ):
         pass
+
+
+def _die(_item, *_shared):
+    import os
+
+    os._exit(3)  # a worker killed mid-task, as the kernel's out-of-memory killer would
+
+
+def test_a_worker_dying_is_a_clear_error_not_a_traceback():
+    import dask
+
+    from data.errors import ConfigError
+    from pipelines.distributed import ClusterError, DaskSettings, dask_client, map_on_cluster
+
+    # the scheduler gives up on a task at once instead of retrying it on a fresh worker
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        dask_client(DaskSettings(local_workers=1)) as client,
+    ):
+        client.wait_for_workers(1, timeout=60)
+        with pytest.raises(ClusterError, match="lost the work of _die .*--dask off") as err:
+            map_on_cluster(client, _die, [1])
+    assert isinstance(err.value, ConfigError)  # the CLI prints it in one line; Prefect does not retry
