@@ -435,7 +435,15 @@ def pandera_schema(table: str) -> pa.DataFrameSchema:
 
 def contract_markdown() -> str:
     """The contract as Markdown, generated from the specs above (``customs-risk contract``)."""
-    lines = ["# Data contract (generated from `data/contract.py`)", ""]
+    lines = [
+        "# Data contract (generated from `data/contract.py`)",
+        "",
+        "Dates and times are ISO 8601 (or Parquet dates and timestamps). A time with an offset "
+        "(`2026-03-01T08:00+08:00`), or a Parquet timestamp with a time zone, is read as the "
+        "moment in UTC; a time without one is taken as written (the administration's own clock). "
+        "Codes and identifiers are text: leading zeros are kept.",
+        "",
+    ]
     for spec in TABLES.values():
         need = "required in a bundle" if spec.required_in_bundle else "optional"
         lines += [

@@ -24,3 +24,7 @@ class DataFileError(Exception):
 
 class ConfigError(Exception):
     """A configuration or mapping file is wrong."""
+
+
+class NotEnoughDataError(ConfigError):
+    """The data cannot support the run as configured: too little history, no labels."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -75,9 +77,20 @@ def load_mapping(path: Path | str | None) -> dict[str, dict[str, str]]:
             raise ConfigError(f"{path}: unknown table '{table}' (known: {', '.join(TABLES)})")
         if not isinstance(cols, dict) or not all(isinstance(v, str) for v in cols.values()):
             raise ConfigError(f"{path}: '{table}' must map your column names to contract names")
-        unknown = sorted(set(cols.values()) - set(TABLES[table].column_names))
-        if unknown and not flat:
-            raise ConfigError(f"{path}: {table}: not contract columns: {', '.join(unknown)}")
+        known = {c for spec in TABLES.values() for c in spec.column_names} if flat else None
+        unknown = sorted(set(cols.values()) - (known or set(TABLES[table].column_names)))
+        if unknown:
+            where = "" if flat else f"{table}: "
+            raise ConfigError(f"{path}: {where}not contract columns: {', '.join(map(repr, unknown))}")
+        targets: dict[str, list[str]] = {}
+        for source, target in cols.items():
+            targets.setdefault(target, []).append(str(source))
+        for target, sources in targets.items():
+            if len(sources) > 1:
+                raise ConfigError(
+                    f"{path}: {', '.join(map(repr, sources))} are all mapped to {target}; "
+                    "map exactly one of your columns to each contract column"
+                )
         mapping[table] = {str(k): v for k, v in cols.items()}
     return mapping
 
@@ -88,6 +101,7 @@ class RawTable:
     frame: pd.DataFrame
     row_numbers: np.ndarray
     problems: pd.DataFrame  # rows that could not even be split into fields
+    nested: dict[str, str] = field(default_factory=dict)  # Parquet list/struct columns -> their type
 
 
 def _is_parquet(path: Path, head: bytes) -> bool:
@@ -112,25 +126,86 @@ def read_raw(path: Path, table: str) -> RawTable:
 
 
 def _read_parquet(path: Path, data: bytes) -> RawTable:
+    """Read Parquet as the columns it holds (its pandas metadata, attacker-written too, is ignored)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(io.BytesIO(data)).to_pandas()
+        table = pq.ParquetFile(io.BytesIO(data)).read()
     except Exception as err:  # pyarrow raises many types for corrupt files
         raise DataFileError(
             path,
             f"is not a readable Parquet file ({str(err).splitlines()[0]})",
             "export it again as Parquet or as UTF-8 CSV",
         ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return RawTable(frame, np.arange(1, len(frame) + 1), empty_problems())
+    names = [str(c).strip() for c in table.column_names]
+    _check_unique_names(path, names)
+    keep, columns, nested = [], [], {}
+    for name, col in zip(names, table.columns, strict=True):
+        if _PANDAS_INDEX.match(name):
+            continue  # a pandas index written alongside the data, not a column of it
+        if pa.types.is_dictionary(col.type):  # dictionary-encoded: read the values themselves
+            col = col.cast(col.type.value_type)
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            try:
+                col = col.cast(pa.large_string())
+            except pa.ArrowInvalid:
+                raise DataFileError(
+                    path,
+                    f"column {name!r} holds bytes that are not UTF-8 text",
+                    "store text columns as UTF-8 strings",
+                ) from None
+        if pa.types.is_nested(col.type):
+            nested[name] = str(col.type)
+        keep.append(name)
+        columns.append(col)
+    try:
+        frame = pa.Table.from_arrays(columns, names=keep).to_pandas(ignore_metadata=True)
+    except Exception as err:  # e.g. a type pandas has no counterpart for
+        raise DataFileError(
+            path,
+            f"has columns that cannot be read ({str(err).splitlines()[0]})",
+            "store plain text, numbers and dates (one value per cell)",
+        ) from None
+    return RawTable(frame, np.arange(1, len(frame) + 1), empty_problems(), nested)
+
+
+_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+_BINARY_SIGNATURES = {
+    b"PK\x03\x04": "a zip archive, e.g. an Excel .xlsx workbook",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls or other Office document",
+    b"\x1f\x8b": "a gzip archive",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+}
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 text without a byte-order mark: every other byte of ASCII text is NUL."""
+    sample = head[:2000]
+    if len(sample) < 8:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) > 0.3 * (len(sample) / 2) and min(even, odd) < 0.05 * (len(sample) / 2)
 
 
 def _decode(path: Path, data: bytes) -> str:
-    if b"\x00" in data[:65536]:
+    head = data[:65536]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head):
         raise DataFileError(
             path,
-            "is not a CSV text file (it contains binary data)",
+            "is UTF-16 encoded, not UTF-8",
+            "re-export the file as UTF-8 CSV ('CSV UTF-8' in a spreadsheet, or iconv -f UTF-16 -t UTF-8)",
+        )
+    kind = next((what for magic, what in _BINARY_SIGNATURES.items() if head.startswith(magic)), None)
+    # A stray NUL inside a field is the row's problem (quarantined), not the file's.
+    if kind is not None or head.count(b"\x00") > len(head) // 100:
+        raise DataFileError(
+            path,
+            f"is not a CSV text file (it {'is ' + kind if kind else 'contains binary data'})",
             "export the table as UTF-8 CSV or Parquet",
         )
     try:
@@ -145,31 +220,52 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _read_csv(path: Path, data: bytes, table: str) -> RawTable:
-    text = _decode(path, data)
+    text = _decode(path, data).lstrip("\r\n")  # blank lines before the header are no data
     if not text.strip():
         raise DataFileError(path, "is empty (no header row)", "export the table with its header row")
-    header = next(csv.reader(io.StringIO(text)))
+    with _csv_errors(path):
+        header = next(csv.reader(io.StringIO(text, newline="")))
     header = [h.strip() for h in header]
     if len(header) < 2:
+        seps = [name for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")) if sep in header[0]]
+        looks = f"; it seems separated by {seps[0]}" if seps else ""
         raise DataFileError(
             path,
-            f"does not look like a comma-separated file (its header has one field: {header[0][:60]!r})",
+            "does not look like a comma-separated file "
+            f"(its header has one field: {header[0][:60]!r}{looks})",
             "export it as comma-separated UTF-8 CSV",
         )
-    if len(set(header)) != len(header):
-        dups = sorted({h for h in header if header.count(h) > 1})
-        raise DataFileError(
-            path,
-            f"has duplicate column names: {', '.join(dups)}",
-            "give every column a distinct name",
-        )
+    _check_unique_names(path, header)
     try:
         frame = _read_csv_fast(text, header)
         rows = np.arange(1, len(frame) + 1)
         problems = empty_problems()
     except _RaggedRows:
-        frame, rows, problems = _read_csv_careful(text, header, str(path), table)
+        with _csv_errors(path):
+            frame, rows, problems = _read_csv_careful(text, header, str(path), table)
     return RawTable(frame, rows, problems)
+
+
+def _check_unique_names(path: Path, names: list[str]) -> None:
+    dups = sorted({h for h in names if names.count(h) > 1})
+    if dups:
+        shown = ", ".join(repr(d) if d else "'' (a blank name)" for d in dups)
+        raise DataFileError(path, f"has duplicate column names: {shown}", "give every column a distinct name")
+
+
+@contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """Let the csv module read fields of any length; turn what it cannot parse into a file error."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # long fields are quarantined by validation, with their row
+    try:
+        yield
+    except csv.Error as err:
+        raise DataFileError(
+            path, f"cannot be read as CSV ({err})", "export it again as comma-separated UTF-8 CSV"
+        ) from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 class _RaggedRows(Exception):
@@ -206,7 +302,7 @@ def _read_csv_fast(text: str, header: list[str]) -> pd.DataFrame:
 
 def _read_csv_careful(text: str, header: list[str], source: str, table: str):
     """Row-by-row reader used only when the fast one meets malformed rows: finds each one."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     next(reader)
     good: list[list[str]] = []
     good_rows: list[int] = []
@@ -214,16 +310,26 @@ def _read_csv_careful(text: str, header: list[str], source: str, table: str):
     bad_keys: list[str] = []
     bad_text: list[str] = []
     width = len(header)
-    for i, record in enumerate(reader, start=1):
+    i = 0
+    last_line = reader.line_num
+    for record in reader:
+        first_line, last_line = last_line + 1, reader.line_num
+        if len(record) == 0:
+            continue  # blank line (the fast reader skips them too, uncounted)
+        i += 1
         if len(record) == width:
             good.append(record)
             good_rows.append(i)
-        elif len(record) == 0:
-            continue  # blank line
         else:
             bad_rows.append(i)
-            bad_keys.append(record[0][:128] if record else "")
-            bad_text.append(f"has {len(record)} fields where the header has {width}")
+            bad_keys.append(record[0][:128])
+            problem = f"has {len(record)} fields where the header has {width}"
+            if last_line > first_line:
+                problem += (
+                    f" (it spans lines {first_line}-{last_line} of the file: a quote opened and never"
+                    " closed joins the lines after it into this row)"
+                )
+            bad_text.append(problem)
     frame = pd.DataFrame(good, columns=header, dtype="str")
     problems = row_level_problems(source, table, np.array(bad_rows), bad_keys, bad_text)
     return frame, np.array(good_rows, dtype="int64"), problems
@@ -245,24 +351,38 @@ def load_table(
     path = Path(path)
     spec = TABLES[table]
     raw = read_raw(path, table)
+    renames = (mapping or {}).get(table, {})
     frame = apply_mapping(raw.frame, table, mapping or {})
+    _check_mapped_columns(path, table, list(raw.frame.columns), list(frame.columns), renames)
     missing = [c for c in spec.required_columns if c not in frame.columns]
     if missing:
         raise DataFileError(
-            path, f"is missing required {table} column(s): {', '.join(missing)}", MAPPING_HINT
+            path,
+            f"is missing required {table} column(s): {', '.join(missing)}"
+            + _near_misses(missing, list(raw.frame.columns), renames),
+            MAPPING_HINT,
+        )
+    nested = [(renames.get(c, c), t) for c, t in raw.nested.items() if renames.get(c, c) in spec.column_names]
+    if nested:
+        raise DataFileError(
+            path,
+            "holds lists or records instead of one value per cell in column(s): "
+            + ", ".join(f"{c} ({t})" for c, t in nested),
+            "store one plain value per cell (lists as ';'-separated text, e.g. ports 'VNHPH;MYPKG')",
         )
     if allow_empty is None:
         allow_empty = table != "declarations"
     if len(frame) == 0 and len(raw.problems) == 0 and not allow_empty:
         raise DataFileError(path, f"has a header but no {table} rows", "check that the export contains data")
-    if (
-        table in {"declarations", "inspections", "licenses"}
-        and "hs_code" in frame.columns
-        and frame["hs_code"].dtype.kind in "if"
-    ):
+    numeric_codes = [
+        c.name
+        for c in spec.columns
+        if c.kind in {"hs_code", "hs_prefix"} and c.name in frame.columns and _holds_numbers(frame[c.name])
+    ]
+    if numeric_codes:
         raise DataFileError(
             path,
-            "stores hs_code as numbers, so leading zeros are lost",
+            f"stores {', '.join(numeric_codes)} as numbers, so leading zeros are lost",
             "store codes as text (string) columns",
         )
     result = validate_table(frame, table, str(path), raw.row_numbers)
@@ -270,6 +390,70 @@ def load_table(
         result.problems = pd.concat([raw.problems, result.problems], ignore_index=True)
         result.rows_in += len(raw.problems)
     return result
+
+
+def _fold(name: str) -> str:
+    return "".join(str(name).split()).lower()
+
+
+def _check_mapped_columns(
+    path: Path, table: str, before: list[str], after: list[str], renames: dict[str, str]
+) -> None:
+    """Exactly one column per contract name, once mapped; none that merely looks like one."""
+    for name in sorted({c for c in after if after.count(c) > 1}):
+        sources = [b for b, a in zip(before, after, strict=True) if a == name]
+        raise DataFileError(
+            path,
+            f"has more than one column named {name} once the column mapping is applied "
+            f"(from {', '.join(map(repr, sources))})",
+            "map exactly one of your columns to each contract column",
+        )
+    spec = TABLES[table]
+    for contract in spec.column_names:
+        alike = [c for c in after if c != contract and _fold(c) == _fold(contract)]
+        if not alike:
+            continue
+        if contract in after:
+            raise DataFileError(
+                path,
+                f"has columns whose names differ only in case or spaces: {contract}, "
+                f"{', '.join(map(repr, alike))}; it is unclear which one holds {contract}",
+                "keep one of them, or give the other a distinct name",
+            )
+        if not spec.column(contract).required:  # required ones are reported as missing
+            raise DataFileError(
+                path,
+                f"has column {alike[0]!r}, which differs from the {table} column {contract} only "
+                "in case or spaces, so it would not be read",
+                f"rename it to {contract} ({MAPPING_HINT})",
+            )
+
+
+def _near_misses(missing: list[str], columns: list[str], renames: dict[str, str]) -> str:
+    """Why a required column may be missing: a mapped name not in the file, or a near spelling."""
+    notes = []
+    for c in missing:
+        sources = [s for s, t in renames.items() if t == c and s not in columns]
+        alike = [h for h in columns if _fold(h) == _fold(c)]
+        if sources:
+            notes.append(f"the column mapping takes {c} from {sources[0]!r}, which the file does not have")
+        elif alike:
+            notes.append(f"found {alike[0]!r}: column names must match exactly")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _holds_numbers(column: pd.Series) -> bool:
+    """A code column stored as numbers (integers, floats, decimals) has lost its leading zeros."""
+    if column.dtype.kind in "iuf":
+        return True
+    if column.dtype != object:
+        return False
+    first = column.dropna().head(1)
+    return (
+        bool(len(first))
+        and isinstance(first.iloc[0], (int, float, Decimal))
+        and not isinstance(first.iloc[0], bool)
+    )
 
 
 def load_manifest(path: Path | str, mapping: dict[str, dict[str, str]] | None = None) -> Validated:
@@ -471,6 +655,17 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_frame(frame: pd.DataFrame, path: Path, safe_for_spreadsheets: bool = False) -> Path:
     """Write a frame as CSV or Parquet by suffix (dates ISO 8601, codes as text)."""
+    try:
+        return _write_frame(frame, path, safe_for_spreadsheets)
+    except OSError as err:
+        raise DataFileError(
+            path,
+            f"cannot be written ({err.strerror or err})",
+            "give a file path in a folder you can write to",
+        ) from None
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, safe_for_spreadsheets: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in {".parquet", ".pq"}:
         frame.to_parquet(path, index=False)

@@ -98,7 +98,7 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
     Text is only made where needed: columns Parquet already stores as numbers or timestamps
     are checked as they are.
     """
-    native_number = raw.dtype.kind in "fiub"
+    native_number = raw.dtype.kind in "fiu"  # a boolean is no count or amount: checked as text
     native_date = raw.dtype.kind == "M"
     if col.kind in _STRING_KINDS:
         text = _as_text(raw)
@@ -112,7 +112,8 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
         return parsed, has_nul, "contains a NUL character", blank
     if col.kind == "date":
         if native_date:
-            parsed = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
+            # as for text with an offset: the moment in UTC, not the wall clock of the zone it came in
+            parsed = raw.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
             unreadable = pd.Series(False, index=raw.index)
             blank = raw.isna()
         else:

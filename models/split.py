@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from data.errors import NotEnoughDataError
+
 
 @dataclass(frozen=True)
 class TimeSplit:
@@ -44,8 +46,9 @@ def time_split(
     ).to_numpy()
     valid = (declared_at >= cutoff).to_numpy()
     if not train.any() or not valid.any():
-        raise ValueError(
-            f"time split at {cutoff.date()} leaves {int(train.sum())} training and "
-            f"{int(valid.sum())} validation rows: give more history or a shorter validation window"
+        raise NotEnoughDataError(
+            f"the time split at {cutoff.date()} leaves {int(train.sum())} labelled rows to train "
+            f"and {int(valid.sum())} to validate: give more history, or a shorter validation "
+            f"window (split.validation_days, now {validation_days}, in the training config)"
         )
     return TimeSplit(train, valid, cutoff)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.arrays import isin
+from data.errors import NotEnoughDataError
 from features.build import (
     FeatureSet,
     catalogue,
@@ -63,7 +64,10 @@ def prepare(
     ctx = make_context(tables, decl, hs_profiles, ports)
     labels = ctx.labels
     if labels is None or labels.empty:
-        raise ValueError("the bundle has no inspection outcomes: nothing to learn from")
+        raise NotEnoughDataError(
+            "the bundle has no inspection outcomes: nothing to learn from (training needs "
+            "inspections.csv with outcomes, or --outcomes exported from the review app)"
+        )
     inspections = tables["inspections"].drop_duplicates("declaration_id").set_index("declaration_id")
     row_of = pd.Series(np.arange(len(decl)), index=decl["declaration_id"])
     lab = labels.drop_duplicates("declaration_id")

@@ -113,7 +113,7 @@ def validate(
     if len(q) > 20:
         typer.echo(f"  ... and {len(q) - 20:,} more")
     if quarantine_out is not None:
-        write_frame(q, quarantine_out)
+        _guard(lambda: write_frame(q, quarantine_out))
         typer.echo(f"Quarantine list written to {quarantine_out}")
 
 

@@ -87,3 +87,17 @@ def test_optional_search_logs_each_trial_as_a_nested_run(champion, small_world, 
     children = mlflow.search_runs([exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
     assert len(children) == 2
     assert not out.promoted
+
+
+def test_too_little_history_is_one_clear_line_not_a_traceback(homes, tmp_path):
+    from typer.testing import CliRunner
+
+    from data.generate import generate_world, write_world
+    from pipelines.cli import app
+
+    write_world(generate_world(seed=5, days=20, rows_per_day=100), tmp_path / "thin")
+    result = CliRunner().invoke(app, ["train", "--bundle", str(tmp_path / "thin" / "bundle")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "leaves 0 labelled rows to train" in result.output
+    assert "split.validation_days, now 30" in result.output

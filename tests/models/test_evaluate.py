@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data.errors import NotEnoughDataError
 from models.drift import psi
 from models.evaluate import ranking_metrics, rules_profile_score
 from models.split import time_split
@@ -35,7 +36,7 @@ def test_time_split_trains_on_the_past_only():
 
 def test_time_split_refuses_an_empty_side():
     t = pd.Series(pd.date_range("2026-01-01", periods=5, freq="D"))
-    with pytest.raises(ValueError, match="time split"):
+    with pytest.raises(NotEnoughDataError, match="split.validation_days, now 30"):
         time_split(t, t, validation_days=30)
 
 
