@@ -133,15 +133,16 @@ def test_drop_folder_scores_good_files_and_sets_bad_ones_aside(champion, small_w
     drop.mkdir()
     shutil.copy(_manifest(small_world), drop / "today.csv")
     (drop / "broken.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    results = score_drop_folder(
-        drop_folder=str(drop), bundle=str(small_world / "bundle"), out=str(tmp_path / "out")
-    )
+    bundle = tmp_path / "bundle"  # the drop folder's scoring adds the day to the history: a copy
+    shutil.copytree(small_world / "bundle", bundle)
+    results = score_drop_folder(drop_folder=str(drop), bundle=str(bundle), out=str(tmp_path / "out"))
     assert results["today.csv"].startswith("scored into")
     assert results["broken.csv"].startswith("failed: ")
     assert (drop / "processed" / "today.csv").exists()
     assert (drop / "failed" / "broken.csv").exists()
     assert "not a CSV text file" in (drop / "failed" / "broken.csv.error.txt").read_text()
     assert not list(drop.glob("*.csv"))
+    assert len(list((bundle / "declarations").glob("scored_*.parquet"))) == 1
 
 
 def test_scoring_without_a_champion_says_what_to_do(homes, small_world, tmp_path, monkeypatch):
@@ -151,3 +152,26 @@ def test_scoring_without_a_champion_says_what_to_do(homes, small_world, tmp_path
     with pytest.raises(NoChampionError, match="train one first"):
         score_flow(manifest=_manifest(small_world), bundle=small_world / "bundle", out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_day_already_in_the_history_is_counted_and_scores_the_same(champion, small_world, tmp_path):
+    import shutil
+
+    from pipelines.score_flow import score_flow
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(small_world / "bundle", bundle)
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    manifest = _manifest(small_world)
+    first = score_flow(
+        manifest=manifest, bundle=bundle, out=tmp_path / "a", database_url=db, append_to_history=True
+    )
+    again = score_flow(manifest=manifest, bundle=bundle, out=tmp_path / "b", database_url=db)
+
+    summaries = [json.loads((r.out_dir / "summary.json").read_text()) for r in (first, again)]
+    assert summaries[0]["already_in_history"] == 0
+    assert summaries[1]["already_in_history"] == first.rows_scored > 0
+    # the day's rows replace their history copies: the same features, the same scores
+    a, b = (pd.read_parquet(r.out_dir / "scored.parquet") for r in (first, again))
+    pd.testing.assert_series_equal(a["risk_score"], b["risk_score"])
+    assert (a["channel"] == b["channel"]).all()
