@@ -2319,19 +2319,7 @@ def _summary(world: World) -> dict:
     return {
         "generator": "data.generate",
         "params": world.params,
-        "rows": {
-            name: len(getattr(world, name))
-            for name in (
-                "declarations",
-                "inspections",
-                "companies",
-                "ownership",
-                "officers",
-                "watchlist",
-                "licenses",
-                "manifest",
-            )
-        },
+        "rows": {name: len(getattr(world, name)) for name in (*TABLES, "manifest")},
         "history": counts(world.history_truth),
         "manifest": counts(world.manifest_truth),
         "inspections": {

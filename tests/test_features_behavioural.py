@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data.contract import TABLES
 from data.generate import generate_world
 from data.reference import hs_profiles, ports
 from features.build import build_features, combine, fit_state, make_context
@@ -24,18 +25,7 @@ MIN_ROWS = 10  # a typology with fewer matched rows says nothing
 def world_features() -> pd.DataFrame:
     """Declarations, truth and every feature of a 60-day world, one row per declaration."""
     w = generate_world(seed=5, days=60, rows_per_day=600)
-    tables = {
-        name: getattr(w, name)
-        for name in (
-            "declarations",
-            "inspections",
-            "companies",
-            "ownership",
-            "officers",
-            "watchlist",
-            "licenses",
-        )
-    }
+    tables = {name: getattr(w, name) for name in TABLES}
     decl = combine(None, w.declarations)
     ctx = make_context(tables, decl, hs_profiles(), ports())
     ctx.state = fit_state(decl, ctx, np.ones(len(decl), dtype=bool))

@@ -51,15 +51,7 @@ def test_different_seed_gives_a_different_world(world: World) -> None:
 
 
 def test_columns_are_the_contract_columns(world: World) -> None:
-    for table in (
-        "declarations",
-        "inspections",
-        "companies",
-        "ownership",
-        "officers",
-        "watchlist",
-        "licenses",
-    ):
+    for table in TABLES:
         assert list(getattr(world, table).columns) == TABLES[table].column_names, table
     assert list(world.manifest.columns) == TABLES["declarations"].column_names
     assert list(world.history_truth.columns) == list(TRUTH_COLUMNS)
