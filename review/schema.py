@@ -103,7 +103,7 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
     username: Mapped[str] = mapped_column(String(64))
     declaration_id: Mapped[str | None] = mapped_column(String(128))
-    field: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(128))  # "user:NAME.password" for any NAME
     before: Mapped[str | None] = mapped_column(Text)
     after: Mapped[str | None] = mapped_column(Text)
 

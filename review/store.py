@@ -81,8 +81,6 @@ ID_CHUNK = 5_000
 WRITE_CHUNK = 10_000
 DAYS_CACHE_SECONDS = 60.0
 EDITABLE_FIELDS = ("assignee", "outcome", "typology", "seized_value_usd", "note", "status", "version")
-# Audit fields name the user ("user:NAME.password"), so names must leave room in that column.
-MAX_USERNAME_LENGTH = AUDIT.c.field.type.length - len("user:.password")
 # PostgreSQL advisory lock keys: schema migration, and user changes (the last-admin rule).
 PG_LOCK_MIGRATE = 0x6372_5F6D_6967  # "cr_mig"
 PG_LOCK_USERS = 0x6372_5F75_7372  # "cr_usr"
@@ -420,8 +418,6 @@ class CaseStore:
     def add_user(self, username: str, role: str, password: str, *, actor: str) -> Account:
         """Create a user; raises ValueError with a plain reason when it cannot."""
         problem = username_problem(username) or password_problem(password)
-        if not problem and len(username) > MAX_USERNAME_LENGTH:
-            problem = f"a username has at most {MAX_USERNAME_LENGTH} characters"
         if role not in ROLES:
             problem = f"the role must be one of {', '.join(ROLES)}"
         if problem:
