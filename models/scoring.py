@@ -30,6 +30,7 @@ class DayScores:
     global_importance: pd.Series
     waterfalls: dict[str, dict] = field(default_factory=dict)  # top cases: bias + contributions
     missing: list[str] = field(default_factory=list)
+    already_in_history: int = 0  # manifest declarations the history held (replaced by the manifest's)
 
 
 def score_day(
@@ -52,7 +53,9 @@ def score_day(
     Features, scores and SHAP contributions are computed on ``engine``; selection, reasons
     and cases here.
     """
-    decl = combine(tables.get("declarations"), manifest.drop(columns=["_row_number"], errors="ignore"))
+    history = tables.get("declarations")
+    decl = combine(history, manifest.drop(columns=["_row_number"], errors="ignore"))
+    already = 0 if history is None else len(history) + len(manifest) - len(decl)  # ids are unique
     ctx = make_context(tables, decl, hs_profiles, ports, state=model.state)
     fs = engine.build(decl, ctx)
     # results follow the manifest's own row order; only flagged rows' context is gathered
@@ -106,7 +109,7 @@ def score_day(
         scored.iloc[flagged],
         pd.Series(flagged_reasons, dtype=object),
         context,
-        tables.get("declarations"),
+        history,
         day_key,
         tables.get("inspections"),
     )
@@ -119,7 +122,7 @@ def score_day(
         for i in top
     }
     return DayScores(
-        scored, cases, sel, mean_abs_contribution(phi, list(matrix.columns)), waterfalls, missing
+        scored, cases, sel, mean_abs_contribution(phi, list(matrix.columns)), waterfalls, missing, already
     )
 
 

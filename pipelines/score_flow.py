@@ -136,12 +136,6 @@ def score_flow(
     version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
     model = load_model_task(scfg.model.registered_name, version)
     day = manifest_day(Path(manifest), validated.clean)
-    already = already_in_history(validated.clean, b.tables.get("declarations"))
-    if already:
-        log.warning(
-            f"{already:,} declaration(s) of the manifest are already in the history (a re-run of "
-            "a day added with --append-to-history, or reused ids): scored as the manifest has them"
-        )
     cap = Capacity(**scfg.capacity.model_dump())
     if not len(validated.clean):
         raise ConfigError(
@@ -154,6 +148,12 @@ def score_flow(
         result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg, engine)
     for note in result.missing:
         log.warning(note)
+    if result.already_in_history:
+        log.warning(
+            f"{result.already_in_history:,} declaration(s) of the manifest are already in the history "
+            "(a re-run of a day added with --append-to-history, or reused ids): scored as the manifest "
+            "has them"
+        )
     scored, quarantine = result.scored, validated.quarantine
     if len(scored) + len(quarantine) != validated.rows_in:
         raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
@@ -197,7 +197,7 @@ def score_flow(
             "capacity": result.selection.capacity,
             "warnings": result.selection.warnings,
             "features_left_out": result.missing,
-            "already_in_history": already,
+            "already_in_history": result.already_in_history,
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
         progress(f"[3/4] outputs written to {target}")
@@ -213,15 +213,6 @@ def score_flow(
     return ScoreOutcome(
         day, target, validated.rows_in, len(scored), len(quarantine), channels, case_counts, reds
     )
-
-
-def already_in_history(clean: pd.DataFrame, history: pd.DataFrame | None) -> int:
-    """How many of the manifest's declarations the history already holds."""
-    from data.arrays import isin
-
-    if history is None or history.empty:
-        return 0
-    return int(isin(clean["declaration_id"], history["declaration_id"]).sum())
 
 
 def append_day_to_history(clean: pd.DataFrame, bundle: Path, day: str) -> Path:
