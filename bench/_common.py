@@ -30,7 +30,7 @@ def cached_world(days: int, rows_per_day: int, seed: int = 11) -> Path:
     """Generate (once) and cache a Parquet world of ``days x rows_per_day`` declarations."""
     out = CACHE / f"world-{seed}-{days}x{rows_per_day}"
     if not (out / "world.json").exists():
-        from data.generate import generate_world, write_world
+        from synth import generate_world, write_world
 
         print(
             f"generating {days * rows_per_day:,} declarations into {out} (cached for next time)...",

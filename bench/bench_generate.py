@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    from data.generate import generate_world, write_world
+    from synth import generate_world, write_world
 
     t_import = time.perf_counter() - t0
     print(f"imports: {t_import:.1f} s, peak RSS {_peak_rss_mb():,.0f} MB")

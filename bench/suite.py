@@ -226,7 +226,7 @@ def _client(workers: int):
 
 
 def stage_generate(size: int, work: Path, workers: int, cached: bool) -> dict[str, Any]:
-    from data.generate import generate_world, write_world
+    from synth import generate_world, write_world
 
     days, per_day = world_shape(size)
     target = CACHE / f"world-11-{days}x{per_day}"

@@ -55,7 +55,7 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
     """Generate a synthetic customs world: a bundle, the next day's manifest, and its truth."""
-    from data.generate import generate_world, write_world
+    from synth import generate_world, write_world
 
     if fmt not in {"csv", "parquet"}:
         _fail("--format must be csv or parquet")

@@ -3,7 +3,7 @@
 Violations of one typology (primary typology in the truth) are compared with MATCHED clean
 shipments: for every violating row, the median of the clean rows declared under the same
 HS6 code. The gap (violation minus its matched clean median) is summarised by its median,
-so a few odd rows cannot decide the outcome. Directions follow what ``data/generate.py``
+so a few odd rows cannot decide the outcome. Directions follow what ``synth/world.py``
 plants in its ``_plant_*`` functions, not what would be convenient.
 """
 
@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from data.contract import TABLES
-from data.generate import generate_world
 from data.reference import hs_profiles, ports
 from features.build import build_features, combine, fit_state, make_context
+from synth import generate_world
 
 MIN_ROWS = 10  # a typology with fewer matched rows says nothing
 
@@ -98,7 +98,7 @@ def test_mislabel_heavier_than_the_cover_goods_and_unusual_for_the_exporter(worl
     )
     share = matched_gap(f, planted(f, "mislabel"), "exporter_share_of_this_heading")
     assert share.median() < -0.05, "a smuggler's cover code is not what the exporter usually ships"
-    # The generator's mislabel descriptions fit the cover code "at a glance" (synth_text's
+    # The generator's mislabel descriptions fit the cover code "at a glance" (synth.text's
     # OFF_DESCRIPTIONS), so description_fits_declared_heading is deliberately not asserted here;
     # the text model is checked on a hand-built corpus in test_features_hs_license_behaviour.
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.generate import generate_world
 from data.reference import hs_profiles, ports
 from features.build import build_features, combine, feature_names, fit_state, make_context
+from synth import generate_world
 
 RATES = [
     "exporter_violation_rate",

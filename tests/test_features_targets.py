@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.generate import generate_world
 from data.reference import hs_profiles, ports
 from features import base, build
 from features.base import (
@@ -25,6 +24,7 @@ from features.base import (
     match_positions,
 )
 from features.build import build_features, combine, fit_state, make_context
+from synth import generate_world
 
 TABLES = ("companies", "ownership", "officers", "watchlist", "licenses", "inspections")
 

@@ -37,7 +37,7 @@ def homes(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory) -> Path:
     """A 75-day world of 400 declarations a day, written as CSV."""
-    from data.generate import generate_world, write_world
+    from synth import generate_world, write_world
 
     out = tmp_path_factory.mktemp("world") / "w"
     write_world(generate_world(seed=3, days=75, rows_per_day=400), out)

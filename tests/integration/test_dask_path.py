@@ -17,7 +17,7 @@ PARAMS = {"tree_method": "hist", "max_depth": 4, "eta": 0.1, "min_child_weight":
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    from data.generate import generate_world, write_world
+    from synth import generate_world, write_world
 
     out = tmp_path_factory.mktemp("dask-world") / "w"
     write_world(generate_world(seed=4, days=45, rows_per_day=300), out)

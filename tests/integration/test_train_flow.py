@@ -92,8 +92,8 @@ def test_optional_search_logs_each_trial_as_a_nested_run(champion, small_world, 
 def test_too_little_history_is_one_clear_line_not_a_traceback(homes, tmp_path):
     from typer.testing import CliRunner
 
-    from data.generate import generate_world, write_world
     from pipelines.cli import app
+    from synth import generate_world, write_world
 
     write_world(generate_world(seed=5, days=20, rows_per_day=100), tmp_path / "thin")
     result = CliRunner().invoke(app, ["train", "--bundle", str(tmp_path / "thin" / "bundle")])

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data import synth_text as tx
 from data.contract import TABLES
 from data.reference import CONTAINERS, hs_profiles, ports
+from synth import text as tx
 
 TYPOLOGIES = (
     "mislabel",
@@ -2277,6 +2277,13 @@ def generate_world(
     return world
 
 
+def _inspected_typology(typ: np.ndarray, sec: np.ndarray) -> np.ndarray:
+    """What the inspector records: the primary typology, then the secondary one (``a;b``)."""
+    primary = _TYPOLOGY_NAMES[typ].astype(object)
+    both = primary + ";" + _TYPOLOGY_NAMES[sec].astype(object)
+    return np.where(sec > 0, both, primary)
+
+
 def _inspection_frame(
     cat: _Catalog,
     r: dict[str, np.ndarray],
@@ -2290,7 +2297,7 @@ def _inspection_frame(
             "declaration_id": _str(decl_ids[rows]),
             "inspected_on": pd.Series((start + ins["on"].astype("timedelta64[D]")).astype("datetime64[ns]")),
             "outcome": _str(np.where(found, "violation", "clear")),
-            "typology": _str(np.where(found, _TYPOLOGY_NAMES[r["typ"][rows]], None)),
+            "typology": _str(np.where(found, _inspected_typology(r["typ"][rows], r["sec"][rows]), None)),
             "found_hs_code": _str(np.where(found, cat.code[r["true_code"][rows]], None)),
             "seized_value_usd": np.where(found, np.round(r["true_value"][rows], 2), np.nan),
             "selected_by": _str(ins["selected_by"]),
@@ -2305,26 +2312,28 @@ def _inspection_frame(
 def _summary(world: World) -> dict:
     def counts(truth: pd.DataFrame) -> dict:
         v = truth[truth["is_violation"]]
+        primary = v["typology"].str.split(";").str[0]  # the foreign profile's truth may say ``a;b``
         return {
             "rows": len(truth),
             "violations": len(v),
             "violation_rate": round(len(v) / max(len(truth), 1), 5),
             "hard_cases": int(v["hard_case"].sum()),
             "with_secondary": int(v["secondary_typology"].notna().sum()),
-            "by_typology": {t: int((v["typology"] == t).sum()) for t in TYPOLOGIES},
+            "by_typology": {t: int((primary == t).sum()) for t in TYPOLOGIES},
             "by_secondary_typology": {t: int((v["secondary_typology"] == t).sum()) for t in TYPOLOGIES},
         }
 
     ins = world.inspections
+    by = ins["selected_by"].value_counts().sort_index().to_dict() if "selected_by" in ins else {}
     return {
-        "generator": "data.generate",
+        "generator": world.params.get("generator", "synth.world"),
         "params": world.params,
         "rows": {name: len(getattr(world, name)) for name in (*TABLES, "manifest")},
         "history": counts(world.history_truth),
         "manifest": counts(world.manifest_truth),
         "inspections": {
             "share_of_history_inspected": round(len(ins) / max(len(world.declarations), 1), 5),
-            "by_selected_by": ins["selected_by"].value_counts().sort_index().to_dict(),
+            "by_selected_by": by,
             "violations_found": int((ins["outcome"] == "violation").sum()),
         },
     }
