@@ -1,73 +1,148 @@
-"""License coverage: is a controlled shipment covered by a valid export license for this trade?"""
+"""License coverage as one check per declaration: does a valid export license cover this trade?
+
+For every declaration that needs a license (its code is export-controlled in the reference
+table, or learned to be licensed: see ``licensed_codes``) or quotes one, the check finds the
+license (the quoted ``license_id``; when none is quoted, the exporter's own license covering
+the code) and checks, in one pass: it exists, covers the code prefix, belongs to the
+exporter, is for the destination and the consignee (names compared after
+``features.names`` normalisation), is valid on the declaration day, and has quantity left.
+
+The quantity ledger draws each declaration's quantity on its license in time order: the
+declared ``quantity`` converted to kg when ``quantity_unit`` is a mass unit, else net mass,
+else gross mass (the reason says which). Earlier declarations draw first (strictly earlier
+times, so the rows of one day in their time order); a declaration sees only what was drawn
+before it.
+
+The family yields a failure count, the failed checks, and one sentence naming every
+failure ("license L-0042 covers 2846 for consignee 'Kobe Magnetics' but this goes to 'Osaka
+Trading'; quota 12,000 kg used up by 3 earlier shipments"); every license flag's reason is
+that sentence, so an item gets one license reason however many checks fail.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from data.arrays import isin
-from features.base import FamilyResult, Feature, FeatureContext, Rows, pair_codes, rows_of
+from features.base import FamilyResult, Feature, FeatureContext, Rows, as_of_sums_of, pair_codes, rows_of
 
 FAMILY = "license"
+
+# the checks, in the order the reason names them
+CHECKS = ("exists", "code", "exporter", "destination", "consignee", "validity", "quota")
+
+# a code is learned to need a license once this many earlier declarations under its HS6 quoted a
+# registered license covering it, and they were at least this share of its earlier declarations
+LEARN_MIN_QUOTES = 5
+LEARN_MIN_SHARE = 0.5
+# consignee names this alike (rapidfuzz ratio of the canonical forms, 0-100) are one consignee
+CONSIGNEE_MIN_SIMILARITY = 90.0
+
+# kilograms per unit of the mass units a declaration's quantity may be given in (casefolded,
+# dots and spaces dropped; UN/ECE Recommendation 20 codes included)
+MASS_UNITS_KG: dict[str, float] = {
+    "kg": 1.0,
+    "kgs": 1.0,
+    "kgm": 1.0,
+    "kilo": 1.0,
+    "kilos": 1.0,
+    "kilogram": 1.0,
+    "kilograms": 1.0,
+    "t": 1000.0,
+    "tne": 1000.0,
+    "mt": 1000.0,
+    "tonne": 1000.0,
+    "tonnes": 1000.0,
+    "metricton": 1000.0,
+    "metrictons": 1000.0,
+    "g": 0.001,
+    "grm": 0.001,
+    "gr": 0.001,
+    "gram": 0.001,
+    "grams": 0.001,
+    "mg": 1e-6,
+    "mgm": 1e-6,
+    "lb": 0.45359237,
+    "lbs": 0.45359237,
+    "lbr": 0.45359237,
+    "pound": 0.45359237,
+    "pounds": 0.45359237,
+    "oz": 0.028349523125,
+    "onz": 0.028349523125,
+    "ounce": 0.028349523125,
+    "ounces": 0.028349523125,
+}
+
+_PROBLEM = "{license_problem}"
 
 FEATURES = [
     Feature(
         "controlled_goods",
         FAMILY,
-        "Declared code is export-controlled (rare earth metals, compounds, magnets).",
-        "declared code {hs_code} ({code_description}) is export-controlled",
+        "Declared code needs an export license: controlled in the reference table, or learned "
+        "from the license register and the licenses quoted under it before.",
+        "declared code {hs_code} needs an export license ({license_required_why})",
+        show_when="positive",
+    ),
+    Feature(
+        "license_check_failures",
+        FAMILY,
+        "How many license checks fail (exists, code, exporter, destination, consignee, validity, "
+        "quota) for goods that need a license or quote one.",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_missing",
         FAMILY,
-        "Controlled goods declared without a license that exists in the license register.",
-        "controlled goods under {hs_code} declared without a registered export license "
-        "(quoted: {license_quoted})",
+        "Goods needing a license declared without quoting one that is in the register (the "
+        "exporter may still hold one: the license check says).",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_outside_validity",
         FAMILY,
-        "The quoted license was not valid on the declaration date (expired or not yet valid).",
-        "license {license_id} is valid {license_valid_from} to {license_valid_to}, "
-        "not on the declaration date",
+        "The license was not valid on the declaration date (expired or not yet valid).",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_held_by_other_exporter",
         FAMILY,
         "The quoted license belongs to another exporter.",
-        "license {license_id} belongs to exporter {license_holder}, not {exporter_id}",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_other_destination",
         FAMILY,
-        "The quoted license is for another destination country.",
-        "license {license_id} is for {license_destination}, goods declared for {destination_country}",
+        "The license is for another destination country.",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_other_consignee",
         FAMILY,
-        "The quoted license names another consignee.",
-        "license {license_id} names consignee '{license_consignee}', declaration names '{consignee_name}'",
+        "The license names another consignee (names compared after normalisation).",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_code_not_covered",
         FAMILY,
         "The quoted license does not cover the declared commodity code.",
-        "license {license_id} covers codes {license_hs_prefix}*, not {hs_code}",
+        _PROBLEM,
         show_when="positive",
     ),
     Feature(
         "license_quantity_used_share",
         FAMILY,
-        "Share of the licensed quantity used by earlier shipments plus this one (>1: exhausted).",
-        "license {license_id} quantity {license_quantity_kg:,.0f} kg is "
-        "{license_quantity_used_share:.0%} used including this shipment",
+        "Share of the licensed quantity drawn by earlier shipments plus this one (>1: exhausted).",
+        "{license_quota_text}",
     ),
     Feature(
         "exporter_holds_covering_license",
@@ -78,11 +153,20 @@ FEATURES = [
     ),
 ]
 
+_FLAG_OF_CHECK = {
+    "validity": "license_outside_validity",
+    "exporter": "license_held_by_other_exporter",
+    "destination": "license_other_destination",
+    "consignee": "license_other_consignee",
+    "code": "license_code_not_covered",
+}
+
 
 def _controlled_codes(profiles: pd.DataFrame | None) -> list[str]:
+    """The prior: HS6 codes the reference table marks export-controlled."""
     if profiles is None:
         return ["280530", "284690", "850511"]
-    return profiles.loc[profiles["role"].eq("controlled"), "hs_code"].astype("str").tolist()
+    return profiles.loc[profiles["role"].eq("controlled"), "hs_code"].astype("str").str[:6].tolist()
 
 
 def code_profile(hs_code: pd.Series, profiles: pd.DataFrame | None, column: str) -> pd.Series:
@@ -116,133 +200,380 @@ def code_startswith(codes: pd.Series, prefixes: pd.Series) -> pd.Series:
     return out
 
 
-def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """License flags for controlled goods, with the ledger of quantities used so far.
+def mass_unit_kg(units: pd.Series) -> pd.Series:
+    """Kilograms per unit for each quantity unit (NaN: not a mass unit this check knows)."""
+    key = units.astype("str").str.casefold().str.replace(r"[\s.]+", "", regex=True)
+    return key.map(MASS_UNITS_KG).where(units.notna()).astype("float64")
 
-    Described: the target rows of ``decl``; the ledger draws on all its rows.
+
+def drawn_quantity(decl: pd.DataFrame, rows: Rows | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What each declaration (every row) draws on a license, in kg, and how it was measured.
+
+    The declared quantity converted to kg where its unit is a mass unit; else net mass, else
+    gross mass. Returns (kg, source) with source 0 = quantity, 1 = net mass, 2 = gross mass.
     """
+    n = len(decl)
+    kg = np.full(n, np.nan)
+    if "quantity" in decl.columns and "quantity_unit" in decl.columns:
+        if rows is not None and rows.decl is decl:
+            raw, units = rows.distinct("quantity_unit")
+            factor = mass_unit_kg(pd.Series(units, dtype=object)).to_numpy()[raw]
+        else:
+            factor = mass_unit_kg(decl["quantity_unit"]).to_numpy()
+        qty = pd.to_numeric(decl["quantity"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        kg = qty * factor
+    kg = np.where(kg > 0, kg, np.nan)
+    source = np.where(np.isnan(kg), 1, 0)
+    if "net_weight_kg" in decl.columns:
+        net = decl["net_weight_kg"].to_numpy(dtype="float64", na_value=np.nan)
+        kg = np.where(np.isnan(kg), np.where(net > 0, net, np.nan), kg)
+    source = np.where(np.isnan(kg), 2, source)
+    gross = decl["gross_weight_kg"].to_numpy(dtype="float64", na_value=np.nan)
+    kg = np.where(np.isnan(kg), gross, kg)
+    return kg, source
+
+
+def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
+    """The license check of the target rows of ``decl``; the ledger and what is learned about
+    codes draw on all its rows, point in time."""
     rows = rows_of(decl, ctx)
     idx = rows.index
-    controlled_codes = _controlled_codes(ctx.hs_profiles)
-    controlled = (
-        rows.mapped(
-            "license:controlled", "hs_code", lambda codes: codes.astype("str").str[:6].isin(controlled_codes)
-        )
-        == 1.0
-    )
+    n_all = len(decl)
+    hs6_codes, hs6 = rows.keys("hs_code", lambda c: c.str[:6], name="hs6")
+    prior_all = np.append(isin(pd.Series(hs6, dtype=object), _controlled_codes(ctx.hs_profiles)), False)[
+        hs6_codes
+    ]
+    has_quote_col = "license_id" in decl.columns
+    if has_quote_col:
+        quote_raw, quote_values = rows.distinct("license_id")
+        quote_values = pd.Series(quote_values, dtype=object)
+        quoted_value = (quote_values.notna() & (quote_values.astype("str").str.strip() != "")).to_numpy()
+        quoted_all = quoted_value[quote_raw]
+    else:
+        quote_raw, quote_values = np.zeros(n_all, np.int64), pd.Series([np.nan], dtype=object)
+        quoted_all = np.zeros(n_all, dtype=bool)
+
     out = pd.DataFrame(index=idx, dtype="float64")
-    out["controlled_goods"] = controlled.astype("float64")
-    has_license = "license_id" in decl.columns
-    quoted = rows.column("license_id") if has_license else pd.Series(pd.NA, index=idx, dtype="str")
     context = pd.DataFrame(index=idx)
     context["code_description"] = target_code_profile(rows, ctx.hs_profiles, "description")
-    context["license_quoted"] = quoted.fillna("none")
-    missing: list[str] = []
-    lic = ctx.licenses
+    quoted = rows.at(quoted_all)
+    quote_text = quote_values.astype("str").to_numpy(dtype=object)[rows.at(quote_raw)]
+    context["license_quoted"] = np.where(quoted, quote_text, "none")
+
+    lic = _register(ctx.licenses)
     if lic is None:
-        missing.append("license: licenses table absent, license coverage left empty")
+        prior = rows.at(prior_all)
+        out["controlled_goods"] = prior.astype("float64")
         for f in FEATURES[1:]:
             out[f.name] = np.nan
+        context["license_required_why"] = np.where(prior, "export-controlled in the reference table", "")
+        missing = ["license: licenses table absent, license coverage left empty"]
         return FamilyResult(out, context, missing)
 
-    lic = lic.drop_duplicates("license_id").set_index("license_id")
-    found, row, differs, covered = _quoted_licenses(rows, quoted, lic, has_license)
-    t = rows.column("declared_at")
-    exporter, hs_code = rows.column("exporter_id"), rows.column("hs_code")
-    valid_day = (t.dt.normalize() >= row["valid_from"]) & (t.dt.normalize() <= row["valid_to"])
-    out["license_missing"] = (controlled & ~found).astype("float64")
-    out["license_outside_validity"] = np.where(found, (~valid_day).astype("float64"), np.nan)
-    out["license_held_by_other_exporter"] = np.where(
-        found, (row["exporter_id"] != exporter).astype("float64"), np.nan
-    )
-    out["license_other_destination"] = np.where(
-        found, (row["destination_country"] != rows.column("destination_country")).astype("float64"), np.nan
-    )
-    out["license_other_consignee"] = np.where(found, differs.astype("float64"), np.nan)
-    prefix = row["hs_code"].fillna("").astype("str")
-    out["license_code_not_covered"] = np.where(found, (~covered).astype("float64"), np.nan)
+    # the quoted license of every row (-1: none quoted, or not in the register) and whether it
+    # covers the declared code, once per distinct (code, quote) pair
+    quote_lic = np.where(quoted_value, _positions(quote_values, lic["license_id"]), -1)
+    q_lic = quote_lic[quote_raw]
+    hs_raw, hs_values = rows.distinct("hs_code")
+    covers_q = _covers(hs_raw, hs_values, quote_raw, lic["hs_code"].to_numpy(dtype=object)[quote_lic], q_lic)
+    quoted_ok = (q_lic >= 0) & covers_q
 
-    # ledger: quantities drawn on each license by earlier declarations (any row), in time order
-    weight = _weight(decl)
-    if has_license:
-        codes, ids = rows.keys("license_id")
-        registered = np.append(isin(ids, lic.index), False)  # code -1: not registered
-        key = np.where(registered[codes], codes, -1)
-        used_before = rows.earlier(key, [weight])[0]
-    else:
-        used_before = np.zeros(len(idx))
-    out["license_quantity_used_share"] = np.where(
-        found, (used_before + rows.at(weight)) / row["quantity_kg"].replace(0, np.nan).to_numpy(), np.nan
-    )
+    # which codes need a license: the reference prior, or learned as of each row's time
+    learned_all, quotes_before = _learned(rows, hs6_codes, quoted_ok, need=~prior_all)
+    required_all = prior_all | learned_all
+
+    # the license each row is checked against: the quoted one, else the exporter's own
+    day = pd.Series(decl["declared_at"]).dt.normalize().to_numpy(dtype="datetime64[ns]")
+    consignees = _consignees(rows, lic)
+    attributed = _attribute(decl, rows, lic, ~quoted_all & required_all, day, consignees)
+    lic_row = np.where(quoted_all, q_lic, attributed)
+
+    # the ledger: the holder's declarations quoting a license draw on it, earlier ones first
+    drawn, drawn_as = drawn_quantity(decl, rows)
+    holder = lic["exporter_id"].to_numpy(dtype=object)[np.maximum(q_lic, 0)]
+    draws = (q_lic >= 0) & (holder == decl["exporter_id"].to_numpy(dtype=object))
+    n_before, used_before = rows.earlier(np.where(draws, q_lic, -1), [None, drawn])
+
+    # ---- the checks of the target rows
+    required = rows.at(required_all)
+    tl = rows.at(lic_row)
+    found = tl >= 0
+    applies = required | quoted
+    L = lic.reindex(np.where(found, tl, -1)).set_axis(idx)  # NaN rows where none
+    exporter = rows.column("exporter_id")
+    dest = rows.column("destination_country")
+    this_day = rows.at(day)
+    this_kg, this_as = rows.at(drawn), rows.at(drawn_as)
+    quota = L["quantity_kg"].to_numpy(dtype="float64", na_value=np.nan)
+    fail = {
+        "exists": applies & ~found,
+        "code": found & ~rows.at(np.where(quoted_all, covers_q, True)),
+        "exporter": found & (L["exporter_id"].to_numpy(dtype=object) != exporter.to_numpy(dtype=object)),
+        "destination": found
+        & (L["destination_country"].to_numpy(dtype=object) != dest.to_numpy(dtype=object)),
+        "consignee": found & ~same_consignee(np.maximum(tl, 0), rows.at(consignees.row_code), consignees),
+        "validity": found
+        & ~(
+            (this_day >= L["valid_from"].to_numpy(dtype="datetime64[ns]"))
+            & (this_day <= L["valid_to"].to_numpy(dtype="datetime64[ns]"))
+        ),
+        "quota": found & (used_before + np.nan_to_num(this_kg) > quota),
+    }
+    fail = {k: v & applies if k != "exists" else v for k, v in fail.items()}
+    failures = np.sum([fail[c] for c in CHECKS], axis=0).astype("float64")
+
+    out["controlled_goods"] = required.astype("float64")
+    out["license_check_failures"] = np.where(applies, failures, np.nan)
+    unquoted = required & ~(quoted & (rows.at(q_lic) >= 0))  # no registered license quoted
+    out["license_missing"] = unquoted.astype("float64")
+    for check, flag in _FLAG_OF_CHECK.items():
+        out[flag] = np.where(found, fail[check].astype("float64"), np.nan)
+    share = (used_before + np.nan_to_num(this_kg)) / np.where(quota > 0, quota, np.nan)
+    out["license_quantity_used_share"] = np.where(found, share, np.nan)
     out["exporter_holds_covering_license"] = _exporter_holds_license(
-        pd.DataFrame({"exporter_id": exporter, "hs_code": hs_code, "declared_at": t}),
-        lic.reset_index(),
-        controlled,
+        rows.frame(["exporter_id", "hs_code", "declared_at"]),
+        lic,
+        pd.Series(required, index=idx),
     )
+    out = out[[f.name for f in FEATURES]]
 
-    context["license_holder"] = row["exporter_id"]
-    context["license_destination"] = row["destination_country"]
-    context["license_consignee"] = row["consignee_name"]
-    context["license_hs_prefix"] = prefix
-    context["license_quantity_kg"] = row["quantity_kg"]
-    context["license_valid_from"] = row["valid_from"].dt.strftime("%Y-%m-%d")
-    context["license_valid_to"] = row["valid_to"].dt.strftime("%Y-%m-%d")
-    return FamilyResult(out.astype("float64"), context, missing)
-
-
-def _quoted_licenses(
-    rows: Rows, quoted: pd.Series, lic: pd.DataFrame, has_license: bool
-) -> tuple[pd.Series, pd.DataFrame, np.ndarray, np.ndarray]:
-    """Per target row: is the quoted license registered, its register row, does it name
-    another consignee (canonical names compared), does it cover the declared code. Looked up
-    once per distinct quote (and declared code)."""
-    from features.names import distinct_canonical, normalise_names
-
-    def canonical(names: pd.Series) -> np.ndarray:
-        return normalise_names(names).astype(object).fillna("").to_numpy(dtype=object)
-
-    if not has_license:
-        found = quoted.notna() & isin(quoted, lic.index)
-        row = lic.reindex(quoted.where(found)).set_axis(quoted.index)
-        differs = canonical(row["consignee_name"]) != canonical(rows.column("consignee_name"))
-        covered = code_startswith(rows.column("hs_code"), row["hs_code"].fillna("").astype("str"))
-        return found, row, differs, covered.to_numpy()
-    raw, values = rows.distinct("license_id")
-    values = pd.Series(values, dtype=object)
-    registered = (values.notna() & isin(values, lic.index)).to_numpy()
-    per_quote = lic.reindex(values.where(registered))
-    which = rows.at(raw)
-    # canonical consignee names of the licenses and of the declarations, as codes of one space
-    on_license = canonical(per_quote["consignee_name"])
-    on_declaration = (
-        pd.Series(distinct_canonical(rows, "consignee_name"), dtype=object).fillna("").to_numpy(dtype=object)
+    # ---- context for the reasons
+    context["license_checked"] = L["license_id"]
+    context["license_holder"] = L["exporter_id"]
+    context["license_destination"] = L["destination_country"]
+    context["license_consignee"] = L["consignee_name"]
+    context["license_hs_prefix"] = L["hs_code"]
+    context["license_quantity_kg"] = L["quantity_kg"]
+    context["license_valid_from"] = L["valid_from"].dt.strftime("%Y-%m-%d")
+    context["license_valid_to"] = L["valid_to"].dt.strftime("%Y-%m-%d")
+    failed = np.flatnonzero(failures > 0)
+    context["license_checks_failed"] = _joined([fail[c] for c in CHECKS], CHECKS)
+    context["license_required_why"] = _required_why(
+        rows.at(prior_all), rows.at(learned_all), rows.at(quotes_before), rows.at(hs6_codes), hs6
     )
-    same = pd.factorize(np.concatenate([on_license, on_declaration]))[0]
-    differs = (
-        same[: len(on_license)][which] != same[len(on_license) :][rows.at(rows.distinct("consignee_name")[0])]
+    problem = np.full(len(idx), np.nan, dtype=object)
+    if len(failed):
+        problem[failed] = _problem_text(
+            {c: v[failed] for c, v in fail.items()},
+            sub=pd.DataFrame(
+                {
+                    "quoted": quoted[failed],
+                    "quote": quote_text[failed],
+                    "license": L["license_id"].to_numpy(dtype=object)[failed],
+                    "holder": L["exporter_id"].to_numpy(dtype=object)[failed],
+                    "prefix": L["hs_code"].to_numpy(dtype=object)[failed],
+                    "lic_dest": L["destination_country"].to_numpy(dtype=object)[failed],
+                    "lic_cons": L["consignee_name"].to_numpy(dtype=object)[failed],
+                    "valid_from": context["license_valid_from"].to_numpy(dtype=object)[failed],
+                    "valid_to": context["license_valid_to"].to_numpy(dtype=object)[failed],
+                    "quota": quota[failed],
+                    "used": used_before[failed],
+                    "n_before": n_before[failed],
+                    "kg": this_kg[failed],
+                    "drawn_as": this_as[failed],
+                    "hs_code": rows.column("hs_code").to_numpy(dtype=object)[failed],
+                    "exporter": exporter.to_numpy(dtype=object)[failed],
+                    "dest": dest.to_numpy(dtype=object)[failed],
+                    "cons": rows.column("consignee_name").to_numpy(dtype=object)[failed],
+                    "day": pd.Series(this_day[failed]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+                    "unit": _unit_text(decl, rows)[failed],
+                    "qty_given": _quantity_given(decl, rows)[failed],
+                }
+            ),
+        )
+    held = np.flatnonzero(unquoted & found & (failures == 0))  # not quoted, but the exporter's fits
+    if len(held):
+        problem[held] = (
+            "no license quoted for "
+            + _txt(rows.column("hs_code").iloc[held]).to_numpy(dtype=object)
+            + "; the exporter's own license "
+            + _txt(L["license_id"].iloc[held]).to_numpy(dtype=object)
+            + " would cover it"
+        )
+    context["license_problem"] = problem
+    context["license_quota_text"] = _quota_text(
+        problem, found, L["license_id"].to_numpy(dtype=object), quota, share
     )
-    # the declared code against the license's code prefix, once per distinct pair
-    codes, declared = rows.distinct("hs_code")
-    pair = pd.factorize(pair_codes(rows.at(codes), which))[0]
+    return FamilyResult(out.astype("float64"), context, [])
+
+
+# ---------------------------------------------------------------- the register
+def _register(licenses: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The license register with a fresh 0..n-1 index, one row per license id."""
+    if licenses is None:
+        return None
+    lic = licenses.drop_duplicates("license_id").reset_index(drop=True)
+    lic = lic.assign(
+        hs_code=lic["hs_code"].astype("str").str.strip(),
+        valid_from=pd.to_datetime(lic["valid_from"]).dt.normalize(),
+        valid_to=pd.to_datetime(lic["valid_to"]).dt.normalize(),
+        quantity_kg=pd.to_numeric(lic["quantity_kg"], errors="coerce").astype("float64"),
+    )
+    return lic
+
+
+def _positions(values: pd.Series, universe: pd.Series) -> np.ndarray:
+    """Position of each value in ``universe`` (compared as text), -1 where absent."""
+    table = pd.Series(np.arange(len(universe)), index=universe.astype("str").to_numpy())
+    table = table[~table.index.duplicated()]
+    pos = table.reindex(values.astype("str").to_numpy()).to_numpy()
+    return np.where(values.notna().to_numpy() & ~np.isnan(pos), pos, -1).astype(np.int64)
+
+
+def _covers(
+    hs_raw: np.ndarray, hs_values: np.ndarray, quote_raw: np.ndarray, prefix_of_quote: np.ndarray, q_lic
+) -> np.ndarray:
+    """Per row: the quoted license's prefix covers the declared code (once per distinct pair)."""
+    out = np.zeros(len(hs_raw), dtype=bool)
+    if not (q_lic >= 0).any():
+        return out
+    pair = pd.factorize(pair_codes(hs_raw, quote_raw))[0]
     first = np.unique(pair, return_index=True)[1]
-    prefix = per_quote["hs_code"].fillna("").astype("str").to_numpy(dtype=object)
     covered = code_startswith(
-        pd.Series(declared[rows.at(codes)[first]], dtype=object),
-        pd.Series(prefix[which[first]], dtype=object),
-    ).to_numpy()[pair]
-    return (
-        pd.Series(registered[which], index=rows.index),
-        per_quote.take(which).set_axis(rows.index),
-        differs,
-        covered,
+        pd.Series(hs_values[hs_raw[first]], dtype=object).astype("str"),
+        pd.Series(prefix_of_quote[quote_raw[first]], dtype=object),
+    ).to_numpy()
+    return covered[pair] & (q_lic >= 0)
+
+
+def _learned(
+    rows: Rows, hs6_codes: np.ndarray, quoted_ok: np.ndarray, need: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes learned to need a license, as of each row (where ``need``; False elsewhere): at
+    least ``LEARN_MIN_QUOTES`` earlier declarations under its HS6 quoted a registered license
+    covering it, and they were at least ``LEARN_MIN_SHARE`` of its earlier declarations.
+    Returns (learned, registered quotes before) for every row."""
+    n = len(hs6_codes)
+    learned = np.zeros(n, dtype=bool)
+    quotes = np.zeros(n)
+    ask = need & (hs6_codes >= 0)
+    # only codes with registered quotes can be learned
+    ok_codes = np.unique(hs6_codes[quoted_ok & (hs6_codes >= 0)])
+    if not len(ok_codes):
+        return learned, quotes
+    ask &= np.isin(hs6_codes, ok_codes)
+    if not ask.any():
+        return learned, quotes
+    t = rows.times()
+    q = np.flatnonzero(ask)
+    n_ok, n_all = as_of_sums_of(t[q], hs6_codes[q], t, hs6_codes, [quoted_ok.astype("float64"), None])
+    learned[q] = (n_ok >= LEARN_MIN_QUOTES) & (n_ok >= LEARN_MIN_SHARE * n_all)
+    quotes[q] = n_ok
+    return learned, quotes
+
+
+@dataclass(frozen=True)
+class _Consignees:
+    """Consignee names of the rows (one entry per distinct declared name) and of the licenses,
+    canonical (``normalise_names``) and plain (``normalise_text``)."""
+
+    row_code: np.ndarray  # every row: which distinct declared name (its last entry: none)
+    row_canonical: np.ndarray
+    row_plain: np.ndarray
+    license_canonical: np.ndarray
+    license_plain: np.ndarray
+
+
+def _consignees(rows: Rows, lic: pd.DataFrame) -> _Consignees:
+    from features.names import distinct_canonical, normalise_names, normalise_text
+
+    raw, values = rows.distinct("consignee_name")
+    values = pd.Series(values, dtype=object)
+    return _Consignees(
+        raw,
+        pd.Series(distinct_canonical(rows, "consignee_name"), dtype=object).to_numpy(dtype=object),
+        normalise_text(values).to_numpy(dtype=object),
+        normalise_names(lic["consignee_name"].astype(object)).to_numpy(dtype=object),
+        normalise_text(lic["consignee_name"].astype(object)).to_numpy(dtype=object),
     )
 
 
-def _weight(decl: pd.DataFrame) -> np.ndarray:
-    """Quantity each declaration draws on its license: net mass, else gross mass (every row)."""
-    gross = decl["gross_weight_kg"]
-    weight = decl["net_weight_kg"].fillna(gross) if "net_weight_kg" in decl.columns else gross
-    return weight.to_numpy(dtype="float64", na_value=np.nan)
+def same_consignee(license_pos: np.ndarray, name_code: np.ndarray, names: _Consignees) -> np.ndarray:
+    """Element-wise: does the license at ``license_pos`` name the consignee declared as the
+    distinct name ``name_code``?
+
+    Yes when the canonical names are equal, or when the canonical or the plain forms are at
+    least ``CONSIGNEE_MIN_SIMILARITY`` alike (typos such as 'Polarsi Group' or 'Polaris Grou
+    pLimited' for 'Polaris Group Limited'); scored once per distinct pair. A missing name
+    matches nothing.
+    """
+    from rapidfuzz import fuzz
+    from rapidfuzz.process import cpdist
+
+    license_pos, name_code = np.asarray(license_pos, np.int64), np.asarray(name_code, np.int64)
+    out = np.zeros(len(license_pos), dtype=bool)
+    if not len(out):
+        return out
+    pairs = pd.factorize(pair_codes(license_pos, name_code))[0]
+    first = np.unique(pairs, return_index=True)[1]
+    lp, nc = license_pos[first], name_code[first]
+    lc, rc = names.license_canonical[lp], names.row_canonical[nc]
+    known = pd.notna(lc) & pd.notna(rc)
+    same = known & (lc == rc)
+    ask = np.flatnonzero(known & ~same)
+    if len(ask):
+
+        def alike(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            a, b = pd.Series(a, dtype=object).fillna(""), pd.Series(b, dtype=object).fillna("")
+            return np.asarray(cpdist(a.tolist(), b.tolist(), scorer=fuzz.ratio)) >= CONSIGNEE_MIN_SIMILARITY
+
+        same[ask] = alike(lc[ask], rc[ask]) | alike(names.license_plain[lp[ask]], names.row_plain[nc[ask]])
+    return same[pairs]  # pair codes count 0, 1, ... in first-seen order
+
+
+def _attribute(
+    decl: pd.DataFrame,
+    rows: Rows,
+    lic: pd.DataFrame,
+    candidates: np.ndarray,
+    day: np.ndarray,
+    consignees: _Consignees,
+) -> np.ndarray:
+    """For rows quoting no license: the exporter's license covering the code that fits best
+    (valid on the day, then same destination, then same consignee, then the longest prefix,
+    then the id). -1 where there is none."""
+    out = np.full(len(decl), -1, dtype=np.int64)
+    ex_raw, ex_values = rows.distinct("exporter_id")
+    holds = isin(pd.Series(ex_values, dtype=object), lic["exporter_id"])
+    pos = np.flatnonzero(candidates & np.append(holds, False)[ex_raw] if len(holds) else candidates & False)
+    if not len(pos):
+        return out
+    left = pd.DataFrame(
+        {
+            "_pos": pos,
+            "exporter_id": decl["exporter_id"].to_numpy(dtype=object)[pos],
+            "hs_code": decl["hs_code"].astype("str").to_numpy(dtype=object)[pos],
+        }
+    )
+    right = pd.DataFrame(
+        {
+            "_lic": np.arange(len(lic)),
+            "exporter_id": lic["exporter_id"].to_numpy(dtype=object),
+            "prefix": lic["hs_code"].to_numpy(dtype=object),
+        }
+    )
+    pairs = left.merge(right, on="exporter_id", how="inner")
+    pairs = pairs[code_startswith(pairs["hs_code"], pairs["prefix"]).to_numpy()]
+    if pairs.empty:
+        return out
+    p, k = pairs["_pos"].to_numpy(), pairs["_lic"].to_numpy()
+    d = day[p]
+    valid = (d >= lic["valid_from"].to_numpy(dtype="datetime64[ns]")[k]) & (
+        d <= lic["valid_to"].to_numpy(dtype="datetime64[ns]")[k]
+    )
+    same_dest = (
+        lic["destination_country"].to_numpy(dtype=object)[k]
+        == decl["destination_country"].to_numpy(dtype=object)[p]
+    )
+    same_cons = same_consignee(k, consignees.row_code[p], consignees)
+    rank = pairs.assign(
+        _fit=-(4 * valid + 2 * same_dest + 1 * same_cons),
+        _len=-pairs["prefix"].str.len(),
+        _id=lic["license_id"].astype("str").to_numpy(dtype=object)[k],
+    ).sort_values(["_pos", "_fit", "_len", "_id"], kind="stable")
+    best = rank.drop_duplicates("_pos")
+    out[best["_pos"].to_numpy()] = best["_lic"].to_numpy()
+    return out
 
 
 def _exporter_holds_license(decl: pd.DataFrame, lic: pd.DataFrame, controlled: pd.Series) -> np.ndarray:
@@ -264,4 +595,134 @@ def _exporter_holds_license(decl: pd.DataFrame, lic: pd.DataFrame, controlled: p
     held = pairs.loc[ok, "_pos"].unique()
     out[rows["_pos"].to_numpy()] = 0.0
     out[held] = 1.0
+    return out
+
+
+# ---------------------------------------------------------------- words
+def _joined(masks: list[np.ndarray], names: tuple[str, ...]) -> np.ndarray:
+    """Per row, the names whose mask is true, joined with ', ' ('' when none)."""
+    n = len(masks[0]) if masks else 0
+    out = pd.Series("", index=range(n), dtype=object)
+    for mask, name in zip(masks, names, strict=True):
+        add = pd.Series(np.where(mask, name, ""), dtype=object)
+        out = out.where(~(mask & (out != "")), out + ", ") + add
+    return out.to_numpy(dtype=object)
+
+
+def _required_why(
+    prior: np.ndarray, learned: np.ndarray, quotes: np.ndarray, hs6_codes: np.ndarray, hs6: np.ndarray
+) -> np.ndarray:
+    why = np.full(len(prior), "", dtype=object)
+    why[prior] = "export-controlled in the reference table"
+    at = np.flatnonzero(learned & ~prior)
+    if len(at):
+        counts = pd.Series(quotes[at]).map("{:,.0f}".format).to_numpy(dtype=object)
+        codes = np.asarray(hs6, dtype=object)[hs6_codes[at]]
+        why[at] = counts + " earlier declarations under " + codes.astype(str) + " quoted a registered license"
+    return why
+
+
+def _unit_text(decl: pd.DataFrame, rows: Rows) -> np.ndarray:
+    """The declared quantity unit of each target row, as text ('' when absent)."""
+    if "quantity_unit" not in decl.columns:
+        return np.full(rows.n_targets, "", dtype=object)
+    return rows.column("quantity_unit").astype(object).fillna("").astype("str").to_numpy(dtype=object)
+
+
+def _quantity_given(decl: pd.DataFrame, rows: Rows) -> np.ndarray:
+    """Whether each target row declares a positive quantity."""
+    if "quantity" not in decl.columns:
+        return np.zeros(rows.n_targets, dtype=bool)
+    qty = pd.to_numeric(rows.column("quantity"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return qty > 0
+
+
+def _kg(values: np.ndarray) -> pd.Series:
+    return pd.Series(values, dtype="float64").map("{:,.0f} kg".format)
+
+
+def _problem_text(fail: dict[str, np.ndarray], sub: pd.DataFrame) -> np.ndarray:
+    """One sentence per failing row naming every failed check with the actual values."""
+    numeric = {"quoted", "quota", "used", "n_before", "kg", "drawn_as", "qty_given"}
+    s = {c: _txt(sub[c]) for c in sub.columns if c not in numeric}
+    head = np.where(
+        sub["quoted"], "license " + s["license"], "no license quoted; the exporter's license " + s["license"]
+    )
+    no_license = np.where(
+        sub["quoted"],
+        "license " + s["quote"] + " quoted for " + s["hs_code"] + " is not in the register",
+        "no license quoted for " + s["hs_code"] + " and exporter " + s["exporter"] + " holds none for it",
+    )
+    consignee = s["cons"].where(s["cons"] != "", "(none named)")
+    to_dest = " to " + s["lic_dest"] + " but this goes to " + s["dest"]
+    to_cons = " for consignee '" + s["lic_cons"] + "' but this goes to '" + consignee + "'"
+    validity = "valid " + s["valid_from"] + " to " + s["valid_to"] + ", not on " + s["day"]
+    quota = _quota_clause(sub, s["unit"])
+    # (as the first clause, after "license L", and as a later one)
+    clauses = {
+        "code": ("covers " + s["prefix"] + ", not " + s["hs_code"],) * 2,
+        "exporter": ("belongs to exporter " + s["holder"] + ", not " + s["exporter"],) * 2,
+        "destination": ("covers " + s["prefix"] + to_dest, "for" + to_dest.str[3:]),
+        "consignee": ("covers " + s["prefix"] + to_cons, to_cons.str[1:]),
+        "validity": ("is " + validity, validity),
+        "quota": ("has " + quota, quota),
+    }
+    parts = pd.Series("", index=sub.index, dtype=object)
+    for check in CHECKS[1:]:
+        mask = pd.Series(fail[check], index=sub.index)
+        first, later = clauses[check]
+        parts = parts.where(~mask, (parts + "; " + later).where(parts != "", first))
+    sentence = (pd.Series(head, index=sub.index) + " " + parts).to_numpy(dtype=object)
+    return np.where(fail["exists"], no_license, sentence).astype(object)
+
+
+def _txt(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), "").astype("str")
+
+
+def _quota_clause(s: pd.DataFrame, unit: pd.Series) -> pd.Series:
+    """'quota 12,000 kg used up by 3 earlier shipments', or how far this one goes over."""
+    n = s["n_before"].astype("float64")
+    shipments = n.map("{:,.0f}".format) + np.where(n == 1, " earlier shipment", " earlier shipments")
+    quota = "quota " + _kg(s["quota"].to_numpy())
+    used_up = quota + " used up by " + shipments
+    over = (
+        quota
+        + ": "
+        + _kg(s["used"].to_numpy())
+        + " drawn by "
+        + shipments
+        + ", this one's "
+        + _kg(s["kg"].to_numpy())
+        + " goes over"
+    )
+    first = quota + ": this one's " + _kg(s["kg"].to_numpy()) + " alone exceeds it"
+    text = pd.Series(np.where(s["used"] >= s["quota"], used_up, np.where(n > 0, over, first)), index=s.index)
+    mass = pd.Series(np.where(s["drawn_as"] == 1, "net", "gross"), index=s.index)
+    why = pd.Series(
+        np.where(s["qty_given"], "quantity in '" + unit + "', not a mass unit", "no quantity declared"),
+        index=s.index,
+    )
+    how = (" (drawn as " + mass + " mass: " + why + ")").where(s["drawn_as"] != 0, "")
+    return text + how
+
+
+def _quota_text(
+    problem: np.ndarray, found: np.ndarray, license_id: np.ndarray, quota: np.ndarray, share: np.ndarray
+) -> np.ndarray:
+    """The quantity reason: the check's sentence when some check failed, else how much is used."""
+    out = np.full(len(problem), np.nan, dtype=object)
+    plain = np.flatnonzero(found & pd.isna(problem) & np.isfinite(share))
+    if len(plain):
+        out[plain] = (
+            "license "
+            + pd.Series(license_id[plain], dtype=object).astype(str)
+            + " quantity "
+            + _kg(quota[plain])
+            + " is "
+            + pd.Series(share[plain]).map("{:.0%}".format)
+            + " used including this shipment"
+        ).to_numpy(dtype=object)
+    failing = np.flatnonzero(pd.notna(problem))
+    out[failing] = problem[failing]
     return out

@@ -278,7 +278,7 @@ def _license(rows: list[dict], index: list | None = None, licenses=LICENSES):
 def test_controlled_goods_without_a_registered_license():
     result = _license(
         [
-            {"license_id": None},  # controlled, nothing quoted
+            {"license_id": None, "exporter_id": "E3"},  # controlled, nothing quoted, none held
             {"license_id": "EL-NOT-IN-REGISTER"},  # quoted, but unknown
             {"license_id": None, "hs_code": "2601110000"},  # iron ore needs no license
             {"license_id": "L1"},  # fine
