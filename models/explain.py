@@ -1,16 +1,75 @@
-"""Explanations: exact TreeSHAP contributions turned into reasons an investigator can act on."""
+"""Explanations: exact TreeSHAP contributions turned into reasons an investigator can act on.
+
+A reason says what was declared and what it is compared with, with the actual values, codes
+and ports named in words. A feature whose value is missing, or drawn from no record, is never
+shown as evidence: the reason says what the absence means instead (``models/evidence.py``
+decides the state of each feature and holds those sentences). Each reason carries its kind of
+evidence (goods vs code, value, weight, licence, route, parties, track record) so reasons can
+be grouped; the kinds behind an item's score give its typology hint. Exploration picks show
+what lowers their risk as well as what raises it. ``waterfalls`` gives the start value and the
+steps of a score, in log-odds and probability, for a waterfall chart.
+"""
 
 from __future__ import annotations
 
-import string
+import re
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from features.base import Feature
+from models.evidence import (
+    KINDS,
+    STATES,
+    VALUE_DIRECTION,
+    blend_candidates,
+    count_field,
+    generic_sentence,
+    hint_typologies,
+    kind_of,
+    sentence,
+    states,
+    template_fields,
+)
+from models.naming import MISSING_TEXT, Names, names_for
 
-_FORMATTER = string.Formatter()
+__all__ = [
+    "EXPLORATION_NOTE",
+    "FIELD_NAMING",
+    "contributions",
+    "group_reasons",
+    "hint_typologies",
+    "mean_abs_contribution",
+    "reasons",
+    "render_reason",
+    "waterfalls",
+]
+
+LOWERS = "lowers the risk: "
+RAISES = "raises the risk: "
+EXPLORATION_NOTE = (
+    "exploration pick: chosen to keep the model learning, not for its score; "
+    "reasons that raise and that lower its risk"
+)
+# context columns shown as codes with their names (the namer of models/naming.py they need)
+FIELD_NAMING: dict[str, str] = {
+    "hs_code": "hs",
+    "hs6": "hs",
+    "declared_heading": "hs",
+    "predicted_heading": "hs",
+    "hs_heading": "hs",
+    "declared_chapter": "chapter",
+    "port_of_loading": "port",
+    "port_of_discharge": "port",
+    "transit_hub_worst": "port",
+    "route_path": "route",
+    "origin_country": "country",
+    "consignee_country": "country",
+    "destination_country": "country",
+    "loading_country": "country",
+    "license_destination": "country",
+}
 
 
 def contributions(booster: xgb.Booster, matrix: pd.DataFrame, approximate: bool = False) -> np.ndarray:
@@ -24,45 +83,193 @@ def contributions(booster: xgb.Booster, matrix: pd.DataFrame, approximate: bool 
     return booster.predict(dm, pred_contribs=True, approx_contribs=approximate)
 
 
-def _fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in _FORMATTER.parse(template) if f]
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype="float64")))
 
 
-def _shown(feature: Feature, value: float) -> bool:
-    if feature.show_when == "positive":
-        return bool(np.isfinite(value) and value > 0)
-    if feature.show_when == "notna":
-        return bool(np.isfinite(value))
-    return True
+# ---------------------------------------------------------------- templates
+_DESCRIBED = r"\s*\(\{[a-z0-9_]*description[a-z0-9_]*(?::[^{}]*)?\}\)"
 
 
-def _fallback(feature: Feature, value: float) -> str:
-    shown = "missing" if not np.isfinite(value) else f"{value:,.3g}"
-    return f"{feature.description.rstrip('.')} ({shown})"
+def _named_template(template: str) -> str:
+    """The template without the '({..._description})' that follows a code it now names itself."""
+    for f in FIELD_NAMING:
+        template = re.sub(r"(\{" + f + r"(?:![rsa])?(?::[^{}]*)?\})" + _DESCRIBED, r"\1", template)
+    return template
 
 
-def render_reason(feature: Feature, record: dict, value: float, contribution: float) -> str:
-    """One sentence for one feature of one item, with its actual values; never raises."""
-    if contribution < 0:
-        return "lowers risk: " + _fallback(feature, value)
-    if not _shown(feature, value):
-        return _fallback(feature, value)
+_GROUP = re.compile(r"\s*\([^()]*\)")  # a parenthesised aside
+_TAIL = re.compile(r"(?:[:;,]|\s-)\s[^:;,()]*$")  # a closing clause after ':', ';' or ','
+
+
+def _without(template: str, missing: set[str]) -> str | None:
+    """The template with the asides and closing clauses that read a missing field left out,
+    or None when a missing field is in its main sentence."""
+
+    def reads_missing(part: str) -> bool:
+        return bool(missing & set(template_fields(part)))
+
+    for pattern in (_GROUP, _TAIL):
+        template = pattern.sub(lambda m: "" if reads_missing(m.group(0)) else m.group(0), template)
+    return None if reads_missing(template) else template
+
+
+def _missing_mask(values: np.ndarray) -> np.ndarray:
+    """Which values say nothing: None, NaN, NaT, '' and text such as 'nan' or 'None'."""
+    s = pd.Series(values, dtype=object)
+    out = s.isna().to_numpy()
     try:
-        needed = _fields(feature.reason)
-        if any(_missing(record.get(f.split(".")[0].split("[")[0])) for f in needed):
-            return _fallback(feature, value)
-        return feature.reason.format(**record)
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError):
-        return _fallback(feature, value)
+        t = s.str.strip().str.lower()  # NaN for values that are not text
+    except AttributeError:  # no text at all
+        return out
+    return out | (t == "").to_numpy() | t.isin(MISSING_TEXT).to_numpy()
 
 
-def _missing(v) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
+def _format_all(
+    template: str, fields: list[str], cols: dict[str, np.ndarray], fallback: np.ndarray
+) -> np.ndarray:
+    """``template`` filled from ``cols`` for every item; ``fallback`` where formatting fails."""
+    m = len(fallback)
+    if not fields:
+        return np.full(m, template, dtype=object)
+    out = np.empty(m, dtype=object)
+    for i, vals in enumerate(zip(*(cols[f] for f in fields), strict=True)):
+        try:
+            out[i] = template.format(**dict(zip(fields, vals, strict=True)))
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError):
+            out[i] = fallback[i]
+    return out
+
+
+def _fill(template: str, cols: dict[str, np.ndarray], fallback: np.ndarray) -> np.ndarray:
+    """``template`` for each item, leaving out the asides whose fields are missing for it and
+    giving ``fallback`` where a field of the main sentence is missing."""
+    m = len(fallback)
+    template = _named_template(template)
+    fields = template_fields(template)
+    if not fields:
+        return np.full(m, template, dtype=object)
+    gone = np.column_stack([_missing_mask(cols[f]) if f in cols else np.ones(m, dtype=bool) for f in fields])
+    patterns, which = np.unique(gone, axis=0, return_inverse=True)
+    which = np.asarray(which).reshape(-1)
+    out = np.empty(m, dtype=object)
+    for p, pattern in enumerate(patterns):
+        at = np.flatnonzero(which == p)
+        variant = _without(template, {f for f, g in zip(fields, pattern, strict=True) if g})
+        if variant is None:
+            out[at] = fallback[at]
+            continue
+        used = template_fields(variant)
+        out[at] = _format_all(variant, used, {f: cols[f][at] for f in used}, fallback[at])
+    return out
+
+
+def _value_text(feature: Feature, values: np.ndarray) -> np.ndarray:
+    """A last resort that still says something: the feature's description and its value."""
+    what = feature.description.strip().rstrip(".")
+    what = what[:1].lower() + what[1:] if what[1:2].islower() else what
+    return np.array([f"{what}: {v:,.3g}" for v in np.asarray(values, dtype="float64")], dtype=object)
+
+
+# ---------------------------------------------------------------- rendering pairs
+class _Renderer:
+    """Renders (item, feature) pairs of one frame of flagged items, naming codes once."""
+
+    def __init__(
+        self,
+        matrix: pd.DataFrame,
+        context: pd.DataFrame,
+        catalogue: list[Feature],
+        names: Names,
+    ):
+        self.by_name = {f.name: f for f in catalogue}
+        self.columns = list(matrix.columns)
+        self.values = matrix.to_numpy(dtype="float64")
+        self.context = context
+        self.names = names
+        self._cols: dict[str, np.ndarray] = {}
+
+    def column(self, name: str) -> np.ndarray | None:
+        """A context column as objects, codes named (computed once per column)."""
+        if name not in self._cols:
+            if name not in self.context.columns:
+                return None
+            raw = self.context[name]
+            kind = FIELD_NAMING.get(name)
+            col = self.names.column(raw, kind) if kind else raw
+            self._cols[name] = col.to_numpy(dtype=object)
+        return self._cols[name]
+
+    def feature(self, name: str) -> Feature:
+        f = self.by_name.get(name)
+        return f if f is not None else Feature(name, "", name.replace("_", " "), "{" + name + "}")
+
+    def render(self, item: np.ndarray, feat: np.ndarray, contribution: np.ndarray, both_ways: np.ndarray):
+        """(texts, kinds, evidence) of each pair; ``both_ways``: say 'raises the risk' too."""
+        n = len(item)
+        text = np.empty(n, dtype=object)
+        kind = np.empty(n, dtype=object)
+        evidence = np.zeros(n, dtype=bool)
+        for j in np.unique(feat):
+            at = np.flatnonzero(feat == j)
+            feature = self.feature(self.columns[j])
+            kind[at] = kind_of(feature)
+            rows = item[at]
+            values = self.values[rows, j]
+            cf = count_field(feature)
+            counts = self.column(cf) if cf else None
+            state = states(
+                feature,
+                values,
+                None
+                if counts is None
+                else pd.to_numeric(pd.Series(counts[rows], dtype=object), errors="coerce").to_numpy(
+                    dtype="float64"
+                ),
+            )
+            evidence[at] = state == 0
+            for s in np.unique(state):
+                sub = np.flatnonzero(state == s)
+                name = STATES[s]
+                template = sentence(feature, name)
+                if s == 0:
+                    fallback = _value_text(feature, values[sub])
+                else:  # an absence never ends in a raw value
+                    fallback = np.full(len(sub), generic_sentence(feature, name), dtype=object)
+                cols = {}
+                for f in template_fields(_named_template(template)):
+                    c = self.column(f)
+                    if c is not None:
+                        cols[f] = c[rows[sub]]
+                text[at[sub]] = _fill(template, cols, fallback)
+        prefix = np.where(contribution < 0, LOWERS, np.where(both_ways, RAISES, ""))
+        return (prefix.astype(object) + text.astype(object)), kind, evidence
+
+
+# ---------------------------------------------------------------- reasons per item
+def _pick(phi: np.ndarray, top_k: int, min_reasons: int, exploration: np.ndarray, against: int):
+    """(item, feature) pairs to show: the largest positive contributions; padded to
+    ``min_reasons`` with the most negative ones; exploration picks keep ``against`` of them."""
+    n, f = phi.shape
+    k = min(top_k, f)
+    up = np.argsort(-phi, axis=1, kind="stable")[:, :k]
+    down = np.argsort(phi, axis=1, kind="stable")[:, :k]
+    n_up = np.minimum((phi > 0).sum(axis=1), k)
+    n_down = np.minimum((phi < 0).sum(axis=1), k)
+    want_down = np.where(exploration, np.minimum(against, max(k - 1, 0)), 0)
+    take_down = np.minimum(n_down, want_down)
+    take_up = np.minimum(n_up, k - take_down)
+    take_down = np.where(exploration, np.minimum(n_down, k - take_up), take_down)
+    take_down = np.maximum(take_down, np.minimum(n_down, np.maximum(min(min_reasons, k) - take_up, 0)))
+    rank = np.arange(k)
+    keep_up = rank[None, :] < take_up[:, None]
+    keep_down = rank[None, :] < take_down[:, None]
+    rows = np.repeat(np.arange(n)[:, None], k, axis=1)
+    item = np.concatenate([rows[keep_up], rows[keep_down]])
+    feat = np.concatenate([up[keep_up], down[keep_down]])
+    value = phi[item, feat]
+    order = np.lexsort((-value, item))  # per item, by contribution, largest first
+    return item[order], feat[order], value[order]
 
 
 def reasons(
@@ -72,49 +279,195 @@ def reasons(
     catalogue: list[Feature],
     top_k: int = 5,
     min_reasons: int = 3,
+    *,
+    history: pd.DataFrame | None = None,
+    exploration: np.ndarray | None = None,
+    against: int = 2,
+    names: Names | None = None,
 ) -> pd.DataFrame:
-    """Top reasons per item: the features that raised its score most, as sentences.
+    """Top reasons per item, as sentences, sorted by contribution.
 
-    Returns one row per item with ``reasons`` (list of dicts: feature, text, contribution),
-    sorted by contribution. At least ``min_reasons`` per item (padding with the features that
-    lowered the score most, shown as such). Sentences are rendered feature by feature over the
-    items that need them, reading only the fields each template uses.
+    ``contribs``: SHAP contributions (log-odds), bias last, one row per item of ``matrix``;
+    ``context``: the items' declaration and context columns (codes are named from the
+    reference tables, and from ``history``'s usual goods description per code for codes in
+    none); ``exploration``: which items are exploration picks (their reasons keep ``against``
+    reasons that lower the risk). Every item gets at least ``min_reasons`` reasons when its
+    contributions allow (padded with the features that lowered the score most).
+
+    Returns one row per item: ``reasons`` (list of dicts: feature, kind, text, contribution,
+    evidence), ``typology_hint``, ``note`` (says when an item is an exploration pick),
+    ``base_value`` (the model's starting point in log-odds) and ``base_probability``.
     """
-    by_name = {f.name: f for f in catalogue}
-    names = list(matrix.columns)
     n = len(matrix)
     if n == 0:
-        return pd.DataFrame({"reasons": pd.Series([], dtype=object)})
-    phi = contribs[:, :-1]
-    k = min(max(top_k, min_reasons), len(names))
-    order = np.argsort(-phi, axis=1)[:, :k]
-    rank = np.tile(np.arange(k), n)
+        return pd.DataFrame(
+            {
+                "reasons": pd.Series([], dtype=object),
+                "typology_hint": pd.Series([], dtype="str"),
+                "note": pd.Series([], dtype="str"),
+                "base_value": pd.Series([], dtype="float64"),
+                "base_probability": pd.Series([], dtype="float64"),
+            }
+        )
+    context = context.reset_index(drop=True)
+    explore = np.zeros(n, dtype=bool) if exploration is None else np.asarray(exploration, dtype=bool)
+    if names is None:
+        names = names_for(history, context["hs_code"] if "hs_code" in context.columns else None)
+    phi = np.asarray(contribs)[:, :-1]
+    item, feat, value = _pick(phi, top_k, min_reasons, explore, against)
+    renderer = _Renderer(matrix, context, catalogue, names)
+    text, kind, evidence = renderer.render(item, feat, value, explore[item])
+
+    cols = list(matrix.columns)
+    rounded = np.round(value, 4).tolist()
+    out: list[list[dict]] = [[] for _ in range(n)]
+    for i, j, c, t, k, e in zip(
+        item.tolist(), feat.tolist(), rounded, text, kind, evidence.tolist(), strict=True
+    ):
+        out[i].append({"feature": cols[j], "kind": k, "text": t, "contribution": c, "evidence": e})
+
+    hint = hint_typologies(
+        _strength(item, kind, value, evidence, n),
+        value_below=_value_below(matrix),
+        blend=blend_candidates(context.get("hs_code"), context.get("goods_description"), n=n),
+    )
+    base = np.asarray(contribs)[:, -1].astype("float64")
+    return pd.DataFrame(
+        {
+            "reasons": pd.Series(out, dtype=object),
+            "typology_hint": hint.to_numpy(),
+            "note": np.where(explore, EXPLORATION_NOTE, ""),
+            "base_value": base,
+            "base_probability": _sigmoid(base),
+        }
+    )
+
+
+def _strength(item, kind, value, evidence, n: int) -> pd.DataFrame:
+    """Summed positive contributions of the evidence shown, per item and kind."""
+    kinds = list(KINDS)
+    strength = np.zeros((n, len(kinds)))
+    use = evidence & (value > 0)
+    index = pd.Index(kinds).get_indexer(pd.Series(kind, dtype=object).fillna(""))
+    use &= index >= 0
+    np.add.at(strength, (item[use], index[use]), value[use])
+    return pd.DataFrame(strength, columns=kinds)
+
+
+def _value_below(matrix: pd.DataFrame) -> np.ndarray:
+    """Items whose value per kg is below what the code usually declares (first signed value
+    feature that has a value)."""
+    below = np.zeros(len(matrix), dtype=bool)
+    known = np.zeros(len(matrix), dtype=bool)
+    for name in VALUE_DIRECTION:
+        if name in matrix.columns:
+            v = matrix[name].to_numpy(dtype="float64")
+            here = ~known & np.isfinite(v)
+            below[here] = v[here] < 0
+            known |= here
+    return below
+
+
+def group_reasons(items: list[dict]) -> list[dict]:
+    """An item's reasons grouped by kind of evidence: [{kind, label, contribution, reasons}],
+    the group with the largest single contribution first; within a group, as given."""
+    groups: dict[str, list[dict]] = {}
+    for r in items:
+        groups.setdefault(r.get("kind") or "record", []).append(r)
+    ordered = sorted(groups.items(), key=lambda kv: -max(abs(r.get("contribution") or 0.0) for r in kv[1]))
+    return [
+        {
+            "kind": k,
+            "label": KINDS.get(k, k),
+            "contribution": round(sum(r.get("contribution") or 0.0 for r in rs), 4),
+            "reasons": rs,
+        }
+        for k, rs in ordered
+    ]
+
+
+def render_reason(feature: Feature, record: dict, value: float, contribution: float) -> str:
+    """One sentence for one feature of one item, with its actual values; never raises."""
+    matrix = pd.DataFrame({feature.name: [float(value)]})
+    context = pd.DataFrame({k: [v] for k, v in record.items()}) if record else pd.DataFrame(index=[0])
+    context[feature.name] = float(value)
+    renderer = _Renderer(matrix, context, [feature], names_for())
+    text, _, _ = renderer.render(
+        np.array([0]), np.array([0]), np.array([float(contribution)]), np.array([False])
+    )
+    return str(text[0])
+
+
+# ---------------------------------------------------------------- waterfalls
+def waterfalls(
+    contribs: np.ndarray,
+    matrix: pd.DataFrame,
+    context: pd.DataFrame,
+    catalogue: list[Feature],
+    top: int = 8,
+    *,
+    history: pd.DataFrame | None = None,
+    names: Names | None = None,
+) -> list[dict]:
+    """Waterfall data per item: the model's starting point, its largest contributions (by size)
+    as reason sentences, the rest, and the score, in log-odds and in probability.
+
+    Each dict: ``unit`` ("log-odds"), ``bias`` and ``contributions`` (log-odds per feature
+    name, every feature), ``base`` {log_odds, probability}, ``steps`` [{feature, kind, text,
+    log_odds, probability_before, probability_after}] in the order drawn, ``rest`` (the other
+    features together, same keys) and ``score`` (the final probability).
+    """
+    n = len(matrix)
+    if n == 0:
+        return []
+    context = context.reset_index(drop=True)
+    phi = np.asarray(contribs)[:, :-1]
+    base = np.asarray(contribs)[:, -1].astype("float64")
+    k = min(top, phi.shape[1])
+    order = np.argsort(-np.abs(phi), axis=1, kind="stable")[:, :k]
     item = np.repeat(np.arange(n), k)
     feat = order.ravel()
     value = phi[item, feat]
-    keep = (value > 0) | (rank < min_reasons)
-    item, feat, value = item[keep], feat[keep], value[keep]
-    values = matrix.to_numpy(dtype="float64")
-    text = np.empty(len(item), dtype=object)
-    for j in np.unique(feat):
-        at = np.flatnonzero(feat == j)
-        feature = by_name[names[j]]
-        fields = [f for f in dict.fromkeys(_fields(feature.reason)) if f in context.columns]
-        cols = [context[f].to_numpy(dtype=object)[item[at]] for f in fields]
-        records = (
-            [dict(zip(fields, vals, strict=True)) for vals in zip(*cols, strict=True)]
-            if fields
-            else [{}] * len(at)
-        )
-        feature_values = values[item[at], j]
-        text[at] = [
-            render_reason(feature, rec, float(v), float(c))
-            for rec, v, c in zip(records, feature_values, value[at], strict=True)
+    if names is None:
+        names = names_for(history, context["hs_code"] if "hs_code" in context.columns else None)
+    text, kind, _ = _Renderer(matrix, context, catalogue, names).render(
+        item, feat, value, np.zeros(len(item), dtype=bool)
+    )
+    cols = list(matrix.columns)
+    out = []
+    for i in range(n):
+        sl = slice(i * k, (i + 1) * k)
+        steps_lo = value[sl]
+        rest = float(phi[i].sum() - steps_lo.sum())
+        path = base[i] + np.concatenate([[0.0], np.cumsum(steps_lo), [steps_lo.sum() + rest]])
+        prob = _sigmoid(path)
+        steps = [
+            {
+                "feature": cols[j],
+                "kind": kd,
+                "text": t,
+                "log_odds": round(float(v), 4),
+                "probability_before": round(float(prob[s]), 4),
+                "probability_after": round(float(prob[s + 1]), 4),
+            }
+            for s, (j, kd, t, v) in enumerate(zip(feat[sl], kind[sl], text[sl], steps_lo, strict=True))
         ]
-    out: list[list[dict]] = [[] for _ in range(n)]
-    for i, j, c, t in zip(item.tolist(), feat.tolist(), np.round(value, 4).tolist(), text, strict=True):
-        out[i].append({"feature": names[j], "contribution": c, "text": t})
-    return pd.DataFrame({"reasons": pd.Series(out, dtype=object)})
+        out.append(
+            {
+                "unit": "log-odds",
+                "bias": float(base[i]),
+                "contributions": dict(zip(cols, phi[i].astype(float).tolist(), strict=True)),
+                "base": {"log_odds": round(float(base[i]), 4), "probability": round(float(prob[0]), 4)},
+                "steps": steps,
+                "rest": {
+                    "log_odds": round(rest, 4),
+                    "probability_before": round(float(prob[-2]), 4),
+                    "probability_after": round(float(prob[-1]), 4),
+                },
+                "score": round(float(prob[-1]), 6),
+            }
+        )
+    return out
 
 
 def mean_abs_contribution(contribs: np.ndarray, names: list[str]) -> pd.Series:
