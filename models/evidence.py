@@ -52,7 +52,7 @@ FAMILY_KIND: dict[str, str] = {
 NAME_KIND: tuple[tuple[str, str], ...] = ((r"(^|_)value(_|$)", "value"),)
 # a template field named like these counts the records a rate was drawn from (when the table
 # names no count column for a feature)
-COUNT_FIELD = re.compile(r"_(inspections|inspected)(_before)?$|_history$")
+COUNT_FIELD = re.compile(r"_(inspections|inspected)(_before)?$|_history$|_declarations_before$")
 
 STATES = ("shown", "absent", "unrecorded", "off")
 
@@ -88,9 +88,6 @@ EVIDENCE: dict[str, Evidence] = {
         absent="value per kg could not be compared with {hs_code}: no declared value or weight, "
         "and no history or reference for the code"
     ),
-    "value_per_kg_log_ratio_to_reference": Evidence(
-        absent="no published reference value per kg for {hs_code} (or no declared value or weight)"
-    ),
     "declared_value_log10": Evidence(absent="no declared value"),
     "exporter_share_of_this_heading": Evidence(absent="first shipment by exporter {exporter_id} on record"),
     "exporter_new_chapter": Evidence(
@@ -101,7 +98,25 @@ EVIDENCE: dict[str, Evidence] = {
         absent="no inspection outcomes on record",
         unrecorded="code {hs_code} has never been inspected",
     ),
-    "cover_code": Evidence(off="{hs_code} is not a code commonly used to disguise rare earths"),
+    "value_per_kg_z_exporter": Evidence(
+        absent="exporter {exporter_id} never declared {hs_code} before (nothing of its own to compare with)"
+    ),
+    "code_share_by_strategic_exporters": Evidence(absent="no earlier declarations of {hs6_code} on record"),
+    "exporter_strategic_share": Evidence(absent="first shipment by exporter {exporter_id} on record"),
+    "description_times_seen_under_code": Evidence(
+        count="code_described_history", unrecorded="no earlier declarations of {hs6_code} on record"
+    ),
+    "description_share_under_code": Evidence(
+        count="code_described_history",
+        absent="no earlier declarations of {hs6_code} on record",
+    ),
+    "description_times_seen_from_exporter": Evidence(
+        absent="first shipment by exporter {exporter_id} on record"
+    ),
+    "description_rare_word_share": Evidence(
+        absent="too few earlier declarations of {hs6_code} to judge the description's words",
+        off="every word of the description is common under {hs6_code}",
+    ),
     # ---- route and origin
     "route_hops": Evidence(off="shipped direct, no transshipment stop declared"),
     "route_circuity": Evidence(
@@ -194,6 +209,22 @@ EVIDENCE: dict[str, Evidence] = {
         count="exporter_package_history",
         absent="too few earlier declarations by exporter {exporter_id} to judge the weight per package",
     ),
+    "density_z_exporter": Evidence(
+        absent="no earlier declarations of {hs_code} with a cargo volume by exporter {exporter_id}"
+    ),
+    "weight_per_package_log_ratio_to_code": Evidence(
+        absent="weight per package could not be judged (no package count, or no history for {hs_code})"
+    ),
+    "mass_per_container_log_ratio_to_code": Evidence(
+        absent="mass per container could not be judged (container type or count not declared)"
+    ),
+    "consignment_mass_log_ratio_to_code": Evidence(
+        absent="consignment weight could not be judged (no weight declared, or no history for {hs_code})"
+    ),
+    "consignment_mass_z_exporter": Evidence(
+        absent="exporter {exporter_id} never declared {hs_code} before (nothing of its own to compare with)"
+    ),
+    "weight_unusual_for_goods_z": Evidence(absent="weight could not be judged against {hs_code}"),
     # ---- licence
     "controlled_goods": Evidence(off="declared code {hs_code} is not export-controlled"),
     "license_missing": Evidence(
@@ -210,6 +241,10 @@ EVIDENCE: dict[str, Evidence] = {
         absent="{hs_code} is not export-controlled: no license needed",
         off="exporter holds a license valid today for {hs_code}",
         shown_at_zero=True,
+    ),
+    "license_check_failures": Evidence(
+        absent="no license register to check against",
+        off="every license check passes, or the goods need no license",
     ),
     # ---- track record
     "exporter_shipments_30d": Evidence(off="no other declarations by the exporter in the previous 30 days"),
@@ -232,6 +267,33 @@ EVIDENCE: dict[str, Evidence] = {
         count="declarant_inspections_before",
         absent="no broker declared, or no inspection outcomes on record",
         unrecorded="broker {declarant_id} has never had a declaration inspected",
+    ),
+    "exporter_shipments_before": Evidence(off="first shipment by exporter {exporter_id} on record"),
+    "exporter_consignee_shipments_before": Evidence(
+        off="first shipment from this exporter to this consignee on record"
+    ),
+    "exporter_violations_before": Evidence(off="exporter {exporter_id} was never found violating before"),
+    "consignee_violation_rate": Evidence(
+        count="consignee_inspections_before",
+        absent="no inspection outcomes on record",
+        unrecorded="consignee '{consignee_name}' has never been inspected",
+    ),
+    "consignee_inspections_before": Evidence(off="consignee '{consignee_name}' has never been inspected"),
+    "consignee_violations_before": Evidence(
+        off="consignee '{consignee_name}' was never found violating before"
+    ),
+    "declarant_inspections_before": Evidence(off="broker {declarant_id} never had a declaration inspected"),
+    "declarant_violations_before": Evidence(off="broker {declarant_id} was never found violating before"),
+    "loading_port_violation_rate": Evidence(
+        count="loading_port_inspections_before",
+        absent="no inspection outcomes on record",
+        unrecorded="no shipment from port of loading {port_of_loading} was inspected before",
+    ),
+    "loading_port_inspections_before": Evidence(
+        off="no shipment from port of loading {port_of_loading} was inspected before"
+    ),
+    "loading_port_violations_before": Evidence(
+        off="no violation found before in shipments from {port_of_loading}"
     ),
 }
 

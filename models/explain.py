@@ -56,6 +56,7 @@ EXPLORATION_NOTE = (
 FIELD_NAMING: dict[str, str] = {
     "hs_code": "hs",
     "hs6": "hs",
+    "hs6_code": "hs",
     "declared_heading": "hs",
     "predicted_heading": "hs",
     "hs_heading": "hs",

@@ -211,14 +211,17 @@ def test_learned_names_reach_the_reasons():
 
 # ---------------------------------------------------------------- grouping and typologies
 def test_reasons_carry_their_kind_and_group_by_it():
-    real = {f.name: f for f in catalogue()}
-    kinds = {}
-    for name in real:
-        out = _one(real[name], 1.0)
-        kinds[name] = out["kind"]
-    assert kinds["route_hops"] == "route" and kinds["density_log_ratio_to_code"] == "weight"
-    assert kinds["value_per_kg_log_ratio_to_code"] == "value" and kinds["license_missing"] == "licence"
-    assert kinds["exporter_violation_rate"] == "record" and kinds["exporter_company_age_days"] == "parties"
+    def kind(name: str, family: str) -> str:
+        return _one(Feature(name, family, "d.", "{" + name + "}"), 1.0)["kind"]
+
+    assert kind("route_hops", "routing") == "route"
+    assert kind("density_log_ratio_to_code", "density") == "weight"
+    assert kind("value_per_kg_log_ratio_to_code", "hs_mismatch") == "value"  # a value, not goods vs code
+    assert kind("description_fits_declared_heading", "hs_mismatch") == "goods"
+    assert kind("license_missing", "license") == "licence"
+    assert kind("exporter_violation_rate", "behaviour") == "record"
+    assert kind("exporter_company_age_days", "ownership") == "parties"
+    assert {_one(f, 1.0)["kind"] for f in catalogue()} <= set(KINDS)
     items = [
         {"feature": "a", "kind": "value", "text": "x", "contribution": 0.9},
         {"feature": "b", "kind": "route", "text": "y", "contribution": 0.5},
@@ -256,11 +259,21 @@ def test_typology_hints_for_typical_evidence(strength, below, blend, hint):
 
 
 def test_reasons_give_a_hint_from_the_evidence_shown_only():
-    wanted = ("value_per_kg_log_ratio_to_code", "route_hops", "license_missing")
-    feats = [f for f in catalogue() if f.name in wanted]
+    feats = [
+        Feature(
+            "value_per_kg_log_ratio_to_code",
+            "hs_mismatch",
+            "Value per kg vs usual.",
+            "{value_per_kg:.2f} USD/kg",
+        ),
+        HOPS,
+        Feature(
+            "license_missing", "license", "No license.", "no license for {hs_code}", show_when="positive"
+        ),
+    ]
     names = [f.name for f in feats]
     matrix = pd.DataFrame([[2.5, 0.0, 1.0], [-2.0, 3.0, np.nan]], columns=names)
-    context = matrix.copy()
+    context = matrix.assign(value_per_kg=[41.0, 0.02], hs_code="2846900010", route_path="CNSHA -> NLRTM")
     phi = np.array([[1.5, 0.4, 0.9, -2.0], [1.2, 0.6, 0.8, -2.0]])
     out = reasons(phi, matrix, context, feats, top_k=3, min_reasons=1)
     # item 0: value above usual + licence; the route flag is 0 (shipped direct): not evidence
