@@ -15,9 +15,22 @@ from features.build import catalogue, combine, make_context
 from models.artifact import RiskModel
 from models.engine import LOCAL, Engine
 from models.explain import mean_abs_contribution, reasons
-from models.select import Capacity, Rule, Selection, apply_rules, select
+from models.select import (
+    Capacity,
+    Rule,
+    ScoreFloor,
+    Selection,
+    apply_rules,
+    floor_scores,
+    rule_warnings,
+    select,
+)
 
 SCORED_BASE = ["declaration_id", "risk_score", "channel", "selected_by", "rule_hits"]
+MIN_REASONS = 3
+# reasons asked for beyond the ones kept, so that merging repeats (several license flags say the
+# same sentence) still leaves enough
+SPARE_REASONS = 6
 
 
 @dataclass
@@ -31,6 +44,8 @@ class DayScores:
     waterfalls: dict[str, dict] = field(default_factory=dict)  # top cases: bias + contributions
     missing: list[str] = field(default_factory=list)
     already_in_history: int = 0  # manifest declarations the history held (replaced by the manifest's)
+    floors: dict[str, float] = field(default_factory=dict)  # the rule floor applied per channel
+    raised: int = 0  # rule-selected items whose published score the floor raised
 
 
 def score_day(
@@ -47,11 +62,13 @@ def score_day(
     exact_limit: int = 20_000,
     waterfall_cases: int = 15,
     engine: Engine = LOCAL,
+    score_floor: ScoreFloor = "channel_threshold",
 ) -> DayScores:
     """Score the clean manifest rows against the bundle's history with the given model.
 
     Features, scores and SHAP contributions are computed on ``engine``; selection, reasons
-    and cases here.
+    and cases here. A rule-selected item publishes at least ``score_floor`` (see
+    ``models.select.floor_scores``) and its reasons lead with the rule in words.
     """
     history = tables.get("declarations")
     decl = combine(history, manifest.drop(columns=["_row_number"], errors="ignore"))
@@ -71,25 +88,45 @@ def score_day(
         capacity,
         day_key,
     )
+    sel.warnings.extend(rule_warnings(rules, fs.matrix, tables))
+    published, floors = floor_scores(scores, sel, score_floor)
     flagged = np.flatnonzero(sel.channel != "green")
     matrix = fs.matrix.iloc[order[flagged]].reset_index(drop=True)
     context = fs.context.iloc[order[flagged]].reset_index(drop=True)
     exact = explain_exactly(sel.channel[flagged], scores[flagged], exact_limit)
     phi = explain(model.booster, matrix, exact, engine)
-    why = reasons(phi, matrix, context, catalogue(), top_k=top_reasons)
+    why = reasons(
+        phi,
+        matrix,
+        context,
+        catalogue(),
+        top_k=top_reasons + SPARE_REASONS,
+        min_reasons=MIN_REASONS + SPARE_REASONS,
+    )
+    lift = _logit(published[flagged]) - _logit(scores[flagged])
+    flagged_reasons = lead_with_rules(
+        why["reasons"].tolist(),
+        sel.rule_hits[flagged],
+        sel.channel[flagged],
+        rules,
+        context,
+        scores[flagged],
+        published[flagged],
+        lift,
+        top_reasons,
+    )
     missing = fs.missing
     del fs, decl, ctx  # the day's full feature frame is no longer needed
 
     scored = pd.DataFrame(
         {
             "declaration_id": manifest["declaration_id"].to_numpy(),
-            "risk_score": np.round(scores.astype("float64"), 6),
+            "risk_score": np.round(published.astype("float64"), 6),
             "channel": sel.channel,
             "selected_by": sel.selected_by,
             "rule_hits": sel.rule_hits,
         }
     )
-    flagged_reasons = why["reasons"].tolist()
     for k in range(top_reasons):
         text = np.full(len(scored), "", dtype=object)
         contrib = np.full(len(scored), np.nan)
@@ -113,17 +150,95 @@ def score_day(
         day_key,
         tables.get("inspections"),
     )
-    top = np.argsort(-scores[flagged], kind="stable")[:waterfall_cases]  # positions in flagged
+    top = np.argsort(-published[flagged], kind="stable")[:waterfall_cases]  # positions in flagged
     waterfalls = {
         str(scored["declaration_id"].iloc[flagged[i]]): {
             "bias": float(phi[i, -1]),
-            "contributions": dict(zip(matrix.columns, phi[i, :-1].astype(float), strict=True)),
+            "contributions": dict(zip(matrix.columns, phi[i, :-1].astype(float), strict=True))
+            | ({"rule floor": float(lift[i])} if lift[i] > 0 else {}),
         }
         for i in top
     }
     return DayScores(
-        scored, cases, sel, mean_abs_contribution(phi, list(matrix.columns)), waterfalls, missing, already
+        scored,
+        cases,
+        sel,
+        mean_abs_contribution(phi, list(matrix.columns)),
+        waterfalls,
+        missing,
+        already,
+        floors,
+        int((published > scores).sum()),
     )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype="float64"), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _render(template: str, record: dict) -> str:
+    """A rule's reason template over one item's context; '' when a value is missing."""
+    try:
+        text = template.format(**record)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError):
+        return ""
+    return "" if text in ("nan", "None", "<NA>") else text
+
+
+def lead_with_rules(
+    reason_lists: list[list[dict]],
+    rule_hits: np.ndarray,
+    channel: np.ndarray,
+    rules: list[Rule],
+    context: pd.DataFrame,
+    model_scores: np.ndarray,
+    published: np.ndarray,
+    lift: np.ndarray,
+    top_k: int,
+) -> list[list[dict]]:
+    """The reasons of each flagged item as published: its rules first, in words, then the
+    model's reasons, repeats merged, cut to ``top_k`` (at least ``MIN_REASONS``).
+
+    A rule's reason is its description plus what this item did (the rule's ``reason``
+    template over the item's context) and, when the floor raised the score, by how much; its
+    contribution is that raise in log-odds. A model reason saying the same sentence as an
+    earlier reason (several license flags render the one license sentence) is merged into it,
+    its contribution added.
+    """
+    by_name = {r.name: r for r in rules}
+    out = []
+    for i, items in enumerate(reason_lists):
+        merged: list[dict] = []
+        hits = [h for h in str(rule_hits[i]).split(";") if h in by_name]
+        record = context.iloc[i].to_dict() if hits else {}
+        for j, name in enumerate(hits):
+            rule = by_name[name]
+            detail = _render(rule.reason, record) if rule.reason else ""
+            text = f"hard rule {rule.name}: {rule.description}" + (f"; {detail}" if detail else "")
+            raise_ = float(lift[i]) if j == 0 and lift[i] > 0 else 0.0
+            if raise_ > 0:
+                text += (
+                    f" (model score {model_scores[i]:.3f} raised to the day's {channel[i]} "
+                    f"threshold {published[i]:.3f})"
+                )
+            merged.append({"feature": f"rule:{rule.name}", "text": text, "contribution": round(raise_, 4)})
+        for item in items:
+            text = item["text"]
+            same = next(
+                (m for m in merged if m["text"] == text or (len(text) > 20 and text in m["text"])), None
+            )
+            if same is None:
+                merged.append(dict(item))
+            else:
+                same["contribution"] = round(same["contribution"] + item["contribution"], 4)
+        kept = [
+            m
+            for k, m in enumerate(merged)
+            if m["feature"].startswith("rule:") or m["contribution"] > 0 or k < MIN_REASONS
+        ]
+        out.append(kept[:top_k])
+    return out
 
 
 def explain(booster, matrix: pd.DataFrame, exact: np.ndarray, engine: Engine = LOCAL) -> np.ndarray:
@@ -226,3 +341,83 @@ def _exporter_history(
     )
     per = "[" + lines.groupby(level=0, sort=False).agg(",".join) + "]"
     return exporters.map(per).fillna("[]").tolist()
+
+
+HELD_RULE = "held_for_correction"
+_UNREADABLE_ID = r"[\x00-\x1f\x7f]"
+
+
+@dataclass
+class HeldRows:
+    """Quarantined declarations: held for correction, never cleared."""
+
+    rows: pd.DataFrame  # one per quarantined row: row_number, declaration_id, problems, stored (as a case?)
+    cases: pd.DataFrame  # one per readable id, in the case store's shape (channel "held")
+
+    @property
+    def ids(self) -> list[str]:
+        return self.cases["declaration_id"].tolist()
+
+    @property
+    def without_readable_id(self) -> list[int]:
+        return self.rows.loc[self.rows["declaration_id"] == "", "row_number"].astype(int).tolist()
+
+    def summary(self) -> dict:
+        """What summary.json says about them."""
+        not_stored = self.rows[(self.rows["declaration_id"] != "") & ~self.rows["stored"]]
+        return {
+            "count": len(self.rows),
+            "ids": self.ids,
+            "rows_without_readable_id": self.without_readable_id,
+            "rows_whose_id_was_scored_from_another_row": not_stored["row_number"].astype(int).tolist(),
+            "note": "not cleared: held for correction; each readable id is a case with channel 'held'. "
+            "Rows without a readable id (or whose id another row of the manifest was scored under) "
+            "are held here and in the report only.",
+        }
+
+
+def held_for_correction(
+    quarantine: pd.DataFrame, scored_ids: pd.Series, day_key: str, source: str = ""
+) -> HeldRows:
+    """The day's quarantined rows as held declarations, and a case for each readable id.
+
+    ``quarantine``: one row per quarantined input row with ``row_number``, ``problems`` and
+    its id in ``declaration_id`` (or ``key``). An id is readable when it is non-empty, has
+    no control characters and fits the case store (128 characters). A readable id that was
+    also scored today (a duplicate row whose first copy was valid) keeps the scored case:
+    the duplicate is held in the summary and report only. Several bad rows with one id make
+    one case naming every row.
+    """
+    id_col = "declaration_id" if "declaration_id" in quarantine.columns else "key"
+    ids = quarantine[id_col].astype(object).where(quarantine[id_col].notna(), "").astype("str").str.strip()
+    readable = ids.ne("") & ~ids.str.contains(_UNREADABLE_ID, regex=True) & ids.str.len().le(128)
+    rows = pd.DataFrame(
+        {
+            "row_number": quarantine["row_number"].astype("int64").to_numpy(),
+            "declaration_id": ids.where(readable, "").to_numpy(),
+            "problems": quarantine["problems"].astype("str").to_numpy(),
+        }
+    )
+    rows["stored"] = readable.to_numpy() & ~isin(ids, scored_ids.astype("str"))
+    keep = rows[rows["stored"]]
+    where = f" of {source}" if source else ""
+    line = "row " + keep["row_number"].astype("str") + where + ": " + keep["problems"]
+    per_id = line.groupby(keep["declaration_id"], sort=False).agg("; ".join)
+    texts = "held for correction, not scored (fix the declaration and lodge it again): " + per_id
+    cases = pd.DataFrame(
+        {
+            "declaration_id": per_id.index.to_numpy(dtype=object),
+            "manifest_day": day_key,
+            "channel": "held",
+            "risk_score": 0.0,
+            "selected_by": "rule",
+            "rule_hits": HELD_RULE,
+            "reasons": [
+                json.dumps([{"feature": HELD_RULE, "text": t, "contribution": None}])
+                for t in texts.to_numpy()
+            ],
+            "declaration": [json.dumps({"declaration_id": i}) for i in per_id.index],
+            "model_version": "",
+        }
+    )
+    return HeldRows(rows, cases)

@@ -1,8 +1,10 @@
-"""Selectivity: risk rules, channels under capacity, and an exploration quota.
+"""Selectivity: risk rules, channels under capacity, an exploration quota, and the rule floor.
 
 Order of selection for the day's items: rule hits first (regardless of score), then the
 exploration quota (so the model keeps learning about what it does not pick), then the
-model's top scores until each channel's capacity is used.
+model's top scores until each channel's capacity is used. A rule-selected item then
+publishes at least its channel's threshold of the day as its score (``floor_scores``), so
+that its score, its channel and its reasons agree.
 """
 
 from __future__ import annotations
@@ -34,12 +36,23 @@ class Condition:
 
 @dataclass(frozen=True)
 class Rule:
-    """A risk profile: items meeting ``all`` of its conditions (any of its ``any_of`` groups)."""
+    """A risk profile: items meeting ``all`` of its conditions (any of its ``any_of`` groups).
+
+    ``needs``: tables without which the rule cannot fire (a day scored without one is warned);
+    ``reason``: a ``str.format`` template over the item's context saying what this item did
+    (e.g. ``"{license_problem}"``), added to the rule's description in its reason.
+    """
 
     name: str
     description: str
     channel: Literal["red", "yellow"]
     any_of: tuple[tuple[Condition, ...], ...]
+    needs: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(c.column for group in self.any_of for c in group))
 
     def hits(self, frame: pd.DataFrame) -> np.ndarray:
         out = np.zeros(len(frame), dtype=bool)
@@ -56,15 +69,47 @@ class Rule:
 
 
 def rules_from_config(items: list[dict]) -> list[Rule]:
-    """Build rules from the YAML form: ``{name, description, channel, any_of: [[{column, op, value}]]}``."""
+    """Build rules from the YAML form: ``{name, description, channel, any_of: [[{column, op,
+    value}]], needs: [table], reason: template}`` (the last two optional)."""
     rules = []
     for item in items:
         groups = tuple(
             tuple(Condition(c["column"], c["op"], float(c["value"])) for c in group)
             for group in item["any_of"]
         )
-        rules.append(Rule(item["name"], item["description"], item["channel"], groups))
+        rules.append(
+            Rule(
+                item["name"],
+                item["description"],
+                item["channel"],
+                groups,
+                tuple(item.get("needs") or ()),
+                item.get("reason") or "",
+            )
+        )
     return rules
+
+
+def rule_warnings(rules: list[Rule], frame: pd.DataFrame, tables: dict[str, object]) -> list[str]:
+    """Why a rule cannot select anything today, in words: a table it needs is absent, or every
+    feature it reads is empty for every item (so it did not stay silent by chance)."""
+    out = []
+    for rule in rules:
+        absent = [t for t in rule.needs if tables.get(t) is None]
+        if absent:
+            files = ", ".join(f"{t}.csv" for t in absent)
+            out.append(
+                f"rule {rule.name} cannot select anything: the bundle has no {files} "
+                f"(add {files} to the bundle to check {rule.description})"
+            )
+            continue
+        columns = [c for c in rule.columns if c in frame.columns]
+        if len(frame) and columns and all(frame[c].isna().all() for c in columns):
+            out.append(
+                f"rule {rule.name} cannot select anything today: its features "
+                f"({', '.join(columns)}) are empty for every declaration"
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,6 +128,56 @@ class Selection:
     rule_hits: np.ndarray  # ';'-joined rule names
     capacity: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+ScoreFloor = Literal["channel_threshold", "none"] | float
+
+
+def channel_thresholds(scores: np.ndarray, sel: Selection) -> dict[str, float]:
+    """Each channel's threshold of the day: the lowest score the model selected for it.
+
+    Where the model selected nothing for a channel (rule hits filled it), the highest score
+    left below it (red: of yellow and green items; yellow: of green ones), so that an item
+    raised to the threshold still scores above everything in lower channels. NaN when
+    neither exists.
+    """
+    scores = np.asarray(scores, dtype="float64")
+    out: dict[str, float] = {}
+    for channel, below in (("red", ("yellow", "green")), ("yellow", ("green",))):
+        picked = (sel.channel == channel) & (sel.selected_by == "model")
+        lower = np.isin(sel.channel, below)
+        if picked.any():
+            out[channel] = float(scores[picked].min())
+        elif lower.any():
+            out[channel] = float(scores[lower].max())
+        else:
+            out[channel] = float("nan")
+    return out
+
+
+def floor_scores(
+    scores: np.ndarray, sel: Selection, floor: ScoreFloor
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The scores to publish: a rule-selected item's score raised to at least the floor.
+
+    ``floor``: ``"channel_threshold"`` (the item's channel threshold of the day, see
+    ``channel_thresholds``), a number from 0 to 1, or ``"none"``. Returns the published
+    scores and the floor applied per channel (NaN: none).
+    """
+    scores = np.asarray(scores, dtype="float64")
+    if isinstance(floor, str) and floor == "none":
+        return scores.copy(), {"red": float("nan"), "yellow": float("nan")}
+    if isinstance(floor, str):
+        floors = channel_thresholds(scores, sel)
+    else:
+        floors = {"red": float(floor), "yellow": float(floor)}
+    out = scores.copy()
+    for channel, value in floors.items():
+        if np.isnan(value):
+            continue
+        hit = (sel.selected_by == "rule") & (sel.channel == channel)
+        out[hit] = np.maximum(out[hit], value)
+    return out, floors
 
 
 def day_seed(key: str, seed: int) -> int:

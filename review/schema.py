@@ -19,8 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("investigator", "supervisor", "admin")
-CHANNELS = ("red", "yellow")
-STATUSES = ("open", "in_review", "closed")
+CHANNELS = ("red", "yellow", "held")  # held: quarantined, held for correction (not scored)
+STATUSES = ("open", "in_review", "closed", "held")
 OUTCOMES = ("violation", "clear", "not_inspected")
 SELECTED_BY = ("rule", "model", "exploration")
 QUEUE_COLUMNS = ("channel", "status", "assignee", "typology", "typology_hint", "declaration_id")

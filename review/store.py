@@ -25,10 +25,12 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    case,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -316,13 +318,16 @@ class CaseStore:
         """Insert new cases, refresh undecided ones, never touch decided ones.
 
         Keyed by ``declaration_id`` (a repeated id in the frame: the last row wins).
+        A case held for correction (channel ``held``) starts with status ``held``; an open
+        case held again becomes ``held``, and a held one that is later scored (corrected)
+        opens again; a case someone is reviewing keeps its status.
         Returns counts ``{"inserted", "updated", "unchanged_decided"}``.
         """
         frame = prepare_cases(cases)
         now = utcnow()
         columns = {
             **{c: frame[c].tolist() for c in frame.columns},
-            "status": "open",
+            "status": ["held" if c == "held" else "open" for c in frame["channel"]],
             "note": "",
             "version": 1,
             "created_at": now,
@@ -365,6 +370,14 @@ class CaseStore:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         statement = dialect_insert(CASES)
         refreshed = {c: statement.excluded[c] for c in (*SCORE_FIELDS, "updated_at")}
+        # constants inline, so that the statement's only parameters are the rows' columns
+        held_, open_ = literal_column("'held'"), literal_column("'open'")
+        held = statement.excluded.channel == held_
+        refreshed["status"] = case(
+            (and_(held, CASES.c.status == open_), held_),
+            (and_(~held, CASES.c.status == held_), open_),
+            else_=CASES.c.status,
+        )
         statement = statement.on_conflict_do_update(
             index_elements=[CASES.c.declaration_id], set_=refreshed, where=CASES.c.outcome.is_(None)
         )

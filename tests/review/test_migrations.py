@@ -35,7 +35,50 @@ def test_a_store_of_the_first_schema_is_upgraded_with_its_audit_log_kept(empty_d
     with store.engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         fields = [r[0] for r in conn.execute(text("SELECT field FROM audit_log ORDER BY id"))]
-    assert version == "0002_audit_field_width"
+    assert version == "0003_held_for_correction"
     assert fields[0] == "outcome"  # the old entry is still there
     assert f"user:{name}.password" in fields
+    store.close()
+
+
+def test_a_store_of_the_second_schema_takes_held_cases_and_keeps_its_cases(empty_database_url: str):
+    import pandas as pd
+    import pytest
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.exc import IntegrityError
+
+    from models.scoring import held_for_correction
+    from review.db import MIGRATIONS_DIR, make_engine, write_transaction
+    from review.demo import demo_cases
+    from review.store import open_store, prepare_cases
+
+    engine = make_engine(empty_database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with write_transaction(engine) as conn:  # a store as the second release left it, with a case
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002_audit_field_width")
+        case = prepare_cases(demo_cases(1, seed=2)).iloc[0].to_dict()
+        conn.execute(
+            text(
+                "INSERT INTO cases (declaration_id, manifest_day, channel, risk_score, selected_by, "
+                "rule_hits, reasons, declaration, route, ownership_path, exporter_history, model_version, "
+                "typology_hint, status, note, version, created_at, updated_at) "
+                "VALUES (:id, '2026-11-23', 'red', 0.9, 'model', '', '[]', '{}', '', '[]', '[]', '3', '', "
+                "'open', '', 1, '2026-11-23 07:00:00', "
+                "'2026-11-23 07:00:00')"
+            ),
+            {"id": case["declaration_id"]},
+        )
+    engine.dispose()
+
+    store = open_store(empty_database_url)
+    quarantine = pd.DataFrame({"row_number": [4], "declaration_id": ["H-9"], "problems": ["hs_code missing"]})
+    held = held_for_correction(quarantine, pd.Series([], dtype=str), "2026-11-24")
+    assert store.upsert_cases(held.cases)["inserted"] == 1
+    assert store.get_case("H-9").channel == "held"
+    assert store.get_case(case["declaration_id"]).channel == "red"  # the old case is still there
+    with store.engine.begin() as conn, pytest.raises(IntegrityError):  # the constraint still holds
+        conn.execute(text("UPDATE cases SET channel = 'green' WHERE declaration_id = 'H-9'"))
     store.close()
