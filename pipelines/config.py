@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -122,9 +123,16 @@ class RuleConfig(_Strict):
     description: str
     channel: str = Field(pattern="^(red|yellow)$")
     any_of: list[list[RuleCondition]]
+    needs: list[str] = Field(default_factory=list)  # tables the rule cannot fire without
+    reason: str = ""  # what this item did, from its context: "{license_problem}"
 
 
 class RulesConfig(_Strict):
+    # a rule-selected item's published score is at least this: its channel's threshold of the
+    # day (the lowest score the model selected for it), a fixed number, or no floor
+    score_floor: Literal["channel_threshold", "none"] | Annotated[float, Field(ge=0, le=1)] = (
+        "channel_threshold"
+    )
     rules: list[RuleConfig] = Field(default_factory=list)
 
 
