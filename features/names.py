@@ -1,19 +1,33 @@
 """Company-name and address normalisation, shared by every family that compares names.
 
-``normalise_names`` gives a canonical form in which spelling variants of the same legal
-name are equal ("Baotou Rare Earth Co., Ltd" and "BAOTOU RARE EARTH COMPANY LIMITED" both
-become "baotou rare earth co ltd"); ``name_cores`` drops the legal-form words as well, for
-fuzzy comparison of the distinctive part of a name. All functions work on the unique
-values of a Series with pandas string methods and map the result back, so a million rows
-with a few thousand distinct names cost a few thousand normalisations.
+Names are read the way sanctions screening reads them, with OpenSanctions' ``rigour`` and
+``normality``: legal forms in any language and script are recognised and replaced by their
+generic class ("Sp. z o.o.", "Sp z oo", "GmbH", "Co., Ltd", "OOO", "ООО" and "有限公司" are all
+``llc``; "A.Ş.", "S.A.", "PJSC", "Anonim Şirketi" are ``jsc``), other scripts are transliterated
+to ASCII (Cyrillic, Greek, Turkish letters; Chinese and Japanese to pinyin-like Latin, one
+word per run of characters), and the generic words rigour knows ("Corporation"/"Corp",
+"International"/"Intl", "Trading"/"Trade") are written as one symbol each.
+
+``normalise_names`` gives the canonical form: the name's words, then its legal classes, so that
+spelling, script, word order of the legal form and the legal form's language do not matter
+("ООО Ромашка" and "Romashka LLC" are both ``romashka llc``). ``name_cores`` drops the legal
+classes and the most generic trade words, for fuzzy comparison of the distinctive part of a
+name. Every function normalises each distinct value once and maps the results back, so a
+million rows with a few thousand distinct names cost a few thousand normalisations.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from rigour.names import NameTypeTag, SymbolCategory, analyze_names, extract_org_types
+from rigour.names import replace_org_types_compare as _replace_org_types
+from rigour.text.normalize import Normalize, normalize
+from rigour.text.translit import ascii_text
 
 if TYPE_CHECKING:
     from features.base import Rows
@@ -22,58 +36,17 @@ if TYPE_CHECKING:
 # \u escapes, so that pandas can hand the pattern to pyarrow's regex engine.
 _COMBINING_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
 
-# Applied in order on casefolded, punctuation-free, single-spaced text: long forms first.
-LEGAL_FORMS: tuple[tuple[str, str], ...] = (
-    (r"\bsociete a responsabilite limitee\b", "sarl"),
-    (r"\bgesellschaft mit beschrankter haftung\b", "gmbh"),
-    (r"\blimited liability (?:company|co)\b", "llc"),
-    (r"\bpublic limited (?:company|co)\b", "plc"),
-    (r"\b(?:open |closed |public )?joint stock (?:company|co)\b", "jsc"),
-    (r"\b(?:ojsc|pjsc|cjsc|oao|zao|pao)\b", "jsc"),
-    (r"\bsendirian berhad\b", "sdn bhd"),
-    (r"\b(?:sociedad anonima|societe anonyme|sociedade anonima)\b", "sa"),
-    (r"\b(?:private|pvt|prv)\b", "pte"),
-    (r"\blimited\b", "ltd"),
-    (r"\bcompany\b", "co"),
-    (r"\bcorporation\b", "corp"),
-    (r"\bincorporated\b", "inc"),
-    (r"\b(?:trading|trade|trd)\b", "trading"),
-    (r"\b(?:international|intl)\b", "intl"),
-    (r"\bholdings\b", "holding"),
-)
+# rigour's name key: casefolded, split into name parts, single-spaced. Legal forms are matched
+# against rigour's alias list normalised the same way, so "Sp. z o.o." and "Sp z oo" both hit.
+_NAME_KEY = Normalize.CASEFOLD | Normalize.NAME
+# Han, kana and CJK compatibility ideographs: written without spaces between words.
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
-# Canonical legal-form and generic words dropped by ``name_cores``.
-GENERIC_WORDS: tuple[str, ...] = (
-    "co",
-    "ltd",
-    "llc",
-    "llp",
-    "lp",
-    "plc",
-    "inc",
-    "corp",
-    "gmbh",
-    "ag",
-    "kg",
-    "sa",
-    "sarl",
-    "srl",
-    "spa",
-    "bv",
-    "nv",
-    "jsc",
-    "sdn",
-    "bhd",
-    "pte",
-    "pty",
-    "kk",
-    "oy",
-    "trading",
-    "intl",
-    "holding",
-    "group",
-)
-_GENERIC = r"\b(?:" + "|".join(GENERIC_WORDS) + r")\b"
+# Generic words rigour tags as symbols that clerks write as part of the legal form beside it:
+# "Company Limited" is "Co., Ltd", "Private Limited" is "Pte. Ltd.".
+LEGAL_FORM_WORDS = frozenset({"co", "private"})
+# rigour symbols dropped from a name's core: words of trade that say nothing about who it is.
+CORE_GENERIC_SYMBOLS = frozenset({"co", "corp", "trade", "intl", "holding", "grp"})
 
 
 def _unique_codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -92,39 +65,136 @@ def _blank_to_nan(s: pd.Series) -> pd.Series:
     return s.where(s.notna() & (s != ""))
 
 
+def _ascii(s: pd.Series) -> pd.Series:
+    """Non-ASCII values transliterated to ASCII (rigour, then normality for other scripts)."""
+    other = ~s.map(str.isascii, na_action="ignore").astype(bool)
+    if not other.any():
+        return s
+    return s.where(~other, s[other].map(ascii_text))
+
+
 def _plain(s: pd.Series) -> pd.Series:
-    """Casefolded text without accents or punctuation, single-spaced (unique values in)."""
+    """Casefolded ASCII text without punctuation, single-spaced (unique values in)."""
     # NFKD also folds full-width Latin (common in Asian registries) to plain letters; casefold
     # on both sides of it, as each can produce what the other changes
     s = s.str.casefold().str.normalize("NFKD").str.replace(_COMBINING_MARKS, "", regex=True)
-    s = s.str.casefold().str.replace("&", " and ", regex=False)
+    s = _ascii(s.str.casefold()).str.casefold().str.replace("&", " and ", regex=False)
     s = s.str.replace("['\u2019`]", "", regex=True).str.replace(r"[\W_]+", " ", regex=True)
-    # "l l c" (from L.L.C.), "s a" (from S.A.): join runs of single letters (not digits)
-    return s.str.strip().str.replace(r"(?<=\b[^\W\d_]) (?=[^\W\d_]\b)", "", regex=True)
+    return s.str.strip()
 
 
-def _canonical(s: pd.Series) -> pd.Series:
-    s = _plain(s)
-    for pattern, canonical in LEGAL_FORMS:  # one pass each: pyarrow's engine beats one big re
-        s = s.str.replace(pattern, canonical, regex=True)
-    return _blank_to_nan(s.str.replace(" +", " ", regex=True).str.strip())
+# ---------------------------------------------------------------- one distinct name
+@lru_cache(maxsize=65_536)
+def _legal_class(text: str) -> str | None:
+    """The generic legal class if ``text`` (a name key) is one legal form as a whole."""
+    found = extract_org_types(text, _NAME_KEY, generic=True)
+    return found[0][1] if len(found) == 1 and found[0][0] == text else None
 
 
-def _core(canonical: pd.Series) -> pd.Series:
-    core = canonical.str.replace(_GENERIC, " ", regex=True).str.replace(" +", " ", regex=True)
-    return _blank_to_nan(core.str.strip()).fillna(canonical)  # all-generic names keep their words
+def _cjk_words(match: re.Match) -> str:
+    """A run of CJK characters as one transliterated word, a legal form at either end apart
+    ("包头稀土有限公司" -> "baotouxitu llc"): legal forms in these scripts follow no space."""
+    run = match.group(0)
+    for cut in range(1, len(run)):  # longest legal suffix first, then longest prefix
+        if legal := _legal_class(run[cut:]):
+            return f" {_one_word(run[:cut])} {legal} "
+    for cut in range(len(run) - 1, 0, -1):
+        if legal := _legal_class(run[:cut]):
+            return f" {legal} {_one_word(run[cut:])} "
+    return f" {_one_word(run)} "
 
 
+def _one_word(text: str) -> str:
+    return ascii_text(text).replace(" ", "").casefold()
+
+
+def _name_forms(raw: str) -> tuple[str | None, str | None]:
+    """(canonical, core) of one name; (None, None) when nothing of it is left.
+
+    A legal form before or inside the name ("ООО Ромашка") moves to the end, which can put
+    words side by side that rigour reads together: read again until nothing changes.
+    """
+    forms = _read_name(raw)
+    for _ in range(3):
+        if forms[0] is None or not forms[2]:
+            break
+        again = _read_name(forms[0])
+        if again[0] == forms[0]:
+            break
+        forms = again
+    return forms[0], forms[1]
+
+
+def _read_name(raw: str) -> tuple[str | None, str | None, bool]:
+    """(canonical, core, whether a legal form was moved to the end) of one reading."""
+    key = normalize(raw.replace("&", " and "), Normalize.NFKC | _NAME_KEY)
+    if not key:
+        return None, None, False
+    if _CJK.search(key):
+        key = _CJK.sub(_cjk_words, key)
+    key = _replace_org_types(key, _NAME_KEY, generic=True)  # native-script forms ("ооо")
+    if not key.isascii():  # forms only seen after transliteration ("a.ş." -> "as")
+        key = _replace_org_types(normalize(ascii_text(key), _NAME_KEY) or "", _NAME_KEY, generic=True)
+    analysed = analyze_names(NameTypeTag.ORG, [key], phonetics=False, numerics=False, consolidate=False)
+    if not analysed:
+        return None, None, False
+    (name,) = analysed
+    legal: dict[int, str] = {}
+    symbol: dict[int, tuple[int, str]] = {}  # first word of a symbol -> (rank, symbol)
+    inside: set[int] = set()  # later words of a multi-word symbol ("hong kong")
+    for span in name.spans:
+        category, index = span.symbol.category, [p.index for p in span.parts]
+        if category == SymbolCategory.ORG_CLASS:
+            for i in index:
+                legal.setdefault(i, span.symbol.id.casefold())
+        elif category in (SymbolCategory.SYMBOL, SymbolCategory.LOCATION):
+            rank = 0 if category == SymbolCategory.SYMBOL else 1  # a word's symbol before its place
+            word = span.symbol.id.casefold().replace("-", "")  # one word: "cn-sh" -> "cnsh"
+            symbol[index[0]] = min(symbol.get(index[0], (2, "")), (rank, word))
+            inside.update(index[1:])
+    parts = name.parts
+    is_legal = [p.index in legal or p.tag.value == "LEGAL" for p in parts]
+    words: list[str] = []
+    classes: list[str] = []
+    for k, part in enumerate(parts):
+        if is_legal[k]:
+            classes.append(legal.get(part.index, part.form))
+            continue
+        if part.index in inside and part.index not in symbol:
+            continue
+        word = symbol[part.index][1] if part.index in symbol else part.form
+        beside_legal = (k > 0 and is_legal[k - 1]) or (k + 1 < len(parts) and is_legal[k + 1])
+        if word in LEGAL_FORM_WORDS and beside_legal:
+            continue
+        words.append(word)
+    classes = list(dict.fromkeys(classes))
+    while classes and words and words[-1] in LEGAL_FORM_WORDS:  # beside the classes once moved
+        words.pop()
+    canonical = " ".join(words + classes) or None
+    core = " ".join(w for w in words if w not in CORE_GENERIC_SYMBOLS)
+    moved = any(is_legal[k] and not is_legal[k + 1] for k in range(len(parts) - 1))
+    return canonical, core or canonical, moved
+
+
+def _forms(uniques: pd.Series) -> pd.DataFrame:
+    """Canonical form and core of each distinct name (one rigour analysis each)."""
+    done = [_name_forms(v) for v in uniques.tolist()]
+    forms = pd.DataFrame(done, columns=["canonical", "core"], index=uniques.index, dtype=object)
+    return forms.where(forms.notna(), np.nan)  # NaN, not None, for names with nothing left
+
+
+# ---------------------------------------------------------------- public
 def normalise_text(values: pd.Series) -> pd.Series:
-    """Casefolded, accent- and punctuation-free, single-spaced text (addresses); NaN if blank."""
+    """Casefolded, transliterated, punctuation-free, single-spaced text (addresses); NaN if blank."""
     codes, uniques = _unique_codes(values)
     return _expand(codes, _blank_to_nan(_plain(uniques)), values.index)
 
 
 def normalise_names(values: pd.Series) -> pd.Series:
-    """Canonical company names: ``normalise_text`` plus canonical legal forms ("co ltd", "llc")."""
+    """Canonical company names: the name's words (transliterated, generic words as rigour's
+    symbols) followed by its generic legal classes ("baotou rare earth llc")."""
     codes, uniques = _unique_codes(values)
-    return _expand(codes, _canonical(uniques), values.index)
+    return _expand(codes, _forms(uniques)["canonical"], values.index)
 
 
 def distinct_canonical(rows: Rows, column: str) -> np.ndarray:
@@ -137,17 +207,17 @@ def distinct_canonical(rows: Rows, column: str) -> np.ndarray:
 
 
 def name_cores(values: pd.Series) -> pd.Series:
-    """Canonical names without legal-form and generic words ("ltd", "trading", "holding")."""
+    """Canonical names without legal classes and generic trade words ("ltd", "trading")."""
     return name_forms(values)["core"]
 
 
 def name_forms(values: pd.Series) -> pd.DataFrame:
     """Both forms in one pass: ``canonical`` (as normalise_names) and ``core`` (as name_cores)."""
     codes, uniques = _unique_codes(values)
-    canonical = _canonical(uniques)
+    forms = _forms(uniques)
     return pd.DataFrame(
         {
-            "canonical": _expand(codes, canonical, values.index),
-            "core": _expand(codes, _core(canonical), values.index),
+            "canonical": _expand(codes, forms["canonical"], values.index),
+            "core": _expand(codes, forms["core"], values.index),
         }
     )

@@ -115,6 +115,18 @@ def full_ctx() -> dict:
         ("Kappa Intl Trading", "KAPPA INTERNATIONAL TRADE"),
         ("ＡＢＣ Ｍｅｔａｌｓ", "abc metals"),
         ("  A&B   Metals ", "a and b metals"),
+        # Polish, Russian, Turkish legal forms, written out, abbreviated and across scripts
+        ("Miedziownia Sp. z o.o.", "Miedziownia Sp z oo"),
+        ("Miedziownia Sp. z o.o.", "MIEDZIOWNIA SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ"),
+        ("Romashka OOO", "Romashka LLC"),
+        ("ООО Ромашка", "Romashka LLC"),
+        ("Общество с ограниченной ответственностью «Ромашка»", "OOO Romashka"),
+        ("Anadolu Madencilik A.Ş.", "ANADOLU MADENCILIK AS"),
+        ("Anadolu Madencilik Anonim Şirketi", "Anadolu Madencilik A.S."),
+        ("İstanbul Maden Ticaret Ltd. Şti.", "Istanbul Maden Ticaret Limited Sirketi"),
+        ("Eta OAO", "ETA PJSC"),
+        ("Omega (HK) Limited", "Omega (Hong Kong) Ltd"),
+        ("包头稀土有限公司", "Baotouxitu Co., Ltd"),
     ],
 )
 def test_legal_form_variants_normalise_to_one_name(a, b):
@@ -122,13 +134,56 @@ def test_legal_form_variants_normalise_to_one_name(a, b):
     assert got[0] == got[1]
 
 
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Alpha Metals GmbH", "Beta Metals GmbH"),
+        ("Alpha Metals LLC", "Alpha Minerals LLC"),
+        ("Omega Magnets", "Omega Magnetics LLC"),
+        ("Romashka OOO", "Vasilek OOO"),
+    ],
+)
+def test_different_names_stay_different(a, b):
+    got = normalise_names(pd.Series([a, b]))
+    assert got[0] != got[1]
+
+
+def test_legal_forms_of_one_class_are_one_form_in_any_language():
+    # limited-liability forms of five countries are one class, joint-stock forms another
+    llc = normalise_names(pd.Series([f"Alpha {f}" for f in ("GmbH", "OOO", "Sp. z o.o.", "Ltd", "Sdn Bhd")]))
+    jsc = normalise_names(pd.Series([f"Alpha {f}" for f in ("AG", "PJSC", "A.Ş.", "S.A.")]))
+    assert llc.nunique() == 1 and jsc.nunique() == 1
+    assert llc[0] != jsc[0]
+
+
 def test_normalised_forms_and_cores():
     got = normalise_names(pd.Series(["Baotou Rare Earth Co., Ltd", None, "  ", "Trading Co. Ltd"]))
-    assert got[0] == "baotou rare earth co ltd"
+    assert got[0] == "baotou rare earth llc"
     assert got[1:3].isna().all()
-    cores = name_cores(pd.Series(["Baotou Rare Earth Co., Ltd", "Gamma Holdings Sdn Bhd", "Trading Co. Ltd"]))
-    assert cores.tolist() == ["baotou rare earth", "gamma", "trading co ltd"]  # all-generic kept
+    cores = name_cores(
+        pd.Series(["Baotou Rare Earth Co., Ltd", "Gamma Holdings Sdn Bhd", "Trading Co. Ltd", "ООО Ромашка"])
+    )
+    assert cores.tolist() == ["baotou rare earth", "gamma", "trade llc", "romashka"]  # all-generic kept
     assert normalise_text(pd.Series(["Room 5, 1 Main St."]))[0] == "room 5 1 main st"
+    assert normalise_text(pd.Series(["ул. Ленина, 5"]))[0] == "ul lenina 5"
+
+
+def test_transliterated_names_score_high_against_their_latin_listing():
+    d = decl(
+        ("2026-03-01", "A", "ООО «Омега Магнетикс»", "包头稀土有限公司", "RU"),
+        ("2026-03-01", "A", "Omega Magnetics Sp. z o.o.", "Baotou Xitu Co., Ltd", "PL"),
+    )
+    listed = watchlist(
+        ("NK-omega", "Omega Magnetics LLC", None), ("NK-bt", "Baotouxitu Company Limited", None)
+    )
+    r = run(d, watchlist=listed)
+    f, c = r.features, r.context
+    assert f.loc[0, "exporter_watchlist_name_score"] > 90  # Cyrillic "Магнетикс" reads "magnetiks"
+    assert f.loc[1, "exporter_watchlist_name_score"] == 100.0
+    assert c["exporter_watchlist_best_id"].tolist() == ["NK-omega", "NK-omega"]
+    assert f.loc[0, "consignee_watchlist_name_score"] == 100.0  # Chinese characters, one word
+    assert f.loc[1, "consignee_watchlist_name_score"] > 90  # pinyin written as two words
+    assert c["consignee_watchlist_best_id"].tolist() == ["NK-bt", "NK-bt"]
 
 
 _TOKENS = [
@@ -152,6 +207,15 @@ _TOKENS = [
     "İstanbul",
     "ß",
     "x",
+    "ООО",
+    "Ромашка",
+    "Sp. z o.o.",
+    "A.Ş.",
+    "有限公司",
+    "稀土",
+    "Hong",
+    "Kong",
+    "International",
 ]
 
 
@@ -160,7 +224,7 @@ _NAMES = st.lists(
 ).map(lambda parts: "".join(t + sep for t, sep in parts))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(_NAMES, min_size=1, max_size=30))
 def test_normalising_twice_changes_nothing(names):
     once = normalise_names(pd.Series(names))
