@@ -704,3 +704,208 @@ def _group_stat(
             return np.where(frac == 0.0, lo, lo + (hi - lo) * frac)
     agg = pd.Series(v).groupby(g).agg(stat)
     return agg.reindex(groups).to_numpy(dtype="float64")
+
+
+# ---------------------------------------------------------------- what is usual, learned from history
+HS_LEVELS = (10, 8, 6, 4, 2)  # commodity code digits, narrowest first
+SHRINK_ROWS = 5.0  # a level's own rows weigh against this many rows' worth of the broader level
+LANE_SHRINK_ROWS = 2.0  # an exporter's lane against the code's usual
+LANE_LOG_SD = 0.3  # a lane's spread is shrunk toward the code's, but no wider than this
+PRIOR_ROWS = 5.0  # the reference profile counts as this many earlier declarations of its HS6
+DEFAULT_LOG_SD = 0.7  # spread assumed before any history (natural log units)
+LOG_SD_MIN = 0.05  # no learned spread is narrower than ~5%
+
+
+def hs_level_codes(rows: Rows, digits: int) -> np.ndarray:
+    """Codes of the declared commodity code cut to ``digits`` digits, for every row; -1 where the
+    declared code has fewer digits (a 6-digit code has no 8- or 10-digit level)."""
+
+    def cut(codes: pd.Series) -> pd.Series:
+        text = codes.str.replace(r"\D", "", regex=True)
+        return text.str[:digits].where(text.str.len() >= digits)
+
+    return rows.codes("hs_code", cut, name=f"hs_level{digits}")
+
+
+def own_code_codes(rows: Rows) -> np.ndarray:
+    """Codes of the declared commodity code as given (digits only), for every row."""
+    return rows.codes(
+        "hs_code", lambda c: c.str.replace(r"\D", "", regex=True).where(lambda s: s != ""), "hs_own"
+    )
+
+
+@dataclass
+class Usual:
+    """What is usual for a quantity (natural log scale) at the target rows, learned from history.
+
+    ``mean``/``sd``: the shrunk estimate and spread; ``n_code``: earlier declarations of the
+    declared code itself with the quantity; ``n_hs6``: of its HS6; ``level``: the narrowest
+    level (digits) that had earlier rows (0: only the overall history or the prior).
+    """
+
+    mean: np.ndarray
+    sd: np.ndarray
+    n_code: np.ndarray
+    n_hs6: np.ndarray
+    level: np.ndarray
+
+    def z(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return (x - self.mean) / self.sd
+
+
+def _moments(n: np.ndarray, s: np.ndarray, ss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) variance from count, sum and sum of squares; NaN where n is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, s / n, np.nan)
+        var = np.where(n > 0, np.maximum(ss / n - mean**2, 0.0), np.nan)
+    return mean, var
+
+
+def _shrink(n, mean, var, parent_mean, parent_var, k: float) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes step: ``(n * level + k * parent) / (n + k)`` for mean and variance; the
+    parent where the level has no rows, the level (variance shrunk toward the default) where the
+    parent is unknown."""
+    default = DEFAULT_LOG_SD**2
+    has = n > 0
+    orphan = has & np.isnan(parent_mean)
+    pm = np.where(orphan, 0.0, parent_mean)
+    pv = np.where(np.isnan(parent_var), default, parent_var)
+    with np.errstate(invalid="ignore"):
+        m = np.where(has, (n * np.nan_to_num(mean) + k * pm) / (n + k), parent_mean)
+        v = np.where(has, (n * np.nan_to_num(var) + k * pv) / (n + k), parent_var)
+    m = np.where(orphan, mean, m)
+    return m, v
+
+
+def usual_by_code(
+    rows: Rows,
+    measures: dict[str, np.ndarray],
+    priors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, Usual]:
+    """What is usual for each measure (log values of every row, NaN: not given) under the
+    declared code, from the rows declared strictly before each target row.
+
+    The overall history is the root; each code level (2, 4, 6, 8, 10 digits) pulls the
+    estimate toward its own earlier rows by empirical-Bayes shrinkage,
+    ``(n * level + SHRINK_ROWS * broader) / (n + SHRINK_ROWS)`` for the mean and variance of the
+    logs, so a code with few rows leans on its heading and chapter. ``priors`` (per measure,
+    (log mean, log sd) of the target rows' HS6 from a reference table, NaN when none) count as
+    ``PRIOR_ROWS`` declarations at the HS6 level: a weak prior that history soon outweighs.
+    """
+    priors = priors or {}
+    names = list(measures)
+    values: list[np.ndarray] = []
+    for name in names:
+        x = np.asarray(measures[name], dtype="float64")
+        ok = ~np.isnan(x)
+        x0 = np.where(ok, x, 0.0)
+        values += [ok.astype("float64"), x0, x0**2]
+    root = rows.earlier(np.zeros(len(rows), np.int64), values)
+    est = {}
+    for j, name in enumerate(names):
+        n, s, ss = root[3 * j : 3 * j + 3]
+        mean, var = _moments(n, s, ss)
+        est[name] = _shrink(n, mean, var, np.full(len(n), np.nan), np.full(len(n), np.nan), SHRINK_ROWS)
+    level = {name: np.zeros(rows.n_targets) for name in names}
+    n_hs6 = {name: np.zeros(rows.n_targets) for name in names}
+    own = rows.earlier(own_code_codes(rows), values[0::3])
+    broader = {name: root[3 * j] for j, name in enumerate(names)}  # rows of the broader level
+    for digits in reversed(HS_LEVELS):
+        codes = hs_level_codes(rows, digits)
+        sums = rows.earlier(codes, values)
+        at = rows.at(codes)
+        for j, name in enumerate(names):
+            n, s, ss = (a.copy() for a in sums[3 * j : 3 * j + 3])
+            n[at < 0] = 0.0
+            # a level holding exactly the broader level's rows adds nothing (no double counting),
+            # unless the prior joins them there
+            same = n == broader[name]
+            broader[name] = n.copy()
+            has = np.zeros(len(n), dtype=bool)
+            if digits == 6:
+                n_hs6[name] = n.copy()
+                if name in priors:
+                    pm, psd = (np.asarray(a, dtype="float64") for a in priors[name])
+                    has = ~np.isnan(pm) & (at >= 0)
+                    psd = np.where(np.isnan(psd), DEFAULT_LOG_SD, psd)
+                    n = n + np.where(has, PRIOR_ROWS, 0.0)
+                    s = s + np.where(has, PRIOR_ROWS * np.nan_to_num(pm), 0.0)
+                    ss = ss + np.where(has, PRIOR_ROWS * (np.nan_to_num(pm) ** 2 + psd**2), 0.0)
+            skip = same & ~has
+            n[skip], s[skip], ss[skip] = 0.0, 0.0, 0.0
+            mean, var = _moments(n, s, ss)
+            est[name] = _shrink(n, mean, var, *est[name], SHRINK_ROWS)
+            level[name] = np.where(n > 0, digits, level[name])
+    out = {}
+    for j, name in enumerate(names):
+        mean, var = est[name]
+        sd = np.maximum(np.sqrt(var), LOG_SD_MIN)
+        out[name] = Usual(mean, sd, own[j], n_hs6[name], level[name])
+    return out
+
+
+def usual_in_lane(
+    rows: Rows, lane: np.ndarray, measures: dict[str, np.ndarray], usual: dict[str, Usual]
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per measure, (mean, sd, count) of the lane's own earlier rows (``lane``: codes of every
+    row, e.g. exporter x code), shrunk toward the code's usual by ``LANE_SHRINK_ROWS`` (the spread
+    toward the code's, capped at ``LANE_LOG_SD``: one trader's habits vary less than a whole
+    code's); mean and sd are NaN where the lane has no earlier row with the measure (no record
+    is not a record)."""
+    names = list(measures)
+    values: list[np.ndarray] = []
+    for name in names:
+        x = np.asarray(measures[name], dtype="float64")
+        ok = ~np.isnan(x)
+        x0 = np.where(ok, x, 0.0)
+        values += [ok.astype("float64"), x0, x0**2]
+    sums = rows.earlier(lane, values)
+    at = rows.at(lane)
+    out = {}
+    for j, name in enumerate(names):
+        n, s, ss = sums[3 * j : 3 * j + 3]
+        n = np.where(at >= 0, n, 0.0)
+        mean, var = _moments(n, s, ss)
+        u = usual[name]
+        m, v = _shrink(n, mean, var, u.mean, np.minimum(u.sd**2, LANE_LOG_SD**2), LANE_SHRINK_ROWS)
+        none = n == 0
+        out[name] = (
+            np.where(none, np.nan, m),
+            np.where(none, np.nan, np.maximum(np.sqrt(v), LOG_SD_MIN)),
+            n,
+        )
+    return out
+
+
+def track_record(
+    rows: Rows, labels: pd.DataFrame | None, codes: np.ndarray, strength: float = 20.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inspections, violations, smoothed violation rate) of each target row's key (``codes`` of
+    every row) from outcomes recorded strictly before the row's declaration.
+
+    The rate is shrunk toward the overall rate known at the time by ``strength`` outcomes, and
+    is NaN where the key has no earlier outcome: never inspected is no record, not a clean one.
+    """
+    n = rows.n_targets
+    if labels is None or labels.empty:
+        return np.zeros(n), np.zeros(n), np.full(n, np.nan)
+    lab, row, lt, lv = rows.outcomes(labels)
+    hits, count = as_of_sums_of(
+        rows.at(rows.times()), rows.at(codes), lt[lab], np.asarray(codes)[row], [lv[lab], None]
+    )
+    rate = smoothed_rate(hits, count, rows.label_prior(labels), strength)
+    return count, hits, np.where(count > 0, rate, np.nan)
+
+
+def ratio_text(ratio: np.ndarray) -> pd.Series:
+    """'12x' for ratios of 1 or more, '1/12 of' below (NaN: empty); formatted once per distinct
+    rounding."""
+    ratio = np.asarray(ratio, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shown = np.where(ratio >= 1, np.round(ratio, 1), np.round(1 / ratio, 1))
+    shown = np.where(shown >= 10, np.rint(shown), shown)
+    uniq, inverse = np.unique(np.nan_to_num(shown, nan=-1.0), return_inverse=True)
+    texts = pd.Series([f"{x:,.4g}x" for x in uniq] + [f"1/{x:,.4g} of" for x in uniq] + [None], dtype=object)
+    pick = np.where(np.isnan(shown), 2 * len(uniq), np.where(ratio >= 1, inverse, len(uniq) + inverse))
+    return texts.take(pick).reset_index(drop=True)

@@ -1,4 +1,10 @@
-"""Behaviour over time: trade volumes, first shipments and track records, as of each declaration."""
+"""Behaviour over time: trade volumes, first shipments and track records, as of each declaration.
+
+No record is not a record: a party never inspected has no violation rate (NaN) and an
+inspection count of 0, never the overall rate; a first shipment has no days of trading. Track
+records (inspections, violations found, a rate shrunk toward the overall rate by the count)
+are kept per exporter, consignee, declarant, port of loading and consignee country.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,46 @@ from features.base import (
     FeatureContext,
     Rows,
     as_of_window_sums,
+    pair_codes,
     recode,
     rows_of,
+    track_record,
 )
 
 FAMILY = "behaviour"
+
+RATE_STRENGTH = 20.0  # outcomes' worth of the overall rate a party's own rate is shrunk toward
+
+
+def _record(key: str, who: str, by: str) -> list[Feature]:
+    """Rate, inspections and violations of one party's track record."""
+    return [
+        Feature(
+            f"{key}_violation_rate",
+            FAMILY,
+            f"{who}'s violation rate in past inspections, shrunk toward the overall rate by the "
+            "number of inspections (empty when never inspected).",
+            f"{by} had violations in {{{key}_violations_before:,.0f}} of {{{key}_inspections_before:,.0f}} "
+            f"past inspections ({{{key}_violation_rate:.0%}} smoothed, against "
+            "{overall_violation_rate:.0%} overall)",
+            show_when="notna",
+        ),
+        Feature(
+            f"{key}_inspections_before",
+            FAMILY,
+            f"Number of {who.lower()}'s declarations inspected before this one (0: no record).",
+            f"{by} had {{{key}_inspections_before:,.0f}} earlier inspections",
+            show_when="positive",
+        ),
+        Feature(
+            f"{key}_violations_before",
+            FAMILY,
+            f"Violations found in {who.lower()}'s declarations inspected before this one.",
+            f"{by} was found violating {{{key}_violations_before:,.0f}} times before",
+            show_when="positive",
+        ),
+    ]
+
 
 FEATURES = [
     Feature(
@@ -31,6 +72,12 @@ FEATURES = [
         "exporter lodged {exporter_shipments_90d:.0f} declarations in the previous 90 days",
     ),
     Feature(
+        "exporter_shipments_before",
+        FAMILY,
+        "Declarations by the same exporter before this one, ever (0: a first shipment).",
+        "exporter {exporter_id} had lodged {exporter_shipments_before:,.0f} declarations before",
+    ),
+    Feature(
         "exporter_first_shipment",
         FAMILY,
         "This is the exporter's first declaration on record.",
@@ -40,8 +87,9 @@ FEATURES = [
     Feature(
         "exporter_days_trading",
         FAMILY,
-        "Days since the exporter's first declaration on record.",
+        "Days since the exporter's first declaration on record (empty for a first shipment).",
         "exporter first seen only {exporter_days_trading:.0f} days before this declaration",
+        show_when="notna",
     ),
     Feature(
         "consignee_shipments_90d",
@@ -50,30 +98,25 @@ FEATURES = [
         "consignee received {consignee_shipments_90d:.0f} shipments in the previous 90 days",
     ),
     Feature(
-        "exporter_violation_rate",
+        "exporter_consignee_shipments_before",
         FAMILY,
-        "Exporter's violation rate in past inspections (smoothed toward the overall rate).",
-        "exporter's past inspections found violations at a {exporter_violation_rate:.0%} rate "
-        "({exporter_inspections_before:.0f} inspections)",
+        "Earlier declarations from this exporter to this consignee (0: a new trading relationship).",
+        "exporter shipped to this consignee {exporter_consignee_shipments_before:,.0f} times before, "
+        "out of {exporter_shipments_before:,.0f} shipments",
     ),
-    Feature(
-        "exporter_inspections_before",
-        FAMILY,
-        "Number of the exporter's declarations inspected before this one.",
-        "exporter had {exporter_inspections_before:.0f} earlier inspections",
-    ),
+    *_record("exporter", "Exporter", "exporter {exporter_id}"),
+    *_record("consignee", "Consignee", "consignee '{consignee_name}'"),
+    *_record("declarant", "Declarant (broker)", "broker {declarant_id}"),
+    *_record("loading_port", "Port of loading", "port of loading {port_of_loading}"),
     Feature(
         "consignee_country_violation_rate",
         FAMILY,
-        "Violation rate of past inspections of goods for this consignee country (smoothed).",
+        "Violation rate of past inspections of goods for this consignee country (smoothed; empty "
+        "when none was inspected).",
         "shipments to {consignee_country} were violations in "
-        "{consignee_country_violation_rate:.0%} of past inspections",
-    ),
-    Feature(
-        "declarant_violation_rate",
-        FAMILY,
-        "Violation rate in past inspections of declarations lodged by this broker (smoothed).",
-        "broker {declarant_id} had violations in {declarant_violation_rate:.0%} of past inspections",
+        "{consignee_country_violation_rate:.0%} (smoothed) of {consignee_country_inspections_before:,.0f} "
+        "past inspections",
+        show_when="notna",
     ),
 ]
 
@@ -104,7 +147,8 @@ def _consignee_codes(rows: Rows) -> np.ndarray:
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Volumes in the last 30/90 days, first shipment and smoothed violation rates, time-safe.
+    """Volumes in the last 30/90 days, first shipment, trading relationships and track records
+    of every party, time-safe.
 
     Described: the target rows of ``decl``; history: all its rows.
     """
@@ -113,29 +157,50 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     qt = rows.at(t)
     exporter = rows.codes("exporter_id")
     out = pd.DataFrame(index=rows.index)
+    context = pd.DataFrame(index=rows.index)
     earlier, last_30, last_90 = as_of_window_sums(
         qt, rows.at(exporter), t, exporter, [pd.Timedelta(days=30), pd.Timedelta(days=90)]
     )
     out["exporter_shipments_30d"] = last_30
     out["exporter_shipments_90d"] = last_90
+    out["exporter_shipments_before"] = earlier
     out["exporter_first_shipment"] = (earlier == 0).astype("float64")
-    out["exporter_days_trading"] = _days_since_first(qt, rows.at(exporter), t, exporter)
+    days = _days_since_first(qt, rows.at(exporter), t, exporter)
+    out["exporter_days_trading"] = np.where(earlier == 0, np.nan, days)
     cons = rows.cached("consignee_key", lambda: _consignee_codes(rows))
     out["consignee_shipments_90d"] = as_of_window_sums(qt, rows.at(cons), t, cons, [pd.Timedelta(days=90)])[1]
+    out["exporter_consignee_shipments_before"] = rows.earlier(pair_codes(exporter, cons))[0]
 
     missing: list[str] = []
-    if ctx.labels is None or ctx.labels.empty:
-        missing.append("behaviour: no inspection outcomes, violation-rate features left empty")
-    rate, n = rows.label_rate(ctx.labels, exporter)
-    out["exporter_violation_rate"] = rate
-    out["exporter_inspections_before"] = n
-    out["consignee_country_violation_rate"] = rows.label_rate(ctx.labels, rows.codes("consignee_country"))[0]
-    if "declarant_id" in decl.columns:
-        out["declarant_violation_rate"] = rows.label_rate(ctx.labels, rows.codes("declarant_id"))[0]
-    else:
-        out["declarant_violation_rate"] = np.nan
-        missing.append("behaviour: declarant_id absent, declarant violation rate left empty")
-    return FamilyResult(out.astype("float64"), pd.DataFrame(index=rows.index), missing)
+    labels = ctx.labels
+    if labels is None or labels.empty:
+        missing.append("behaviour: no inspection outcomes, track records left empty")
+    parties = {"exporter": exporter, "consignee": cons}
+    for key, column in (("declarant", "declarant_id"), ("loading_port", "port_of_loading")):
+        if column in decl.columns:
+            parties[key] = rows.codes(column)
+        else:
+            parties[key] = None
+            missing.append(f"behaviour: {column} absent, its track record left empty")
+    for key, codes in parties.items():
+        if codes is None:
+            n, hits, rate = (
+                np.zeros(rows.n_targets),
+                np.zeros(rows.n_targets),
+                np.full(rows.n_targets, np.nan),
+            )
+        else:
+            n, hits, rate = track_record(rows, labels, codes, RATE_STRENGTH)
+        out[f"{key}_violation_rate"] = rate
+        out[f"{key}_inspections_before"] = n
+        out[f"{key}_violations_before"] = hits
+    n, _, rate = track_record(rows, labels, rows.codes("consignee_country"), RATE_STRENGTH)
+    out["consignee_country_violation_rate"] = rate
+    context["consignee_country_inspections_before"] = n
+    context["overall_violation_rate"] = (
+        rows.label_prior(labels) if labels is not None and not labels.empty else np.nan
+    )
+    return FamilyResult(out.astype("float64"), context, missing)
 
 
 def _days_since_first(

@@ -1,4 +1,12 @@
-"""HS-code mismatch: does the declared code fit the description, the exporter and the value?"""
+"""HS-code mismatch: does the declared code fit the description, the exporter and the value?
+
+What is usual is learned from the bundle's own history, point in time: value per kg is judged
+against the earlier declarations of the same code (backing off from 10 to 2 digits with
+shrinkage, ``features.base.usual_by_code``) and against the exporter's own earlier
+declarations of the code; the reference profile is only a weak prior. Which codes serve as
+cover is learned too (who declares them, how often inspections found violations), and the
+description is compared with what was declared under the code and by the exporter before.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +21,23 @@ from features.base import (
     Feature,
     FeatureContext,
     Rows,
-    monthly_stats_codes,
-    months,
+    as_of_sums_of,
+    own_code_codes,
     pair_codes,
+    ratio_text,
+    recode,
     rows_of,
+    track_record,
+    usual_by_code,
+    usual_in_lane,
 )
-from features.license import target_code_profile
 
 FAMILY = "hs_mismatch"
-MIN_CODE_HISTORY = 30  # below this many earlier declarations, the code's reference value is used
+DEAR_USD_PER_KG = 20.0  # a declaration at or above this value per kg counts as dear goods
+MIN_CODE_ROWS_FOR_WORDS = 10  # earlier declarations of the code needed before words can be rare
+RARE_WORD_SHARE = 0.01  # a word seen in fewer than this share of the code's earlier declarations
+MAX_WORDS = 12  # words of a description considered (the first ones)
+STRATEGIC_SHRINK = 20.0  # declarations' worth of the overall share a code's share is shrunk toward
 
 FEATURES = [
     Feature(
@@ -31,6 +47,7 @@ FEATURES = [
         "description '{goods_description_short}' fits heading {declared_heading} with only "
         "{description_fits_declared_heading:.0%} confidence; it reads like {predicted_heading} "
         "({predicted_heading_description})",
+        show_when="notna",
     ),
     Feature(
         "description_suggests_controlled",
@@ -38,60 +55,122 @@ FEATURES = [
         "Probability, from the description alone, that the goods are export-controlled.",
         "description '{goods_description_short}' reads like controlled goods "
         "({description_suggests_controlled:.0%}): {predicted_heading_description}",
+        show_when="notna",
     ),
     Feature(
         "value_per_kg_log_ratio_to_code",
         FAMILY,
-        "Value per kg against the code's historical median (natural log of the ratio).",
-        "declared as {hs_code} ({code_description}) at {value_per_kg:,.2f} USD/kg, "
-        "{value_per_kg_ratio_text} the usual {code_median_value_per_kg:,.2f} USD/kg for that "
-        "code",
+        "Value per kg against what earlier declarations of the code usually declared (natural log "
+        "of the ratio; code history backed off to broader digits when thin).",
+        "value {value_per_kg:,.2f} USD/kg is {value_per_kg_ratio_text} the "
+        "{code_usual_value_per_kg:,.2f} USD/kg usual for code {hs_code} "
+        "({code_value_history:,.0f} past declarations)",
+        show_when="notna",
     ),
     Feature(
         "value_per_kg_robust_z",
         FAMILY,
-        "How many robust standard deviations the value per kg lies from the code's history.",
-        "value per kg {value_per_kg:,.2f} USD lies {value_per_kg_robust_z:+.1f} robust "
-        "standard deviations from what {hs_code} usually declares",
+        "How many standard deviations (of log value per kg, learned from the code's history) the "
+        "value per kg lies from the code's usual.",
+        "value {value_per_kg:,.2f} USD/kg lies {value_per_kg_robust_z:+.1f} standard deviations "
+        "from the {code_usual_value_per_kg:,.2f} USD/kg usual for code {hs_code}",
+        show_when="notna",
     ),
     Feature(
-        "value_per_kg_log_ratio_to_reference",
+        "value_per_kg_z_exporter",
         FAMILY,
-        "Value per kg against the published reference for the code (natural log of the ratio).",
-        "{value_per_kg:,.2f} USD/kg against a reference of "
-        "{code_reference_value_per_kg:,.2f} USD/kg for {hs_code}",
+        "How far the value per kg lies from this exporter's own earlier declarations of the code "
+        "(standard deviations of the log; empty when the exporter never declared the code).",
+        "value {value_per_kg:,.2f} USD/kg against this exporter's usual "
+        "{exporter_usual_value_per_kg:,.2f} USD/kg for {hs_code} (z = {value_per_kg_z_exporter:+.1f} "
+        "over {exporter_code_history:,.0f} earlier declarations)",
+        show_when="notna",
     ),
     Feature(
         "declared_value_log10",
         FAMILY,
         "Declared value of the item (log10 of US dollars): what is at stake if it is wrong.",
         "declared value {declared_value_usd:,.0f} USD for {gross_weight_kg:,.0f} kg of {hs_code}",
+        show_when="notna",
     ),
     Feature(
         "exporter_share_of_this_heading",
         FAMILY,
-        "Share of the exporter's earlier declarations under the same heading.",
-        "only {exporter_share_of_this_heading:.0%} of exporter's earlier shipments were under "
-        "heading {declared_heading}",
+        "Share of the exporter's earlier declarations under the same heading (empty for a first shipment).",
+        "only {exporter_share_of_this_heading:.0%} of the exporter's {exporter_declarations_before:,.0f} "
+        "earlier shipments were under heading {declared_heading}",
+        show_when="notna",
     ),
     Feature(
         "exporter_new_chapter",
         FAMILY,
         "An established exporter declares goods of a chapter it never shipped before.",
-        "exporter has shipped before, but never goods of chapter {declared_chapter}",
+        "exporter has shipped {exporter_declarations_before:,.0f} times before, but never goods of "
+        "chapter {declared_chapter}",
         show_when="positive",
     ),
     Feature(
         "code_cover_violation_rate",
         FAMILY,
-        "How often past inspections of this declared code found violations (smoothed).",
-        "code {hs_code} hid violations in {code_cover_violation_rate:.0%} of past inspections",
+        "How often past inspections of this declared HS6 code found violations (smoothed toward "
+        "the overall rate; empty when the code was never inspected).",
+        "inspections of code {hs6_code} found violations in {code_cover_violation_rate:.0%} "
+        "(smoothed) of {code_inspections_before:,.0f} past inspections",
+        show_when="notna",
     ),
     Feature(
-        "cover_code",
+        "code_share_by_strategic_exporters",
         FAMILY,
-        "Declared code is one that smugglers typically use as cover (ores, ceramics, solder).",
-        "{hs_code} ({code_description}) is a code commonly used to disguise rare earths",
+        "Share of the code's earlier declarations lodged by exporters who had declared controlled, "
+        "licensed or dear goods before (smoothed): how much the code is used by such traders.",
+        "{code_share_by_strategic_exporters:.0%} of earlier {hs6_code} declarations came from "
+        "exporters of controlled or dear goods ({strategic_share_overall:.0%} across all codes)",
+        show_when="notna",
+    ),
+    Feature(
+        "exporter_strategic_share",
+        FAMILY,
+        "Share of the exporter's earlier declarations that were controlled, licensed or dear goods "
+        "(empty for a first shipment).",
+        "{exporter_strategic_share:.0%} of this exporter's {exporter_declarations_before:,.0f} earlier "
+        "declarations were controlled, licensed or dear goods; this one is {hs_code} at "
+        "{value_per_kg:,.2f} USD/kg",
+        show_when="notna",
+    ),
+    Feature(
+        "description_times_seen_under_code",
+        FAMILY,
+        "How many earlier declarations of the same HS6 code carried this description (normalised).",
+        "description '{goods_description_short}' appeared {description_times_seen_under_code:,.0f} "
+        "times in {code_described_history:,.0f} earlier declarations of {hs6_code}",
+    ),
+    Feature(
+        "description_share_under_code",
+        FAMILY,
+        "Share of the code's earlier declarations that carried this description (normalised; empty "
+        "when the code has no history).",
+        "description '{goods_description_short}' was used in only {description_share_under_code:.1%} "
+        "of {code_described_history:,.0f} earlier declarations of {hs6_code}",
+        show_when="notna",
+    ),
+    Feature(
+        "description_times_seen_from_exporter",
+        FAMILY,
+        "How many of the exporter's earlier declarations carried this description (empty for a "
+        "first shipment).",
+        "exporter used description '{goods_description_short}' "
+        "{description_times_seen_from_exporter:,.0f} times in {exporter_declarations_before:,.0f} "
+        "earlier declarations",
+        show_when="notna",
+    ),
+    Feature(
+        "description_rare_word_share",
+        FAMILY,
+        "Share of the description's words seen in under 1% of the code's earlier declarations "
+        "(empty when the code has under 10 earlier declarations).",
+        "{description_rare_word_share:.0%} of the words are rare under {hs6_code}: "
+        "'{rarest_word}' appeared in {rarest_word_times_seen:,.0f} of {code_described_history:,.0f} "
+        "earlier declarations",
         show_when="positive",
     ),
 ]
@@ -225,8 +304,134 @@ def _text_features(rows: Rows, ctx: FeatureContext) -> pd.DataFrame:
     return out
 
 
+def code_profile(hs_code: pd.Series, profiles: pd.DataFrame | None, column: str) -> pd.Series:
+    """A reference profile column by the declared code's 6-digit prefix (NaN when none)."""
+    if profiles is None or column not in profiles.columns:
+        return pd.Series(np.nan, index=hs_code.index, dtype=object)
+    table = profiles.set_index(profiles["hs_code"].astype("str").str[:6])[column]
+    table = table[~table.index.duplicated()]
+    return hs_code.astype("str").str[:6].map(table)
+
+
+def _profile(rows: Rows, profiles: pd.DataFrame | None, column: str) -> pd.Series:
+    """``code_profile`` at the target rows, looked up once per distinct code."""
+    if profiles is None or column not in profiles.columns:
+        return pd.Series(np.nan, index=rows.index)
+    return rows.mapped(f"hs:profile:{column}", "hs_code", lambda c: code_profile(c, profiles, column))
+
+
+def value_prior(rows: Rows, profiles: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Log value per kg of the reference profile (typical) and its spread (low-high as four
+    standard deviations) at the target rows; NaN for codes without a profile."""
+    typical, low, high = (
+        pd.to_numeric(_profile(rows, profiles, c), errors="coerce").to_numpy(dtype="float64")
+        for c in ("value_per_kg_typical", "value_per_kg_low", "value_per_kg_high")
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.log(np.where(typical > 0, typical, np.nan))
+        sd = (np.log(np.where(high > 0, high, np.nan)) - np.log(np.where(low > 0, low, np.nan))) / 4
+    return mean, np.where(sd > 0, sd, np.nan)
+
+
+def _numbers(decl: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in decl.columns:
+        return np.full(len(decl), np.nan)
+    return pd.to_numeric(decl[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _controlled_hs6(profiles: pd.DataFrame | None) -> set[str]:
+    if profiles is None or "role" not in profiles.columns:
+        return set()
+    return set(profiles.loc[profiles["role"].eq("controlled"), "hs_code"].astype("str").str[:6])
+
+
+def normalise_descriptions(texts: pd.Series) -> pd.Series:
+    """Lower case, digits and punctuation dropped, spaces collapsed; NaN when nothing is left."""
+    s = pd.Series(texts, dtype=object)
+    clean = (
+        s.where(s.notna(), "")
+        .astype("str")
+        .str.lower()
+        .str.replace(r"[\d_]+", " ", regex=True)
+        .str.replace(r"[^\w]+", " ", regex=True)
+        .str.strip()
+    )
+    return clean.where(clean != "")
+
+
+def _description_codes(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """(codes of the normalised description for every row (-1: none), the normalised texts)."""
+
+    def make():
+        raw, uniques = rows.distinct("goods_description")
+        return recode(raw, normalise_descriptions(pd.Series(uniques, dtype=object)))
+
+    return rows.cached("hs:description_codes", make)
+
+
+def _words(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct words (3+ letters, the first ``MAX_WORDS``) of each text: (text of each pair, word
+    code of each pair, the words), pairs sorted by text."""
+    split = pd.Series(texts, dtype=object).str.split().explode()
+    split = split[split.notna() & (split.str.len() >= 3)]
+    pairs = pd.DataFrame({"text": split.index.to_numpy(), "word": split.to_numpy()}).drop_duplicates()
+    pairs = pairs[pairs.groupby("text").cumcount() < MAX_WORDS]
+    code, words = pd.factorize(pairs["word"])
+    return pairs["text"].to_numpy(np.int64), code.astype(np.int64), np.asarray(words, dtype=object)
+
+
+def _rare_words(
+    rows: Rows, desc: np.ndarray, texts: np.ndarray, hs6: np.ndarray, described: np.ndarray
+) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+    """Per target row: share of its description's words seen in under ``RARE_WORD_SHARE`` of the
+    code's earlier described declarations, the rarest word and how often it was seen.
+
+    Every row's words are the events; the target rows' (code, word) pairs ask how many rows of
+    the same code with the word came strictly before them.
+    """
+    n_t = rows.n_targets
+    share, rarest_seen = np.full(n_t, np.nan), np.full(n_t, np.nan)
+    rarest = pd.Series(None, index=range(n_t), dtype=object)
+    text_of, word_of, words = _words(texts)
+    if not len(word_of):
+        return share, rarest, rarest_seen
+    count = np.bincount(text_of, minlength=len(texts))
+    start = np.cumsum(count) - count
+    has = np.flatnonzero((desc >= 0) & (hs6 >= 0))
+    k = count[desc[has]]
+    row_e = np.repeat(has, k)
+    offset = np.arange(len(row_e)) - np.repeat(np.cumsum(k) - k, k)
+    word_e = word_of[start[desc[row_e]] + offset]
+    del offset
+    key_e = pair_codes(hs6[row_e], word_e)
+    t = rows.times()
+    t_e = t[row_e]
+    target_of = np.full(len(rows), -1, np.int64)
+    target_of[rows.pos] = np.arange(n_t)
+    q = np.flatnonzero(rows.target[row_e])
+    seen = as_of_sums_of(t_e[q], key_e[q], t_e, key_e, [None])[0]
+    del key_e, t_e
+    who = target_of[row_e[q]]
+    n_code = described[who]
+    rare = seen < RARE_WORD_SHARE * n_code
+    asked = n_code >= MIN_CODE_ROWS_FOR_WORDS
+    n_words = np.bincount(who, minlength=n_t)
+    n_rare = np.bincount(who, weights=rare.astype("float64"), minlength=n_t)
+    ok = (n_words > 0) & (np.bincount(who, weights=asked, minlength=n_t) > 0)
+    share = np.where(ok, n_rare / np.maximum(n_words, 1), np.nan)
+    order = np.lexsort((seen, who))
+    first = order[np.r_[True, who[order][1:] != who[order][:-1]]]
+    rarest_seen[who[first]] = seen[first]
+    rarest_seen = np.where(ok, rarest_seen, np.nan)
+    picked = pd.Series(words[word_e[q][first]], dtype=object)
+    rarest.iloc[who[first]] = picked.to_numpy()
+    rarest = rarest.where(ok)
+    return share, rarest, rarest_seen
+
+
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
-    """Text fit, exporter profile, value per kg against the code, and the code's cover history.
+    """Text fit, value per kg against the code's and the exporter's history, the exporter's
+    profile, the code's use as cover and what the description says.
 
     Described: the target rows of ``decl``; history: all its rows.
     """
@@ -235,6 +440,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     hs6 = rows.codes("hs_code", lambda codes: codes.str[:6], name="hs6")
     heading = rows.codes("hs_code", lambda codes: codes.str[:4], name="heading")
     chapter = rows.codes("hs_code", lambda codes: codes.str[:2], name="chapter")
+    exporter = rows.codes("exporter_id")
     out = pd.DataFrame(index=idx)
     missing: list[str] = []
 
@@ -244,72 +450,120 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     out["description_fits_declared_heading"] = text["p_declared"].astype("float64")
     out["description_suggests_controlled"] = text["p_controlled"].astype("float64")
 
-    value_per_kg_all = (decl["declared_value_usd"] / decl["gross_weight_kg"]).to_numpy(
-        dtype="float64", na_value=np.nan
-    )
-    log_vpk_all = np.log(np.maximum(value_per_kg_all, 1e-6))  # NaN stays NaN
-    month = rows.cached("months", lambda: months(decl["declared_at"]))
-    stats = pd.DataFrame(
-        monthly_stats_codes(log_vpk_all, hs6, month, ("median", "q25", "q75"), rows.pos),
-        index=idx,
-        columns=["median", "q25", "q75", "n"],
-    )
-    value_per_kg = pd.Series(rows.at(value_per_kg_all), index=idx)
-    log_vpk = pd.Series(rows.at(log_vpk_all), index=idx)
-    enough = stats["n"].fillna(0) >= MIN_CODE_HISTORY
-    reference = target_code_profile(rows, ctx.hs_profiles, "value_per_kg_typical").astype("float64")
-    log_ref = np.log(reference.clip(lower=1e-6))
-    median = stats["median"].where(enough, log_ref)
-    spread = ((stats["q75"] - stats["q25"]) / 1.349).where(enough).clip(lower=0.05)
-    out["value_per_kg_log_ratio_to_code"] = (log_vpk - median).to_numpy()
-    out["value_per_kg_robust_z"] = ((log_vpk - median) / spread.fillna(0.5)).to_numpy()
-    out["value_per_kg_log_ratio_to_reference"] = (log_vpk - log_ref).to_numpy()
-    declared_value = rows.at(decl["declared_value_usd"].to_numpy(dtype="float64", na_value=np.nan))
+    # value per kg against the code's history (reference as a weak prior) and the exporter's lane
+    value_all, gross_all = _numbers(decl, "declared_value_usd"), _numbers(decl, "gross_weight_kg")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vpk_all = np.where((value_all > 0) & (gross_all > 0), value_all / gross_all, np.nan)
+    log_vpk_all = np.log(vpk_all)
+    usual = usual_by_code(rows, {"vpk": log_vpk_all}, {"vpk": value_prior(rows, ctx.hs_profiles)})["vpk"]
+    lane = rows.cached("exporter_code_lane", lambda: pair_codes(exporter, own_code_codes(rows)))
+    lane_mean, lane_sd, lane_n = usual_in_lane(rows, lane, {"vpk": log_vpk_all}, {"vpk": usual})["vpk"]
+    x = rows.at(log_vpk_all)
+    out["value_per_kg_log_ratio_to_code"] = x - usual.mean
+    out["value_per_kg_robust_z"] = usual.z(x)
+    with np.errstate(invalid="ignore"):
+        out["value_per_kg_z_exporter"] = (x - lane_mean) / lane_sd
+    declared_value = rows.at(value_all)
     out["declared_value_log10"] = np.log10(np.maximum(declared_value, 1.0))
 
-    exporter = rows.codes("exporter_id")
-    before, same_heading, same_chapter = (
-        rows.earlier(key)[0]
-        for key in (exporter, pair_codes(exporter, heading), pair_codes(exporter, chapter))
-    )
-    out["exporter_share_of_this_heading"] = np.where(before > 0, same_heading / np.maximum(before, 1), np.nan)
-    out["exporter_new_chapter"] = ((before >= 3) & (same_chapter == 0)).astype("float64")
-    out["code_cover_violation_rate"] = rows.label_rate(ctx.labels, hs6)[0]
-    role = target_code_profile(rows, ctx.hs_profiles, "role")
-    out["cover_code"] = role.eq("cover").astype("float64") if ctx.hs_profiles is not None else np.nan
-
-    ratio = np.exp(out["value_per_kg_log_ratio_to_code"])
-    context = pd.DataFrame(
-        {
-            "goods_description_short": rows.mapped(
-                "hs:description_short", "goods_description", lambda d: d.astype("str").str.slice(0, 60)
-            ),
-            "declared_heading": rows.mapped(
-                "hs:heading", "hs_code", lambda codes: codes.astype("str").str[:4]
-            ),
-            "declared_chapter": rows.mapped(
-                "hs:chapter", "hs_code", lambda codes: codes.astype("str").str[:2]
-            ),
-            "predicted_heading": text["predicted"],
-            "predicted_heading_description": _heading_description(text["predicted"], ctx.hs_profiles),
-            "code_description": target_code_profile(rows, ctx.hs_profiles, "description"),
-            "value_per_kg": value_per_kg,
-            "code_median_value_per_kg": np.exp(median),
-            "code_reference_value_per_kg": reference,
-            "value_per_kg_ratio_text": _ratio_text(ratio.to_numpy()).set_axis(idx),
-        },
-        index=idx,
-    )
-    return FamilyResult(out.astype("float64"), context, missing)
-
-
-def _ratio_text(ratio: np.ndarray) -> pd.Series:
-    """'12x' for ratios of 1 or more, '1/12 of' below; formatted once per distinct rounding."""
+    # the exporter's product profile
+    strategic_all = _strategic_rows(rows, ctx, vpk_all)
+    before, strategic_before = rows.earlier(exporter, [None, strategic_all])
+    same_heading = rows.earlier(pair_codes(exporter, heading))[0]
+    same_chapter = rows.earlier(pair_codes(exporter, chapter))[0]
+    first = before == 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        shown = np.where(ratio >= 1, np.rint(ratio), np.rint(1 / ratio))
-    uniq, inverse = np.unique(shown, return_inverse=True)
-    texts = pd.Series([f"{x:,.0f}x" for x in uniq] + [f"1/{x:,.0f} of" for x in uniq], dtype="str")
-    return texts.take(np.where(ratio >= 1, inverse, len(uniq) + inverse)).reset_index(drop=True)
+        out["exporter_share_of_this_heading"] = np.where(first, np.nan, same_heading / before)
+        out["exporter_new_chapter"] = ((before >= 3) & (same_chapter == 0)).astype("float64")
+        out["exporter_strategic_share"] = np.where(first, np.nan, strategic_before / before)
+
+    # the code as cover: inspections' findings, and who declares it
+    inspected, _, code_rate = track_record(rows, ctx.labels, hs6)
+    out["code_cover_violation_rate"] = code_rate
+    code_share, overall_share = _share_by_strategic_exporters(rows, exporter, hs6, strategic_all)
+    out["code_share_by_strategic_exporters"] = code_share
+
+    # what the description says: seen before under the code, from the exporter, rare words
+    desc, texts = _description_codes(rows)
+    described_all = (desc >= 0).astype("float64")
+    described = rows.earlier(hs6, [described_all])[0]
+    under_code = rows.earlier(pair_codes(desc, hs6))[0]
+    from_exporter = rows.earlier(pair_codes(desc, exporter))[0]
+    no_desc = rows.at(desc) < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["description_times_seen_under_code"] = np.where(no_desc, np.nan, under_code)
+        out["description_share_under_code"] = np.where(
+            no_desc | (described == 0), np.nan, under_code / described
+        )
+    out["description_times_seen_from_exporter"] = np.where(no_desc | first, np.nan, from_exporter)
+    rare_share, rarest, rarest_seen = _rare_words(rows, desc, texts, hs6, described)
+    out["description_rare_word_share"] = rare_share
+
+    with np.errstate(over="ignore"):
+        context = pd.DataFrame(
+            {
+                "goods_description_short": rows.mapped(
+                    "hs:description_short", "goods_description", lambda d: d.astype("str").str.slice(0, 60)
+                ),
+                "hs6_code": rows.mapped("hs:hs6", "hs_code", lambda codes: codes.astype("str").str[:6]),
+                "declared_heading": rows.mapped(
+                    "hs:heading", "hs_code", lambda codes: codes.astype("str").str[:4]
+                ),
+                "declared_chapter": rows.mapped(
+                    "hs:chapter", "hs_code", lambda codes: codes.astype("str").str[:2]
+                ),
+                "predicted_heading": text["predicted"],
+                "predicted_heading_description": _heading_description(text["predicted"], ctx.hs_profiles),
+                "value_per_kg": rows.at(vpk_all),
+                "code_usual_value_per_kg": np.exp(usual.mean),
+                "code_value_history": usual.n_code,
+                "value_per_kg_ratio_text": ratio_text(np.exp(x - usual.mean)).set_axis(idx),
+                "exporter_usual_value_per_kg": np.exp(lane_mean),
+                "exporter_code_history": lane_n,
+                "exporter_declarations_before": before,
+                "code_inspections_before": inspected,
+                "strategic_share_overall": overall_share,
+                "code_described_history": described,
+                "rarest_word": rarest.set_axis(idx),
+                "rarest_word_times_seen": rarest_seen,
+            },
+            index=idx,
+        )
+    return FamilyResult(out[[f.name for f in FEATURES]].astype("float64"), context, missing)
+
+
+def _strategic_rows(rows: Rows, ctx: FeatureContext, vpk_all: np.ndarray) -> np.ndarray:
+    """Every row that declares controlled goods (reference control list), quotes a license or
+    declares dear goods (``DEAR_USD_PER_KG`` or more), as 0/1."""
+    controlled = _controlled_hs6(ctx.hs_profiles)
+    raw, uniques = rows.distinct("hs_code")
+    is_controlled = pd.Series(uniques, dtype=object).astype("str").str[:6].isin(controlled).to_numpy()
+    flag = is_controlled[raw] | (np.nan_to_num(vpk_all) >= DEAR_USD_PER_KG)
+    if "license_id" in rows.decl.columns:
+        lic = rows.decl["license_id"]
+        flag |= (lic.notna() & lic.astype("str").str.strip().ne("")).to_numpy()
+    return flag.astype("float64")
+
+
+def _share_by_strategic_exporters(
+    rows: Rows, exporter: np.ndarray, hs6: np.ndarray, strategic_all: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(share of the code's earlier declarations whose exporter had declared strategic goods
+    before them, shrunk toward the overall share; the overall share), for the target rows.
+
+    Whether a row's exporter had strategic goods before is itself point in time (rows strictly
+    before that row), so each target sees only rows that came before it, each judged as of its
+    own time.
+    """
+    t = rows.times()
+    prior_strategic = as_of_sums_of(t, exporter, t, exporter, [strategic_all])[0] > 0
+    flag = prior_strategic.astype("float64")
+    hits, n = rows.earlier(hs6, [flag, None])
+    all_hits, all_n = rows.earlier(np.zeros(len(rows), np.int64), [flag, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overall = np.where(all_n > 0, all_hits / all_n, np.nan)
+        share = (hits + STRATEGIC_SHRINK * overall) / (n + STRATEGIC_SHRINK)
+    return np.where((n > 0) & (rows.at(hs6) >= 0), share, np.nan), overall
 
 
 def _heading_description(headings: pd.Series, profiles: pd.DataFrame | None) -> pd.Series:

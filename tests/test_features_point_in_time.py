@@ -45,11 +45,16 @@ def target(world) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def twin(target) -> pd.DataFrame:
-    """The same shipment five days earlier: shares every key the outcome rates group by."""
+    """The same shipment five days earlier (row 0), and twelve days earlier (TWIN-OLDER, found
+    clear, so every key has a record: a key never inspected has no rate at all): they share every
+    key the outcome rates group by."""
     t = target.copy()
     t["declaration_id"] = "TWIN-EARLIER"
     t["declared_at"] = t["declared_at"] - pd.Timedelta(days=5)
-    return t
+    older = target.copy()
+    older["declaration_id"] = "TWIN-OLDER"
+    older["declared_at"] = older["declared_at"] - pd.Timedelta(days=12)
+    return pd.concat([t, older], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,9 @@ def _inspection(declaration_id: str, on: pd.Timestamp, outcome: str) -> pd.DataF
 def features_of(world, target, state, extra_history=(), extra_inspections=()) -> pd.Series:
     """The target's full feature row against the history plus the extra rows."""
     history = pd.concat([world.declarations, *extra_history], ignore_index=True)
-    inspections = pd.concat([world.inspections, *extra_inspections], ignore_index=True)
+    older = history.loc[history["declaration_id"].eq("TWIN-OLDER"), "declared_at"]
+    record = [_inspection("TWIN-OLDER", older.iloc[0] + pd.Timedelta(days=2), "clear")] if len(older) else []
+    inspections = pd.concat([world.inspections, *record, *extra_inspections], ignore_index=True)
     decl = combine(history, target)
     ctx = make_context(_tables(world, history, inspections), decl, hs_profiles(), ports(), state=state)
     fs = build_features(decl, ctx)
@@ -153,8 +160,12 @@ def test_violation_recorded_before_the_target_raises_the_rates(world, target, tw
             f"declaration should raise it ({baseline[name]:.4f} -> {got[name]:.4f})"
         )
     assert got["exporter_inspections_before"] == baseline["exporter_inspections_before"] + 1
-    # nothing but the outcome-based features moves
-    others = [n for n in feature_names() if n not in RATES and n != "exporter_inspections_before"]
+    # nothing but the outcome-based features (rates and track-record counts) moves
+    others = [
+        n
+        for n in feature_names()
+        if n not in RATES and not n.endswith(("_violation_rate", "_inspections_before", "_violations_before"))
+    ]
     assert_same_row(got[others], baseline[others])
 
 
