@@ -294,32 +294,41 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     draws = (q_lic >= 0) & (holder == decl["exporter_id"].to_numpy(dtype=object))
     n_before, used_before = rows.earlier(np.where(draws, q_lic, -1), [None, drawn])
 
-    # ---- the checks of the target rows
+    # ---- the checks of the target rows, compared only where a license was found
+    n = len(idx)
     required = rows.at(required_all)
     tl = rows.at(lic_row)
     found = tl >= 0
     applies = required | quoted
-    L = lic.reindex(np.where(found, tl, -1)).set_axis(idx)  # NaN rows where none
-    exporter = rows.column("exporter_id")
-    dest = rows.column("destination_country")
+    at = np.flatnonzero(found)
+    k = tl[at]
+    reg = {c: lic[c].to_numpy(dtype=object) for c in ("license_id", "exporter_id", "hs_code")}
+    reg |= {c: lic[c].to_numpy(dtype=object) for c in ("destination_country", "consignee_name")}
+    valid_from = lic["valid_from"].to_numpy(dtype="datetime64[ns]")
+    valid_to = lic["valid_to"].to_numpy(dtype="datetime64[ns]")
     this_day = rows.at(day)
     this_kg, this_as = rows.at(drawn), rows.at(drawn_as)
-    quota = L["quantity_kg"].to_numpy(dtype="float64", na_value=np.nan)
-    fail = {
-        "exists": applies & ~found,
-        "code": found & ~rows.at(np.where(quoted_all, covers_q, True)),
-        "exporter": found & (L["exporter_id"].to_numpy(dtype=object) != exporter.to_numpy(dtype=object)),
-        "destination": found
-        & (L["destination_country"].to_numpy(dtype=object) != dest.to_numpy(dtype=object)),
-        "consignee": found & ~same_consignee(np.maximum(tl, 0), rows.at(consignees.row_code), consignees),
-        "validity": found
-        & ~(
-            (this_day >= L["valid_from"].to_numpy(dtype="datetime64[ns]"))
-            & (this_day <= L["valid_to"].to_numpy(dtype="datetime64[ns]"))
-        ),
-        "quota": found & (used_before + np.nan_to_num(this_kg) > quota),
+    quota = np.full(n, np.nan)
+    quota[at] = lic["quantity_kg"].to_numpy(dtype="float64")[k]
+    checked = np.full(n, np.nan, dtype=object)
+    checked[at] = reg["license_id"][k]
+
+    def text_at(column: str, positions: np.ndarray) -> np.ndarray:
+        return rows.column(column).iloc[positions].to_numpy(dtype=object)
+
+    compared = {
+        "code": ~rows.at(np.where(quoted_all, covers_q, True))[at],
+        "exporter": reg["exporter_id"][k] != text_at("exporter_id", at),
+        "destination": reg["destination_country"][k] != text_at("destination_country", at),
+        "consignee": ~same_consignee(k, rows.at(consignees.row_code)[at], consignees),
+        "validity": ~((this_day[at] >= valid_from[k]) & (this_day[at] <= valid_to[k])),
+        "quota": used_before[at] + np.nan_to_num(this_kg[at]) > quota[at],
     }
-    fail = {k: v & applies if k != "exists" else v for k, v in fail.items()}
+    fail = {"exists": applies & ~found}
+    for check, values in compared.items():
+        full = np.zeros(n, dtype=bool)
+        full[at] = values
+        fail[check] = full & applies
     failures = np.sum([fail[c] for c in CHECKS], axis=0).astype("float64")
 
     out["controlled_goods"] = required.astype("float64")
@@ -338,46 +347,50 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     out = out[[f.name for f in FEATURES]]
 
     # ---- context for the reasons
-    context["license_checked"] = L["license_id"]
-    context["license_holder"] = L["exporter_id"]
-    context["license_destination"] = L["destination_country"]
-    context["license_consignee"] = L["consignee_name"]
-    context["license_hs_prefix"] = L["hs_code"]
-    context["license_quantity_kg"] = L["quantity_kg"]
-    context["license_valid_from"] = L["valid_from"].dt.strftime("%Y-%m-%d")
-    context["license_valid_to"] = L["valid_to"].dt.strftime("%Y-%m-%d")
+    context["license_checked"] = checked
+    context["license_quantity_kg"] = quota
     failed = np.flatnonzero(failures > 0)
-    context["license_checks_failed"] = _joined([fail[c] for c in CHECKS], CHECKS)
+    failed_checks = np.full(n, "", dtype=object)
+    failed_checks[failed] = _joined([fail[c][failed] for c in CHECKS], CHECKS)
+    context["license_checks_failed"] = failed_checks
     context["license_required_why"] = _required_why(
         rows.at(prior_all), rows.at(learned_all), rows.at(quotes_before), rows.at(hs6_codes), hs6
     )
-    problem = np.full(len(idx), np.nan, dtype=object)
+    problem = np.full(n, np.nan, dtype=object)
     if len(failed):
+        kf = tl[failed]
+
+        def register(values: np.ndarray) -> np.ndarray:
+            return np.where(kf >= 0, values[np.maximum(kf, 0)], None)
+
+        days = pd.Series(np.concatenate([valid_from, valid_to, this_day[failed]])).dt.strftime("%Y-%m-%d")
+        days = days.to_numpy(dtype=object)
+        nl = len(valid_from)
         problem[failed] = _problem_text(
             {c: v[failed] for c, v in fail.items()},
             sub=pd.DataFrame(
                 {
                     "quoted": quoted[failed],
                     "quote": quote_text[failed],
-                    "license": L["license_id"].to_numpy(dtype=object)[failed],
-                    "holder": L["exporter_id"].to_numpy(dtype=object)[failed],
-                    "prefix": L["hs_code"].to_numpy(dtype=object)[failed],
-                    "lic_dest": L["destination_country"].to_numpy(dtype=object)[failed],
-                    "lic_cons": L["consignee_name"].to_numpy(dtype=object)[failed],
-                    "valid_from": context["license_valid_from"].to_numpy(dtype=object)[failed],
-                    "valid_to": context["license_valid_to"].to_numpy(dtype=object)[failed],
+                    "license": register(reg["license_id"]),
+                    "holder": register(reg["exporter_id"]),
+                    "prefix": register(reg["hs_code"]),
+                    "lic_dest": register(reg["destination_country"]),
+                    "lic_cons": register(reg["consignee_name"]),
+                    "valid_from": register(days[:nl]),
+                    "valid_to": register(days[nl : 2 * nl]),
                     "quota": quota[failed],
                     "used": used_before[failed],
                     "n_before": n_before[failed],
                     "kg": this_kg[failed],
                     "drawn_as": this_as[failed],
-                    "hs_code": rows.column("hs_code").to_numpy(dtype=object)[failed],
-                    "exporter": exporter.to_numpy(dtype=object)[failed],
-                    "dest": dest.to_numpy(dtype=object)[failed],
-                    "cons": rows.column("consignee_name").to_numpy(dtype=object)[failed],
-                    "day": pd.Series(this_day[failed]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-                    "unit": _unit_text(decl, rows)[failed],
-                    "qty_given": _quantity_given(decl, rows)[failed],
+                    "hs_code": text_at("hs_code", failed),
+                    "exporter": text_at("exporter_id", failed),
+                    "dest": text_at("destination_country", failed),
+                    "cons": text_at("consignee_name", failed),
+                    "day": days[2 * nl :],
+                    "unit": _unit_text(decl, rows, failed),
+                    "qty_given": _quantity_given(decl, rows, failed),
                 }
             ),
         )
@@ -385,15 +398,13 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     if len(held):
         problem[held] = (
             "no license quoted for "
-            + _txt(rows.column("hs_code").iloc[held]).to_numpy(dtype=object)
+            + _txt(pd.Series(text_at("hs_code", held), dtype=object)).to_numpy(dtype=object)
             + "; the exporter's own license "
-            + _txt(L["license_id"].iloc[held]).to_numpy(dtype=object)
+            + checked[held].astype(str)
             + " would cover it"
         )
     context["license_problem"] = problem
-    context["license_quota_text"] = _quota_text(
-        problem, found, L["license_id"].to_numpy(dtype=object), quota, share
-    )
+    context["license_quota_text"] = _quota_text(problem, found, checked, quota, share)
     return FamilyResult(out.astype("float64"), context, [])
 
 
@@ -622,19 +633,19 @@ def _required_why(
     return why
 
 
-def _unit_text(decl: pd.DataFrame, rows: Rows) -> np.ndarray:
-    """The declared quantity unit of each target row, as text ('' when absent)."""
+def _unit_text(decl: pd.DataFrame, rows: Rows, positions: np.ndarray) -> np.ndarray:
+    """The declared quantity unit of the target rows at ``positions``, as text ('' when absent)."""
     if "quantity_unit" not in decl.columns:
-        return np.full(rows.n_targets, "", dtype=object)
-    return rows.column("quantity_unit").astype(object).fillna("").astype("str").to_numpy(dtype=object)
+        return np.full(len(positions), "", dtype=object)
+    return _txt(rows.column("quantity_unit").iloc[positions].astype(object)).to_numpy(dtype=object)
 
 
-def _quantity_given(decl: pd.DataFrame, rows: Rows) -> np.ndarray:
-    """Whether each target row declares a positive quantity."""
+def _quantity_given(decl: pd.DataFrame, rows: Rows, positions: np.ndarray) -> np.ndarray:
+    """Whether the target rows at ``positions`` declare a positive quantity."""
     if "quantity" not in decl.columns:
-        return np.zeros(rows.n_targets, dtype=bool)
-    qty = pd.to_numeric(rows.column("quantity"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return qty > 0
+        return np.zeros(len(positions), dtype=bool)
+    qty = pd.to_numeric(rows.column("quantity").iloc[positions], errors="coerce")
+    return qty.to_numpy(dtype="float64", na_value=np.nan) > 0
 
 
 def _kg(values: np.ndarray) -> pd.Series:
