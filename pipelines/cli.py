@@ -53,15 +53,30 @@ def generate(
     days: Annotated[int, typer.Option(min=2, help="Days of declaration history.")] = 180,
     rows_per_day: Annotated[int, typer.Option(min=10, help="Declarations per day.")] = 2000,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="default: the documented world; foreign: another administration's data, drawn "
+            "independently of the features. Foreign seeds 1000 and up are HELD OUT for the final "
+            "evaluation: develop on seeds below 1000 only."
+        ),
+    ] = "default",
 ) -> None:
     """Generate a synthetic customs world: a bundle, the next day's manifest, and its truth."""
-    from synth import generate_world, write_world
+    from synth import PROFILES, generate_world, write_world
 
     if fmt not in {"csv", "parquet"}:
         _fail("--format must be csv or parquet")
+    if profile not in PROFILES:
+        _fail(f"--profile must be one of {', '.join(PROFILES)}")
     t0 = time.perf_counter()
-    typer.echo(f"Generating {days} days x {rows_per_day:,} declarations (seed {seed})...")
-    world = generate_world(seed=seed, days=days, rows_per_day=rows_per_day)
+    held = (
+        " (a HELD-OUT seed: for the final evaluation only)" if profile == "foreign" and seed >= 1000 else ""
+    )
+    typer.echo(
+        f"Generating {days} days x {rows_per_day:,} declarations ({profile} profile, seed {seed}){held}..."
+    )
+    world = generate_world(seed=seed, days=days, rows_per_day=rows_per_day, profile=profile)
     paths = write_world(world, out, fmt=fmt)
     n = len(world.declarations)
     v = int(world.history_truth["is_violation"].sum())
