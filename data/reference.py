@@ -1,7 +1,9 @@
-"""Reference tables shipped with the package: HS profiles, ports, countries, container specs.
+"""Reference tables shipped with the package: HS profiles, ports, countries, container specs,
+and the sea-lane network.
 
 Files are read from the installed package (``data/reference/``), parsed once and cached;
-every call returns a fresh copy so callers may modify what they get.
+every call returns a fresh copy so callers may modify what they get (the sea-lane network's
+arrays are read-only instead: it is large and nobody needs to change it).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
+import numpy as np
 import pandas as pd
 
 HS_ROLES = ("controlled", "watch", "cover", "common")
@@ -21,6 +24,23 @@ _HS_FLOAT_COLUMNS = (
     "value_per_kg_typical",
     "value_per_kg_high",
 )
+
+
+# Passages a ship does not take by default: the Northwest Passage is ice-bound most of the year
+# (searoute leaves it out by default too).
+CLOSED_PASSAGES = ("northwest",)
+
+
+@dataclass(frozen=True)
+class SeaLanes:
+    """The maritime network as arrays: nodes (lon, lat in degrees) and undirected edges
+    (node a, node b, length in km). Read-only."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    km: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -86,3 +106,35 @@ def _countries() -> pd.DataFrame:
 def countries() -> pd.DataFrame:
     """ISO 3166-1 countries: alpha_2 code and English short name (pycountry)."""
     return _countries().copy()
+
+
+@cache
+def sea_lanes() -> SeaLanes:
+    """searoute's maritime network (Eurostat MARNET, Apache-2.0), without closed passages.
+
+    Each edge once, in both of its listed directions deduplicated; lengths in km as searoute
+    gives them. Loaded once per process (about a second).
+    """
+    from searoute.data.marnet_dict import edge_list, node_list
+
+    nodes = list(node_list)
+    index = {node: i for i, node in enumerate(nodes)}
+    a, b, km = [], [], []
+    for u, neighbours in edge_list.items():
+        for v, attrs in neighbours.items():
+            if attrs.get("passage") in CLOSED_PASSAGES:
+                continue
+            for node in (u, v):
+                if node not in index:
+                    index[node] = len(nodes)
+                    nodes.append(node)
+            a.append(index[u])
+            b.append(index[v])
+            km.append(float(attrs["weight"]))
+    coords = np.asarray(nodes, dtype="float64")
+    a, b, km = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), np.asarray(km)
+    keep = a < b  # each undirected edge once (both directions are listed)
+    lanes = SeaLanes(lon=coords[:, 0], lat=coords[:, 1], a=a[keep], b=b[keep], km=km[keep])
+    for arr in (lanes.lon, lanes.lat, lanes.a, lanes.b, lanes.km):
+        arr.setflags(write=False)
+    return lanes

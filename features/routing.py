@@ -1,8 +1,14 @@
 """Routing: transshipment hops, detours, laundering hubs and whether the origin is plausible.
 
-Distances are great-circle (haversine) distances between port coordinates, not sea-lane
-distances (the ``searoute`` package is not installed): a route's circuity is therefore an
-approximation that understates detours around land masses.
+Distances are sea-lane distances (``features.sea_lanes``: searoute's maritime network, one
+Dijkstra search per distinct departure port), so a detour around a continent counts for what
+a ship sails, not for the straight line across the land. A leg touching a port that is off the
+lane network (inland terminals, airports) falls back to the great circle, and the row's
+``route_distance_basis`` says so. Route geometry is computed once per distinct route.
+
+Nothing here compares against a fixed list: a hub's violation rate and an origin's share of a
+heading's trade are learned from the history before each row (smoothed towards the overall
+rate and the origin's overall share); the port table only gives coordinates.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ from features.base import (
     pair_codes,
     rows_of,
 )
+from features.sea_lanes import haversine_km, on_network, sea_km
 
 FAMILY = "routing"
 
-EARTH_RADIUS_KM = 6371.0088
 MIN_DIRECT_KM = 1.0  # below this, loading and discharge are the same place: no circuity
 ORIGIN_SHARE_STRENGTH = 5.0  # pseudo-declarations pulling a heading's origin share to the prior
 HUB_RATE_STRENGTH = 20.0  # pseudo-inspections pulling a hub's violation rate to the overall rate
@@ -38,9 +44,10 @@ FEATURES = [
     Feature(
         "route_circuity",
         FAMILY,
-        "Great-circle length of the declared route divided by the direct loading-discharge distance.",
+        "Sea-lane length of the declared route divided by the direct loading-discharge sea "
+        "distance (great circle for legs to or from ports off the sea lanes).",
         "routed {route_path}, {route_circuity:.1f}x the direct distance "
-        "({route_distance_km:,.0f} km instead of {route_direct_km:,.0f} km)",
+        "({route_distance_km:,.0f} km instead of {route_direct_km:,.0f} km by {route_distance_basis})",
         show_when="notna",
     ),
     Feature(
@@ -84,15 +91,6 @@ FEATURES = [
         show_when="positive",
     ),
 ]
-
-
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in km between coordinate arrays (degrees); NaN where any is NaN."""
-    p1, p2 = np.radians(np.asarray(lat1, float)), np.radians(np.asarray(lat2, float))
-    dlat = p2 - p1
-    dlon = np.radians(np.asarray(lon2, float)) - np.radians(np.asarray(lon1, float))
-    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _codes(s: pd.Series) -> pd.Series:
@@ -184,7 +182,13 @@ def _route_geometry(
     n = len(decl)
     feats = pd.DataFrame({"route_circuity": np.nan, "route_unknown_ports": np.nan}, index=range(n))
     ctx = pd.DataFrame(
-        {"route_distance_km": np.nan, "route_direct_km": np.nan, "route_unknown_list": ""}, index=range(n)
+        {
+            "route_distance_km": np.nan,
+            "route_direct_km": np.nan,
+            "route_unknown_list": "",
+            "route_distance_basis": "",
+        },
+        index=range(n),
     )
     if ports is None:
         return feats, ctx
@@ -192,8 +196,9 @@ def _route_geometry(
     lat = legs["locode"].map(coords["lat"]).to_numpy(dtype=float)
     lon = legs["locode"].map(coords["lon"]).to_numpy(dtype=float)
     row = legs["row"].to_numpy()
-    first = np.r_[True, row[1:] != row[:-1]]
-    leg_km = np.where(first, 0.0, haversine_km(np.r_[np.nan, lat[:-1]], np.r_[np.nan, lon[:-1]], lat, lon))
+    first = np.r_[True, row[1:] != row[:-1]][: len(row)]
+    prev_lat, prev_lon = np.r_[np.nan, lat][: len(lat)], np.r_[np.nan, lon][: len(lon)]
+    leg_km = np.where(first, 0.0, _distance_km(prev_lat, prev_lon, lat, lon, ~first))
     unknown = np.isnan(lat)
     unknown_count = np.bincount(row, weights=unknown.astype(float), minlength=n)
     route_km = np.bincount(row, weights=np.nan_to_num(leg_km), minlength=n)
@@ -201,8 +206,12 @@ def _route_geometry(
 
     load = legs[legs["role"] == "loading"].set_index("row")["locode"].reindex(range(n))
     dis = legs[legs["role"] == "discharge"].set_index("row")["locode"].reindex(range(n))
-    direct_km = haversine_km(
-        load.map(coords["lat"]), load.map(coords["lon"]), dis.map(coords["lat"]), dis.map(coords["lon"])
+    direct_km = _distance_km(
+        load.map(coords["lat"]).to_numpy(dtype=float),
+        load.map(coords["lon"]).to_numpy(dtype=float),
+        dis.map(coords["lat"]).to_numpy(dtype=float),
+        dis.map(coords["lon"]).to_numpy(dtype=float),
+        np.ones(n, dtype=bool),
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         circuity = np.where(direct_km >= MIN_DIRECT_KM, route_km / direct_km, np.nan)
@@ -214,7 +223,40 @@ def _route_geometry(
     unknown_legs = legs[unknown]
     listed = _join_by_row(unknown_legs["locode"].fillna("(blank)"), unknown_legs["row"].to_numpy(), n, ", ")
     ctx["route_unknown_list"] = listed.to_numpy()
+    ctx["route_distance_basis"] = _distance_basis(legs, coords, unknown_count, n)
     return feats, ctx
+
+
+def _distance_km(lat1, lon1, lat2, lon2, wanted: np.ndarray) -> np.ndarray:
+    """Sea-lane km of the wanted legs, great circle where an end is off the lanes; NaN elsewhere."""
+    out = np.full(len(wanted), np.nan)
+    great = haversine_km(lat1[wanted], lon1[wanted], lat2[wanted], lon2[wanted])
+    sea = sea_km(lat1[wanted], lon1[wanted], lat2[wanted], lon2[wanted])
+    out[wanted] = np.where(np.isnan(sea), great, sea)
+    return out
+
+
+def _distance_basis(
+    legs: pd.DataFrame, coords: pd.DataFrame, unknown_count: np.ndarray, n: int
+) -> np.ndarray:
+    """How each route was measured: by sea lanes, and which ports by great circle."""
+    known = coords.loc[coords.index.isin(legs["locode"].dropna().unique())]
+    off_codes = known.index[~on_network(known["lat"].to_numpy(), known["lon"].to_numpy())]
+    stops = legs.drop_duplicates(["row", "locode"])
+    is_off = stops["locode"].isin(off_codes).to_numpy()
+    off = stops[is_off]
+    off_list = _join_by_row(off["locode"], off["row"].to_numpy(), n, ", ").to_numpy(dtype=object).astype(str)
+    on_count = np.bincount(stops["row"].to_numpy(), weights=(~is_off).astype(float), minlength=n)
+    basis = np.where(
+        off_list == "",
+        "sea lanes",
+        np.where(
+            on_count >= 2,
+            "sea lanes, great circle to and from " + off_list + " (off the sea-lane network)",
+            "great circle (" + off_list + " off the sea-lane network)",
+        ),
+    )
+    return np.where(unknown_count == 0, basis, "")
 
 
 def _route_path(legs: pd.DataFrame, n: int, has_transit: bool) -> np.ndarray:
@@ -255,6 +297,7 @@ def _describe_routes(routes: pd.DataFrame, ports: pd.DataFrame | None, has_trans
             "route_distance_km": geo_context["route_distance_km"].to_numpy(),
             "route_direct_km": geo_context["route_direct_km"].to_numpy(),
             "route_unknown_list": geo_context["route_unknown_list"].to_numpy(),
+            "route_distance_basis": geo_context["route_distance_basis"].to_numpy(),
         }
     )
 
@@ -383,6 +426,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             "route_distance_km": described["route_distance_km"],
             "route_direct_km": described["route_direct_km"],
             "route_unknown_list": described["route_unknown_list"].astype("str"),
+            "route_distance_basis": described["route_distance_basis"].astype("str"),
             "transit_hub_worst": hub["transit_hub_worst"],
             "transit_hub_inspections": hub["transit_hub_inspections"].astype(float),
             "loading_country": loading_country,

@@ -8,23 +8,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import routing
+from data.reference import ports as reference_ports
+from features import routing, sea_lanes
 from features.base import FeatureContext
 
-R = routing.EARTH_RADIUS_KM
+R = sea_lanes.EARTH_RADIUS_KM
 HUB = "transit_hub_violation_rate"
 
-# Ports on a unit grid of the globe, so great-circle distances are whole fractions of pi * R.
+# Inland places in Africa, all more than 800 km from any sea lane, so every leg is measured by
+# great circle; AAORG, BBMID and CCDST lie on the equator, 6 degrees apart.
 GRID_PORTS = pd.DataFrame(
     {
         "locode": ["AAORG", "BBMID", "CCDST", "DDPOL", "EEWST"],
-        "name": ["origin", "mid", "destination", "pole", "west"],
+        "name": ["origin", "mid", "destination", "north", "west"],
         "country": ["AA", "BB", "CC", "DD", "EE"],
-        "lat": [0.0, 0.0, 0.0, 90.0, 0.0],
-        "lon": [0.0, 45.0, 90.0, 0.0, -45.0],
+        "lat": [0.0, 0.0, 0.0, 20.0, 10.0],
+        "lon": [18.0, 24.0, 30.0, 24.0, 20.0],
         "major": [True] * 5,
     }
 )
+GRID = {r.locode: (r.lat, r.lon) for r in GRID_PORTS.itertuples()}
 
 # Real coordinates (from the port reference) for a hand-computed real detour.
 REAL_PORTS = pd.DataFrame(
@@ -86,45 +89,144 @@ def test_haversine_one_degree_and_quarter_circle():
     assert d[1] == pytest.approx(R * math.pi / 2)
 
 
-def test_hops_and_circuity_on_grid():
+def grid_km(*codes: str) -> float:
+    return sum(hand_haversine(GRID[a], GRID[b]) for a, b in zip(codes, codes[1:], strict=False))
+
+
+def test_hops_and_circuity_by_great_circle_off_the_sea_lanes():
     decl = make_decl(
         [
             {"transshipment_ports": None},  # direct
             {"transshipment_ports": ""},  # empty means direct
             {"transshipment_ports": "BBMID"},  # on the way: no detour
-            {"transshipment_ports": "DDPOL"},  # via the pole: 90 + 90 degrees for 90
-            {"transshipment_ports": "EEWST;DDPOL"},  # 45 + 90 + 90 = 225 degrees for 90
+            {"transshipment_ports": "DDPOL"},  # 20 degrees north and back
+            {"transshipment_ports": "EEWST;DDPOL"},
             {"transshipment_ports": " bbmid ; "},  # sloppy spacing, case and trailing ';'
         ]
     )
     result = routing.compute(decl, FeatureContext(ports=GRID_PORTS))
-    f = result.features
+    f, c = result.features, result.context
+    direct = grid_km("AAORG", "CCDST")
+    assert direct == pytest.approx(R * math.pi * 12 / 180)
     assert f["route_hops"].tolist() == [0.0, 0.0, 1.0, 1.0, 2.0, 1.0]
-    assert f["route_circuity"].to_numpy() == pytest.approx([1.0, 1.0, 1.0, 2.0, 2.5, 1.0])
+    expected = [
+        1.0,
+        1.0,
+        1.0,
+        grid_km("AAORG", "DDPOL", "CCDST") / direct,
+        grid_km("AAORG", "EEWST", "DDPOL", "CCDST") / direct,
+        1.0,
+    ]
+    assert f["route_circuity"].to_numpy() == pytest.approx(expected)
+    assert expected[4] > expected[3] > 2  # the farther north, the longer the detour
     assert f["route_unknown_ports"].tolist() == [0.0] * 6
-    assert result.context.loc[4, "route_path"] == "AAORG -> EEWST -> DDPOL -> CCDST"
-    assert result.context.loc[0, "route_path"] == "AAORG -> CCDST"
-    assert result.context.loc[4, "route_direct_km"] == pytest.approx(R * math.pi / 2)
-    assert result.context.loc[4, "route_distance_km"] == pytest.approx(R * math.pi * 1.25)
+    assert c.loc[4, "route_path"] == "AAORG -> EEWST -> DDPOL -> CCDST"
+    assert c.loc[0, "route_path"] == "AAORG -> CCDST"
+    assert c.loc[4, "route_direct_km"] == pytest.approx(direct)
+    assert c.loc[4, "route_distance_km"] == pytest.approx(grid_km("AAORG", "EEWST", "DDPOL", "CCDST"))
+    # none of these places is near a sea lane: said in the context, not hidden
+    assert c.loc[4, "route_distance_basis"] == (
+        "great circle (AAORG, EEWST, DDPOL, CCDST off the sea-lane network)"
+    )
     assert (f.dtypes == "float64").all()
 
 
-def test_real_detour_matches_hand_computation():
+def real_ports(*codes: str) -> pd.DataFrame:
+    """Rows of the shipped port reference (real UN/LOCODE coordinates)."""
+    table = reference_ports()
+    return table[table["locode"].isin(codes)].reset_index(drop=True)
+
+
+def sea(a: str, b: str, table: pd.DataFrame) -> float:
+    p = table.set_index("locode")
+    return float(
+        sea_lanes.sea_km([p.loc[a, "lat"]], [p.loc[a, "lon"]], [p.loc[b, "lat"]], [p.loc[b, "lon"]])[0]
+    )
+
+
+def great(a: str, b: str, table: pd.DataFrame) -> float:
+    p = table.set_index("locode")
+    return hand_haversine((p.loc[a, "lat"], p.loc[a, "lon"]), (p.loc[b, "lat"], p.loc[b, "lon"]))
+
+
+@pytest.mark.parametrize("a, b", [("CNSHA", "NLRTM"), ("DEHAM", "ITGOA"), ("SGSIN", "USLAX")])
+def test_sea_distance_agrees_with_searoute(a, b):
+    import searoute
+
+    table = real_ports(a, b).set_index("locode")
+    ours = sea(a, b, table.reset_index())
+    theirs = searoute.searoute(
+        [table.loc[a, "lon"], table.loc[a, "lat"]], [table.loc[b, "lon"], table.loc[b, "lat"]]
+    ).properties["length"]
+    assert ours == pytest.approx(theirs, rel=0.03)
+    assert ours >= great(a, b, table.reset_index())  # a ship never beats the straight line
+
+
+def test_real_detour_is_measured_along_the_sea_lanes():
+    table = real_ports("CNSHA", "VNHPH", "MYPKG", "NLRTM")
     decl = make_decl(
         [{"port_of_loading": "CNSHA", "port_of_discharge": "NLRTM", "transshipment_ports": "VNHPH;MYPKG"}]
     )
-    c = REAL_PORTS.set_index("locode")
-    pt = {k: (c.loc[k, "lat"], c.loc[k, "lon"]) for k in c.index}
-    sailed = (
-        hand_haversine(pt["CNSHA"], pt["VNHPH"])
-        + hand_haversine(pt["VNHPH"], pt["MYPKG"])
-        + hand_haversine(pt["MYPKG"], pt["NLRTM"])
-    )
-    direct = hand_haversine(pt["CNSHA"], pt["NLRTM"])
-    result = routing.compute(decl, FeatureContext(ports=REAL_PORTS))
-    assert result.features.loc[0, "route_circuity"] == pytest.approx(sailed / direct, rel=1e-12)
+    sailed = sea("CNSHA", "VNHPH", table) + sea("VNHPH", "MYPKG", table) + sea("MYPKG", "NLRTM", table)
+    result = routing.compute(decl, FeatureContext(ports=table))
+    c = result.context
+    assert c.loc[0, "route_distance_km"] == pytest.approx(sailed)
+    assert c.loc[0, "route_direct_km"] == pytest.approx(sea("CNSHA", "NLRTM", table))
+    assert result.features.loc[0, "route_circuity"] == pytest.approx(sailed / sea("CNSHA", "NLRTM", table))
+    assert c.loc[0, "route_distance_basis"] == "sea lanes"
     assert result.features.loc[0, "route_hops"] == 2.0
-    assert result.context.loc[0, "route_path"] == "CNSHA -> VNHPH -> MYPKG -> NLRTM"
+    assert c.loc[0, "route_path"] == "CNSHA -> VNHPH -> MYPKG -> NLRTM"
+
+
+def test_detour_round_a_continent_is_longer_by_sea_than_its_great_circle_ratio_says():
+    # Hamburg to Gdansk is a day through the Baltic; via Genoa the ship must sail round Spain
+    table = real_ports("DEHAM", "ITGOA", "PLGDN")
+    decl = make_decl(
+        [{"port_of_loading": "DEHAM", "port_of_discharge": "PLGDN", "transshipment_ports": "ITGOA"}]
+    )
+    circuity = routing.compute(decl, FeatureContext(ports=table)).features.loc[0, "route_circuity"]
+    by_air = (great("DEHAM", "ITGOA", table) + great("ITGOA", "PLGDN", table)) / great(
+        "DEHAM", "PLGDN", table
+    )
+    assert circuity > by_air + 2
+    assert circuity > 5
+
+
+def test_hub_on_the_sea_lane_is_no_detour_by_sea():
+    # Singapore lies on the Shanghai-Rotterdam lane, though far off the great circle
+    table = real_ports("CNSHA", "SGSIN", "NLRTM")
+    decl = make_decl(
+        [{"port_of_loading": "CNSHA", "port_of_discharge": "NLRTM", "transshipment_ports": "SGSIN"}]
+    )
+    circuity = routing.compute(decl, FeatureContext(ports=table)).features.loc[0, "route_circuity"]
+    by_air = (great("CNSHA", "SGSIN", table) + great("SGSIN", "NLRTM", table)) / great(
+        "CNSHA", "NLRTM", table
+    )
+    assert circuity == pytest.approx(1.0, abs=0.03)
+    assert by_air > 1.5
+
+
+def test_port_off_the_sea_lanes_falls_back_to_great_circle_and_says_so():
+    # by sea to Los Angeles, then inland to Denver
+    table = real_ports("CNSHA", "USLAX", "USDEN")
+    decl = make_decl(
+        [
+            {"port_of_loading": "CNSHA", "port_of_discharge": "USDEN", "transshipment_ports": "USLAX"},
+            {"port_of_loading": "CNSHA", "port_of_discharge": "USLAX", "transshipment_ports": None},
+        ]
+    )
+    result = routing.compute(decl, FeatureContext(ports=table))
+    c = result.context
+    assert c.loc[0, "route_distance_km"] == pytest.approx(
+        sea("CNSHA", "USLAX", table) + great("USLAX", "USDEN", table)
+    )
+    assert c.loc[0, "route_direct_km"] == pytest.approx(great("CNSHA", "USDEN", table))
+    assert c.loc[0, "route_distance_basis"] == (
+        "sea lanes, great circle to and from USDEN (off the sea-lane network)"
+    )
+    assert c.loc[1, "route_distance_basis"] == "sea lanes"
+    reason = routing.FEATURES[1].reason.format(**{**c.loc[0].to_dict(), **result.features.loc[0].to_dict()})
+    assert "great circle to and from USDEN" in reason
 
 
 def test_unknown_ports_counted_and_circuity_left_empty():
