@@ -35,7 +35,7 @@ def main() -> None:
     from models.artifact import RiskModel
     from models.scoring import score_day
     from models.select import Capacity, rules_from_config
-    from models.training import fit_full_model, package, prepare
+    from models.training import estimate_propensity, fit_candidate, package, prepare, refit_on_all_labels
     from pipelines.config import load_rules_config, load_scoring_config, load_train_config
     from pipelines.report import render_report
 
@@ -46,10 +46,12 @@ def main() -> None:
         decl = b.tables["declarations"].sort_values("declared_at").reset_index(drop=True)
         tables = {**b.tables, "declarations": decl.iloc[: len(decl) // 2]}
         cfg = load_train_config()
-        data = prepare(tables, hs_profiles(), ports(), cfg.split.validation_days)
-        best = fit_full_model(
-            data, cfg.model.params, cfg.model.num_boost_round, cfg.model.early_stopping_rounds, None
-        )
+        data = prepare(tables, hs_profiles(), ports(), cfg.split.validation_days, folds=cfg.split.folds)
+        data = estimate_propensity(data, cfg.selection_bias.min_propensity)
+        m = cfg.model
+        rates = cfg.problem.inspection_rates_pct
+        best = fit_candidate(data, m.params, m.num_boost_round, m.early_stopping_rounds, False, rates)
+        best = refit_on_all_labels(data, best, m.params)
         package(best, data, {}).save(model_dir)
         return
     if not (model_dir / "model.json").exists():

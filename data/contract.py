@@ -28,6 +28,7 @@ Kind = Literal[
     "locode",
     "locodes",
     "choice",
+    "labels",
 ]
 
 HS_CODE_PATTERN = r"^\d{6,10}$"
@@ -50,6 +51,8 @@ class ColumnSpec:
     minimum_inclusive: bool = True
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    # other spellings read as one of ``choices`` (lower-case key -> choice), e.g. "seizure" -> "violation"
+    synonyms: tuple[tuple[str, str], ...] = ()
 
     @property
     def type_label(self) -> str:
@@ -66,6 +69,7 @@ class ColumnSpec:
             "locode": "LOCODE",
             "locodes": "LOCODE list (;)",
             "choice": "one of " + ", ".join(self.choices),
+            "labels": "';'-separated words, usually " + ", ".join(self.choices),
         }
         label = labels[self.kind]
         if self.minimum is not None:
@@ -84,6 +88,10 @@ class TableSpec:
     columns: tuple[ColumnSpec, ...]
     required_in_bundle: bool
     key: str | None = None
+    # columns whose defects blank the value and warn, keeping the row (the label does not need them)
+    soft_columns: tuple[str, ...] = ()
+    # whether a repeated key is a defect of the row (inspections: a later outcome supersedes an earlier one)
+    unique_key: bool = True
 
     @property
     def required_columns(self) -> list[str]:
@@ -197,32 +205,88 @@ DECLARATIONS = TableSpec(
     ),
 )
 
+TYPOLOGIES = (
+    "mislabel",
+    "routing",
+    "shell",
+    "blending",
+    "undervaluation",
+    "no_license",
+    "concealment",
+)
+OUTCOME_SYNONYMS = (
+    *(
+        (w, "violation")
+        for w in (
+            "violations",
+            "positive",
+            "hit",
+            "seizure",
+            "seized",
+            "irregularity",
+            "irregular",
+            "fraud",
+            "offence",
+            "offense",
+            "detected",
+            "infringement",
+        )
+    ),
+    *(
+        (w, "clear")
+        for w in (
+            "cleared",
+            "negative",
+            "no violation",
+            "no_violation",
+            "compliant",
+            "ok",
+            "nil",
+            "released",
+            "no irregularity",
+            "no_irregularity",
+        )
+    ),
+)
+
 INSPECTIONS = TableSpec(
     name="inspections",
     description=(
         "Outcomes of physical or document inspections: the labels. "
-        "Items without a row are unlabelled, not clean."
+        "Items without a row are unlabelled, not clean. A defect in a field the label does not "
+        "need (typology, found_hs_code, seized_value_usd, selected_by) blanks that field with a "
+        "warning; the outcome is kept. A later outcome for the same declaration supersedes an "
+        "earlier one."
     ),
     key="declaration_id",
     required_in_bundle=True,
+    soft_columns=("inspected_on", "typology", "found_hs_code", "seized_value_usd", "selected_by"),
+    unique_key=False,
     columns=(
         _c("declaration_id", "id", True, "The inspected item."),
-        _c("inspected_on", "date", True, "When the result was recorded."),
-        _c("outcome", "choice", True, "Result of the inspection.", choices=("violation", "clear")),
+        _c(
+            "inspected_on",
+            "date",
+            True,
+            "When the result was recorded (blank or unreadable: taken as the declaration date plus "
+            "the bundle's usual delay, with a warning).",
+        ),
+        _c(
+            "outcome",
+            "choice",
+            True,
+            "Result of the inspection (other usual words such as 'seizure' or 'negative' are read as one of "
+            "these, and said so).",
+            choices=("violation", "clear"),
+            synonyms=OUTCOME_SYNONYMS,
+        ),
         _c(
             "typology",
-            "choice",
+            "labels",
             False,
-            "Smuggling method found.",
-            choices=(
-                "mislabel",
-                "routing",
-                "shell",
-                "blending",
-                "undervaluation",
-                "no_license",
-                "concealment",
-            ),
+            "Smuggling methods found, ';'-separated (`no_license;routing`); an unknown word is kept and "
+            "reported.",
+            choices=TYPOLOGIES,
         ),
         _c("found_hs_code", "hs_code", False, "The code the goods really belonged to."),
         _c(

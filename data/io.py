@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.arrays import isin
 from data.contract import TABLES
 from data.errors import ConfigError, DataFileError
+from data.outcomes import OutcomeReport, settle_outcomes
 from data.validate import (
     ROW,
     Validated,
@@ -379,6 +379,10 @@ def load_table(
         for c in spec.columns
         if c.kind in {"hs_code", "hs_prefix"} and c.name in frame.columns and _holds_numbers(frame[c.name])
     ]
+    soft_numeric = [c for c in numeric_codes if c in spec.soft_columns]
+    if soft_numeric:  # the label does not need it: blank it rather than lose the outcomes
+        frame = frame.assign(**{c: None for c in soft_numeric})
+        numeric_codes = [c for c in numeric_codes if c not in soft_numeric]
     if numeric_codes:
         raise DataFileError(
             path,
@@ -386,6 +390,11 @@ def load_table(
             "store codes as text (string) columns",
         )
     result = validate_table(frame, table, str(path), raw.row_numbers)
+    for c in soft_numeric:
+        result.notes.append(
+            f"{path.name}: {c} is stored as numbers, so leading zeros are lost: the column was left blank "
+            "(store codes as text); the outcomes are kept"
+        )
     if len(raw.problems):
         result.problems = pd.concat([raw.problems, result.problems], ignore_index=True)
         result.rows_in += len(raw.problems)
@@ -471,6 +480,8 @@ class Bundle:
     problems: pd.DataFrame
     rows_in: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    warnings: pd.DataFrame = field(default_factory=empty_problems)  # kept rows with a blanked field
+    outcomes: OutcomeReport = field(default_factory=OutcomeReport)
 
     @property
     def quarantine(self) -> pd.DataFrame:
@@ -492,6 +503,7 @@ class Bundle:
             else:
                 lines.append(f"  {name:<13} absent")
         lines += [f"  note: {n}" for n in self.notes]
+        lines += ["  " + line for line in self.outcomes.lines()]
         return "\n".join(lines)
 
 
@@ -517,8 +529,16 @@ def declaration_files(folder: Path) -> list[Path]:
     return files
 
 
-def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = None) -> Bundle:
-    """Read and validate a bundle folder laid out as in the data contract."""
+def load_bundle(
+    path: Path | str,
+    mapping: dict[str, dict[str, str]] | None = None,
+    extra_outcomes: list[Path] | tuple[Path, ...] = (),
+) -> Bundle:
+    """Read and validate a bundle folder laid out as in the data contract.
+
+    ``extra_outcomes``: more files in the inspections layout (e.g. exported from the review
+    app), read after the bundle's own; a later outcome for a declaration supersedes an earlier.
+    """
     root = Path(path)
     if not root.is_dir():
         raise DataFileError(
@@ -563,6 +583,7 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
         decl = decl[~dup]
     tables["declarations"] = decl.reset_index(drop=True)
 
+    outcome_parts: list[Validated] = []
     for table, stem in BUNDLE_FILES.items():
         f = _find_table_file(root, stem)
         if f is None:
@@ -575,23 +596,21 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
             notes.append(f"optional table {table} is absent: features that need it are left out")
             continue
         part = load_table(f, table, mapping)
+        if table == "inspections":
+            outcome_parts.append(part)
+            continue
         tables[table] = part.clean.assign(_source=part.source)
         problems.append(part.problems)
         notes += part.notes
         rows_in[table] = part.rows_in
+    outcome_parts += [load_table(Path(f), "inspections", mapping) for f in extra_outcomes]
 
-    ins = tables["inspections"]
-    orphan = ~isin(ins["declaration_id"], tables["declarations"]["declaration_id"])
-    if orphan.any():
-        problems.append(
-            _cross_problems(
-                ins[orphan],
-                "inspections",
-                "declaration_id",
-                "does not match any declaration in the bundle",
-            )
-        )
-        tables["inspections"] = ins[~orphan].reset_index(drop=True)
+    ins, aside, report = _settle(outcome_parts, tables["declarations"])
+    tables["inspections"] = ins
+    rows_in["inspections"] = sum(p.rows_in for p in outcome_parts)
+    notes += [n for p in outcome_parts for n in p.notes]
+    problems += [p.problems for p in outcome_parts] + [aside]
+    warnings = [p.warnings for p in outcome_parts if len(p.warnings)]
 
     allp = [p for p in problems if len(p)]
     return Bundle(
@@ -600,7 +619,27 @@ def load_bundle(path: Path | str, mapping: dict[str, dict[str, str]] | None = No
         pd.concat(allp, ignore_index=True) if allp else empty_problems(),
         rows_in,
         notes,
+        pd.concat(warnings, ignore_index=True) if warnings else empty_problems(),
+        report,
     )
+
+
+def _settle(parts: list[Validated], declarations: pd.DataFrame):
+    """Every outcome file's rows together, settled against the declarations."""
+    clean = pd.concat([p.clean.assign(_source=p.source) for p in parts], ignore_index=True)
+    held = [p.quarantined_outcomes for p in parts if p.quarantined_outcomes is not None]
+    return settle_outcomes(
+        clean,
+        declarations,
+        _concat([p.warnings for p in parts]),
+        _concat([p.problems for p in parts]),
+        pd.concat(held, ignore_index=True) if held else None,
+    )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else empty_problems()
 
 
 def _cross_problems(rows: pd.DataFrame, table: str, column: str, problem: str) -> pd.DataFrame:

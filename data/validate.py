@@ -6,6 +6,7 @@ No row is ever dropped silently: every input row ends either in ``clean`` or in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,9 @@ _STRING_KINDS = {
     "locode",
     "locodes",
     "choice",
+    "labels",
 }
+_LABEL_SPLIT = r"\s*[;,|/+]\s*"
 
 
 @dataclass
@@ -42,6 +45,10 @@ class Validated:
     problems: pd.DataFrame  # one row per problem found (long form)
     rows_in: int
     notes: list[str] = field(default_factory=list)
+    # problems in fields the row does not need: the value was blanked and the row kept (long form)
+    warnings: pd.DataFrame = field(default_factory=lambda: empty_problems())
+    # outcomes tables: the outcome of each quarantined row where readable (source, row_number, outcome)
+    quarantined_outcomes: pd.DataFrame | None = None
 
     @property
     def quarantine(self) -> pd.DataFrame:
@@ -106,6 +113,10 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
             text = text.str.upper()
         if col.kind in {"hs_code", "hs_prefix"}:
             text = text.str.replace(r"[.\s]", "", regex=True)  # 2601.11.00 -> 26011100
+        if col.kind == "choice":
+            text = _canonical_choice(col, text)
+        if col.kind == "labels":
+            text = _label_list(text)
         blank = text.eq("")
         has_nul = text.str.contains("\x00", regex=False)
         parsed = text.where(~blank, None).astype("str")
@@ -149,6 +160,34 @@ def _parse(col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str, 
     return number.where(~bad), bad, "is not a number", blank
 
 
+def _canonical_choice(col: ColumnSpec, text: pd.Series) -> pd.Series:
+    """Map other spellings of a choice (case, spaces, listed synonyms) to the contract's word."""
+    lookup = {c.lower(): c for c in col.choices} | {k.lower(): v for k, v in col.synonyms}
+    uniques = pd.Series(text.unique())
+    folded = uniques.str.lower().str.replace(r"[\s_-]+", " ", regex=True)
+    mapped = folded.map(lookup).fillna(folded.str.replace(" ", "_").map(lookup))
+    table = dict(zip(uniques, mapped.where(mapped.notna(), uniques), strict=True))
+    return text.map(table).astype("str") if len(table) else text
+
+
+def _label_list(text: pd.Series) -> pd.Series:
+    """A list of words (e.g. typologies) as ';'-joined lower-case words, repeats removed, order kept."""
+
+    def one(value: str) -> str:
+        words = [w.strip().lower().replace(" ", "_").replace("-", "_") for w in re.split(_LABEL_SPLIT, value)]
+        return ";".join(dict.fromkeys(w for w in words if w))
+
+    uniques = pd.Series(text.unique())
+    table = dict(zip(uniques, uniques.map(one), strict=True))
+    return text.map(table).astype("str") if len(table) else text
+
+
+def label_words(values: pd.Series) -> pd.Series:
+    """The words of a ';'-separated list column, one row per word (index repeated), blanks dropped."""
+    words = values.fillna("").astype("str").str.split(";").explode()
+    return words[words.ne("")]
+
+
 def validate_table(
     raw: pd.DataFrame, table: str, source: str, row_numbers: np.ndarray | None = None
 ) -> Validated:
@@ -166,6 +205,7 @@ def validate_table(
 
     parsed: dict[str, pd.Series] = {}
     found: list[pd.DataFrame] = []
+    warned: list[pd.DataFrame] = []  # defects in soft columns: value blanked, row kept
 
     def record(mask: pd.Series, column: str, problem: str, values: pd.Series | None = None) -> None:
         idx = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
@@ -177,7 +217,16 @@ def validate_table(
             shown = _as_text(raw[column].iloc[idx]).to_numpy()
         else:
             shown = np.full(len(idx), "")
-        found.append(pd.DataFrame({"index": idx, "column": column, "value": shown, "problem": problem}))
+        soft = column in spec.soft_columns
+        if soft:
+            problem = (
+                "is empty; the row is kept"
+                if problem == "is empty but required"
+                else problem + "; the field was left blank and the row kept"
+            )
+        (warned if soft else found).append(
+            pd.DataFrame({"index": idx, "column": column, "value": shown, "problem": problem})
+        )
 
     notes: list[str] = []
     absent = [c.name for c in spec.columns if not c.required and c.name not in raw.columns]
@@ -190,6 +239,34 @@ def validate_table(
         record(failed, col.name, problem)
         if col.required:
             record(blank, col.name, "is empty but required")
+        if col.synonyms:
+            said = _as_text(raw[col.name]).str.lower()
+            other = values.notna() & ~blank & ~failed.astype(bool) & said.ne(values.str.lower())
+            if other.any():
+                pairs = pd.DataFrame({"said": _as_text(raw[col.name])[other], "read": values[other]})
+                shown = ", ".join(
+                    f"{a!r} as {b}" for a, b in pairs.drop_duplicates().head(5).itertuples(index=False)
+                )
+                n_other = int(other.sum())
+                notes.append(f"{table}: {n_other:,} {col.name} values read as the contract's words ({shown})")
+        if col.kind == "labels" and col.choices:
+            words = label_words(values.where(~blank))
+            unknown = words[~words.isin(col.choices)]
+            if len(unknown):
+                odd = pd.Series(False, index=values.index)
+                odd.loc[unknown.index.unique()] = True
+                warned.append(
+                    pd.DataFrame(
+                        {
+                            "index": np.flatnonzero(odd.to_numpy()),
+                            "column": col.name,
+                            "value": values[odd].astype("str").to_numpy(),
+                            "problem": "holds a word outside the usual list ("
+                            + ", ".join(col.choices)
+                            + "): kept as written",
+                        }
+                    )
+                )
         parsed[col.name] = values.where(~failed.astype(bool)) if col.kind not in _STRING_KINDS else values
     extras = [c for c in raw.columns if c not in spec.column_names]
     for c in extras:
@@ -209,7 +286,7 @@ def validate_table(
             mask.iloc[grp["index"].astype("int64").to_numpy()] = True
             record(mask, str(column), str(check))
 
-    if spec.key and spec.key in frame.columns:
+    if spec.key and spec.unique_key and spec.key in frame.columns:
         dup = frame[spec.key].notna() & frame[spec.key].duplicated(keep="first")
         if dup.any():
             first = pd.Series(rows, index=frame.index).groupby(frame[spec.key]).transform("first")
@@ -230,6 +307,16 @@ def validate_table(
     bad = np.zeros(n, dtype=bool)
     if found:
         bad[np.concatenate([f["index"].to_numpy() for f in found])] = True
+    blanked = [w for w in warned if w["problem"].iloc[0].endswith("and the row kept")]
+    if blanked:
+        frame = frame.copy()
+        for w in blanked:
+            col = w["column"].iloc[0]
+            frame.iloc[w["index"].to_numpy(), frame.columns.get_loc(col)] = (
+                pd.NaT if frame[col].dtype.kind == "M" else None if frame[col].dtype == object else np.nan
+            )
+    warnings = _problem_frame(warned, rows, keys, source, table)
+    warnings = warnings[~np.isin(warnings[ROW].to_numpy(), problems[ROW].to_numpy())].reset_index(drop=True)
     clean = frame.loc[~bad].copy()
     clean.insert(0, "_row_number", rows[~bad])
     clean.attrs["source"] = source
@@ -240,6 +327,12 @@ def validate_table(
         problems=problems,
         rows_in=n,
         notes=notes,
+        warnings=warnings,
+        quarantined_outcomes=(
+            pd.DataFrame({"source": source, ROW: rows[bad], "outcome": frame["outcome"].to_numpy()[bad]})
+            if "outcome" in frame.columns
+            else None
+        ),
     )
 
 

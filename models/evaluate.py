@@ -49,11 +49,32 @@ def ranking_metrics(
 def recall_by_typology(
     scores: np.ndarray, y: np.ndarray, typology: pd.Series, rate_pct: float
 ) -> dict[str, float]:
-    """Share of each typology's violations caught at ``rate_pct`` percent inspected."""
+    """Share of each typology's violations caught at ``rate_pct`` percent inspected.
+
+    ``typology`` may list several, ';'-separated: a violation counts toward each of them
+    (``unknown`` where none was recorded)."""
     top = top_n_mask(scores, rate_pct)
-    frame = pd.DataFrame({"y": np.asarray(y), "top": top, "t": typology.fillna("unknown").to_numpy()})
+    return weighted_recall_by_typology(top, y, np.ones(len(top)), typology)
+
+
+def weighted_recall_by_typology(
+    top: np.ndarray, y: np.ndarray, weight: np.ndarray, typology: pd.Series
+) -> dict[str, float]:
+    """Weighted share of each typology's violations inside ``top`` (several typologies per row)."""
+    frame = pd.DataFrame(
+        {
+            "y": np.asarray(y),
+            "top": np.asarray(top, dtype="float64"),
+            "w": np.asarray(weight, dtype="float64"),
+            "t": typology.fillna("").astype("str").replace("", "unknown").to_numpy(),
+        }
+    )
     viol = frame[frame["y"] == 1]
-    return {str(t): float(g["top"].mean()) for t, g in viol.groupby("t")}
+    words = viol.assign(t=viol["t"].str.split(";")).explode("t")
+    words = words[words["t"].ne("")]
+    caught = (words["top"] * words["w"]).groupby(words["t"]).sum()
+    total = words["w"].groupby(words["t"]).sum()
+    return {str(t): float(caught[t] / total[t]) for t in total.index if total[t] > 0}
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -17,12 +17,6 @@ class FitResult:
     params: dict[str, Any]
 
 
-def selection_weights(selected_by: pd.Series, random_weight: float) -> np.ndarray:
-    """Up-weight outcomes of random/exploration picks, which are free of past selection bias."""
-    sel = selected_by.fillna("").astype("str")
-    return np.where(sel.isin(["random", "exploration"]), random_weight, 1.0).astype("float64")
-
-
 def booster_params(y_train: np.ndarray, params: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """The training parameters: binary ``hist`` with imbalance set from the class balance."""
     y_train = np.asarray(y_train, dtype="float64")
@@ -41,28 +35,35 @@ def booster_params(y_train: np.ndarray, params: dict[str, Any], seed: int = 0) -
 def fit_booster(
     X_train: pd.DataFrame,
     y_train: np.ndarray,
-    X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
+    X_valid: pd.DataFrame | None,
+    y_valid: np.ndarray | None,
     params: dict[str, Any],
     num_boost_round: int,
-    early_stopping_rounds: int,
+    early_stopping_rounds: int | None,
     weight_train: np.ndarray | None = None,
     seed: int = 0,
 ) -> FitResult:
-    """Train a ``hist`` booster with ``scale_pos_weight`` from the class balance."""
+    """Train a ``hist`` booster with ``scale_pos_weight`` from the class balance.
+
+    With ``early_stopping_rounds`` the booster is cut to the best round on the validation rows;
+    with None it keeps all ``num_boost_round`` trees (the validation rows are then not used).
+    """
     y_train = np.asarray(y_train, dtype="float64")
     p = booster_params(y_train, params, seed)
     dtrain = xgb.DMatrix(X_train, label=y_train, weight=weight_train, missing=np.nan)
-    dvalid = xgb.DMatrix(X_valid, label=np.asarray(y_valid, dtype="float64"), missing=np.nan)
+    evals = []
+    if early_stopping_rounds is not None:  # None: a refit with a number of trees chosen before
+        dvalid = xgb.DMatrix(X_valid, label=np.asarray(y_valid, dtype="float64"), missing=np.nan)
+        evals = [(dvalid, "valid")]
     booster = xgb.train(
         p,
         dtrain,
         num_boost_round=num_boost_round,
-        evals=[(dvalid, "valid")],
+        evals=evals,
         early_stopping_rounds=early_stopping_rounds,
         verbose_eval=False,
     )
-    best = int(getattr(booster, "best_iteration", num_boost_round - 1))
+    best = int(getattr(booster, "best_iteration", num_boost_round - 1)) if evals else num_boost_round - 1
     booster = booster[: best + 1]  # keep only the trees validation asked for (cheaper SHAP)
     return FitResult(booster=booster, best_iteration=best, params=p)
 

@@ -109,7 +109,7 @@ def validate(
         if bundle is not None:
             b = load_bundle(bundle, cols)
             typer.echo(b.summary())
-            return b.quarantine
+            return b.quarantine, b.warnings
         v = load_manifest(manifest, cols)
         typer.echo(
             f"Manifest {manifest}: {v.rows_in:,} rows in = {len(v.clean):,} valid "
@@ -117,9 +117,17 @@ def validate(
         )
         for note in v.notes:
             typer.echo(f"  note: {note}")
-        return v.quarantine
+        return v.quarantine, v.warnings
 
-    q = _guard(run)
+    q, warned = _guard(run)
+    if len(warned):
+        for _, row in warned.head(10).iterrows():
+            typer.echo(
+                f"  kept with a warning: {Path(row['source']).name} row {row['row_number']} "
+                f"({row['key'] or 'no id'}): {row['column']} {row['value']!r} {row['problem']}"
+            )
+        if len(warned) > 10:
+            typer.echo(f"  ... and {len(warned) - 10:,} more kept with a warning")
     for _, row in q.head(20).iterrows():
         typer.echo(
             f"  quarantined: {Path(row['source']).name} row {row['row_number']} "
@@ -172,8 +180,34 @@ def train(
         )
 
     outcome = _guard(run)
-    typer.echo("\nValidation window: model vs baselines")
-    typer.echo(outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    fmt = {"float_format": lambda v: f"{v:.3f}", "index": False}
+    typer.echo(
+        "\nLatest validation window, labelled items only: model vs baselines\n"
+        "  (n% = n% of the LABELLED items, which the old regime chose: optimistic, not n% of traffic)"
+    )
+    typer.echo(outcome.comparison.to_string(**fmt))
+    fair = outcome.fair_comparison
+    if "random_quota" in fair and fair["random_quota"]["pr_auc"].notna().any():
+        m = outcome.metrics
+        typer.echo(
+            f"\nFair (a): random-quota inspections only ({int(m.get('random_quota_items', 0)):,} items, "
+            f"{int(m.get('random_quota_violations', 0)):,} violations; a random sample of traffic); "
+            f"model PR-AUC 90% interval {m.get('random_quota_pr_auc_low', float('nan')):.3f}-"
+            f"{m.get('random_quota_pr_auc_high', float('nan')):.3f}"
+        )
+        typer.echo(fair["random_quota"].to_string(**fmt))
+    else:
+        typer.echo(
+            "\nFair (a): no random-quota inspections with both outcomes in the window (no selected_by?)"
+        )
+    if "ipw" in fair:
+        m = outcome.metrics
+        low, high = m.get("ipw_pr_auc_low", float("nan")), m.get("ipw_pr_auc_high", float("nan"))
+        typer.echo(
+            "\nFair (b): propensity-weighted, n% = n% of ALL declarations of the window; "
+            f"model PR-AUC 90% interval {low:.3f}-{high:.3f}"
+        )
+        typer.echo(fair["ipw"].to_string(**fmt))
     table = outcome.comparison.set_index("scorer")
     for rate in ("2%", "5%"):
         gain = table.loc["model", f"precision@{rate}"] - table.loc["generic", f"precision@{rate}"]

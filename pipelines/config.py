@@ -20,12 +20,14 @@ class _Strict(BaseModel):
 class Promotion(_Strict):
     floor: float = 0.05
     min_improvement: float = 0.0
+    noise_z: float = Field(1.0, ge=0)  # the gain must exceed this many bootstrap standard deviations
+    resamples: int = Field(200, ge=20)
 
 
 class Problem(_Strict):
     target: str = "violation"
     unlabelled: str = "excluded"
-    primary_metric: str = "pr_auc"
+    primary_metric: str = Field("ipw_pr_auc", pattern="^(ipw_pr_auc|random_quota_pr_auc|pr_auc)$")
     inspection_rates_pct: list[float] = Field(default_factory=lambda: [1, 2, 5, 10])
     promotion: Promotion = Field(default_factory=Promotion)
 
@@ -33,6 +35,11 @@ class Problem(_Strict):
 class Split(_Strict):
     validation_days: int = Field(30, ge=1)
     gap_days: int = Field(0, ge=0)
+    folds: int = Field(3, ge=1, le=12)
+
+
+class Labels(_Strict):
+    max_unusable_violation_share: float = Field(0.10, ge=0, le=1)
 
 
 class ModelParams(_Strict):
@@ -43,8 +50,9 @@ class ModelParams(_Strict):
 
 
 class SelectionBias(_Strict):
-    random_weight: float = Field(4.0, gt=0)
     compare: bool = True
+    max_weight: float = Field(50.0, ge=1)
+    min_propensity: float = Field(0.002, gt=0, le=1)
 
 
 class Drift(_Strict):
@@ -59,6 +67,7 @@ class Search(_Strict):
 
 class TrainConfig(_Strict):
     problem: Problem = Field(default_factory=Problem)
+    labels: Labels = Field(default_factory=Labels)
     split: Split = Field(default_factory=Split)
     model: ModelParams = Field(default_factory=ModelParams)
     selection_bias: SelectionBias = Field(default_factory=SelectionBias)

@@ -302,11 +302,11 @@ def fit_booster_distributed(
     /,
     X_train: pd.DataFrame,
     y_train: np.ndarray,
-    X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
+    X_valid: pd.DataFrame | None,
+    y_valid: np.ndarray | None,
     params: dict[str, Any],
     num_boost_round: int,
-    early_stopping_rounds: int,
+    early_stopping_rounds: int | None,
     weight_train: np.ndarray | None = None,
     seed: int = 0,
     partitions: int | None = None,
@@ -324,7 +324,7 @@ def fit_booster_distributed(
     p = booster_params(y_train, params, seed)
     p.pop("nthread", None)  # each worker trains with its own threads
     n_tr = _partitions(client, len(X_train), partitions)
-    n_va = _partitions(client, len(X_valid), partitions)
+    n_va = _partitions(client, len(X_valid), partitions) if X_valid is not None else 1
     with (
         client.as_current(),  # xgboost.dask looks the client's type up through get_client()
         cluster_failures("the XGBoost fit"),
@@ -336,20 +336,23 @@ def fit_booster_distributed(
             weight=None if weight_train is None else _dask_series(weight_train, n_tr),
             missing=np.nan,
         )
-        dvalid = dxgb.DaskDMatrix(
-            client, _dask_frame(X_valid, n_va), label=_dask_series(y_valid, n_va), missing=np.nan
-        )
+        evals = []
+        if early_stopping_rounds is not None:  # None: a refit with a number of trees chosen before
+            dvalid = dxgb.DaskDMatrix(
+                client, _dask_frame(X_valid, n_va), label=_dask_series(y_valid, n_va), missing=np.nan
+            )
+            evals = [(dvalid, "valid")]
         out = dxgb.train(
             client,
             p,
             dtrain,
             num_boost_round=num_boost_round,
-            evals=[(dvalid, "valid")],
+            evals=evals,
             early_stopping_rounds=early_stopping_rounds,
             verbose_eval=False,
         )
     booster = out["booster"]
-    best = int(getattr(booster, "best_iteration", num_boost_round - 1))
+    best = int(getattr(booster, "best_iteration", num_boost_round - 1)) if evals else num_boost_round - 1
     booster = booster[: best + 1]  # as on one machine: only the trees validation asked for
     booster.set_param({"nthread": 2})
     return FitResult(booster=booster, best_iteration=best, params=p)

@@ -7,7 +7,7 @@ import json
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,39 +51,61 @@ class TrainOutcome:
     promoted: bool
     reason: str
     metrics: dict[str, float]
-    comparison: pd.DataFrame
+    comparison: pd.DataFrame  # labelled validation items (biased toward the old regime's picks)
     truth_comparison: pd.DataFrame | None = None
+    fair_comparison: dict[str, pd.DataFrame] = field(default_factory=dict)  # random_quota, ipw
+    outcomes: Any = None  # data.outcomes.OutcomeReport
 
 
 # ---------------------------------------------------------------- tasks: one-line wraps
 @frame_task(retries=2, retry_delay_seconds=[2, 5])
 def load_bundle_task(bundle: Path, mapping: Path | None, outcomes: list[Path]):
-    from data.io import load_bundle, load_mapping, load_table
+    from data.io import load_bundle, load_mapping
 
-    b = load_bundle(bundle, load_mapping(mapping))
-    for path in outcomes:  # outcomes investigators recorded, in the inspections layout
-        extra = load_table(path, "inspections", load_mapping(mapping))
-        ins = pd.concat([b.tables["inspections"], extra.clean.assign(_source=extra.source)])
-        b.tables["inspections"] = ins.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
-    return b
+    # outcomes investigators recorded (inspections layout) are read and settled with the bundle's own
+    return load_bundle(bundle, load_mapping(mapping), extra_outcomes=outcomes)
 
 
 @frame_task()
-def prepare_task(tables, validation_days: int, gap_days: int, engine: Engine):
+def prepare_task(tables, cfg: TrainConfig, engine: Engine):
     from data.reference import hs_profiles, ports
-    from models.training import prepare
+    from models.training import estimate_propensity, prepare
 
-    return prepare(tables, hs_profiles(), ports(), validation_days, gap_days, engine=engine)
+    data = prepare(
+        tables,
+        hs_profiles(),
+        ports(),
+        cfg.split.validation_days,
+        cfg.split.gap_days,
+        engine=engine,
+        folds=cfg.split.folds,
+    )
+    return estimate_propensity(data, cfg.selection_bias.min_propensity)
 
 
 @frame_task()
-def fit_task(data, cfg: TrainConfig, random_weight: float | None, engine: Engine):
-    from models.training import fit_full_model
+def fit_task(data, cfg: TrainConfig, weighted: bool, engine: Engine):
+    from models.training import fit_candidate
 
     m = cfg.model
-    return fit_full_model(
-        data, m.params, m.num_boost_round, m.early_stopping_rounds, random_weight, engine=engine
+    return fit_candidate(
+        data,
+        m.params,
+        m.num_boost_round,
+        m.early_stopping_rounds,
+        weighted,
+        cfg.problem.inspection_rates_pct,
+        cfg.selection_bias.max_weight,
+        cfg.problem.promotion.resamples,
+        engine=engine,
     )
+
+
+@frame_task()
+def refit_task(data, candidate, cfg: TrainConfig, engine: Engine):
+    from models.training import refit_on_all_labels
+
+    return refit_on_all_labels(data, candidate, cfg.model.params, cfg.selection_bias.max_weight, engine)
 
 
 @frame_task()
@@ -105,11 +127,12 @@ def champion_scores_task(model_name: str, data, tables, engine: Engine):
     try:
         champion = load_risk_model(f"models:/{model_name}@champion")
     except Exception:  # no registered model or no champion alias yet
-        return None, "no champion yet"
+        return None, "no champion yet", None
     try:
-        return score_with(champion, data, tables, hs_profiles(), ports(), engine=engine), ""
+        scores = score_with(champion, data, tables, hs_profiles(), ports(), engine=engine)
+        return scores, "", champion.metadata.get("trained_through")
     except FeatureSchemaError as err:
-        return None, f"champion cannot score this feature schema ({err})"
+        return None, f"champion cannot score this feature schema ({err})", None
 
 
 # ---------------------------------------------------------------- the flow
@@ -149,7 +172,7 @@ def _train(
     import mlflow
 
     from features.build import catalogue
-    from models.training import calibration, evaluate, package, typology_recall
+    from models.training import calibration, check_outcomes, fold_summary, package, typology_recall
 
     log = get_run_logger()
     cfg = load_train_config(config_path)
@@ -158,16 +181,21 @@ def _train(
     t0 = time.perf_counter()
     b = load_bundle_task(Path(bundle), mapping, list(outcomes or []))
     progress(
-        f"[1/5] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
+        f"[1/6] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
         f"{len(b.quarantine):,} quarantined"
     )
-    data = prepare_task(b.tables, cfg.split.validation_days, cfg.split.gap_days, engine)
+    for line in b.outcomes.lines():
+        progress("      " + line)
+    check_outcomes(b.outcomes, cfg.labels.max_unusable_violation_share)
+    data = prepare_task(b.tables, cfg, engine)
     split_info = data.split.describe(data.declared_at)
     progress(
-        f"[2/5] features built for {len(data.features.matrix):,} declarations; "
+        f"[2/6] features built for {len(data.features.matrix):,} declarations; "
         f"{split_info['train_rows']:,} labelled to train (to {split_info['train_to']}), "
-        f"{split_info['valid_rows']:,} to validate ({split_info['valid_from']} .. {split_info['valid_to']})"
+        f"{split_info['valid_rows']:,} to validate ({split_info['valid_from']} .. {split_info['valid_to']}); "
+        f"{len(data.folds)} rolling fold(s) of {cfg.split.validation_days} days"
     )
+    progress(f"      {data.propensity.description}")
     for note in data.features.missing:
         log.warning(note)
 
@@ -180,32 +208,44 @@ def _train(
         cfg.model.params = search_task(data, cfg, engine)
         progress(f"      search chose {cfg.model.params}")
         mlflow.end_run()
-    candidates = [fit_task(data, cfg, None, engine)]
+    candidates = [fit_task(data, cfg, False, engine)]
     if cfg.selection_bias.compare:
-        candidates.append(fit_task(data, cfg, cfg.selection_bias.random_weight, engine))
-    for c in candidates:
-        c.metrics = evaluate(data, c.valid_scores, rates)
-    best = max(candidates, key=lambda c: _metric(c.metrics, primary))
+        candidates.append(fit_task(data, cfg, True, engine))
+    # weighted or not: chosen on the fair metric, averaged over the rolling folds
+    best = max(candidates, key=lambda c: _metric(fold_summary(c, (primary,)), f"fold_mean_{primary}"))
+    progress(
+        f"[3/6] fitted on {len(data.folds)} fold(s): "
+        + "; ".join(
+            f"{c.name} {primary} {_metric(fold_summary(c, (primary,)), f'fold_mean_{primary}'):.3f} "
+            f"(folds' mean), {c.trees} trees"
+            for c in candidates
+        )
+        + f" -> {best.name}"
+    )
     base_scores, generic = baselines_task(data, cfg, engine)
-    base_metrics = {k: evaluate(data, s, rates) for k, s in base_scores.items()}
+    views = evaluate_scorers_task(data, {"model": best.window_scores, **base_scores}, cfg)
+    comparison = {view: comparison_table(metrics, rates, prefix) for view, (prefix, metrics) in views.items()}
     truth_table = None
     if truth is not None:
         from models.training import evaluate_on_truth
 
-        truth_metrics = evaluate_on_truth(
-            data,
-            best.model.booster,
-            generic.booster,
-            _read_truth(Path(truth)),
-            rates,
+        truth_metrics, uncovered = evaluate_on_truth(
+            data, best.model.booster, generic.booster, _read_truth(Path(truth)), rates
         )
+        if uncovered:
+            log.warning(
+                f"{uncovered:,} declarations of the validation window are not in {truth}: left out of the "
+                "evaluation against the truth (give the truth of appended days too)"
+            )
         truth_table = comparison_table(truth_metrics, rates)
+    best = refit_task(data, best, cfg, engine)
     progress(
-        f"[3/5] model fitted ({best.name}, {best.model.best_iteration + 1} trees); "
-        f"validation {primary} = {_metric(best.metrics, primary):.3f}"
+        f"[4/6] refitted on every label up to {data.declared_at.max().date()} with {best.trees} trees; "
+        f"latest window: labelled PR-AUC {_metric(best.metrics, 'pr_auc'):.3f}, "
+        f"fair {primary} {_metric(best.metrics, primary):.3f} "
+        f"{_interval(best.metrics, primary)}"
     )
 
-    comparison = comparison_table({"model": best.metrics, **base_metrics}, rates)
     ensure_experiment(EXPERIMENT)
     with (
         mlflow.start_run(run_name=f"train {split_info['valid_to']}") as run,
@@ -219,36 +259,45 @@ def _train(
                 "bundle": str(Path(bundle).resolve()),
                 "code_version": _code_version(),
                 "selection_bias_choice": best.name,
+                "propensity_method": data.propensity.method,
                 "engine": engine.name,
             }
         )
-        mlflow.log_params({f"xgb_{k}": v for k, v in best.model.params.items()})
+        mlflow.log_params({f"xgb_{k}": v for k, v in best.refit.params.items()})
         mlflow.log_params(
             {
                 "validation_days": cfg.split.validation_days,
+                "folds": len(data.folds),
                 "primary_metric": primary,
-                "best_iteration": best.model.best_iteration,
-                "random_weight": cfg.selection_bias.random_weight,
+                "trees": best.trees,
+                "max_weight": cfg.selection_bias.max_weight,
+                "min_propensity": cfg.selection_bias.min_propensity,
             }
         )
         mlflow.log_dict(cfg.model_dump(), "config/train.json")
         mlflow.log_dict({**split_info, **fingerprint(b.tables)}, "data/fingerprint.json")
+        mlflow.log_dict(b.outcomes.as_dict(), "data/outcomes.json")
         mlflow.log_metrics({f"model_{k}": v for k, v in best.metrics.items() if np.isfinite(v)})
-        for name, m in base_metrics.items():
-            mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in m.items() if np.isfinite(v)})
+        for i, fm in enumerate(best.fold_metrics):
+            mlflow.log_metrics({f"fold_{k}": v for k, v in fm.items() if np.isfinite(v)}, step=i)
+        for name, m in views["labelled"][1].items():
+            if name != "model":
+                mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in m.items() if np.isfinite(v)})
         for c in candidates:
-            mlflow.log_metric(f"bias_{c.name}_{primary}", _metric(c.metrics, primary))
-            if "random_quota_pr_auc" in c.metrics:
-                mlflow.log_metric(f"bias_{c.name}_random_quota_pr_auc", c.metrics["random_quota_pr_auc"])
+            summary = fold_summary(c, (primary, "pr_auc"))
+            mlflow.log_metrics({f"bias_{c.name}_{k}": v for k, v in summary.items() if np.isfinite(v)})
         for rate in (2, 5):
-            for t, r in typology_recall(data, best.valid_scores, rate).items():
+            for t, r in typology_recall(
+                data, best.window_scores, rate, cfg.selection_bias.max_weight
+            ).items():
                 mlflow.log_metric(f"recall_at_{rate}pct_{t}", r)
         gain = _metric(best.metrics, "precision_at_5pct") - _metric(
-            base_metrics["generic"], "precision_at_5pct"
+            views["labelled"][1]["generic"], "precision_at_5pct"
         )
         mlflow.log_metric("precision_at_5pct_gain_over_generic", gain)
-        comparison.to_csv(tmpdir / "comparison.csv", index=False)
-        mlflow.log_artifact(str(tmpdir / "comparison.csv"), "evaluation")
+        for view, table in comparison.items():
+            table.to_csv(tmpdir / f"comparison_{view}.csv", index=False)
+            mlflow.log_artifact(str(tmpdir / f"comparison_{view}.csv"), "evaluation")
         if truth_table is not None:
             truth_table.to_csv(tmpdir / "comparison_vs_truth.csv", index=False)
             mlflow.log_artifact(str(tmpdir / "comparison_vs_truth.csv"), "evaluation")
@@ -266,7 +315,7 @@ def _train(
             [{"feature": f.name, "family": f.family, "description": f.description} for f in catalogue()]
         ).to_csv(tmpdir / "features.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "features.csv"), "features")
-        importance = feature_importance(best.model.booster)
+        importance = feature_importance(best.refit.booster)
         importance.to_csv(tmpdir / "importance.csv", index=False)
         mlflow.log_artifact(str(tmpdir / "importance.csv"), "features")
         _log_plots(mlflow, data, best, tmpdir)
@@ -276,16 +325,18 @@ def _train(
         mlflow.log_metric("drift_max_psi", float(drift["psi"].max()))
         for _, row in drift[drift["warning"]].iterrows():
             log.warning(f"drift: {row['feature']} PSI {row['psi']:.2f} above {cfg.drift.psi_warn}")
-        progress("[4/5] logged to MLflow: metrics, baselines, plots, drift, data fingerprint")
+        progress("[5/6] logged to MLflow: fold and fair metrics, baselines, plots, drift, data fingerprint")
 
         risk_model = package(
             best,
             data,
             {
                 "trained_at": pd.Timestamp.now("UTC").isoformat(),
+                "trained_through": str(data.declared_at.max()),
                 "validation": split_info,
                 "primary_metric": primary,
                 "validation_metrics": best.metrics,
+                "trees": best.trees,
             },
         )
         risk_model.save(tmpdir / "risk_model")
@@ -300,15 +351,49 @@ def _train(
             registered_model_name=cfg.model.registered_name,
         )
         version = str(info.registered_model_version)
-        promoted, reason = decide_promotion(cfg, data, b.tables, best.metrics, version, promote, engine)
+        promoted, reason = decide_promotion(cfg, data, b.tables, best, version, promote, engine)
         mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason, "model_version": version})
         run_id = run.info.run_id
     progress(
-        f"[5/5] registered {cfg.model.registered_name} version {version}: "
+        f"[6/6] registered {cfg.model.registered_name} version {version}: "
         f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
         f"in {time.perf_counter() - t0:.0f}s"
     )
-    return TrainOutcome(run_id, version, promoted, reason, best.metrics, comparison, truth_table)
+    return TrainOutcome(
+        run_id,
+        version,
+        promoted,
+        reason,
+        best.metrics,
+        comparison["labelled"],
+        truth_table,
+        fair_comparison={k: v for k, v in comparison.items() if k != "labelled"},
+        outcomes=b.outcomes,
+    )
+
+
+@frame_task()
+def evaluate_scorers_task(data, window_scores: dict[str, np.ndarray], cfg: TrainConfig):
+    """Every scorer on the latest window, in the three views: (key prefix, metrics by scorer)."""
+    from models.training import evaluate
+
+    metrics = {
+        name: evaluate(
+            data,
+            data.split,
+            scores,
+            cfg.problem.inspection_rates_pct,
+            cfg.selection_bias.max_weight,
+            cfg.problem.promotion.resamples if name == "model" else 0,
+        )
+        for name, scores in window_scores.items()
+    }
+    return {"labelled": ("", metrics), "random_quota": ("random_quota_", metrics), "ipw": ("ipw_", metrics)}
+
+
+def _interval(metrics: dict[str, float], name: str) -> str:
+    low, high = metrics.get(f"{name}_low", np.nan), metrics.get(f"{name}_high", np.nan)
+    return f"(90% interval {low:.3f}-{high:.3f})" if np.isfinite(low) and np.isfinite(high) else ""
 
 
 def _read_truth(path: Path) -> pd.DataFrame:
@@ -334,33 +419,59 @@ def decide_promotion(
     cfg: TrainConfig,
     data,
     tables,
-    metrics: dict[str, float],
+    challenger,
     version: str,
     promote: bool,
     engine: Engine = LOCAL,
 ) -> tuple[bool, str]:
-    """Challenger alias always; champion only if it beats the champion on this window."""
+    """Challenger alias always; champion only if it beats the champion on the fair metric.
+
+    Both are scored on every declaration of the latest window; the challenger by its fold model
+    trained before that window. The gain must exceed ``min_improvement`` and ``noise_z`` paired
+    bootstrap standard deviations of the gain (a gain inside the noise is no gain).
+    """
     from mlflow import MlflowClient
+
+    from models.fairness import promotion_gate
+    from models.training import evaluate, fair_difference
 
     client = MlflowClient()
     name = cfg.model.registered_name
     primary = cfg.problem.primary_metric
+    promo = cfg.problem.promotion
     client.set_registered_model_alias(name, "challenger", version)
-    mine = _metric(metrics, primary)
+    mine = _metric(challenger.metrics, primary)
     client.set_model_version_tag(name, version, primary, f"{mine:.4f}")
-    if mine < cfg.problem.promotion.floor:
-        return False, f"{primary} {mine:.3f} is below the floor {cfg.problem.promotion.floor}"
-    champ_scores, why = champion_scores_task(name, data, tables, engine)
+    if mine < promo.floor:
+        return False, f"{primary} {mine:.3f} is below the floor {promo.floor}"
+    champ_scores, why, champ_through = champion_scores_task(name, data, tables, engine)
     if champ_scores is not None:
-        from models.training import evaluate
-
-        theirs = _metric(evaluate(data, champ_scores, cfg.problem.inspection_rates_pct), primary)
-        if mine <= theirs + cfg.problem.promotion.min_improvement:
+        theirs_metrics = evaluate(
+            data, data.split, champ_scores, cfg.problem.inspection_rates_pct, cfg.selection_bias.max_weight, 0
+        )
+        theirs = _metric(theirs_metrics, primary)
+        gain, noise = fair_difference(
+            data,
+            challenger.window_scores,
+            champ_scores,
+            primary,
+            cfg.selection_bias.max_weight,
+            promo.resamples,
+        )
+        better, needed = promotion_gate(mine, theirs, noise, promo.min_improvement, promo.noise_z)
+        seen = ""
+        if champ_through and pd.Timestamp(champ_through) >= data.split.cutoff:
+            seen = " (the champion was trained on part of this window, which favours it)"
+        if not better:
             return False, (
-                f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} "
-                f"on the same validation window"
+                f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} on the same window by "
+                f"more than the noise: a gain of {mine - theirs:+.3f} where {needed:.3f} is needed "
+                f"(min_improvement, or {promo.noise_z:g} bootstrap sd of the gain){seen}"
             )
-        why = f"{primary} {mine:.3f} beats the champion's {theirs:.3f}"
+        why = (
+            f"{primary} {mine:.3f} beats the champion's {theirs:.3f} by more than the noise "
+            f"({needed:.3f}){seen}"
+        )
     elif why == "no champion yet":
         why = f"first model, {primary} {mine:.3f} meets the floor"
     if not promote:
@@ -394,7 +505,7 @@ def search_task(data, cfg: TrainConfig, engine: Engine) -> dict[str, Any]:
         ) from None
     import mlflow
 
-    from models.training import evaluate, fit_full_model, inner_split, suggest_params
+    from models.training import fit_candidate, inner_split, suggest_params
 
     inner = inner_split(data)
     primary = cfg.problem.primary_metric
@@ -403,8 +514,18 @@ def search_task(data, cfg: TrainConfig, engine: Engine) -> dict[str, Any]:
     def objective(trial) -> float:
         params = suggest_params(trial, dict(m.params))
         with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
-            c = fit_full_model(inner, params, m.num_boost_round, m.early_stopping_rounds, None, engine=engine)
-            score = _metric(evaluate(inner, c.valid_scores, cfg.problem.inspection_rates_pct), primary)
+            c = fit_candidate(
+                inner,
+                params,
+                m.num_boost_round,
+                m.early_stopping_rounds,
+                False,
+                cfg.problem.inspection_rates_pct,
+                cfg.selection_bias.max_weight,
+                0,
+                engine=engine,
+            )
+            score = _metric(c.metrics, primary)
             mlflow.log_params(params)
             mlflow.log_metric(f"inner_{primary}", score)
         return score
@@ -433,14 +554,19 @@ def _metric(metrics: dict[str, float], name: str) -> float:
     return float(v) if np.isfinite(v) else -1.0
 
 
-def comparison_table(all_metrics: dict[str, dict[str, float]], rates: list[float]) -> pd.DataFrame:
-    """Model vs baselines: precision, recall and revenue at each inspection rate."""
+def comparison_table(
+    all_metrics: dict[str, dict[str, float]], rates: list[float], prefix: str = ""
+) -> pd.DataFrame:
+    """Model vs baselines: precision, recall and revenue at each inspection rate.
+
+    ``prefix`` picks the view: "" labelled items, "random_quota_", "ipw_" (see models.training.evaluate).
+    """
     rows = []
     for name, m in all_metrics.items():
-        row: dict[str, Any] = {"scorer": name, "pr_auc": m.get("pr_auc")}
+        row: dict[str, Any] = {"scorer": name, "pr_auc": m.get(f"{prefix}pr_auc")}
         for r in rates:
             for k in ("precision", "recall", "revenue"):
-                row[f"{k}@{r:g}%"] = m.get(f"{k}_at_{r:g}pct")
+                row[f"{k}@{r:g}%"] = m.get(f"{prefix}{k}_at_{r:g}pct")
         rows.append(row)
     return pd.DataFrame(rows)
 
