@@ -107,7 +107,8 @@ def test_history_outweighs_the_prior_and_a_code_without_profile_learns_its_own()
     # the unknown code's 100 rows are its chapter's too: one step from the whole history
     overall = (95 * math.log(1.5) + 100 * math.log(0.4)) / 195
     usual = (100 * math.log(0.4) + k * overall) / (100 + k)
-    assert f.iloc[1]["density_log_ratio_to_code"] == pytest.approx(math.log(5.0) - usual)
+    # (logs are summed in steps of 1/1024: equal to well within a thousandth)
+    assert f.iloc[1]["density_log_ratio_to_code"] == pytest.approx(math.log(5.0) - usual, abs=1e-3)
     assert f.iloc[1]["density_above_code_max"] > 0
     assert k > 0 and p > 0
 
@@ -130,7 +131,7 @@ def test_shrinkage_toward_the_heading_when_the_code_has_few_rows():
     # the same 2 rows and add nothing)
     m = 2 * math.log(2.0) / 42
     usual = (2 * math.log(2.0) + base.SHRINK_ROWS * m) / (2 + base.SHRINK_ROWS)
-    assert math.log(2.0) - f["density_log_ratio_to_code"] == pytest.approx(usual)
+    assert math.log(2.0) - f["density_log_ratio_to_code"] == pytest.approx(usual, abs=1e-3)
 
 
 def test_density_missing_zero_or_absent_volume():
@@ -218,8 +219,8 @@ def test_weight_per_package_z_against_the_exporters_own_lane():
     assert np.isnan(z[7])  # E1 never shipped this code: its lane has no record
     assert z[5] > 2.0 and z[5] > z[6]
     # the lane's usual is its own 200 kg (the code's history is the same rows)
-    assert result.context.loc[5, "exporter_usual_weight_per_package_kg"] == pytest.approx(200.0)
-    assert z[6] == pytest.approx(0.0, abs=1e-9)
+    assert result.context.loc[5, "exporter_usual_weight_per_package_kg"] == pytest.approx(200.0, rel=1e-3)
+    assert z[6] == pytest.approx(0.0, abs=1e-2)
     assert result.context.loc[5, "weight_per_package_kg"] == pytest.approx(800.0)
     assert result.context.loc[5, "exporter_package_history"] == 3.0
     assert result.context.loc[7, "exporter_package_history"] == 0.0
@@ -251,13 +252,13 @@ def test_blank_volume_falls_back_to_package_then_container():
     f, c = result.features.iloc[-4:], result.context.iloc[-4:]
     assert c["weight_basis"].tolist()[:3] == ["packed density", "weight per package", "mass per container"]
     assert c["weight_basis_value"].tolist()[:3] == pytest.approx([4.0, 1000.0, 20000.0])
-    assert c["weight_basis_usual"].tolist()[:3] == pytest.approx([2.0, 500.0, 10000.0], rel=1e-6)
+    assert c["weight_basis_usual"].tolist()[:3] == pytest.approx([2.0, 500.0, 10000.0], rel=1e-3)
     z = f["weight_unusual_for_goods_z"].to_numpy()
     assert (z[:3] > 2).all()  # twice the usual, on whichever basis is declared
     assert np.isnan(z[3]) and c["weight_basis"].isna().tolist()[3]
     # the density family is not empty for the blank-volume rows
-    assert f["weight_per_package_log_ratio_to_code"].iloc[1] == pytest.approx(math.log(2.0), abs=1e-6)
-    assert f["mass_per_container_log_ratio_to_code"].iloc[2] == pytest.approx(math.log(2.0), abs=1e-6)
+    assert f["weight_per_package_log_ratio_to_code"].iloc[1] == pytest.approx(math.log(2.0), abs=1e-3)
+    assert f["mass_per_container_log_ratio_to_code"].iloc[2] == pytest.approx(math.log(2.0), abs=1e-3)
     assert np.isnan(f["density_log_ratio_to_code"].iloc[1])
 
 

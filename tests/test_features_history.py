@@ -54,10 +54,10 @@ def test_usual_backs_off_to_the_heading_and_shrinks_toward_it():
     overall = 3 * math.log(100.0) / 23  # the whole history = chapter 28 = heading 2846
     # 284690 holds 3 rows (its 8 and 10 digits the same 3: counted once)
     expected = (3 * math.log(100.0) + k * overall) / (3 + k)
-    assert u.mean[-2] == pytest.approx(expected)
+    assert u.mean[-2] == pytest.approx(expected, abs=1e-3)  # logs summed in steps of 1/1024
     assert u.n_code[-2] == 3 and u.n_hs6[-2] == 3
     # a code never declared before (284699) takes the heading's usual
-    assert u.mean[-1] == pytest.approx(overall)
+    assert u.mean[-1] == pytest.approx(overall, abs=1e-3)
     assert u.n_code[-1] == 0
     # the very first row has no history and no prior: nothing is usual yet
     assert np.isnan(u.mean[0])
@@ -69,7 +69,7 @@ def test_reference_is_a_weak_prior_that_history_outweighs():
     target = {"declared_value_usd": 5000.0, "declared_at": "2024-02-10"}  # 5 USD/kg of iron ore
     thin = hs_mismatch.compute(decl_of([target]), FeatureContext(hs_profiles=PROFILES)).features.iloc[-1]
     # no history: the reference (0.11 USD/kg typical) is all there is
-    assert thin["value_per_kg_log_ratio_to_code"] == pytest.approx(math.log(5.0 / 0.11))
+    assert thin["value_per_kg_log_ratio_to_code"] == pytest.approx(math.log(5.0 / 0.11), abs=1e-3)
     # 200 earlier declarations at 2 USD/kg: the usual moves to about 2 USD/kg
     history = [
         {"declared_value_usd": 2000.0, "declared_at": at(1 + i % 28, i % 24), "exporter_id": f"H{i}"}
@@ -82,7 +82,7 @@ def test_reference_is_a_weak_prior_that_history_outweighs():
     # a code absent from the reference still gets every value feature from its own history
     other = [{**r, "hs_code": "9999990000"} for r in history] + [{**target, "hs_code": "9999990000"}]
     g = hs_mismatch.compute(decl_of(other), FeatureContext(hs_profiles=PROFILES)).features.iloc[-1]
-    assert g["value_per_kg_log_ratio_to_code"] == pytest.approx(math.log(5.0 / 2.0), abs=1e-9)
+    assert g["value_per_kg_log_ratio_to_code"] == pytest.approx(math.log(5.0 / 2.0), abs=1e-3)
     assert np.isfinite(g["value_per_kg_robust_z"])
 
 
@@ -95,7 +95,7 @@ def test_value_against_the_exporters_own_lane():
     rows += [{"declared_value_usd": 8000.0, "declared_at": at(9), "exporter_id": "E9"}]  # E9: no lane
     f = hs_mismatch.compute(decl_of(rows), FeatureContext()).features["value_per_kg_z_exporter"]
     assert np.isnan(f[0]) and np.isnan(f[7])
-    assert f[5] == pytest.approx(0.0, abs=1e-9)
+    assert f[5] == pytest.approx(0.0, abs=1e-2)
     assert f[6] > 3
 
 
