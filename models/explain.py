@@ -115,53 +115,37 @@ def _without(template: str, missing: set[str]) -> str | None:
     return None if reads_missing(template) else template
 
 
-def _missing_mask(values: np.ndarray) -> np.ndarray:
-    """Which values say nothing: None, NaN, NaT, '' and text such as 'nan' or 'None'."""
-    s = pd.Series(values, dtype=object)
-    out = s.isna().to_numpy()
+def _missing_mask(values) -> np.ndarray:
+    """Which values say nothing: None, NaN, NaT, '' and text such as 'nan' or 'None' (judged
+    once per distinct value)."""
+    s = pd.Series(values)
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.isna().to_numpy()
+    codes, uniques = pd.factorize(s.astype(object))
+    u = pd.Series(uniques, dtype=object)
+    bad = u.isna().to_numpy()
     try:
-        t = s.str.strip().str.lower()  # NaN for values that are not text
+        t = u.str.strip().str.lower()  # NaN for values that are not text
+        bad = bad | (t == "").to_numpy() | t.isin(MISSING_TEXT).to_numpy()
     except AttributeError:  # no text at all
-        return out
-    return out | (t == "").to_numpy() | t.isin(MISSING_TEXT).to_numpy()
+        pass
+    return np.where(codes < 0, True, np.append(bad, True)[codes])
 
 
-def _format_all(
-    template: str, fields: list[str], cols: dict[str, np.ndarray], fallback: np.ndarray
-) -> np.ndarray:
-    """``template`` filled from ``cols`` for every item; ``fallback`` where formatting fails."""
-    m = len(fallback)
-    if not fields:
-        return np.full(m, template, dtype=object)
+def _format_all(template: str, cols: dict[str, np.ndarray], fallback) -> np.ndarray:
+    """``template`` filled from ``cols`` for every item; ``fallback(positions)`` where
+    formatting fails."""
+    fields = list(cols)
+    m = len(next(iter(cols.values()))) if cols else 0
     out = np.empty(m, dtype=object)
+    failed = []
     for i, vals in enumerate(zip(*(cols[f] for f in fields), strict=True)):
         try:
             out[i] = template.format(**dict(zip(fields, vals, strict=True)))
         except (KeyError, ValueError, TypeError, IndexError, AttributeError):
-            out[i] = fallback[i]
-    return out
-
-
-def _fill(template: str, cols: dict[str, np.ndarray], fallback: np.ndarray) -> np.ndarray:
-    """``template`` for each item, leaving out the asides whose fields are missing for it and
-    giving ``fallback`` where a field of the main sentence is missing."""
-    m = len(fallback)
-    template = _named_template(template)
-    fields = template_fields(template)
-    if not fields:
-        return np.full(m, template, dtype=object)
-    gone = np.column_stack([_missing_mask(cols[f]) if f in cols else np.ones(m, dtype=bool) for f in fields])
-    patterns, which = np.unique(gone, axis=0, return_inverse=True)
-    which = np.asarray(which).reshape(-1)
-    out = np.empty(m, dtype=object)
-    for p, pattern in enumerate(patterns):
-        at = np.flatnonzero(which == p)
-        variant = _without(template, {f for f, g in zip(fields, pattern, strict=True) if g})
-        if variant is None:
-            out[at] = fallback[at]
-            continue
-        used = template_fields(variant)
-        out[at] = _format_all(variant, used, {f: cols[f][at] for f in used}, fallback[at])
+            failed.append(i)
+    if failed:
+        out[failed] = fallback(np.asarray(failed))
     return out
 
 
@@ -174,7 +158,8 @@ def _value_text(feature: Feature, values: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- rendering pairs
 class _Renderer:
-    """Renders (item, feature) pairs of one frame of flagged items, naming codes once."""
+    """Renders (item, feature) pairs of one frame of flagged items; each context column is
+    named and checked for missing values once."""
 
     def __init__(
         self,
@@ -189,9 +174,10 @@ class _Renderer:
         self.context = context
         self.names = names
         self._cols: dict[str, np.ndarray] = {}
+        self._gone: dict[str, np.ndarray] = {}
 
     def column(self, name: str) -> np.ndarray | None:
-        """A context column as objects, codes named (computed once per column)."""
+        """A context column as objects, codes named (None: not in the context)."""
         if name not in self._cols:
             if name not in self.context.columns:
                 return None
@@ -199,11 +185,44 @@ class _Renderer:
             kind = FIELD_NAMING.get(name)
             col = self.names.column(raw, kind) if kind else raw
             self._cols[name] = col.to_numpy(dtype=object)
+            self._gone[name] = _missing_mask(raw)
         return self._cols[name]
+
+    def gone(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` have nothing in column ``name`` (all, when it is not there)."""
+        if self.column(name) is None:
+            return np.ones(len(rows), dtype=bool)
+        return self._gone[name][rows]
 
     def feature(self, name: str) -> Feature:
         f = self.by_name.get(name)
         return f if f is not None else Feature(name, "", name.replace("_", " "), "{" + name + "}")
+
+    def fill(self, template: str, rows: np.ndarray, fallback) -> np.ndarray:
+        """``template`` for each of ``rows``, leaving out the asides whose fields are missing
+        for it; ``fallback(positions)`` where a field of its main sentence is missing."""
+        m = len(rows)
+        template = _named_template(template)
+        fields = template_fields(template)
+        if not fields:
+            return np.full(m, template, dtype=object)
+        bits = np.zeros(m, dtype=np.int64)
+        for b, f in enumerate(fields):
+            bits |= self.gone(f, rows).astype(np.int64) << b
+        out = np.empty(m, dtype=object)
+        for pattern in np.unique(bits):
+            at = np.flatnonzero(bits == pattern)
+            variant = _without(template, {f for b, f in enumerate(fields) if pattern >> b & 1})
+            if variant is None:
+                out[at] = fallback(at)
+                continue
+            used = template_fields(variant)
+            if not used:
+                out[at] = variant
+                continue
+            cols = {f: self._cols[f][rows[at]] for f in used}
+            out[at] = _format_all(variant, cols, lambda pos, at=at: fallback(at[pos]))
+        return out
 
     def render(self, item: np.ndarray, feat: np.ndarray, contribution: np.ndarray, both_ways: np.ndarray):
         """(texts, kinds, evidence) of each pair; ``both_ways``: say 'raises the risk' too."""
@@ -211,50 +230,59 @@ class _Renderer:
         text = np.empty(n, dtype=object)
         kind = np.empty(n, dtype=object)
         evidence = np.zeros(n, dtype=bool)
-        for j in np.unique(feat):
-            at = np.flatnonzero(feat == j)
+        order = np.argsort(feat, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, feat[order][1:] != feat[order][:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            at = order[a:b]
+            j = int(feat[at[0]])
             feature = self.feature(self.columns[j])
             kind[at] = kind_of(feature)
             rows = item[at]
             values = self.values[rows, j]
             cf = count_field(feature)
             counts = self.column(cf) if cf else None
-            state = states(
-                feature,
-                values,
-                None
-                if counts is None
-                else pd.to_numeric(pd.Series(counts[rows], dtype=object), errors="coerce").to_numpy(
+            if counts is not None:
+                counts = pd.to_numeric(pd.Series(counts[rows], dtype=object), errors="coerce").to_numpy(
                     dtype="float64"
-                ),
-            )
+                )
+            state = states(feature, values, counts)
             evidence[at] = state == 0
             for s in np.unique(state):
                 sub = np.flatnonzero(state == s)
                 name = STATES[s]
-                template = sentence(feature, name)
                 if s == 0:
-                    fallback = _value_text(feature, values[sub])
+                    vals = values[sub]
+
+                    def fallback(pos, feature=feature, vals=vals):
+                        return _value_text(feature, vals[pos])
                 else:  # an absence never ends in a raw value
-                    fallback = np.full(len(sub), generic_sentence(feature, name), dtype=object)
-                cols = {}
-                for f in template_fields(_named_template(template)):
-                    c = self.column(f)
-                    if c is not None:
-                        cols[f] = c[rows[sub]]
-                text[at[sub]] = _fill(template, cols, fallback)
+                    generic = generic_sentence(feature, name)
+
+                    def fallback(pos, generic=generic):
+                        return np.full(len(pos), generic, dtype=object)
+
+                text[at[sub]] = self.fill(sentence(feature, name), rows[sub], fallback)
         prefix = np.where(contribution < 0, LOWERS, np.where(both_ways, RAISES, ""))
         return (prefix.astype(object) + text.astype(object)), kind, evidence
 
 
 # ---------------------------------------------------------------- reasons per item
+def _top(x: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of the ``k`` smallest values of each row, smallest first."""
+    if k >= x.shape[1]:
+        return np.argsort(x, axis=1, kind="stable")[:, :k]
+    part = np.argpartition(x, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(
+        part, np.argsort(np.take_along_axis(x, part, axis=1), axis=1, kind="stable"), axis=1
+    )
+
+
 def _pick(phi: np.ndarray, top_k: int, min_reasons: int, exploration: np.ndarray, against: int):
     """(item, feature) pairs to show: the largest positive contributions; padded to
     ``min_reasons`` with the most negative ones; exploration picks keep ``against`` of them."""
     n, f = phi.shape
     k = min(top_k, f)
-    up = np.argsort(-phi, axis=1, kind="stable")[:, :k]
-    down = np.argsort(phi, axis=1, kind="stable")[:, :k]
+    up, down = _top(-phi, k), _top(phi, k)
     n_up = np.minimum((phi > 0).sum(axis=1), k)
     n_down = np.minimum((phi < 0).sum(axis=1), k)
     want_down = np.where(exploration, np.minimum(against, max(k - 1, 0)), 0)
@@ -371,15 +399,17 @@ def _value_below(matrix: pd.DataFrame) -> np.ndarray:
 
 def group_reasons(items: list[dict]) -> list[dict]:
     """An item's reasons grouped by kind of evidence: [{kind, label, contribution, reasons}],
-    the group with the largest single contribution first; within a group, as given."""
+    the group with the largest single contribution first; within a group, as given. Reasons
+    without a kind are grouped as risk rules (features named ``rule:...``) or track record."""
     groups: dict[str, list[dict]] = {}
     for r in items:
-        groups.setdefault(r.get("kind") or "record", []).append(r)
+        kind = r.get("kind") or ("rule" if str(r.get("feature", "")).startswith("rule:") else "record")
+        groups.setdefault(kind, []).append(r)
     ordered = sorted(groups.items(), key=lambda kv: -max(abs(r.get("contribution") or 0.0) for r in kv[1]))
     return [
         {
             "kind": k,
-            "label": KINDS.get(k, k),
+            "label": KINDS.get(k, "risk rules" if k == "rule" else k),
             "contribution": round(sum(r.get("contribution") or 0.0 for r in rs), 4),
             "reasons": rs,
         }

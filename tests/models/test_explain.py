@@ -227,10 +227,11 @@ def test_reasons_carry_their_kind_and_group_by_it():
         {"feature": "b", "kind": "route", "text": "y", "contribution": 0.5},
         {"feature": "c", "kind": "value", "text": "z", "contribution": 0.2},
         {"feature": "d", "kind": "route", "text": "w", "contribution": -0.3},
+        {"feature": "rule:watchlist_exact", "text": "hard rule watchlist_exact: ...", "contribution": 0.0},
     ]
     groups = group_reasons(items)
-    assert [g["kind"] for g in groups] == ["value", "route"]
-    assert [g["label"] for g in groups] == ["value", "route and origin"]
+    assert [g["kind"] for g in groups] == ["value", "route", "rule"]
+    assert [g["label"] for g in groups] == ["value", "route and origin", "risk rules"]
     assert [r["feature"] for r in groups[0]["reasons"]] == ["a", "c"]
     assert groups[1]["contribution"] == pytest.approx(0.2)
 
