@@ -182,12 +182,16 @@ class Rows:
             self._memo[key] = hit
         return hit[1]
 
-    def earlier(self, codes: np.ndarray, values: Sequence[np.ndarray | None] = (None,)) -> list[np.ndarray]:
+    def earlier(
+        self, codes: np.ndarray, values: Sequence[np.ndarray | None] = (None,), whole: bool = False
+    ) -> list[np.ndarray]:
         """For each target row, the sums of ``values`` (None: count) over the rows of ``decl``
         with the same key (``codes`` of every row) declared strictly before it.
 
         As ``as_of_sums_of`` with every row as an event. When most rows are targets and
         ``decl`` is in time order, one pass over the rows in (key, time) order does it.
+        ``whole``: the caller promises whole numbers (summed exactly in any order), which
+        spares checking them.
         """
         t = self.times()
         if self.n_targets * 4 < len(self) or not self._time_ordered():
@@ -200,21 +204,30 @@ class Rows:
         first_of_key = np.maximum.accumulate(np.where(new_key, np.arange(n), 0))
         new_time = new_key | np.r_[True, ts[1:] != ts[:-1]]
         first_at_time = np.maximum.accumulate(np.where(new_time, np.arange(n), 0))
+        del new_key, new_time, ts
+        # where each target row sits in the (key, time) order
+        where_in_order = np.empty(n, np.int64)
+        where_in_order[order] = np.arange(n)
+        at = self.at(where_in_order)
+        fat, fok = first_at_time[at], first_of_key[at]
+        keyless = k[at] < 0
+        del where_in_order, first_at_time, first_of_key
+        csum = np.empty(n + 1)
+        csum[0] = 0.0
         out = []
         for v in values:
             if v is None:
-                before = (first_at_time - first_of_key).astype("float64")
+                before = (fat - fok).astype("float64")
             else:
-                whole, csum = _running_sums(np.nan_to_num(np.asarray(v, "float64")[order]), k)
-                if whole:
-                    before = csum[first_at_time] - csum[first_of_key]
+                ordered = np.nan_to_num(np.asarray(v, "float64")[order])
+                if whole or not (ordered % 1).any():
+                    np.cumsum(ordered, out=csum[1:])
+                    before = csum[fat] - csum[fok]
                 else:
-                    before = np.where(
-                        first_at_time > first_of_key, csum[np.maximum(first_at_time - 1, 0)], 0.0
-                    )
-            sums = np.empty(n)
-            sums[order] = np.where(k >= 0, before, 0.0)
-            out.append(self.at(sums))
+                    running = _running_sums(ordered, k)[1]
+                    before = np.where(fat > fok, running[np.maximum(fat - 1, 0)], 0.0)
+            before[keyless] = 0.0
+            out.append(before)
         return out
 
     def _time_ordered(self) -> bool:
@@ -817,7 +830,7 @@ def usual_by_code(
     priors = priors or {}
     names = list(measures)
     values = _moment_values([measures[name] for name in names])
-    root = rows.earlier(np.zeros(len(rows), np.int64), values)
+    root = rows.earlier(np.zeros(len(rows), np.int64), values, whole=True)
     est = {}
     for j, name in enumerate(names):
         n, s, ss = root[3 * j : 3 * j + 3]
@@ -825,11 +838,11 @@ def usual_by_code(
         est[name] = _shrink(n, mean, var, np.full(len(n), np.nan), np.full(len(n), np.nan), SHRINK_ROWS)
     level = {name: np.zeros(rows.n_targets) for name in names}
     n_hs6 = {name: np.zeros(rows.n_targets) for name in names}
-    own = rows.earlier(own_code_codes(rows), values[0::3])
+    own = rows.earlier(own_code_codes(rows), values[0::3], whole=True)
     broader = {name: root[3 * j] for j, name in enumerate(names)}  # rows of the broader level
     for digits in reversed(HS_LEVELS):
         codes = hs_level_codes(rows, digits)
-        sums = rows.earlier(codes, values)
+        sums = rows.earlier(codes, values, whole=True)
         at = rows.at(codes)
         for j, name in enumerate(names):
             n, s, ss = (a.copy() for a in sums[3 * j : 3 * j + 3])
@@ -872,7 +885,7 @@ def usual_in_lane(
     is not a record)."""
     names = list(measures)
     values = _moment_values([measures[name] for name in names])
-    sums = rows.earlier(lane, values)
+    sums = rows.earlier(lane, values, whole=True)
     at = rows.at(lane)
     out = {}
     for j, name in enumerate(names):

@@ -409,7 +409,7 @@ def _rare_words(
     target_of = np.full(len(rows), -1, np.int64)
     target_of[rows.pos] = np.arange(n_t)
     q = np.flatnonzero(rows.target[row_e])
-    seen = as_of_sums_of(t_e[q], key_e[q], t_e, key_e, [None])[0]
+    seen = _earlier_counts(t_e, key_e, q)
     del key_e, t_e
     who = target_of[row_e[q]]
     n_code = described[who]
@@ -427,6 +427,23 @@ def _rare_words(
     rarest.iloc[who[first]] = picked.to_numpy()
     rarest = rarest.where(ok)
     return share, rarest, rarest_seen
+
+
+def _earlier_counts(times: np.ndarray, keys: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """For the events at positions ``asked``, how many events of the same key came strictly
+    before; one stable sort by key when the events are in time order."""
+    if len(times) > 1 and not (times[1:] >= times[:-1]).all():
+        return as_of_sums_of(times[asked], keys[asked], times, keys, [None])[0]
+    n = len(keys)
+    order = np.argsort(keys, kind="stable")
+    k, ts = keys[order], times[order]
+    new_key = np.r_[True, k[1:] != k[:-1]]
+    first_of_key = np.maximum.accumulate(np.where(new_key, np.arange(n), 0))
+    new_time = new_key | np.r_[True, ts[1:] != ts[:-1]]
+    first_at_time = np.maximum.accumulate(np.where(new_time, np.arange(n), 0))
+    counts = np.empty(n)
+    counts[order] = first_at_time - first_of_key
+    return counts[asked]
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
