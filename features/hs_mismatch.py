@@ -143,6 +143,7 @@ FEATURES = [
         "How many earlier declarations of the same HS6 code carried this description (normalised).",
         "description '{goods_description_short}' appeared {description_times_seen_under_code:,.0f} "
         "times in {code_described_history:,.0f} earlier declarations of {hs6_code}",
+        show_when="notna",
     ),
     Feature(
         "description_share_under_code",
