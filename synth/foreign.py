@@ -55,7 +55,7 @@ _EXTRAS = {
     "no_license": ("routing", "shell", "undervaluation"),
     "undervaluation": ("routing", "shell"),
 }
-_SOURCE_MIX = {"actor": 0.52, "insider": 0.15, "front": 0.18, "lapse": 0.15}
+_SOURCE_MIX = {"actor": 0.54, "insider": 0.13, "front": 0.18, "lapse": 0.15}
 _PRIMARY_BY_SOURCE = {
     "actor": {
         "mislabel": 0.24,
@@ -83,7 +83,8 @@ class ForeignKnobs:
     declarants: int = 120
     actors: int = 35
     listed_actors: int = 4
-    insiders: int = 12
+    insiders: int = 50
+    insider_max_violations: int = 40  # per insider, all in the last half of the history
     networks: int = 18
     violation_rate: float = 0.03
     weak_share: float = 0.2
@@ -187,7 +188,6 @@ class _Parties:
     exp_codes: np.ndarray  # [n_exp, 3] line indices
     exp_cons: np.ndarray  # [n_exp, 6] consignee entities
     exp_port: np.ndarray
-    exp_mode: np.ndarray
     exp_price: np.ndarray
     exp_lot: np.ndarray
     exp_pkg: np.ndarray
@@ -196,7 +196,6 @@ class _Parties:
     shells: np.ndarray  # shell consignee entities
     ownership: list[tuple[int, int, float]]
     officers: list[tuple[int, int, str]]
-    watch_extra: list[dict]
 
 
 def _sector_lines(sector: str) -> np.ndarray:
@@ -322,7 +321,6 @@ def _build_parties(
     codes = np.zeros((n_exp, 3), dtype=np.int64)
     cons = np.zeros((n_exp, 6), dtype=np.int64)
     port = np.empty(n_exp, dtype=object)
-    mode = np.empty(n_exp, dtype=object)
     rare = np.concatenate([fc.by_role("controlled"), fc.by_role("open_re")])
     all_cons = np.concatenate(list(cons_by_country.values()))
     shells_a = np.array(shells, dtype=np.int64)
@@ -340,14 +338,13 @@ def _build_parties(
             chosen = rng.choice(all_cons, size=k, replace=False)
             cons[i] = chosen[np.arange(6) % k]
         port[i] = _pick(rng, fc.SEA_LOADING)
-        mode[i] = "sea"
     weight = rng.lognormal(0.0, 1.0, n_exp)
     weight[exp_group == "licensed"] *= 0.5
     weight[exp_group == "actor"] *= 0.25
     weight[exp_group == "front"] = 0.0  # fronts only ship for the scheme
     # insiders are among the big, long-established shippers
     ins = exp_group == "insider"
-    weight[ins] = np.maximum(weight[ins], np.quantile(weight, 0.97))
+    weight[ins] = np.maximum(weight[ins], np.quantile(weight, 0.85))
     return _Parties(
         ents=ents,
         exp_ent=exp_ent,
@@ -356,7 +353,6 @@ def _build_parties(
         exp_codes=codes,
         exp_cons=cons,
         exp_port=port,
-        exp_mode=mode,
         exp_price=rng.lognormal(0.0, 0.12, n_exp),
         exp_lot=rng.lognormal(0.0, 0.35, n_exp),
         exp_pkg=rng.lognormal(0.0, 0.12, n_exp),
@@ -365,7 +361,6 @@ def _build_parties(
         shells=shells_a,
         ownership=ownership,
         officers=officers,
-        watch_extra=[],
     )
 
 
@@ -515,12 +510,18 @@ def _choose_violations(
     taken = np.zeros(n, dtype=bool)
     out: dict[str, np.ndarray] = {}
     grp = p.exp_group
-    for s in _SOURCE_MIX:
-        k = int((src == s).sum())
+    deficit = 0
+    for s in ("insider", "actor", "front", "lapse"):
+        k = int((src == s).sum()) + (deficit if s == "actor" else 0)
         if s == "insider":
-            # insiders: their own rows, after years of clean trade (none in the first third)
-            cand = np.flatnonzero((grp[r["exp"]] == "insider") & (r["day"] >= days // 3) & ~taken)
-            k = min(k, len(cand) // 3)
+            # insiders: their own rows in the last half, after years of clean trade; a few each
+            main_line = r["code"] == p.exp_codes[r["exp"], 0]
+            cand = np.flatnonzero((grp[r["exp"]] == "insider") & main_line & (r["day"] >= days // 2) & ~taken)
+            cand = cand[rng.permutation(len(cand))]
+            rank = pd.Series(r["exp"][cand]).groupby(r["exp"][cand]).cumcount().to_numpy()
+            cand = cand[rank < knobs.insider_max_violations]
+            deficit = k - min(k, len(cand) // 2)  # what insiders cannot take, repeat offenders do
+            k -= deficit
             rows = rng.choice(cand, size=k, replace=False) if k else np.array([], dtype=np.int64)
         else:
             cand = np.flatnonzero(
@@ -624,7 +625,7 @@ def _plant_goods(rng: np.random.Generator, p: _Parties, knobs: ForeignKnobs, r: 
         covers = fc.by_role("cover")
         late = fc.by_role("late_cover")
         cover = covers[rng.integers(0, len(covers), n)]
-        drift = _drift(r, rows, days, knobs) & (rng.random(n) < 0.6)
+        drift = _drift(r, rows, days, knobs) & (rng.random(n) < 0.6) & ~insider[rows]
         cover[drift] = late[rng.integers(0, len(late), int(drift.sum()))]
         role = fc.ROLE[r["code"][rows]]
         own = (insider[rows] | (role == "cover")) & (role != "late_cover")
@@ -947,7 +948,9 @@ def _declarations(
             "container_count": pd.array(np.where(containered, cont, np.nan), dtype="Int64"),
             "transshipment_ports": _str(np.where(r["hubs"] == "", None, r["hubs"])),
             "transport_mode": _str(r["mode"]),
-            "license_id": _str(np.where(r["lic"] >= 0, lic_ids[np.maximum(r["lic"], 0)], None)),
+            "license_id": _str(
+                np.where(r["lic"] >= 0, np.append(lic_ids, None)[np.where(r["lic"] >= 0, r["lic"], -1)], None)
+            ),
             "customs_office": _str(
                 np.array(["HQ-HPH-01", "HQ-HCM-02", "HQ-VTU-03", "HQ-LSN-04", "HQ-DNG-05"])[
                     declarant % 5
