@@ -66,20 +66,33 @@ def usual_descriptions(history: pd.DataFrame | None, codes=None, digits: int = 6
         rows = np.flatnonzero(raw >= 0)
     if not len(rows):
         return empty
-    text = (
-        history["goods_description"]
-        .iloc[rows]
+    # descriptions compared once per distinct text, counted per (code, text) as integers
+    desc, distinct = pd.factorize(history["goods_description"].iloc[rows])
+    clean = (
+        pd.Series(distinct, dtype=object)
         .astype("str")
         .str.strip()
         .str.replace(r"\s+", " ", regex=True)
         .str.lower()
     )
-    frame = pd.DataFrame({"key": keys.to_numpy()[raw[rows]], "text": text.to_numpy()})
-    frame = frame[frame["text"].ne("") & frame["text"].ne("nan") & frame["key"].ne("")]
-    if frame.empty:
+    clean_code, clean_text = pd.factorize(clean)
+    key_code, key_text = pd.factorize(keys.to_numpy()[raw[rows]])
+    ok = desc >= 0
+    text_of_row = clean_code[desc[ok]]
+    usable = ~pd.Series(clean_text, dtype=object).isin(["", "nan", "none"]).to_numpy()
+    keep = usable[text_of_row] & (key_text[key_code[ok]] != "")
+    if not keep.any():
         return empty
-    counts = frame.value_counts().rename("n").reset_index()
-    counts = counts.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
+    pair = key_code[ok][keep].astype(np.int64) * len(clean_text) + text_of_row[keep]
+    uniq, count = np.unique(pair, return_counts=True)
+    frame = pd.DataFrame(
+        {
+            "key": key_text[uniq // len(clean_text)],
+            "n": count,
+            "text": clean_text[uniq % len(clean_text)],
+        }
+    )
+    counts = frame.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
     best = counts.drop_duplicates("key").set_index("key")["text"]
     return best.rename("usual_description")
 
