@@ -327,3 +327,18 @@ def test_waterfall_starts_at_the_base_value_and_ends_at_the_score(fitted):
         assert total == pytest.approx(float(phi[i].sum()), abs=1e-3)
         assert all(s["text"] and s["text"] != s["feature"] for s in w["steps"])
         assert set(w["contributions"]) == set(X.columns) and w["bias"] == pytest.approx(phi[i, -1])
+
+
+def test_a_closing_clause_on_an_empty_field_is_left_out():
+    text = Feature(
+        "description_suggests_controlled",
+        "hs_mismatch",
+        "Probability that the goods are controlled.",
+        "description '{goods_description_short}' reads like controlled goods "
+        "({description_suggests_controlled:.0%}): {predicted_heading_description}",
+        show_when="notna",
+    )
+    r = _one(text, 0.83, goods_description_short="Oxit dysprosi", predicted_heading_description="")
+    assert r["text"] == "description 'Oxit dysprosi' reads like controlled goods (83%)"
+    r = _one(text, 0.83, goods_description_short=None, predicted_heading_description="")
+    assert r["text"] == "probability that the goods are controlled: 0.83"  # main field gone: value said
