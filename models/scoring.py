@@ -177,6 +177,30 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _rule_details(
+    rules: list[Rule], rule_hits: np.ndarray, context: pd.DataFrame
+) -> dict[str, dict[int, str]]:
+    """Per rule, its ``reason`` template rendered for the items that hit it (position -> text),
+    reading only the context columns the template names."""
+    import string
+
+    hits = pd.Series(rule_hits, dtype=object).fillna("").astype(str)
+    out: dict[str, dict[int, str]] = {}
+    for rule in rules:
+        out[rule.name] = {}
+        if not rule.reason:
+            continue
+        at = np.flatnonzero(hits.str.contains(rf"(?:^|;){rule.name}(?:;|$)", regex=True).to_numpy())
+        fields = [f for _, f, _, _ in string.Formatter().parse(rule.reason) if f]
+        fields = [f for f in dict.fromkeys(fields) if f in context.columns]
+        columns = [context[f].to_numpy(dtype=object)[at] for f in fields]
+        out[rule.name] = {
+            int(i): _render(rule.reason, dict(zip(fields, values, strict=True)))
+            for i, values in zip(at, zip(*columns, strict=True) if fields else [()] * len(at), strict=True)
+        }
+    return out
+
+
 def _render(template: str, record: dict) -> str:
     """A rule's reason template over one item's context; '' when a value is missing."""
     try:
@@ -207,14 +231,21 @@ def lead_with_rules(
     its contribution added.
     """
     by_name = {r.name: r for r in rules}
+    details = _rule_details(rules, rule_hits, context)
+    hit_any = pd.Series(rule_hits, dtype=object).fillna("").astype(str).ne("").to_numpy()
     out = []
     for i, items in enumerate(reason_lists):
+        if not hit_any[i] and len({it["text"] for it in items}) == len(items):
+            # no rule, no repeat: the model's reasons as they are (sorted: positives first)
+            first = items[:top_k]
+            out.append([it for k, it in enumerate(first) if it["contribution"] > 0 or k < MIN_REASONS])
+            continue
         merged: list[dict] = []
+        said: dict[str, dict] = {}  # text -> the reason that says it
         hits = [h for h in str(rule_hits[i]).split(";") if h in by_name]
-        record = context.iloc[i].to_dict() if hits else {}
         for j, name in enumerate(hits):
             rule = by_name[name]
-            detail = _render(rule.reason, record) if rule.reason else ""
+            detail = details[name].get(i, "")
             text = f"hard rule {rule.name}: {rule.description}" + (f"; {detail}" if detail else "")
             raise_ = float(lift[i]) if j == 0 and lift[i] > 0 else 0.0
             if raise_ > 0:
@@ -223,13 +254,15 @@ def lead_with_rules(
                     f"threshold {published[i]:.3f})"
                 )
             merged.append({"feature": f"rule:{rule.name}", "text": text, "contribution": round(raise_, 4)})
+        rule_reasons = list(merged)
         for item in items:
             text = item["text"]
-            same = next(
-                (m for m in merged if m["text"] == text or (len(text) > 20 and text in m["text"])), None
-            )
+            same = said.get(text)
+            if same is None and rule_reasons and len(text) > 20:
+                same = next((m for m in rule_reasons if text in m["text"]), None)
             if same is None:
-                merged.append(dict(item))
+                said[text] = dict(item)
+                merged.append(said[text])
             else:
                 same["contribution"] = round(same["contribution"] + item["contribution"], 4)
         kept = [

@@ -74,8 +74,14 @@ def render_report(
     missing: list[str],
     model_version: str,
     top_cases: int,
+    held: pd.DataFrame | None = None,
+    held_shown: int = 500,
 ) -> str:
-    """The report as one HTML string (inline images and styles; every value escaped)."""
+    """The report as one HTML string (inline images and styles; every value escaped).
+
+    ``held``: the quarantined rows held for correction (row_number, declaration_id, problems,
+    stored), listed in their own section (the first ``held_shown``; quarantine.csv has all).
+    """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
@@ -118,6 +124,11 @@ def render_report(
         if len(problems)
         else pd.Series(dtype="int64")
     )
+    if held is None:
+        from models.scoring import held_for_correction
+
+        held = held_for_correction(quarantine, scored["declaration_id"], day).rows
+    held_rows = held
     template = env.get_template("report.html.j2")
     return template.render(
         day=day,
@@ -132,7 +143,9 @@ def render_report(
         rule_counts=rule_counts.to_dict(),
         cases=cases,
         quality=quality.to_dict(),
-        quarantine=quarantine.head(20).to_dict("records"),
+        held=held_rows.head(held_shown).to_dict("records"),
+        n_held=len(held_rows),
+        n_held_cases=int(held_rows.loc[held_rows["stored"], "declaration_id"].nunique()),
         warnings=warnings,
         missing=missing,
         importance=importance_png(importance) if importance.sum() > 0 else None,

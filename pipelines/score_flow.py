@@ -67,7 +67,7 @@ def load_model_task(name: str, version: str):
 
 
 @frame_task()
-def score_task(manifest, tables, model, version, rules, capacity, day, scfg, engine):
+def score_task(manifest, tables, model, version, rules, capacity, day, scfg, engine, score_floor):
     from data.reference import hs_profiles, ports
     from models.scoring import score_day
 
@@ -85,6 +85,7 @@ def score_task(manifest, tables, model, version, rules, capacity, day, scfg, eng
         exact_limit=scfg.explanations.exact_limit,
         waterfall_cases=scfg.report.top_cases,
         engine=engine,
+        score_floor=score_floor,
     )
 
 
@@ -114,6 +115,7 @@ def score_flow(
     """
     from data.io import atomic_dir, write_frame
     from features.build import feature_names
+    from models.scoring import held_for_correction
     from models.select import Capacity, rules_from_config
     from pipelines.distributed import engine_for, settings_for
     from pipelines.report import render_report
@@ -122,7 +124,8 @@ def score_flow(
     t0 = time.perf_counter()
     scfg = load_scoring_config(config_path)
     settings = settings_for(dask)  # a wrong setting stops the run before anything is read
-    rules = rules_from_config([r.model_dump() for r in load_rules_config(rules_path).rules])
+    rules_config = load_rules_config(rules_path)
+    rules = rules_from_config([r.model_dump() for r in rules_config.rules])
     unknown = sorted({c.column for r in rules for g in r.any_of for c in g} - set(feature_names()))
     if unknown:
         raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
@@ -145,37 +148,59 @@ def score_flow(
     with engine_for(settings) as engine:  # a local Dask cluster lives only as long as the scoring
         if settings is not None:
             progress(f"      scoring on {engine.name}")
-        result = score_task(validated.clean, b.tables, model, version, rules, cap, day, scfg, engine)
+        result = score_task(
+            validated.clean, b.tables, model, version, rules, cap, day, scfg, engine, rules_config.score_floor
+        )
     for note in result.missing:
         log.warning(note)
+    for warning in result.selection.warnings:
+        progress(f"      warning: {warning}")
     if result.already_in_history:
         log.warning(
             f"{result.already_in_history:,} declaration(s) of the manifest are already in the history "
             "(a re-run of a day added with --append-to-history, or reused ids): scored as the manifest "
             "has them"
         )
-    scored, quarantine = result.scored, validated.quarantine
+    scored = result.scored
+    # the contract names the id column of quarantined rows declaration_id
+    quarantine = validated.quarantine.rename(columns={"key": "declaration_id"})
+    problems = validated.problems.rename(columns={"key": "declaration_id"})
     if len(scored) + len(quarantine) != validated.rows_in:
         raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
+    held = held_for_correction(quarantine, scored["declaration_id"], day, source=Path(manifest).name)
     channels = scored["channel"].value_counts().to_dict()
     progress(
         f"[2/4] scored with model version {version}: {channels.get('red', 0)} red, "
         f"{channels.get('yellow', 0)} yellow, {channels.get('green', 0)} green"
+        + (f"; {result.raised} rule hit(s) raised to their channel's threshold" if result.raised else "")
     )
+    if len(held.rows):
+        shown = ", ".join(held.ids[:10]) + (f" and {len(held.ids) - 10} more" if len(held.ids) > 10 else "")
+        progress(
+            f"      HELD FOR CORRECTION: {len(held.rows):,} declaration(s) not scored"
+            + (f"; cases: {shown}" if held.ids else "")
+            + (
+                f"; {len(held.without_readable_id):,} without a readable id (rows "
+                f"{', '.join(map(str, held.without_readable_id[:10]))}): held in the summary and report only"
+                if held.without_readable_id
+                else ""
+            )
+        )
 
     target = Path(out) / day
     with atomic_dir(target) as tmp:
         write_frame(scored, tmp / "scored.parquet")
         write_frame(scored, tmp / "scored.csv", safe_for_spreadsheets=True)
         write_frame(quarantine, tmp / "quarantine.csv", safe_for_spreadsheets=True)
-        write_frame(validated.problems, tmp / "quarantine_problems.csv", safe_for_spreadsheets=True)
+        write_frame(problems, tmp / "quarantine_problems.csv", safe_for_spreadsheets=True)
         html = render_report(
             day=day,
             manifest_path=str(manifest),
             rows_in=validated.rows_in,
             scored=scored,
             quarantine=quarantine,
-            problems=validated.problems,
+            problems=problems,
+            held=held.rows,
             waterfalls=result.waterfalls,
             importance=result.global_importance,
             capacity=result.selection.capacity,
@@ -198,14 +223,22 @@ def score_flow(
             "warnings": result.selection.warnings,
             "features_left_out": result.missing,
             "already_in_history": result.already_in_history,
+            "held_for_correction": held.summary(),
+            "rule_score_floor": {
+                "setting": rules_config.score_floor,
+                "red": _number(result.floors.get("red")),
+                "yellow": _number(result.floors.get("yellow")),
+                "items_raised": result.raised,
+            },
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
         progress(f"[3/4] outputs written to {target}")
-        case_counts = upsert_cases_task(result.cases, database_url)
+        case_counts, held_counts = upsert_cases_task(result.cases, held.cases, database_url)
     progress(
-        f"[4/4] cases: {case_counts}; rows in {validated.rows_in:,} = scored {len(scored):,} "
-        f"+ quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)"
+        f"[4/4] cases: {case_counts}; held for correction: {held_counts}; rows in {validated.rows_in:,} = "
+        f"scored {len(scored):,} + quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)"
     )
+    case_counts = {k: case_counts[k] + held_counts.get(k, 0) for k in case_counts}
     if append_to_history:
         path = append_day_to_history(validated.clean, Path(bundle), day)
         progress(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
@@ -227,10 +260,19 @@ def append_day_to_history(clean: pd.DataFrame, bundle: Path, day: str) -> Path:
     return target
 
 
+def _number(value: float | None) -> float | None:
+    """A float for JSON (None for missing)."""
+    return None if value is None or value != value else round(float(value), 6)
+
+
 @frame_task(retries=2, retry_delay_seconds=[1, 3])
-def upsert_cases_task(cases: pd.DataFrame, database_url: str | None) -> dict[str, int]:
+def upsert_cases_task(
+    cases: pd.DataFrame, held: pd.DataFrame, database_url: str | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Store the day's red and yellow cases, then the declarations held for correction."""
     from pipelines.settings import load_settings
     from review.store import open_store
 
     store = open_store(database_url or load_settings().database_url)
-    return store.upsert_cases(cases)
+    none = {"inserted": 0, "updated": 0, "unchanged_decided": 0}
+    return store.upsert_cases(cases), store.upsert_cases(held) if len(held) else none

@@ -43,7 +43,8 @@ def test_rows_in_equal_scored_plus_quarantined(scored_day):
     assert result.rows_in == n_in == result.rows_scored + result.rows_quarantined
     assert result.rows_quarantined == 3
     q = pd.read_csv(result.out_dir / "quarantine.csv", dtype=str)
-    assert set(q["key"]) == {"BAD0", "BAD1", "BAD2"}
+    assert set(q["declaration_id"]) == {"BAD0", "BAD1", "BAD2"}  # the contract's name for the id
+    assert "declaration_id" in pd.read_csv(result.out_dir / "quarantine_problems.csv", dtype=str).columns
     scored = pd.read_parquet(result.out_dir / "scored.parquet")
     assert "BAD3" in set(scored["declaration_id"])
     csv_text = (result.out_dir / "scored.csv").read_text()
@@ -68,6 +69,69 @@ def test_channels_respect_capacity_and_flags_have_three_reasons(scored_day):
     assert scored["risk_score"].between(0, 1).all()
     hits = scored[scored["rule_hits"] != ""]
     assert (hits["channel"] != "green").all()
+
+
+def test_quarantined_declarations_are_held_for_correction_in_summary_report_and_cases(scored_day):
+    from pipelines.settings import load_settings
+    from review.store import Account, CaseQuery, open_store
+
+    result, _, _ = scored_day
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    held = summary["held_for_correction"]
+    assert held["count"] == result.rows_quarantined == 3
+    assert held["ids"] == ["BAD0", "BAD1", "BAD2"] and held["rows_without_readable_id"] == []
+    html = (result.out_dir / "report.html").read_text()
+    section = html[html.index("HELD FOR CORRECTION") :]
+    assert all(i in section for i in ("BAD0", "BAD1", "BAD2"))
+    assert "gross_weight_kg" in section and "&lt;script&gt;" in section  # its problems, escaped
+    store = open_store(load_settings().database_url)
+    case = store.get_case("BAD1")
+    assert (case.channel, case.status, case.manifest_day.isoformat()) == ("held", "held", summary["day"])
+    assert "hs_code" in json.loads(case.reasons)[0]["text"]
+    queue = store.query_cases(CaseQuery(channel="held"), Account("sam", "supervisor", True))
+    assert {r.declaration_id for r in queue.rows} == {"BAD0", "BAD1", "BAD2"}
+    store.close()
+
+
+def test_rule_hits_score_at_least_the_red_threshold_and_lead_with_the_rule(scored_day):
+    result, _, _ = scored_day
+    scored = pd.read_parquet(result.out_dir / "scored.parquet")
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    rule_red = scored[(scored["selected_by"] == "rule") & (scored["channel"] == "red")]
+    model_red = scored[(scored["selected_by"] == "model") & (scored["channel"] == "red")]
+    assert len(rule_red) > 0, "the small world has no rule hit to check"
+    floor = summary["rule_score_floor"]["red"]
+    below = scored.loc[scored["channel"] != "red", "risk_score"].max()
+    # the lowest score the model put in red; when rule hits fill red, the best score left below it
+    threshold = model_red["risk_score"].min() if len(model_red) else below
+    assert floor == pytest.approx(threshold, abs=1e-6)
+    assert (rule_red["risk_score"] >= floor - 1e-6).all()
+    assert (rule_red["risk_score"] >= below - 1e-6).all()  # score and channel agree
+    assert rule_red["reason_1"].str.startswith("hard rule ").all()
+    # the license rule's reason names what failed (after another rule's reason if both hit)
+    licensed = rule_red[rule_red["rule_hits"].str.contains("controlled_without_valid_license")]
+    texts = licensed[["reason_1", "reason_2"]].agg(" | ".join, axis=1)
+    assert texts.str.contains(r"hard rule controlled_without_valid_license: .*; (?:no )?license ").all()
+
+
+def test_without_licenses_the_license_rule_warns_naming_the_table(champion, small_world, tmp_path, capsys):
+    import shutil
+
+    from pipelines.score_flow import score_flow
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(small_world / "bundle", bundle)
+    (bundle / "licenses.csv").unlink()
+    result = score_flow(
+        manifest=_manifest(small_world),
+        bundle=bundle,
+        out=tmp_path / "out",
+        database_url=f"sqlite:///{tmp_path / 'cases.db'}",
+    )
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    warned = [w for w in summary["warnings"] if "controlled_without_valid_license" in w]
+    assert warned and "licenses.csv" in warned[0]
+    assert "licenses.csv" in capsys.readouterr().out
 
 
 def test_red_channel_catches_planted_violations(scored_day, small_world):
@@ -105,8 +169,9 @@ def test_rerun_gives_identical_outputs_and_no_duplicate_cases(scored_day, small_
     flagged = pd.read_parquet(again.out_dir / "scored.parquet").query("channel != 'green'")
     with store.engine.connect() as conn:
         ids = [r[0] for r in conn.execute(text("select declaration_id from cases"))]
-    assert len(ids) == len(set(ids)) == len(flagged)
-    assert set(ids) == set(flagged["declaration_id"])
+    held = {"BAD0", "BAD1", "BAD2"}
+    assert len(ids) == len(set(ids)) == len(flagged) + len(held)
+    assert set(ids) == set(flagged["declaration_id"]) | held
 
 
 def test_a_crash_mid_run_leaves_no_partial_output(champion, small_world, tmp_path, monkeypatch):
