@@ -109,6 +109,19 @@ def countries() -> pd.DataFrame:
 
 
 @cache
+def _sea_legs() -> pd.DataFrame:
+    frame = _read_reference_csv("sea_legs.csv")
+    frame["km"] = frame["km"].astype("float64")
+    return frame
+
+
+def sea_legs() -> pd.DataFrame:
+    """Sea-lane km between pairs of the ports that routes use (``from_locode`` < ``to_locode``),
+    measured over ``sea_lanes()`` between the coordinates of ``ports()``."""
+    return _sea_legs().copy()
+
+
+@cache
 def sea_lanes() -> SeaLanes:
     """searoute's maritime network (Eurostat MARNET, Apache-2.0), without closed passages.
 

@@ -45,6 +45,9 @@ _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 # Generic words rigour tags as symbols that clerks write as part of the legal form beside it:
 # "Company Limited" is "Co., Ltd", "Private Limited" is "Pte. Ltd.".
 LEGAL_FORM_WORDS = frozenset({"co", "private"})
+# distinct names whose forms are kept per process: exporter, consignee, registry and listed
+# names recur across families and builds, and each reading costs ~40 us
+NAMES_KEPT = 250_000
 # rigour symbols dropped from a name's core: words of trade that say nothing about who it is.
 CORE_GENERIC_SYMBOLS = frozenset({"co", "corp", "trade", "intl", "holding", "grp"})
 
@@ -108,6 +111,7 @@ def _one_word(text: str) -> str:
     return ascii_text(text).replace(" ", "").casefold()
 
 
+@lru_cache(maxsize=NAMES_KEPT)
 def _name_forms(raw: str) -> tuple[str | None, str | None]:
     """(canonical, core) of one name; (None, None) when nothing of it is left.
 

@@ -25,7 +25,7 @@ from features.base import (
     pair_codes,
     rows_of,
 )
-from features.sea_lanes import haversine_km, on_network, sea_km
+from features.sea_lanes import haversine_km, on_network, remember, sea_km
 
 FAMILY = "routing"
 
@@ -193,6 +193,7 @@ def _route_geometry(
     if ports is None:
         return feats, ctx
     coords = _port_coords(ports)
+    _known_sea_legs(coords)
     lat = legs["locode"].map(coords["lat"]).to_numpy(dtype=float)
     lon = legs["locode"].map(coords["lon"]).to_numpy(dtype=float)
     row = legs["row"].to_numpy()
@@ -225,6 +226,26 @@ def _route_geometry(
     ctx["route_unknown_list"] = listed.to_numpy()
     ctx["route_distance_basis"] = _distance_basis(legs, coords, unknown_count, n)
     return feats, ctx
+
+
+def _known_sea_legs(coords: pd.DataFrame) -> None:
+    """Hand the committed leg table to ``sea_lanes`` for the ports whose coordinates are the
+    shipped reference's (a port table with other coordinates gets its legs computed)."""
+    from data.reference import ports as reference_ports
+    from data.reference import sea_legs
+
+    ref = _port_coords(reference_ports())
+    both = coords.index.intersection(ref.index)
+    same = both[
+        (coords.loc[both, "lat"].to_numpy() == ref.loc[both, "lat"].to_numpy())
+        & (coords.loc[both, "lon"].to_numpy() == ref.loc[both, "lon"].to_numpy())
+    ]
+    legs = sea_legs()
+    legs = legs[legs["from_locode"].isin(same) & legs["to_locode"].isin(same)]
+    if legs.empty:
+        return
+    a, b = ref.loc[legs["from_locode"]], ref.loc[legs["to_locode"]]
+    remember(a["lat"], a["lon"], b["lat"], b["lon"], legs["km"])
 
 
 def _distance_km(lat1, lon1, lat2, lon2, wanted: np.ndarray) -> np.ndarray:

@@ -10,7 +10,9 @@ hundred searches of ~10,000 nodes (milliseconds each), instead of one ``searoute
 Ports farther than ``MAX_SNAP_KM`` from any lane (inland dry ports, airports, rail and road
 terminals) are off the network: their legs get NaN here, and the caller falls back to the
 great circle. Legs computed once are kept for the life of the process (keyed by coordinates,
-so a different port table never reuses another's answer).
+so a different port table never reuses another's answer); ``remember`` takes in legs measured
+before (``data/reference/sea_legs.csv``, the legs between the ports real routes use), so a
+build on those ports loads no network at all.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MAX_SNAP_KM = 300.0  # farther from every sea lane than this, a port is off the 
 SOURCES_PER_SEARCH = 64  # departure nodes per Dijkstra call (a float64 row of ~10k nodes each)
 _MEMO_LIMIT = 1_000_000  # legs kept per process before the memo starts over
 _memo: dict[tuple[float, float, float, float], float] = {}
+_on_lanes: set[tuple[float, float]] = set()  # points known to be within MAX_SNAP_KM of a lane
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -109,8 +112,30 @@ def sea_km(lat1, lon1, lat2, lon2) -> np.ndarray:
         known[~seen] = done
         if len(_memo) + len(todo) > _MEMO_LIMIT:
             _memo.clear()
+            _on_lanes.clear()
         _memo.update(zip(map(tuple, todo.tolist()), done.tolist(), strict=True))
     return known[codes]
+
+
+def remember(lat1, lon1, lat2, lon2, km) -> None:
+    """Take legs already measured (the committed leg table) as known, without searching."""
+    lat1, lon1 = np.asarray(lat1, float), np.asarray(lon1, float)
+    lat2, lon2 = np.asarray(lat2, float), np.asarray(lon2, float)
+    swap = (lat2 < lat1) | ((lat2 == lat1) & (lon2 < lon1))
+    keys = zip(
+        np.where(swap, lat2, lat1).tolist(),
+        np.where(swap, lon2, lon1).tolist(),
+        np.where(swap, lat1, lat2).tolist(),
+        np.where(swap, lon1, lon2).tolist(),
+        strict=True,
+    )
+    if len(_memo) + len(lat1) > _MEMO_LIMIT:
+        _memo.clear()
+        _on_lanes.clear()
+    _memo.update(zip(keys, np.asarray(km, float).tolist(), strict=True))
+    ok = ~np.isnan(np.asarray(km, float))  # a leg measured by sea has both ends on the lanes
+    _on_lanes.update(zip(lat1[ok].tolist(), lon1[ok].tolist(), strict=True))
+    _on_lanes.update(zip(lat2[ok].tolist(), lon2[ok].tolist(), strict=True))
 
 
 def _distinct_legs(legs: pd.DataFrame) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
@@ -146,4 +171,10 @@ def _compute(legs: np.ndarray) -> np.ndarray:
 
 def on_network(lat, lon) -> np.ndarray:
     """True where a point (degrees) is within ``MAX_SNAP_KM`` of a sea lane."""
-    return snap(lat, lon)[1] <= MAX_SNAP_KM
+    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+    known = np.array([p in _on_lanes for p in zip(lat.tolist(), lon.tolist(), strict=True)], dtype=bool)
+    out = known.copy()
+    if not known.all():
+        out[~known] = snap(lat[~known], lon[~known])[1] <= MAX_SNAP_KM
+        _on_lanes.update(zip(lat[out & ~known].tolist(), lon[out & ~known].tolist(), strict=True))
+    return out

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data.reference import ports as reference_ports
+from data.reference import sea_legs
 from features import routing, sea_lanes
 from features.base import FeatureContext
 
@@ -418,3 +419,29 @@ def test_catalogue_matches_output_and_reasons_render():
     for feature in routing.FEATURES:
         text = feature.reason.format(**row)
         assert text and "{" not in text
+
+
+def test_committed_sea_legs_are_what_the_network_gives():
+    legs = sea_legs().sample(25, random_state=7)
+    table = reference_ports().set_index("locode")
+    a, b = table.loc[legs["from_locode"]], table.loc[legs["to_locode"]]
+    fresh = sea_lanes._compute(np.column_stack([a["lat"], a["lon"], b["lat"], b["lon"]]))
+    assert fresh == pytest.approx(legs["km"].to_numpy(), abs=1e-5)
+
+
+def test_routes_between_committed_ports_search_no_network():
+    sea_lanes._memo.clear()
+    sea_lanes._network.cache_clear()
+    table = real_ports("CNSHA", "SGSIN", "NLRTM", "MYPKG")
+    decl = make_decl(
+        [
+            {"port_of_loading": "CNSHA", "port_of_discharge": "NLRTM", "transshipment_ports": "SGSIN"},
+            {"port_of_loading": "MYPKG", "port_of_discharge": "NLRTM", "transshipment_ports": None},
+        ]
+    )
+    f = routing.compute(decl, FeatureContext(ports=table)).features
+    assert f["route_circuity"].notna().all()
+    assert sea_lanes._network.cache_info().currsize == 0  # every leg came from the table
+    moved = table.assign(lat=np.where(table["locode"] == "SGSIN", 1.3, table["lat"]))
+    routing.compute(decl, FeatureContext(ports=moved))  # other coordinates: measured afresh
+    assert sea_lanes._network.cache_info().currsize == 1
