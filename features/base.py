@@ -36,6 +36,9 @@ class Feature:
     reason: str
     # Values at which the reason is worth showing at all (e.g. a flag that is 0 says nothing).
     show_when: str = "any"  # "any", "positive" (value > 0), "notna"
+    # Depends on inspection outcomes known before the declaration (track records, and what is
+    # usual learned from history without the declarations already found violating).
+    uses_outcomes: bool = False
 
 
 @dataclass
@@ -816,6 +819,7 @@ def usual_by_code(
     rows: Rows,
     measures: dict[str, np.ndarray],
     priors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> dict[str, Usual]:
     """What is usual for each measure (log values of every row, NaN: not given) under the
     declared code, from the rows declared strictly before each target row.
@@ -826,11 +830,14 @@ def usual_by_code(
     logs, so a code with few rows leans on its heading and chapter. ``priors`` (per measure,
     (log mean, log sd) of the target rows' HS6 from a reference table, NaN when none) count as
     ``PRIOR_ROWS`` declarations at the HS6 level: a weak prior that history soon outweighs.
+    Declarations already found violating (``labels``: outcomes recorded before the target row)
+    are left out of what is normal.
     """
     priors = priors or {}
     names = list(measures)
     values = _moment_values([measures[name] for name in names])
-    root = rows.earlier(np.zeros(len(rows), np.int64), values, whole=True)
+    found = known_violations(rows, labels)
+    root = _earlier_normal(rows, np.zeros(len(rows), np.int64), values, found)
     est = {}
     for j, name in enumerate(names):
         n, s, ss = root[3 * j : 3 * j + 3]
@@ -838,11 +845,11 @@ def usual_by_code(
         est[name] = _shrink(n, mean, var, np.full(len(n), np.nan), np.full(len(n), np.nan), SHRINK_ROWS)
     level = {name: np.zeros(rows.n_targets) for name in names}
     n_hs6 = {name: np.zeros(rows.n_targets) for name in names}
-    own = rows.earlier(own_code_codes(rows), values[0::3], whole=True)
+    own = _earlier_normal(rows, own_code_codes(rows), values[0::3], found)
     broader = {name: root[3 * j] for j, name in enumerate(names)}  # rows of the broader level
     for digits in reversed(HS_LEVELS):
         codes = hs_level_codes(rows, digits)
-        sums = rows.earlier(codes, values, whole=True)
+        sums = _earlier_normal(rows, codes, values, found)
         at = rows.at(codes)
         for j, name in enumerate(names):
             n, s, ss = (a.copy() for a in sums[3 * j : 3 * j + 3])
@@ -876,16 +883,21 @@ def usual_by_code(
 
 
 def usual_in_lane(
-    rows: Rows, lane: np.ndarray, measures: dict[str, np.ndarray], usual: dict[str, Usual]
+    rows: Rows,
+    lane: np.ndarray,
+    measures: dict[str, np.ndarray],
+    usual: dict[str, Usual],
+    labels: pd.DataFrame | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per measure, (mean, sd, count) of the lane's own earlier rows (``lane``: codes of every
     row, e.g. exporter x code), shrunk toward the code's usual by ``LANE_SHRINK_ROWS`` (the spread
     toward the code's, capped at ``LANE_LOG_SD``: one trader's habits vary less than a whole
     code's); mean and sd are NaN where the lane has no earlier row with the measure (no record
-    is not a record)."""
+    is not a record). Declarations found violating before the row are left out, as in
+    ``usual_by_code``."""
     names = list(measures)
     values = _moment_values([measures[name] for name in names])
-    sums = rows.earlier(lane, values, whole=True)
+    sums = _earlier_normal(rows, lane, values, known_violations(rows, labels))
     at = rows.at(lane)
     out = {}
     for j, name in enumerate(names):
@@ -901,6 +913,34 @@ def usual_in_lane(
             n,
         )
     return out
+
+
+def known_violations(rows: Rows, labels: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row position, time the violation became known) of each row found violating, once per
+    row (its earliest violation outcome); None without outcomes."""
+    if labels is None or labels.empty:
+        return None
+    lab, row, lt, lv = rows.outcomes(labels)
+    bad = (lv[lab] == 1) & (lt[lab] != _NAT)
+    r, t = row[bad], lt[lab][bad]
+    order = np.lexsort((t, r))
+    r, t = r[order], t[order]
+    first = np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, dtype=bool)
+    return r[first], t[first]
+
+
+def _earlier_normal(
+    rows: Rows, codes: np.ndarray, values: list[np.ndarray], found: tuple[np.ndarray, np.ndarray] | None
+) -> list[np.ndarray]:
+    """``rows.earlier`` of whole-number values, less the rows found violating before each target
+    row (a row leaves what is normal from the moment its violation is known)."""
+    sums = rows.earlier(codes, values, whole=True)
+    if found is None or not len(found[0]):
+        return sums
+    r, t = found
+    codes = np.asarray(codes, np.int64)
+    removed = as_of_sums_of(rows.at(rows.times()), rows.at(codes), t, codes[r], [v[r] for v in values])
+    return [a - b for a, b in zip(sums, removed, strict=True)]
 
 
 def track_record(

@@ -40,6 +40,7 @@ def _record(key: str, who: str, by: str) -> list[Feature]:
             f"past inspections ({{{key}_violation_rate:.0%}} smoothed, against "
             "{overall_violation_rate:.0%} overall)",
             show_when="notna",
+            uses_outcomes=True,
         ),
         Feature(
             f"{key}_inspections_before",
@@ -47,6 +48,7 @@ def _record(key: str, who: str, by: str) -> list[Feature]:
             f"Number of {who.lower()}'s declarations inspected before this one (0: no record).",
             f"{by} had {{{key}_inspections_before:,.0f}} earlier inspections",
             show_when="positive",
+            uses_outcomes=True,
         ),
         Feature(
             f"{key}_violations_before",
@@ -54,6 +56,7 @@ def _record(key: str, who: str, by: str) -> list[Feature]:
             f"Violations found in {who.lower()}'s declarations inspected before this one.",
             f"{by} was found violating {{{key}_violations_before:,.0f}} times before",
             show_when="positive",
+            uses_outcomes=True,
         ),
     ]
 
@@ -117,6 +120,7 @@ FEATURES = [
         "{consignee_country_violation_rate:.0%} (smoothed) of {consignee_country_inspections_before:,.0f} "
         "past inspections",
         show_when="notna",
+        uses_outcomes=True,
     ),
 ]
 

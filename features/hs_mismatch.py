@@ -10,6 +10,7 @@ description is compared with what was declared under the code and by the exporte
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -175,6 +176,16 @@ FEATURES = [
         show_when="positive",
     ),
 ]
+
+
+# learned without the declarations found violating before the row: they depend on outcomes
+_OUTCOME_BASED = {
+    "value_per_kg_log_ratio_to_code",
+    "value_per_kg_robust_z",
+    "value_per_kg_z_exporter",
+    "code_cover_violation_rate",
+}
+FEATURES = [replace(f, uses_outcomes=True) if f.name in _OUTCOME_BASED else f for f in FEATURES]
 
 
 # ---------------------------------------------------------------- fitted text model
@@ -473,9 +484,10 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     with np.errstate(divide="ignore", invalid="ignore"):
         vpk_all = np.where((value_all > 0) & (gross_all > 0), value_all / gross_all, np.nan)
     log_vpk_all = np.log(vpk_all)
-    usual = usual_by_code(rows, {"vpk": log_vpk_all}, {"vpk": value_prior(rows, ctx.hs_profiles)})["vpk"]
+    measure = {"vpk": log_vpk_all}
+    usual = usual_by_code(rows, measure, {"vpk": value_prior(rows, ctx.hs_profiles)}, ctx.labels)["vpk"]
     lane = rows.cached("exporter_code_lane", lambda: pair_codes(exporter, own_code_codes(rows)))
-    lane_mean, lane_sd, lane_n = usual_in_lane(rows, lane, {"vpk": log_vpk_all}, {"vpk": usual})["vpk"]
+    lane_mean, lane_sd, lane_n = usual_in_lane(rows, lane, measure, {"vpk": usual}, ctx.labels)["vpk"]
     x = rows.at(log_vpk_all)
     out["value_per_kg_log_ratio_to_code"] = x - usual.mean
     out["value_per_kg_robust_z"] = usual.z(x)

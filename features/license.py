@@ -278,21 +278,25 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     covers_q = _covers(hs_raw, hs_values, quote_raw, lic["hs_code"].to_numpy(dtype=object)[quote_lic], q_lic)
     quoted_ok = (q_lic >= 0) & covers_q
 
-    # which codes need a license: the reference prior, or learned as of each row's time
-    learned_all, quotes_before = _learned(rows, hs6_codes, quoted_ok, need=~prior_all)
+    # which codes need a license (target rows): the reference prior, or learned as of the row's time
+    learned_all, quotes_before = _learned(rows, hs6_codes, quoted_ok, need=~prior_all & rows.target)
     required_all = prior_all | learned_all
 
-    # the license each row is checked against: the quoted one, else the exporter's own
+    # the license each target row is checked against: the quoted one, else the exporter's own
     day = pd.Series(decl["declared_at"]).dt.normalize().to_numpy(dtype="datetime64[ns]")
     consignees = _consignees(rows, lic)
-    attributed = _attribute(decl, rows, lic, ~quoted_all & required_all, day, consignees)
+    attributed = _attribute(decl, rows, lic, ~quoted_all & required_all & rows.target, day, consignees)
     lic_row = np.where(quoted_all, q_lic, attributed)
 
     # the ledger: the holder's declarations quoting a license draw on it, earlier ones first
+    # (a declaration quoting none draws nothing: the ledger is what was declared against it)
     drawn, drawn_as = drawn_quantity(decl, rows)
-    holder = lic["exporter_id"].to_numpy(dtype=object)[np.maximum(q_lic, 0)]
-    draws = (q_lic >= 0) & (holder == decl["exporter_id"].to_numpy(dtype=object))
-    n_before, used_before = rows.earlier(np.where(draws, q_lic, -1), [None, drawn])
+    draws = np.flatnonzero(q_lic >= 0)
+    holder = lic["exporter_id"].to_numpy(dtype=object)[q_lic[draws]]
+    draws = draws[holder == decl["exporter_id"].to_numpy(dtype=object)[draws]]
+    key = np.full(len(decl), -1, dtype=np.int64)
+    key[draws] = q_lic[draws]
+    n_before, used_before = rows.earlier(key, [None, drawn])
 
     # ---- the checks of the target rows, compared only where a license was found
     n = len(idx)

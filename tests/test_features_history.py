@@ -226,3 +226,21 @@ def test_track_record_primitive_counts_only_outcomes_known_before():
     assert np.isnan(rate[:2]).all() and rate[2] > 0
     n, hits, rate = track_record(rows, None, rows.codes("exporter_id"))
     assert n.tolist() == [0.0, 0.0, 0.0] and np.isnan(rate).all()
+
+
+def test_declarations_found_violating_leave_what_is_normal_once_known():
+    history = [
+        {"declared_value_usd": 1000.0, "declared_at": at(1, h), "exporter_id": f"H{h}"} for h in range(9)
+    ]
+    history += [{"declared_value_usd": 1e6, "declared_at": at(2), "exporter_id": "X"}]  # D9: 1,000 USD/kg
+    decl = decl_of([*history, *({"declared_value_usd": 1000.0, "declared_at": at(d)} for d in (5, 9))])
+    x = np.log(decl["declared_value_usd"] / decl["gross_weight_kg"]).to_numpy()
+    found = labels([("D9", at(7), 1)])  # found violating on day 7
+    u = usual_by_code(Rows(decl), {"v": x}, labels=found)["v"]
+    # day 5: the violation is not known yet, D9 is part of the history (10 rows); day 9: the 11
+    # earlier rows (the day-5 row among them) but D9
+    assert u.n_code[-2] == 10 and u.n_code[-1] == 10
+    assert np.exp(u.mean[-1]) == pytest.approx(1.0, rel=1e-3)
+    assert np.exp(u.mean[-2]) > 1.5
+    # without outcomes every earlier row counts
+    assert usual_by_code(Rows(decl), {"v": x})["v"].n_code[-1] == 11
