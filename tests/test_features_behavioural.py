@@ -112,11 +112,15 @@ def test_concealment_too_heavy_for_the_declared_goods(world_features):
         "compounds hidden in ceramics make the consignment denser than ceramics pack; "
         f"median density ratio only {np.exp(gap.median()):.2f}x"
     )
+    # the code's upper end is learned from history (usual + 2 learned standard deviations), wider
+    # than a published range: fewer concealments pass it, clean rows almost never do
     above = (rows["density_above_code_max"] > 0).mean()
     clean_above = (clean_twins(f, rows)["density_above_code_max"] > 0).mean()
-    assert above > 0.5 and clean_above < 0.05, (
-        f"density above the code's maximum: {above:.0%} of concealments vs {clean_above:.0%} clean"
+    assert above > 0.15 and above > 20 * clean_above, (
+        f"density above the code's usual upper end: {above:.0%} of concealments vs {clean_above:.1%} clean"
     )
+    z = rows["weight_unusual_for_goods_z"].median()
+    assert z > 1.0, f"concealments lie only {z:.1f} standard deviations above the code's usual weight"
 
 
 def test_concealment_fills_containers_to_the_payload_limit(world_features):
@@ -196,12 +200,14 @@ def test_blending_alloys_at_an_odd_value_per_kg(world_features):
     assert easy.median() > np.log(3), (
         f"a ferro-alloy with rare earths mixed in is dear for its code ({np.exp(easy.median()):.1f}x)"
     )
+    # the usual is learned from the code's history, which holds the blenders' earlier undetected
+    # blends too: subtle blends stand out less than against a published price, but still do
     hard = matched_gap(f, planted(f, "blending", hard=True), "value_per_kg_log_ratio_to_code")
-    assert hard.median() > np.log(1.4) and (hard > 0).mean() > 0.9, (
+    assert hard.median() > 0.1 and (hard > 0).mean() > 0.6, (
         "even the subtle blends declare more per kg than plain ferro-alloy"
     )
     z = matched_gap(f, rows, "value_per_kg_robust_z")
-    assert z.median() > 2, "the value per kg lies outside the code's usual spread"
+    assert z.median() > 1.5, "the value per kg lies outside the code's usual spread"
 
 
 # ---------------------------------------------------------------- no_license
