@@ -268,7 +268,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             out[f.name] = np.nan
         context["license_required_why"] = np.where(prior, "export-controlled in the reference table", "")
         missing = ["license: licenses table absent, license coverage left empty"]
-        return FamilyResult(out, context, missing)
+        return FamilyResult(out, _as_text(context), missing)
 
     # the quoted license of every row (-1: none quoted, or not in the register) and whether it
     # covers the declared code, once per distinct (code, quote) pair
@@ -409,7 +409,14 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
         )
     context["license_problem"] = problem
     context["license_quota_text"] = _quota_text(problem, found, checked, quota, share)
-    return FamilyResult(out.astype("float64"), context, [])
+    return FamilyResult(out.astype("float64"), _as_text(context), [])
+
+
+def _as_text(context: pd.DataFrame) -> pd.DataFrame:
+    """Text context columns as object dtype, whatever their values (NaN only, or strings), so that
+    a frame's rows describe the same way alone or among others."""
+    text = [c for c in context.columns if not pd.api.types.is_numeric_dtype(context[c])]
+    return context.astype({c: object for c in text})
 
 
 # ---------------------------------------------------------------- the register
