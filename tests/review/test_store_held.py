@@ -112,3 +112,15 @@ def test_an_outcome_on_a_held_case_is_exported_as_a_rule_selection(store: CaseSt
     assert store.export_outcomes(out) == 1
     row = pd.read_csv(out, dtype=str).iloc[0]
     assert (row["declaration_id"], row["outcome"], row["selected_by"]) == ("H-1", "violation", "rule")
+
+
+def test_the_review_queue_lists_held_cases_and_their_page_shows_the_problems(store: CaseStore, make_client):
+    store.upsert_cases(held().cases)
+    client = make_client("alice")
+    queue = client.get("/cases", params={"channel": "held"})
+    assert queue.status_code == 200
+    assert 'href="/cases/H-1"' in queue.text and 'href="/cases/H-2"' in queue.text
+    page = client.get("/cases/H-2")
+    assert page.status_code == 200
+    assert "held" in page.text
+    assert "hs_code &#39;&lt;b&gt;x&lt;/b&gt;&#39; must be 6 to 10 digits" in page.text  # escaped
