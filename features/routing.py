@@ -13,6 +13,8 @@ rate and the origin's overall share); the port table only gives coordinates.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
@@ -231,26 +233,41 @@ def _route_geometry(
 def _known_sea_legs(coords: pd.DataFrame) -> None:
     """Hand the committed leg table to ``sea_lanes`` for the ports whose coordinates are the
     shipped reference's (a port table with other coordinates gets its legs computed)."""
+    ref, legs, ends = _committed_legs()
+    mine = coords.reindex(ref.index)
+    same = ((mine["lat"] == ref["lat"]) & (mine["lon"] == ref["lon"])).to_numpy()
+    keep = same[ends[0]] & same[ends[1]]
+    if keep.any():
+        legs = legs[keep]
+        remember(legs["lat1"], legs["lon1"], legs["lat2"], legs["lon2"], legs["km"])
+
+
+@cache
+def _committed_legs() -> tuple[pd.DataFrame, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """The reference port coordinates, the committed legs with both ends' coordinates, and the
+    positions of each leg's ends in the reference."""
     from data.reference import ports as reference_ports
     from data.reference import sea_legs
 
     ref = _port_coords(reference_ports())
-    both = coords.index.intersection(ref.index)
-    same = both[
-        (coords.loc[both, "lat"].to_numpy() == ref.loc[both, "lat"].to_numpy())
-        & (coords.loc[both, "lon"].to_numpy() == ref.loc[both, "lon"].to_numpy())
-    ]
     legs = sea_legs()
-    legs = legs[legs["from_locode"].isin(same) & legs["to_locode"].isin(same)]
-    if legs.empty:
-        return
-    a, b = ref.loc[legs["from_locode"]], ref.loc[legs["to_locode"]]
-    remember(a["lat"], a["lon"], b["lat"], b["lon"], legs["km"])
+    a, b = ref.index.get_indexer(legs["from_locode"]), ref.index.get_indexer(legs["to_locode"])
+    known = (a >= 0) & (b >= 0)
+    legs, a, b = legs[known].reset_index(drop=True), a[known], b[known]
+    legs = legs.assign(
+        lat1=ref["lat"].to_numpy()[a],
+        lon1=ref["lon"].to_numpy()[a],
+        lat2=ref["lat"].to_numpy()[b],
+        lon2=ref["lon"].to_numpy()[b],
+    )
+    return ref, legs, (a, b)
 
 
 def _distance_km(lat1, lon1, lat2, lon2, wanted: np.ndarray) -> np.ndarray:
-    """Sea-lane km of the wanted legs, great circle where an end is off the lanes; NaN elsewhere."""
+    """Sea-lane km of the wanted legs, great circle where an end is off the lanes; NaN where an
+    end has no coordinates."""
     out = np.full(len(wanted), np.nan)
+    wanted = wanted & ~(np.isnan(lat1) | np.isnan(lon1) | np.isnan(lat2) | np.isnan(lon2))
     great = haversine_km(lat1[wanted], lon1[wanted], lat2[wanted], lon2[wanted])
     sea = sea_km(lat1[wanted], lon1[wanted], lat2[wanted], lon2[wanted])
     out[wanted] = np.where(np.isnan(sea), great, sea)

@@ -139,13 +139,15 @@ def remember(lat1, lon1, lat2, lon2, km) -> None:
 
 
 def _distinct_legs(legs: pd.DataFrame) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
-    codes, uniques = pd.MultiIndex.from_frame(legs).factorize()
-    return codes, [tuple(float(x) for x in k) for k in uniques]
+    uniques, codes = np.unique(legs.to_numpy(dtype=float), axis=0, return_inverse=True)
+    return codes.reshape(-1), list(map(tuple, uniques.tolist()))
 
 
 def _compute(legs: np.ndarray) -> np.ndarray:
     """Sea km of distinct legs (rows lat1, lon1, lat2, lon2): one search per departure node."""
     lat1, lon1, lat2, lon2 = legs.T
+    if ((lat1 == lat2) & (lon1 == lon2)).all():  # from a place to itself: nothing to search
+        return np.where(np.isnan(lat1) | np.isnan(lon1), np.nan, 0.0)
     node1, snap1 = snap(lat1, lon1)
     node2, snap2 = snap(lat2, lon2)
     great = haversine_km(lat1, lon1, lat2, lon2)
