@@ -16,6 +16,11 @@ are reported as their own counts instead. Person ids and company ids share one i
 companies whose canonical name equals a listed name or alias; one multi-source search from
 all of them gives every company's distance and path. No link within ``MAX_STEPS`` is NaN.
 
+Names are compared as sanctions screening compares them (``features.names``: rigour's legal
+forms of every language reduced to their class, other scripts transliterated), so "ООО
+Ромашка", "Romashka OOO" and "Romashka LLC" are one name, and fuzzy similarity is taken
+between the distinctive cores (rapidfuzz ``token_sort_ratio``, one matrix per chunk).
+
 Context columns are categoricals (one copy of each path or name, not one per row).
 """
 
@@ -42,7 +47,7 @@ FEATURES = [
         "exporter_watchlist_name_score",
         FAMILY,
         "Similarity (0-100) of the exporter's name to the closest listed name or alias, "
-        "legal forms ignored; below 50 counts as 0.",
+        "legal forms and script ignored; below 50 counts as 0.",
         "exporter name '{exporter_name}' resembles listed '{exporter_watchlist_best_name}' "
         "(watchlist id {exporter_watchlist_best_id}), {exporter_watchlist_name_score:.0f}/100",
         show_when="positive",
@@ -51,7 +56,7 @@ FEATURES = [
         "consignee_watchlist_name_score",
         FAMILY,
         "Similarity (0-100) of the consignee's name to the closest listed name or alias, "
-        "legal forms ignored; below 50 counts as 0.",
+        "legal forms and script ignored; below 50 counts as 0.",
         "consignee name '{consignee_name}' resembles listed "
         "'{consignee_watchlist_best_name}' (watchlist id {consignee_watchlist_best_id}), "
         "{consignee_watchlist_name_score:.0f}/100",
