@@ -215,6 +215,8 @@ class Rows:
         fat, fok = first_at_time[at], first_of_key[at]
         keyless = k[at] < 0
         del where_in_order, first_at_time, first_of_key
+        if whole and len(values) > 1 and all(v is not None for v in values):
+            return _block_sums(values, order, fat, fok, keyless)
         csum = np.empty(n + 1)
         csum[0] = 0.0
         out = []
@@ -275,6 +277,28 @@ class Rows:
             hit = (labels, label_prior(self.at(self.times()), lt, lv))
             self._memo[key] = hit
         return hit[1]
+
+
+def _block_sums(
+    values: Sequence[np.ndarray], order: np.ndarray, fat: np.ndarray, fok: np.ndarray, keyless: np.ndarray
+) -> list[np.ndarray]:
+    """``Rows.earlier``'s sums of whole-number values, several columns at a time: one row gather
+    and one cumulative sum per block (the same exact sums as one value at a time)."""
+    out: list[np.ndarray] = []
+    width = 6
+    for start in range(0, len(values), width):
+        block = np.column_stack([np.asarray(v, "float64") for v in values[start : start + width]])
+        ordered = np.nan_to_num(block[order], copy=False)
+        del block
+        csum = np.empty((len(order) + 1, ordered.shape[1]))
+        csum[0] = 0.0
+        np.cumsum(ordered, axis=0, out=csum[1:])
+        del ordered
+        before = csum[fat] - csum[fok]
+        del csum
+        before[keyless] = 0.0
+        out += [np.ascontiguousarray(before[:, j]) for j in range(before.shape[1])]
+    return out
 
 
 def rows_of(decl: pd.DataFrame, ctx: FeatureContext) -> Rows:
