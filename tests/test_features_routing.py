@@ -445,3 +445,15 @@ def test_routes_between_committed_ports_search_no_network():
     moved = table.assign(lat=np.where(table["locode"] == "SGSIN", 1.3, table["lat"]))
     routing.compute(decl, FeatureContext(ports=moved))  # other coordinates: measured afresh
     assert sea_lanes._network.cache_info().currsize == 1
+
+
+def test_sea_distance_is_the_same_both_ways_and_zero_in_port():
+    t = real_ports("KRPUS", "BRSSZ", "GRPIR").set_index("locode")
+    sea_lanes._memo.clear()
+    there = sea_lanes.sea_km(t["lat"], t["lon"], t["lat"].iloc[::-1], t["lon"].iloc[::-1])
+    sea_lanes._memo.clear()  # measured afresh, the other way round
+    back = sea_lanes.sea_km(t["lat"].iloc[::-1], t["lon"].iloc[::-1], t["lat"], t["lon"])
+    assert np.array_equal(there, back)  # to the last bit: equal rows must get equal features
+    assert there[0] > 15_000
+    assert sea_lanes.sea_km(t["lat"], t["lon"], t["lat"], t["lon"]).tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(sea_lanes.sea_km([np.nan], [0.0], [1.0], [1.0])).all()
