@@ -988,13 +988,17 @@ def track_record(
 
 
 def ratio_text(ratio: np.ndarray) -> pd.Series:
-    """'12x' for ratios of 1 or more, '1/12 of' below (NaN: empty); formatted once per distinct
-    rounding."""
+    """'12x' for ratios of 1 or more, '1/12 of' below, 'about' within 5% (NaN: empty); formatted
+    once per distinct rounding."""
     ratio = np.asarray(ratio, dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         shown = np.where(ratio >= 1, np.round(ratio, 1), np.round(1 / ratio, 1))
     shown = np.where(shown >= 10, np.rint(shown), shown)
     uniq, inverse = np.unique(np.nan_to_num(shown, nan=-1.0), return_inverse=True)
-    texts = pd.Series([f"{x:,.4g}x" for x in uniq] + [f"1/{x:,.4g} of" for x in uniq] + [None], dtype=object)
+    texts = pd.Series(
+        [f"{x:,.4g}x" for x in uniq] + [f"1/{x:,.4g} of" for x in uniq] + [None, "about"], dtype=object
+    )
     pick = np.where(np.isnan(shown), 2 * len(uniq), np.where(ratio >= 1, inverse, len(uniq) + inverse))
+    with np.errstate(invalid="ignore"):
+        pick = np.where((ratio > 0.95) & (ratio < 1.05), 2 * len(uniq) + 1, pick)
     return texts.take(pick).reset_index(drop=True)

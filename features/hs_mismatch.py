@@ -98,7 +98,7 @@ FEATURES = [
         "exporter_share_of_this_heading",
         FAMILY,
         "Share of the exporter's earlier declarations under the same heading (empty for a first shipment).",
-        "only {exporter_share_of_this_heading:.0%} of the exporter's {exporter_declarations_before:,.0f} "
+        "{exporter_share_of_this_heading:.0%} of the exporter's {exporter_declarations_before:,.0f} "
         "earlier shipments were under heading {declared_heading}",
         show_when="notna",
     ),
@@ -151,7 +151,7 @@ FEATURES = [
         FAMILY,
         "Share of the code's earlier declarations that carried this description (normalised; empty "
         "when the code has no history).",
-        "description '{goods_description_short}' was used in only {description_share_under_code:.1%} "
+        "description '{goods_description_short}' was used in {description_share_under_code:.1%} "
         "of {code_described_history:,.0f} earlier declarations of {hs6_code}",
         show_when="notna",
     ),

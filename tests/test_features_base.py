@@ -216,3 +216,10 @@ def test_monthly_stats_row_order_does_not_matter():
     again = as_of_monthly_stats(shuffled["v"], shuffled["g"], shuffled["t"])
     pd.testing.assert_frame_equal(out, again.loc[out.index])
     assert out["median"].tolist()[1] == 2.0 and out["median"].tolist()[3] == 2.0
+
+
+def test_ratio_text_says_how_many_times_or_what_fraction():
+    from features.base import ratio_text
+
+    got = ratio_text(np.array([373.2, 1 / 300, 1.5, 1 / 1.5, 0.97, np.nan])).tolist()
+    assert got == ["373x", "1/300 of", "1.5x", "1/1.5 of", "about", None]
