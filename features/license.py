@@ -251,6 +251,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
         quoted_all = quoted_value[quote_raw]
     else:
         quote_raw, quote_values = np.zeros(n_all, np.int64), pd.Series([np.nan], dtype=object)
+        quoted_value = np.zeros(1, dtype=bool)
         quoted_all = np.zeros(n_all, dtype=bool)
 
     out = pd.DataFrame(index=idx, dtype="float64")

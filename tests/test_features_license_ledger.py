@@ -279,3 +279,12 @@ def test_without_the_register_only_the_prior_is_known():
     f, c = check([{}, {"hs_code": "2601110000", "license_id": None}], register=None)
     assert f["controlled_goods"].tolist() == [1.0, 0.0]
     assert f.drop(columns="controlled_goods").isna().all().all()
+
+
+def test_declarations_without_a_license_column_are_checked_against_the_exporters_own():
+    frame = decl([{}, {"exporter_id": "E5"}, {"consignee_name": "Osaka Trading"}]).drop(columns="license_id")
+    result = license.compute(frame, FeatureContext(hs_profiles=PROFILES, licenses=REGISTER))
+    f, c = result.features, result.context
+    assert f["license_missing"].tolist() == [1.0, 1.0, 1.0]  # nothing quoted
+    assert f["license_check_failures"].tolist() == [0.0, 1.0, 1.0]
+    assert c["license_checks_failed"].tolist() == ["", "exists", "consignee"]
