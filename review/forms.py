@@ -33,9 +33,13 @@ class OutcomeForm:
     """The outcome form as submitted (raw text), to show back with its errors."""
 
     outcome: str = ""
-    typology: str = ""
+    typology: str = ""  # ';'-separated when several were ticked
     seized_value_usd: str = ""
     note: str = ""
+
+    @property
+    def typologies(self) -> list[str]:
+        return [t for t in self.typology.split(";") if t]
 
 
 def parse_version(raw: str) -> int | None:
@@ -70,13 +74,16 @@ def parse_outcome_form(form: OutcomeForm) -> tuple[OutcomeValues | None, list[st
     """Check the outcome form; returns the values to save, or None and every problem found."""
     errors: list[str] = []
     outcome = form.outcome.strip()
-    typology = form.typology.strip()
+    chosen = list(dict.fromkeys(t.strip() for t in form.typology.split(";") if t.strip()))
+    typology = ";".join(t for t in typologies() if t in chosen)  # the contract's order, no repeats
     if outcome not in OUTCOMES:
         errors.append("Choose an outcome: violation found, clear, or not inspected.")
-    if typology and typology not in typologies():
-        errors.append(f"Unknown typology; choose one of: {', '.join(typologies())}.")
+    if any(t not in typologies() for t in chosen):
+        errors.append(f"Unknown typology; choose among: {', '.join(typologies())}.")
     elif outcome == "violation" and not typology:
-        errors.append("Choose the typology of the violation (how the goods were smuggled).")
+        errors.append(
+            "Choose the typology of the violation (how the goods were smuggled; tick several if need be)."
+        )
     elif outcome in ("clear", "not_inspected") and typology:
         errors.append("A typology goes only with a violation; clear it or choose 'violation'.")
     seized, problem = parse_seized_value(form.seized_value_usd)

@@ -163,14 +163,14 @@ def record_outcome(
     csrf_token: Annotated[str, Form()] = "",
     version: Annotated[str, Form()] = "",
     outcome: Annotated[str, Form()] = "",
-    typology: Annotated[str, Form()] = "",
+    typology: Annotated[list[str] | None, Form()] = None,
     seized_value_usd: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Record an outcome; bad values or a stale version save nothing and say why."""
     check_post(request, viewer.csrf_token, csrf_token)
     case = _visible_case(request, viewer, declaration_id)
-    form = OutcomeForm(outcome, typology, seized_value_usd, note)
+    form = OutcomeForm(outcome, ";".join(typology or []), seized_value_usd, note)
     values, errors = parse_outcome_form(form)
     expected = parse_version(version)
     if expected is None:

@@ -75,11 +75,11 @@ class Case(Base):
     ownership_path: Mapped[str] = mapped_column(Text, default="[]")
     exporter_history: Mapped[str] = mapped_column(Text, default="[]")
     model_version: Mapped[str] = mapped_column(String(64), default="")
-    typology_hint: Mapped[str] = mapped_column(String(32), default="")
+    typology_hint: Mapped[str] = mapped_column(String(160), default="")  # ';'-separated
     status: Mapped[str] = mapped_column(String(16), default="open")
     assignee: Mapped[str | None] = mapped_column(String(64), ForeignKey("users.username"))
     outcome: Mapped[str | None] = mapped_column(String(16))
-    typology: Mapped[str | None] = mapped_column(String(32))
+    typology: Mapped[str | None] = mapped_column(String(160))  # ';'-separated: several per case
     seized_value_usd: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str | None] = mapped_column(String(64))

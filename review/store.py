@@ -594,12 +594,13 @@ class CaseStore:
         for column in ("channel", "status"):
             if value := getattr(query, column):
                 conditions.append(CASES.c[column] == value)
-        if query.typology:
+        if query.typology:  # one word of a ';'-separated list
+
+            def holds(column):
+                return (literal(";") + column + literal(";")).contains(f";{query.typology};", autoescape=True)
+
             conditions.append(
-                or_(
-                    CASES.c.typology == query.typology,
-                    and_(CASES.c.typology.is_(None), CASES.c.typology_hint == query.typology),
-                )
+                or_(holds(CASES.c.typology), and_(CASES.c.typology.is_(None), holds(CASES.c.typology_hint)))
             )
         if query.assignee == UNASSIGNED:
             conditions.append(CASES.c.assignee.is_(None))

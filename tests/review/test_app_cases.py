@@ -344,3 +344,30 @@ def test_a_stale_assignment_is_a_conflict(make_client, store: CaseStore) -> None
     assert response.status_code == 409
     assert "alice changed this case" in response.text and "assignment was NOT saved" in response.text
     assert store.get_case("D000000").assignee == "alice"
+
+
+def test_several_typologies_are_recorded_exported_and_found_in_the_queue(
+    make_client, store: CaseStore, tmp_path
+) -> None:
+    alice = make_client("alice")
+    page = alice.get(CASE)
+    data = {
+        "csrf_token": csrf_of(page.text),
+        "version": str(version_of(page.text)),
+        "outcome": "violation",
+        "typology": ["routing", "no_license"],  # ticked boxes arrive as repeated fields
+        "seized_value_usd": "2500",
+        "note": "",
+    }
+    saved = alice.post(f"{CASE}/outcome", data=data, follow_redirects=True)
+    assert saved.status_code == 200, saved.text[-500:]
+    assert store.get_case("D000000").typology == "routing;no_license"  # the contract's order
+    assert 'value="routing" checked' in alice.get(CASE).text
+    out = tmp_path / "outcomes.csv"
+    store.export_outcomes(out)
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("declaration_id")
+    assert frame.loc["D000000", "typology"] == "routing;no_license"
+    sam = make_client("sam")
+    for word in ("routing", "no_license"):
+        assert "D000000" in queue_ids(sam.get(f"/cases?typology={word}&per_page=200").text), word
+    assert "D000000" not in queue_ids(sam.get("/cases?typology=shell&per_page=200").text)
