@@ -153,9 +153,10 @@ def train(
     ] = None,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as challenger only.")] = False,
     truth: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            help="Generated worlds only: truth CSV to also evaluate every row of the validation window."
+            help="Generated worlds only: truth file(s) to also evaluate every row of the validation window "
+            "(repeat for the truth of scored days appended to the history)."
         ),
     ] = None,
     dask: DaskChoice = None,
@@ -319,7 +320,7 @@ def pipeline(
         mapping=None,
         outcomes=None,
         no_promote=False,
-        truth=world / "truth" / "history_truth.csv",
+        truth=sorted((world / "truth").glob("*_truth.*")),
         dask=dask,
     )
     typer.echo("\n== Scoring the next day ==")

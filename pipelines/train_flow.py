@@ -144,7 +144,7 @@ def train_flow(
     outcomes: list[Path] | None = None,
     params_override: dict[str, Any] | None = None,
     promote: bool = True,
-    truth: Path | None = None,
+    truth: Path | list[Path] | None = None,
     dask: str | None = None,
 ) -> TrainOutcome:
     """Train, evaluate against baselines, log to MLflow, register, and promote if better.
@@ -167,7 +167,7 @@ def _train(
     outcomes: list[Path] | None,
     params_override: dict[str, Any] | None,
     promote: bool,
-    truth: Path | None,
+    truth: Path | list[Path] | None,
 ) -> TrainOutcome:
     import mlflow
 
@@ -226,16 +226,17 @@ def _train(
     views = evaluate_scorers_task(data, {"model": best.window_scores, **base_scores}, cfg)
     comparison = {view: comparison_table(metrics, rates, prefix) for view, (prefix, metrics) in views.items()}
     truth_table = None
-    if truth is not None:
+    truth_files = [Path(truth)] if isinstance(truth, (str, Path)) else [Path(t) for t in truth or []]
+    if truth_files:
         from models.training import evaluate_on_truth
 
-        truth_metrics, uncovered = evaluate_on_truth(
-            data, best.model.booster, generic.booster, _read_truth(Path(truth)), rates
-        )
+        truths = pd.concat([_read_truth(t) for t in truth_files], ignore_index=True)
+        truth_metrics, uncovered = evaluate_on_truth(data, best.model.booster, generic.booster, truths, rates)
         if uncovered:
             log.warning(
-                f"{uncovered:,} declarations of the validation window are not in {truth}: left out of the "
-                "evaluation against the truth (give the truth of appended days too)"
+                f"{uncovered:,} declarations of the validation window are in none of the truth files: left "
+                "out of the evaluation against the truth, not counted as clean (give the truth of appended "
+                "days too: --truth FILE, repeated)"
             )
         truth_table = comparison_table(truth_metrics, rates)
     best = refit_task(data, best, cfg, engine)

@@ -145,3 +145,33 @@ def test_rolling_folds_validate_each_window_on_the_past():
         assert (t[f.train] + pd.Timedelta(days=2) < f.cutoff).all()  # outcomes known before the cut-off
     assert folds[0].end == folds[1].cutoff and folds[-1].end is None
     assert t[folds[-1].valid].max() == t.max()
+
+
+def test_truth_evaluation_leaves_out_rows_the_truth_does_not_cover():
+    """A scored day appended to the history without its truth is left out, not counted as clean."""
+    import xgboost as xgb
+
+    from features.build import FeatureSet, feature_names
+    from models.evaluate import generic_matrix
+    from models.split import TimeSplit
+    from models.training import TrainingData, evaluate_on_truth
+
+    rng = np.random.default_rng(3)
+    n = 400
+    ids = pd.Series([f"D{i:04d}" for i in range(n)])
+    t = pd.Series(pd.date_range("2026-01-01", periods=n, freq="h"))
+    matrix = pd.DataFrame(rng.random((n, len(feature_names()))), columns=feature_names())
+    context = pd.DataFrame(
+        {"declared_at": t, "declared_value_usd": 1000.0, "gross_weight_kg": 10.0, "hs_code": "2846900000"}
+    )
+    y = (matrix.iloc[:, 0] > 0.9).astype(float).to_numpy()
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(matrix, label=y), 5)
+    generic = xgb.train({"max_depth": 2}, xgb.DMatrix(generic_matrix(matrix, context), label=y), 5)
+    split = TimeSplit(np.ones(1, bool), np.ones(1, bool), t.iloc[200])
+    data = TrainingData(FeatureSet(ids, matrix, context), pd.DataFrame(), split, t.iloc[:1])
+    covered = ids.iloc[:300]  # the last 100 rows (an appended day) have no truth
+    truth = pd.DataFrame({"declaration_id": covered, "is_violation": y[:300], "true_value_usd": 1.0})
+    metrics, uncovered = evaluate_on_truth(data, booster, generic, truth, [5])
+    assert uncovered == 100
+    assert metrics["model"]["n_items"] == 100  # rows 200..299: the window's rows with a truth
+    assert metrics["model"]["n_violations"] == y[200:300].sum()
