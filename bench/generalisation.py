@@ -80,6 +80,7 @@ def run_seed(profile: str, seed: int, days: int, rows_per_day: int, manifest_day
     from models.select import Capacity, rules_from_config
     from models.train import predict
     from models.training import (
+        INSPECTION_TRUTH,
         baselines,
         estimate_propensity,
         evaluate,
@@ -122,9 +123,7 @@ def run_seed(profile: str, seed: int, days: int, rows_per_day: int, manifest_day
     best = refit_on_all_labels(data, best, m.params, mw)
     base_scores, generic = baselines(data, m.params, m.num_boost_round, m.early_stopping_rounds)
     valid = evaluate(data, data.split, best.window_scores, rates, mw, 200)
-    truth_valid, _ = evaluate_on_truth(
-        data, best.model.booster, generic.booster, truth.rename(columns={}), list(RATES)
-    )
+    truth_valid, _ = evaluate_on_truth(data, best.model.booster, generic.booster, truth, list(RATES))
     trained = time.perf_counter() - t0
 
     # score the manifest as `score` does
@@ -194,6 +193,7 @@ def run_seed(profile: str, seed: int, days: int, rows_per_day: int, manifest_day
         "share": share,
         "valid": valid,
         "truth_valid": truth_valid["model"],
+        "truth_found": truth_valid.get(INSPECTION_TRUTH, truth_valid["model"]),
         "choice": best.name,
         "trees": best.trees,
         "seconds": time.perf_counter() - t0,
@@ -253,16 +253,17 @@ def _print(res: dict) -> None:
         f"  top-5% positive contributions: novelty {res['share']['novelty']:.0%}, "
         f"track record {res['share']['track record']:.0%} (together {sum(res['share'].values()):.0%})"
     )
-    v, tv = res["valid"], res["truth_valid"]
+    v, tv, tf = res["valid"], res["truth_valid"], res["truth_found"]
     nan = float("nan")
     print(
         f"  training's latest window: labelled PR-AUC {v['pr_auc']:.3f}; "
         f"fair IPW PR-AUC {v.get('ipw_pr_auc', nan):.3f} "
         f"(90% interval {v.get('ipw_pr_auc_low', nan):.3f}-{v.get('ipw_pr_auc_high', nan):.3f}); "
         f"random quota PR-AUC {v.get('random_quota_pr_auc', nan):.3f} "
-        f"({int(v.get('random_quota_items', 0))} items); truth PR-AUC {tv['pr_auc']:.3f}; "
-        f"IPW P@5% {v.get('ipw_precision_at_5pct', nan):.3f} vs truth {tv['precision_at_5pct']:.3f}, "
-        f"IPW R@5% {v.get('ipw_recall_at_5pct', nan):.3f} vs truth {tv['recall_at_5pct']:.3f}"
+        f"({int(v.get('random_quota_items', 0))} items); truth PR-AUC {tv['pr_auc']:.3f} "
+        f"(what an inspection would find: {tf['pr_auc']:.3f}); "
+        f"IPW P@5% {v.get('ipw_precision_at_5pct', nan):.3f} vs {tf['precision_at_5pct']:.3f}, "
+        f"IPW R@5% {v.get('ipw_recall_at_5pct', nan):.3f} vs {tf['recall_at_5pct']:.3f}"
     )
     print(
         f"  {res['propensity']}; chose {res['choice']}, {res['trees']} trees; "

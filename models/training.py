@@ -280,6 +280,9 @@ def baselines(
     return scores, generic
 
 
+INSPECTION_TRUTH = "model, violations an inspection would find"
+
+
 def evaluate_on_truth(
     data: TrainingData,
     model_booster,
@@ -292,7 +295,9 @@ def evaluate_on_truth(
 
     Labelled rows were chosen by the old rules; the truth covers all rows, so this is the
     unbiased picture (a real administration has no such file). ``truth`` has declaration_id,
-    is_violation and true_value_usd. Declarations the truth file does not cover (e.g. a scored
+    is_violation and true_value_usd, and may say whether an inspection would find the violation
+    (``found_if_inspected``: inspectors miss some), which is what the fair estimates estimate.
+    Declarations the truth file does not cover (e.g. a scored
     day appended to the history whose truth was not given) are left out, never counted as
     clean; their number is returned beside the metrics.
     """
@@ -317,6 +322,9 @@ def evaluate_on_truth(
         "generic": predict(generic_booster, generic_matrix(matrix, ctx.iloc[window_rows_])),
     }
     metrics = {name: ranking_metrics(s, y, value, tuple(rates)) for name, s in scorers.items()}
+    if "found_if_inspected" in t:  # what the labels of a full inspection would say: the fair figures' target
+        found = t["found_if_inspected"].reindex(ids).astype(float).to_numpy()
+        metrics[INSPECTION_TRUTH] = ranking_metrics(scorers["model"], found, value, tuple(rates))
     return metrics, int((~covered).sum())
 
 

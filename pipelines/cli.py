@@ -217,7 +217,10 @@ def train(
             f"Full model vs generic baseline at {rate} inspected: precision {gain:+.3f}, revenue {rev:+.3f}"
         )
     if outcome.truth_comparison is not None:
-        typer.echo("\nEvery declaration of the validation window against the generated truth")
+        typer.echo(
+            "\nEvery declaration of the validation window against the generated truth (the fair figures "
+            "above estimate the last row: inspectors miss some violations, and labels cannot show those)"
+        )
         typer.echo(outcome.truth_comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(
         f"\nMLflow run {outcome.run_id} in {settings.mlflow_tracking_uri} (see it with: make mlflow-ui)"

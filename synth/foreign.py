@@ -992,6 +992,7 @@ def _truth(r: dict, decl_ids: np.ndarray) -> pd.DataFrame:
             "scheme": _str(np.where(viol, r["scheme"], None)),
             "true_hs_code": _str(fc.CODES[r["true_code"]]),
             "true_value_usd": np.round(r["true_value"], 2),
+            "found_if_inspected": r["would_find"] & viol,
         }
     )[list(TRUTH_COLUMNS)]
 
@@ -1155,9 +1156,8 @@ def _inspections(
     random_pick = history & (rng.random(n) < knobs.random_inspection_share)
     rule_pick = history & ~random_pick & (rng.random(n) < prob)
     chosen = np.flatnonzero(random_pick | rule_pick)
-    viol = r["primary"][chosen] >= 0
-    miss = np.where(r["weak"][chosen], knobs.weak_miss_rate, knobs.inspector_miss_rate)
-    found = viol & (rng.random(len(chosen)) >= miss)
+    rng.random(len(chosen))  # drawn as before, so the later draws stay as they were
+    found = (r["primary"][chosen] >= 0) & r["would_find"][chosen]
     on = r["day"][chosen] + rng.integers(0, 15, len(chosen))
     keep = on <= days - 1
     chosen, found, on = chosen[keep], found[keep], on[keep]
@@ -1229,6 +1229,10 @@ def generate_foreign_world(
     cids = _company_ids(rng, parties.ents)
     licenses, lic_ids = _licence_frame(rng, parties, lic, cids, start_day)
     decl = _declarations(rng, parties, knobs, r, cids, lic_ids, start_day, decl_ids)
+    # whether an inspection would find each violation, from a stream of its own (weak signals hide better)
+    detect = np.random.Generator(np.random.PCG64([seed, 0xF0E2])).random(len(decl_ids))
+    miss = np.where(r["weak"], knobs.weak_miss_rate, knobs.inspector_miss_rate)
+    r["would_find"] = detect >= miss
     truth = _truth(r, decl_ids)
     companies, ownership, officers, watchlist = _registry(rng, parties, cids, start_day)
     history = r["day"] < days

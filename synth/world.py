@@ -51,6 +51,9 @@ TRUTH_COLUMNS = (
     "scheme",
     "true_hs_code",
     "true_value_usd",
+    # would an inspection of this row find its violation (inspectors miss some): what the labels of a
+    # full inspection would say, to check the fair estimates of training against
+    "found_if_inspected",
 )
 SECONDARY_OPTIONS: dict[str, tuple[str, ...]] = {
     "mislabel": ("undervaluation", "routing", "shell"),
@@ -1972,8 +1975,9 @@ def _inspections(
     hit: np.ndarray,
     history: np.ndarray,
     days: int,
+    would_find: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Old rules regime plus a random quota; inspectors miss some violations."""
+    """Old rules regime plus a random quota; inspectors miss some violations (``would_find``)."""
     n = len(r["day"])
     role = cat.role[r["code"]]
     prob = np.zeros(n)
@@ -1990,9 +1994,8 @@ def _inspections(
     random_pick = history & (rng.random(n) < knobs.random_inspection_share)
     rule_pick = history & ~random_pick & (rng.random(n) < prob)
     chosen = np.flatnonzero(random_pick | rule_pick)
-    viol = r["typ"][chosen] > 0
-    detect = np.where(r["hard"][chosen], 0.8, 0.93)
-    found = viol & (rng.random(len(chosen)) < detect)
+    rng.random(len(chosen))  # drawn as before, so the recording dates below stay as they were
+    found = would_find[chosen]
     on = r["day"][chosen] + rng.integers(0, 11, len(chosen))
     keep = on <= days - 1  # results recorded after the last history day are still pending
     chosen, found, on = chosen[keep], found[keep], on[keep]
@@ -2248,10 +2251,13 @@ def generate_world(
     companies, ownership, officers, watchlist, cids = _company_tables(rng, parties.registry, start_day, names)
     licenses, lic_ids = _license_frame(rng, cat, parties, lic, cids, names, start_day)
     decl = _declaration_frame(cat, geo, parties, r, cids, lic_ids, start_day, exp_names, cons_names, decl_ids)
-    truth = _truth_frame(cat, r, decl_ids)
+    # whether an inspection would find each violation, from a stream of its own (hard cases hide better)
+    detect = np.random.Generator(np.random.PCG64([seed, 1])).random(len(decl_ids))
+    would_find = (r["typ"] > 0) & (detect < np.where(r["hard"], 0.8, 0.93))
+    truth = _truth_frame(cat, r, decl_ids).assign(found_if_inspected=would_find)
     history = r["day"] < days
     hit = _watchlist_hits(parties, r, watchlist)
-    ins = _inspections(rng, cat, parties, knobs, r, hit, history, days)
+    ins = _inspections(rng, cat, parties, knobs, r, hit, history, days, would_find)
     inspections = _inspection_frame(cat, r, ins, decl_ids, start_day)
     manifest_date = str(start_day + np.timedelta64(days, "D"))
     world = World(
