@@ -5,14 +5,20 @@ No markup is built here, so no text from a declaration ever reaches the page une
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-WATERFALL_WIDTH = 680
-LABEL_WIDTH = 230
-VALUE_WIDTH = 70
-ROW_HEIGHT = 26
-TOP = 8
-MAX_LABEL = 34
+WATERFALL_WIDTH = 820
+LABEL_WIDTH = 440  # the reason's text, on up to two lines
+VALUE_WIDTH = 80
+ROW_HEIGHT = 36
+TOP = 26  # room for the probability axis
+LABEL_CHARS = 66  # characters per line of a label
+LABEL_LINES = 2
+TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+START_LABEL = "start: the model's average risk, before this declaration's evidence"
+REST_LABEL = "all other features together"
+SCORE_LABEL = "risk score"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -20,72 +26,119 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def label_lines(text: str, width: int = LABEL_CHARS, lines: int = LABEL_LINES) -> tuple[str, ...]:
+    """``text`` wrapped to at most ``lines`` lines of ``width`` characters, the last one cut
+    with an ellipsis when the text is longer."""
+    import textwrap
+
+    wrapped = textwrap.wrap(text, width, break_long_words=True) or [""]
+    if len(wrapped) <= lines:
+        return tuple(wrapped)
+    rest = " ".join(wrapped[lines - 1 :])
+    return (*wrapped[: lines - 1], shorten(rest, width))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def logit(p: float) -> float:
+    """Log-odds of a probability (clipped away from 0 and 1)."""
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 @dataclass(frozen=True)
 class WaterfallBar:
-    """One reason's step: from the running total before it to the one after."""
+    """One row: the start value, a reason's step from the probability before it to the one
+    after, or the final score."""
 
-    label: str
+    lines: tuple[str, ...]
     full_label: str
     value_label: str
     x: float
     y: float
     width: float
-    positive: bool
-    total: bool = False
+    kind: str  # "start", "up", "down" or "total"
+    before: float  # probability
+    after: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
 
 
 @dataclass(frozen=True)
 class Waterfall:
-    """A horizontal waterfall of signed contributions, plus the zero line."""
+    """A horizontal waterfall in probability terms: the start value, each step, the score."""
 
     width: int
     height: int
     bars: list[WaterfallBar]
-    zero_x: float
+    ticks: list[Tick]
     bar_height: float
     label_x: float
     value_x: float
+    plot_top: float
+    start: float  # probability
+    score: float  # probability
 
 
-def waterfall(reasons: list[tuple[str, float]]) -> Waterfall | None:
-    """Lay out ``(feature, contribution)`` steps and their sum; None when there are none."""
-    if not reasons:
-        return None
-    totals = [0.0]
-    for _, contribution in reasons:
-        totals.append(totals[-1] + contribution)
-    low, high = min(totals), max(totals)
-    span = (high - low) or 1.0
+def waterfall(
+    start_log_odds: float,
+    steps: list[tuple[str, float]],
+    *,
+    start_label: str = START_LABEL,
+    score_label: str = SCORE_LABEL,
+) -> Waterfall:
+    """Lay out a score from its start value (log-odds) through ``(label, log-odds)`` steps, in
+    the order given, to the final score; bars and values are probabilities (0 to 1).
+
+    Log-odds add up; each step is drawn from the probability before it to the one after.
+    """
+    totals = [float(start_log_odds)]
+    for _, value in steps:
+        totals.append(totals[-1] + float(value))
+    prob = [_sigmoid(t) for t in totals]
     left, plot = LABEL_WIDTH, WATERFALL_WIDTH - LABEL_WIDTH - VALUE_WIDTH
 
-    def x_of(value: float) -> float:
-        return left + (value - low) / span * plot
+    def x_of(p: float) -> float:
+        return left + p * plot
 
+    rows = [(start_label, 0.0, prob[0], "start", f"{prob[0]:.3f}")]
+    for i, (label, _) in enumerate(steps):
+        before, after = prob[i], prob[i + 1]
+        rows.append((label, before, after, "up" if after >= before else "down", f"{after - before:+.3f}"))
+    rows.append((score_label, 0.0, prob[-1], "total", f"{prob[-1]:.3f}"))
     bars = []
-    steps = [(name, totals[i], totals[i + 1], False) for i, (name, _) in enumerate(reasons)]
-    steps.append(("total of these reasons", 0.0, totals[-1], True))
-    for row, (name, start, end, is_total) in enumerate(steps):
-        a, b = sorted((x_of(start), x_of(end)))
+    for row, (label, before, after, kind, value) in enumerate(rows):
+        a, b = sorted((x_of(before), x_of(after)))
         bars.append(
             WaterfallBar(
-                label=shorten(name, MAX_LABEL),
-                full_label=name,
-                value_label=f"{end - start:+.3f}",
+                lines=label_lines(label),
+                full_label=label,
+                value_label=value,
                 x=round(a, 1),
                 y=TOP + row * ROW_HEIGHT,
                 width=round(max(b - a, 1.5), 1),
-                positive=end >= start,
-                total=is_total,
+                kind=kind,
+                before=round(before, 4),
+                after=round(after, 4),
             )
         )
     return Waterfall(
         width=WATERFALL_WIDTH,
-        height=TOP * 2 + len(steps) * ROW_HEIGHT,
+        height=TOP + len(rows) * ROW_HEIGHT + 6,
         bars=bars,
-        zero_x=round(x_of(0.0), 1),
-        bar_height=ROW_HEIGHT - 8,
-        label_x=LABEL_WIDTH - 8,
-        value_x=WATERFALL_WIDTH - VALUE_WIDTH + 6,
+        ticks=[Tick(round(x_of(t), 1), f"{t:g}") for t in TICKS],
+        bar_height=ROW_HEIGHT - 18,
+        label_x=6,
+        value_x=WATERFALL_WIDTH - VALUE_WIDTH + 8,
+        plot_top=TOP - 4,
+        start=prob[0],
+        score=prob[-1],
     )
 
 

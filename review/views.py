@@ -10,13 +10,18 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from review.charts import PathGraph, Waterfall, ownership_graph, waterfall
+from models.explain import group_reasons
+from review.charts import REST_LABEL, PathGraph, Waterfall, logit, ownership_graph, waterfall
 
 SELECTED_BY_TEXT = {
     "rule": "a hard rule selected it, whatever the score",
     "model": "the model's risk score put it above the channel's threshold",
-    "exploration": "picked for exploration (random or uncertain), to keep the model honest",
+    "exploration": "picked for exploration (random or uncertain), to keep the model learning, not for "
+    "its score; its reasons show what raises and what lowers its risk",
 }
+HELD = "held"
+NOT_SCORED = "held for correction, not scored"
+OTHER_KIND = "other"  # reasons stored without a kind of evidence (cases scored before kinds existed)
 MAX_HISTORY_ROWS = 50
 
 
@@ -39,28 +44,118 @@ def parse_json(text: str | None, kind: type) -> tuple[Any, bool]:
 
 @dataclass(frozen=True)
 class Reason:
-    """One plain-language reason with its signed contribution (None if unreadable)."""
+    """One plain-language reason with its signed contribution (None if unreadable) and its
+    kind of evidence ('' when not stored)."""
 
     feature: str
     text: str
     contribution: float | None
+    kind: str = ""
+
+    @property
+    def is_rule(self) -> bool:
+        return self.feature.startswith("rule:")
 
 
-def parse_reasons(text: str | None) -> tuple[list[Reason], bool]:
-    """The reasons stored with a case, and whether they were all readable."""
+@dataclass(frozen=True)
+class ReasonGroup:
+    """The reasons of one kind of evidence (goods vs code, value, licence, ...)."""
+
+    kind: str
+    label: str
+    contribution: float
+    reasons: list[Reason]
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def read_reasons(text: str | None) -> tuple[list[Reason], float | None, bool]:
+    """The reasons stored with a case, the model's start value (log-odds, None when not
+    stored) and whether they were all readable."""
     items, ok = parse_json(text, list)
     reasons = []
+    start = None
     for item in items:
         if not isinstance(item, dict):
             ok = False
             continue
-        try:
-            value = float(item.get("contribution"))
-            contribution = value if math.isfinite(value) else None
-        except (TypeError, ValueError):
-            contribution = None
-        reasons.append(Reason(str(item.get("feature", "")), str(item.get("text", "")), contribution))
+        kind = item.get("kind")
+        reasons.append(
+            Reason(
+                str(item.get("feature", "")),
+                str(item.get("text", "")),
+                _number(item.get("contribution")),
+                kind if isinstance(kind, str) else "",
+            )
+        )
+        if start is None:
+            start = _number(item.get("start_log_odds"))
+    return reasons, start, ok
+
+
+def parse_reasons(text: str | None) -> tuple[list[Reason], bool]:
+    """The reasons stored with a case, and whether they were all readable."""
+    reasons, _, ok = read_reasons(text)
     return reasons, ok
+
+
+def reason_groups(reasons: list[Reason]) -> list[ReasonGroup]:
+    """Reasons grouped by kind of evidence (``models.explain.group_reasons``): the group with
+    the largest single contribution first. Rules are one group; reasons stored without a kind
+    are grouped as other reasons."""
+    items = [
+        {
+            "feature": r.feature,
+            "kind": r.kind or (None if r.is_rule else OTHER_KIND),
+            "contribution": r.contribution,
+            "reason": r,
+        }
+        for r in reasons
+    ]
+    return [
+        ReasonGroup(
+            g["kind"],
+            "other reasons" if g["kind"] == OTHER_KIND else g["label"],
+            g["contribution"],
+            [r["reason"] for r in g["reasons"]],
+        )
+        for g in group_reasons(items)
+    ]
+
+
+def score_chart(reasons: list[Reason], start: float | None, risk_score: float) -> Waterfall | None:
+    """The case's score from the model's start value through its reasons to the risk score,
+    in probability terms: the model's reasons in the order given, then all other features
+    together, then the rules' raise (the rule floor), if any.
+
+    Without a stored start value (cases stored before it was), the chart starts from the
+    start value and all other features together. None when no reason has a contribution.
+    """
+    model = [
+        (r.text or r.feature, r.contribution) for r in reasons if r.contribution is not None and not r.is_rule
+    ]
+    rules = [(r.text or r.feature, r.contribution) for r in reasons if r.contribution and r.is_rule]
+    if not model and not rules:
+        return None
+    steps = model + rules
+    total = logit(risk_score)
+    shown = sum(c for _, c in steps)
+    if start is None:
+        return waterfall(
+            total - shown,
+            steps,
+            start_label="start value and all other features together (no start value stored)",
+        )
+    rest = total - start - shown
+    if abs(rest) >= 5e-4:
+        steps = [*model, (REST_LABEL, rest), *rules]
+    return waterfall(start, steps)
 
 
 def declared_fields(text: str | None) -> tuple[list[tuple[str, str]], bool]:
@@ -111,7 +206,7 @@ def queue_rows(rows: list[Row], case_url, outcome_labels: dict[str, str]) -> lis
             QueueRow(
                 url=case_url(row.declaration_id),
                 declaration_id=row.declaration_id,
-                risk=f"{row.risk_score:.3f}",
+                risk="not scored" if row.channel == HELD else f"{row.risk_score:.3f}",
                 channel=row.channel,
                 day=row.manifest_day.isoformat(),
                 goods=goods if len(goods) <= 80 else goods[:77] + "...",
@@ -151,7 +246,11 @@ class CaseView:
 
     fields: list[tuple[str, str]]
     reasons: list[Reason]
+    groups: list[ReasonGroup]
     chart: Waterfall | None
+    held: bool  # held for correction: not scored, its reasons are the problems found
+    risk_text: str  # the score as shown, or "held for correction, not scored"
+    typology_hint: str  # the hint's typologies in words ('' when none)
     rule_hits: list[str]
     selected_by_text: str
     route: list[str]
@@ -168,9 +267,10 @@ def case_view(case: Row) -> CaseView:
     fields, ok = declared_fields(case.declaration)
     if not ok:
         unreadable.append("declaration")
-    reasons, ok = parse_reasons(case.reasons)
+    reasons, start, ok = read_reasons(case.reasons)
     if not ok:
         unreadable.append("reasons")
+    held = case.channel == HELD
     path, ok = parse_json(case.ownership_path, list)
     if not ok:
         unreadable.append("ownership path")
@@ -178,11 +278,15 @@ def case_view(case: Row) -> CaseView:
     columns, rows, ok = history_table(case.exporter_history)
     if not ok:
         unreadable.append("exporter history")
-    steps = [(r.feature or r.text, r.contribution) for r in reasons if r.contribution is not None]
+    hint = [t.strip() for t in (case.typology_hint or "").split(";") if t.strip()]
     return CaseView(
         fields=fields,
         reasons=reasons,
-        chart=waterfall(steps),
+        groups=[] if held else reason_groups(reasons),
+        chart=None if held else score_chart(reasons, start, case.risk_score),
+        held=held,
+        risk_text=NOT_SCORED if held else f"{case.risk_score:.3f}",
+        typology_hint=" and ".join(t.replace("_", " ") for t in hint),
         rule_hits=[h for h in (case.rule_hits or "").split(";") if h.strip()],
         selected_by_text=SELECTED_BY_TEXT.get(case.selected_by, case.selected_by),
         route=route_ports(case.route),
