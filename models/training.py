@@ -280,7 +280,7 @@ def baselines(
     return scores, generic
 
 
-INSPECTION_TRUTH = "model, violations an inspection would find"
+INSPECTION_TRUTH = "model: violations an inspection would find"
 
 
 def evaluate_on_truth(
