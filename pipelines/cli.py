@@ -354,11 +354,12 @@ def serve(
     from pipelines.serve import serve_all
 
     try:
-        serve_all(cfg)
+        why = serve_all(cfg)
     except RuntimeError as err:
         _fail(str(err))
     except KeyboardInterrupt:
-        typer.echo("stopped")
+        why = "SIGINT"
+    typer.echo(f"stopped ({why})")
 
 
 @app.command()

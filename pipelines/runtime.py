@@ -29,6 +29,8 @@ def configure(settings: Settings | None = None) -> Settings:
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    use_running_prefect_server(settings.prefect_local_server)
+    stop_cleanly_on_sigterm()
     quiet_third_party_logs()
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         from pathlib import Path
@@ -37,6 +39,44 @@ def configure(settings: Settings | None = None) -> Settings:
             parents=True, exist_ok=True
         )
     return settings
+
+
+def prefect_server_answers(api_url: str, timeout: float = 0.5) -> bool:
+    """True if a Prefect API answers its health check at ``api_url`` (``http://host:port/api``)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as resp:  # noqa: S310
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def use_running_prefect_server(address: str) -> str | None:
+    """Point Prefect at a long-lived local server when one is running and none is configured.
+
+    Without PREFECT_API_URL every flow starts a temporary API server of its own (15-20 s and
+    ~200 MB per command); a server already running on ``address`` (``host:port``, e.g. the one
+    ``customs-risk serve`` or ``prefect server start`` keeps) costs nothing. ``off`` disables
+    the check. Returns the API URL used, if any."""
+    if os.environ.get("PREFECT_API_URL") or address.strip().lower() in {"", "off", "none"}:
+        return None
+    url = f"http://{address.strip()}/api"
+    if prefect_server_answers(url, timeout=0.3):
+        os.environ["PREFECT_API_URL"] = url
+        return url
+    return None
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C: the flow run is marked Crashed (not left Running) and the
+    temporary Prefect server is stopped on the way out (Prefect stops it at exit, which a
+    plain SIGTERM skips, leaving a ~200 MB uvicorn process behind)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def quiet_third_party_logs() -> None:

@@ -85,9 +85,27 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies, however it dies (Linux)."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError):  # not glibc: the parent's own cleanup still stops the server
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_local_server(host: str, port: int, timeout: float = 120.0) -> subprocess.Popen:
-    """Start ``prefect server start`` on loopback and wait until its API answers."""
+    """Start ``prefect server start`` on loopback and wait until its API answers.
+
+    The server is this process's child and is told to stop when this process dies, so a
+    killed ``serve`` leaves no server behind."""
     url = f"http://{host}:{port}/api"
+    if _healthy(url):
+        raise RuntimeError(
+            f"a Prefect server already answers on {url}: set PREFECT_API_URL={url} to use it, "
+            "or choose another prefect_server.port in the schedule YAML"
+        )
     log = Path(os.environ.get("PREFECT_HOME", PROJ_ROOT / ".prefect")) / "server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
@@ -95,6 +113,7 @@ def start_local_server(host: str, port: int, timeout: float = 120.0) -> subproce
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,38 +122,93 @@ def start_local_server(host: str, port: int, timeout: float = 120.0) -> subproce
         if _healthy(url):
             os.environ["PREFECT_API_URL"] = url
             return proc
-        time.sleep(1)
-    proc.terminate()
+        time.sleep(0.5)
+    stop_process(proc)
     raise RuntimeError(f"prefect server did not answer on {url} within {timeout:.0f}s; see {log}")
 
 
-def serve_all(cfg: ScheduleConfig) -> None:
-    """Register both deployments and run them until interrupted (Ctrl-C)."""
-    from prefect import serve
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate a child and wait for it; kill it if it does not stop in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _run_until_signal(runner) -> str:
+    """Run the Prefect runner until SIGINT or SIGTERM; then stop it (cancelling runs in flight).
+
+    Prefect's own ``serve`` installs a SIGTERM handler that stops the runner from outside its
+    event loop and needs a second Ctrl-C; here both signals just set an event in the loop."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+    started = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)  # runner.start() installs its own SIGTERM handler first: replace it
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({started, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if not started.done():
+        try:
+            await asyncio.wait_for(runner.astop(), timeout=10)
+        except Exception as err:  # stopping anyway
+            print(f"runner did not stop cleanly: {err}", file=sys.stderr)
+        try:
+            await asyncio.wait_for(started, timeout=10)
+        except (Exception, asyncio.CancelledError):
+            started.cancel()
+    elif started.exception() is not None:
+        raise started.exception()
+    return received[0] if received else "runner ended"
+
+
+def serve_all(cfg: ScheduleConfig) -> str:
+    """Register both deployments and run them until SIGINT (Ctrl-C) or SIGTERM.
+
+    Returns what stopped it. A local Prefect server started here stops with it."""
+    import asyncio
+
+    from prefect.runner import Runner
     from prefect.schedules import Cron
 
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server = start_local_server(cfg.prefect_server.host, cfg.prefect_server.port)
         print(f"Started a local Prefect server: {os.environ['PREFECT_API_URL'].removesuffix('/api')}")
-    d = cfg.daily_scoring
-    daily = score_drop_folder.to_deployment(
-        name="daily-scoring",
-        schedule=Cron(d.cron, timezone=cfg.timezone),
-        parameters={"drop_folder": d.drop_folder, "bundle": d.bundle, "out": d.out},
-    )
-    weekly = weekly_retraining.to_deployment(
-        name="weekly-retraining",
-        schedule=Cron(cfg.weekly_retraining.cron, timezone=cfg.timezone),
-        parameters={"bundle": cfg.weekly_retraining.bundle},
-    )
-    print(
-        f"Daily scoring of {_resolve(d.drop_folder)} at '{d.cron}', weekly retraining at "
-        f"'{cfg.weekly_retraining.cron}' ({cfg.timezone}). Ctrl-C stops."
-    )
     try:
-        serve(daily, weekly)
+        d = cfg.daily_scoring
+        daily = score_drop_folder.to_deployment(
+            name="daily-scoring",
+            schedule=Cron(d.cron, timezone=cfg.timezone),
+            parameters={"drop_folder": d.drop_folder, "bundle": d.bundle, "out": d.out},
+        )
+        weekly = weekly_retraining.to_deployment(
+            name="weekly-retraining",
+            schedule=Cron(cfg.weekly_retraining.cron, timezone=cfg.timezone),
+            parameters={"bundle": cfg.weekly_retraining.bundle},
+        )
+        runner = Runner()
+        for deployment in (daily, weekly):
+            runner.add_deployment(deployment)
+        print(
+            f"Daily scoring of {_resolve(d.drop_folder)} at '{d.cron}', weekly retraining at "
+            f"'{cfg.weekly_retraining.cron}' ({cfg.timezone}). Ctrl-C or SIGTERM stops.",
+            flush=True,
+        )
+        return asyncio.run(_run_until_signal(runner))
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_process(server)

@@ -17,6 +17,9 @@ class Settings:
     mlflow_tracking_uri: str
     prefect_home: Path
     database_url: str
+    # A long-lived local Prefect server to use when PREFECT_API_URL is unset and it answers
+    # ("host:port", or "off"): commands then skip the temporary server (15-20 s each).
+    prefect_local_server: str = "127.0.0.1:4200"
 
     @property
     def default_world(self) -> Path:
@@ -32,4 +35,5 @@ def load_settings() -> Settings:
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{mlruns / 'mlflow.db'}"),
         prefect_home=Path(os.environ.get("PREFECT_HOME", PROJ_ROOT / ".prefect")).resolve(),
         database_url=os.environ.get("DATABASE_URL", f"sqlite:///{workdir / 'cases.db'}"),
+        prefect_local_server=os.environ.get("CUSTOMS_RISK_PREFECT_SERVER", "127.0.0.1:4200"),
     )
