@@ -22,6 +22,7 @@ from features.base import (
     Feature,
     FeatureContext,
     Rows,
+    compact,
     own_code_codes,
     pair_codes,
     ratio_text,
@@ -35,6 +36,7 @@ FAMILY = "density"
 Z_CLIP = 10.0
 ABOVE_USUAL_SD = 2.0  # the code's usual upper end: this many standard deviations above its usual
 MEASURES = ("density", "package", "container", "consignment")
+LANE_MEASURES = ("density", "package", "consignment")  # judged against the exporter's own lane too
 BASIS_TEXT = ("packed density", "weight per package", "mass per container")
 
 FEATURES = [
@@ -247,11 +249,12 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     usual = usual_by_code(rows, measures_all, {"density": density_prior(rows, ctx.hs_profiles)}, ctx.labels)
     exporter = rows.codes("exporter_id")
     lane = rows.cached("exporter_code_lane", lambda: pair_codes(exporter, own_code_codes(rows)))
-    lanes = usual_in_lane(rows, lane, measures_all, usual, ctx.labels)
+    lane_measures = {m: measures_all[m] for m in LANE_MEASURES}
+    lanes = usual_in_lane(rows, lane, lane_measures, usual, ctx.labels)
     x = {m: rows.at(measures_all[m]) for m in MEASURES}
     code_z = {m: np.clip(usual[m].z(x[m]), -Z_CLIP, Z_CLIP) for m in MEASURES}
     with np.errstate(invalid="ignore"):
-        lane_z = {m: np.clip((x[m] - lanes[m][0]) / lanes[m][1], -Z_CLIP, Z_CLIP) for m in MEASURES}
+        lane_z = {m: np.clip((x[m] - lanes[m][0]) / lanes[m][1], -Z_CLIP, Z_CLIP) for m in LANE_MEASURES}
     log_ratio = {m: x[m] - usual[m].mean for m in MEASURES}
 
     upper = np.exp(usual["density"].mean + ABOVE_USUAL_SD * usual["density"].sd)
@@ -340,4 +343,4 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             },
             index=rows.index,
         )
-    return FamilyResult(features, context, missing)
+    return FamilyResult(features, compact(context), missing)

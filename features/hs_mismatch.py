@@ -23,6 +23,7 @@ from features.base import (
     FeatureContext,
     Rows,
     as_of_sums_of,
+    compact,
     own_code_codes,
     pair_codes,
     ratio_text,
@@ -559,7 +560,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             },
             index=idx,
         )
-    return FamilyResult(out[[f.name for f in FEATURES]].astype("float64"), context, missing)
+    return FamilyResult(out[[f.name for f in FEATURES]].astype("float64"), compact(context), missing)
 
 
 def _strategic_rows(rows: Rows, ctx: FeatureContext, vpk_all: np.ndarray) -> np.ndarray:
