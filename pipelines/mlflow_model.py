@@ -26,6 +26,20 @@ class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def load_risk_model(uri: str) -> RiskModel:
-    """Load ``models:/NAME@ALIAS`` (or any model URI) as a :class:`RiskModel`."""
-    pyfunc = mlflow.pyfunc.load_model(uri)
-    return pyfunc.unwrap_python_model().risk_model
+    """Load ``models:/NAME@ALIAS`` (or any model URI) as a :class:`RiskModel`.
+
+    Any failure (artifact files missing or corrupt, registry unreadable, not our model) is a
+    :class:`pipelines.registry.ModelUnavailableError` with one line saying which and why."""
+    from pipelines.registry import ModelUnavailableError, _one_line
+
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+        model = pyfunc.unwrap_python_model().risk_model
+    except Exception as err:
+        raise ModelUnavailableError(
+            f"model {uri.removeprefix('models:/')} cannot be loaded ({_one_line(err)}); "
+            "promote a loadable version (customs-risk models promote VERSION) or retrain"
+        ) from None
+    if not isinstance(model, RiskModel):
+        raise ModelUnavailableError(f"model {uri} is not a customs-risk RiskModel")
+    return model

@@ -4,6 +4,51 @@ from __future__ import annotations
 
 import pandas as pd
 
+from data.errors import ConfigError
+
+
+class ModelUnavailableError(ConfigError):
+    """A registered model version exists but cannot be loaded or used (files gone, corrupt,
+    registry unreadable). Never means "no champion": training and scoring stop, no alias moves.
+
+    A ConfigError, so the CLI prints it as one line, Prefect tasks do not retry it and the
+    run logs carry no traceback for it."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{err.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def alias_version(name: str, alias: str = "champion", client=None) -> str | None:
+    """The version behind ``name@alias``; None only when the model is not registered or has no
+    such alias. Any other registry failure (unreachable, unreadable) raises ModelUnavailableError."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = client or MlflowClient()
+    try:
+        registered = client.get_registered_model(name)
+    except Exception as err:
+        if isinstance(err, MlflowException) and err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        message = f"cannot read model '{name}' from the registry: {_one_line(err)}"
+        raise ModelUnavailableError(message) from None
+    version = (registered.aliases or {}).get(alias)
+    return None if version is None else str(version)
+
+
+def load_version(name: str, version: str):
+    """Load ``name`` version ``version`` as a RiskModel, or stop with one line saying why not."""
+    from pipelines.mlflow_model import load_risk_model
+
+    return load_risk_model(f"models:/{name}/{version}")
+
+
+def check_loadable(name: str, version: str) -> None:
+    """Raise ModelUnavailableError unless the version loads (before an alias points at it)."""
+    load_version(name, version)
+
 
 def list_versions(name: str) -> pd.DataFrame:
     """Every registered version with its aliases, primary metric and promotion note."""
@@ -42,6 +87,7 @@ def promote(name: str, version: str, reason: str) -> str:
 
     client = MlflowClient()
     client.get_model_version(name, version)  # raises if it does not exist
+    check_loadable(name, version)  # never point the champion at files that cannot be loaded
     set_champion(client, name, version, reason)
     return version
 
@@ -58,6 +104,12 @@ def rollback(name: str) -> tuple[str, str]:
             f"champion version {current.version} replaced no earlier champion: "
             "nothing to roll back to (use 'customs-risk models promote VERSION')"
         )
+    try:
+        check_loadable(name, previous)
+    except ModelUnavailableError as err:
+        raise ModelUnavailableError(
+            f"cannot roll back to version {previous}: {err}; champion stays version {current.version}"
+        ) from None
     client.set_registered_model_alias(name, "champion", previous)
     client.set_model_version_tag(name, current.version, "rolled_back", "true")
     return str(current.version), str(previous)

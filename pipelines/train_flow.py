@@ -118,21 +118,30 @@ def baselines_task(data, cfg: TrainConfig, engine: Engine):
 
 @frame_task()
 def champion_scores_task(model_name: str, data, tables, engine: Engine):
-    """The current champion's scores on this validation window, or why it cannot be compared."""
+    """The current champion's scores on this validation window, or why it cannot be compared.
+
+    Only "no model registered" or "no champion alias" means there is no champion. A champion
+    that cannot be loaded or fails to score raises ModelUnavailableError (one line; training
+    stops before promotion and no alias moves). A feature-schema change is reported, not raised."""
     from data.reference import hs_profiles, ports
     from models.artifact import FeatureSchemaError
     from models.training import score_with
-    from pipelines.mlflow_model import load_risk_model
+    from pipelines.registry import ModelUnavailableError, _one_line, alias_version, load_version
 
-    try:
-        champion = load_risk_model(f"models:/{model_name}@champion")
-    except Exception:  # no registered model or no champion alias yet
+    version = alias_version(model_name, "champion")
+    if version is None:
         return None, "no champion yet", None
+    champion = load_version(model_name, version)
     try:
         scores = score_with(champion, data, tables, hs_profiles(), ports(), engine=engine)
-        return scores, "", champion.metadata.get("trained_through")
     except FeatureSchemaError as err:
         return None, f"champion cannot score this feature schema ({err})", None
+    except Exception as err:
+        raise ModelUnavailableError(
+            f"champion {model_name} version {version} failed to score the validation window "
+            f"({_one_line(err)}); nothing promoted, no alias moved"
+        ) from None
+    return scores, "", champion.metadata.get("trained_through")
 
 
 # ---------------------------------------------------------------- the flow
@@ -440,12 +449,13 @@ def decide_promotion(
     name = cfg.model.registered_name
     primary = cfg.problem.primary_metric
     promo = cfg.problem.promotion
+    # First the champion: one that cannot be loaded or scored stops here, before any alias moves.
+    champ_scores, why, champ_through = champion_scores_task(name, data, tables, engine)
     client.set_registered_model_alias(name, "challenger", version)
     mine = _metric(challenger.metrics, primary)
     client.set_model_version_tag(name, version, primary, f"{mine:.4f}")
     if mine < promo.floor:
         return False, f"{primary} {mine:.3f} is below the floor {promo.floor}"
-    champ_scores, why, champ_through = champion_scores_task(name, data, tables, engine)
     if champ_scores is not None:
         theirs_metrics = evaluate(
             data, data.split, champ_scores, cfg.problem.inspection_rates_pct, cfg.selection_bias.max_weight, 0
