@@ -282,13 +282,13 @@ class Rows:
 def _block_sums(
     values: Sequence[np.ndarray], order: np.ndarray, fat: np.ndarray, fok: np.ndarray, keyless: np.ndarray
 ) -> list[np.ndarray]:
-    """``Rows.earlier``'s sums of whole-number values, several columns at a time: one row gather
-    and one cumulative sum per block (the same exact sums as one value at a time)."""
+    """``Rows.earlier``'s sums of whole-number values (never NaN), several columns at a time: one
+    row gather and one cumulative sum per block (the same exact sums as one value at a time)."""
     out: list[np.ndarray] = []
     width = 6
     for start in range(0, len(values), width):
         block = np.column_stack([np.asarray(v, "float64") for v in values[start : start + width]])
-        ordered = np.nan_to_num(block[order], copy=False)
+        ordered = block[order]  # whole numbers: no NaN to clear
         del block
         csum = np.empty((len(order) + 1, ordered.shape[1]))
         csum[0] = 0.0
