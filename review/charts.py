@@ -62,6 +62,7 @@ class WaterfallBar:
     kind: str  # "start", "up", "down" or "total"
     before: float  # probability
     after: float
+    text_y: float  # baseline of the label's first line (one line: level with the bar)
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,10 @@ def waterfall(
     bars = []
     for row, (label, before, after, kind, value) in enumerate(rows):
         a, b = sorted((x_of(before), x_of(after)))
+        lines = label_lines(label)
         bars.append(
             WaterfallBar(
-                lines=label_lines(label),
+                lines=lines,
                 full_label=label,
                 value_label=value,
                 x=round(a, 1),
@@ -126,6 +128,7 @@ def waterfall(
                 kind=kind,
                 before=round(before, 4),
                 after=round(after, 4),
+                text_y=TOP + row * ROW_HEIGHT + (19 if len(lines) == 1 else 13),
             )
         )
     return Waterfall(

@@ -90,7 +90,7 @@ def test_investigator_records_the_top_case_in_a_browser(live_app: str) -> None:
             expect(page.get_by_text("<script>alert(1)</script>").first).to_be_visible()
 
             page.get_by_label("Violation found").check()
-            page.get_by_label("Typology (for a violation)").select_option("concealment")
+            page.get_by_label("concealment", exact=True).check()  # typologies are checkboxes
             page.get_by_label("Seized value (USD)").fill("48000")
             page.get_by_label("Note").fill("oxide drums behind tiles")
             page.get_by_role("button", name="Save outcome").click()
