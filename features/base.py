@@ -198,7 +198,7 @@ class Rows:
         """
         t = self.times()
         if self.n_targets * 4 < len(self) or not self._time_ordered():
-            return as_of_sums_of(self.at(t), self.at(codes), t, codes, values)
+            return as_of_sums_of(self.at(t), self.at(codes), t, codes, values, whole)
         codes = np.asarray(codes, np.int64)
         order = _stable_order(codes + 1, int(codes.max(initial=-1)) + 2)
         k, ts = codes[order], t[order]
@@ -419,12 +419,16 @@ def as_of_sums_of(
     event_time: np.ndarray,
     event_key: np.ndarray | None,
     event_values: Sequence[np.ndarray | None],
+    whole: bool = False,
 ) -> list[np.ndarray]:
-    """``as_of_sums`` of several event values (None: count) at one set of query times."""
-    return _as_of([query_time], query_key, event_time, event_key, list(event_values))[0]
+    """``as_of_sums`` of several event values (None: count) at one set of query times.
+
+    ``whole``: the caller promises whole numbers, never NaN (summed exactly in any order),
+    which spares checking and clearing them."""
+    return _as_of([query_time], query_key, event_time, event_key, list(event_values), whole)[0]
 
 
-def _as_of(query_times, query_key, event_time, event_key, values) -> list[list[np.ndarray]]:
+def _as_of(query_times, query_key, event_time, event_key, values, whole=False) -> list[list[np.ndarray]]:
     """The sums of each of ``values`` (None: count) at each of ``query_times``."""
     nq, ne = len(query_times[0]), len(event_time)
     outs = [[np.zeros(nq) for _ in values] for _ in query_times]
@@ -446,14 +450,14 @@ def _as_of(query_times, query_key, event_time, event_key, values) -> list[list[n
     latest = max(int(t[v].max()) for t, v in zip(qts, valid, strict=True) if v.any())
     keep = wanted[ek] & (event_time > _NAT) & (event_time < latest)
     values = [None if v is None else np.asarray(v, dtype="float64") for v in values]
-    if all(v is not None for v in values):
+    if all(v is not None for v in values) and not whole:
         keep &= np.logical_or.reduce([(v != 0) & ~np.isnan(v) for v in values])
     if not keep.any():
         return outs
     dense = np.cumsum(wanted) - 1  # keys asked for, renumbered 0..k-1
     n_keys = int(dense[-1] + 1)
     e_k, e_t = dense[ek[keep]], event_time[keep]
-    e_vs = [None if v is None else np.nan_to_num(v[keep], nan=0.0) for v in values]
+    e_vs = [None if v is None else (v[keep] if whole else np.nan_to_num(v[keep], nan=0.0)) for v in values]
     q_k = dense[np.where(qk >= 0, qk, size)]
     t0 = min(int(e_t.min()), *(int(t[v].min()) for t, v in zip(qts, valid, strict=True) if v.any()))
     unit = _time_unit(e_t - t0, *[t[v] - t0 for t, v in zip(qts, valid, strict=True)])
@@ -471,7 +475,7 @@ def _as_of(query_times, query_key, event_time, event_key, values) -> list[list[n
     running = [
         (True, np.arange(len(order) + 1, dtype="float64"))
         if v is None
-        else _running_sums(e_v[order], composite >> t_bits)
+        else ((True, _cumsum0(e_v[order])) if whole else _running_sums(e_v[order], composite >> t_bits))
         for v, e_v in zip(values, e_vs, strict=True)
     ]
     for out, t, v in zip(outs, qts, valid, strict=True):
@@ -487,6 +491,14 @@ def _as_of(query_times, query_key, event_time, event_key, values) -> list[list[n
             else:
                 out[j][v] = np.where(at > start, csum[np.maximum(at - 1, 0)], 0.0)
     return outs
+
+
+def _cumsum0(values: np.ndarray) -> np.ndarray:
+    """Cumulative sums with a leading 0."""
+    out = np.empty(len(values) + 1)
+    out[0] = 0.0
+    np.cumsum(values, out=out[1:])
+    return out
 
 
 def _running_sums(values: np.ndarray, keys: np.ndarray) -> tuple[bool, np.ndarray]:
@@ -963,7 +975,7 @@ def _earlier_normal(
         return sums
     r, t = found
     codes = np.asarray(codes, np.int64)
-    removed = as_of_sums_of(rows.at(rows.times()), rows.at(codes), t, codes[r], [v[r] for v in values])
+    removed = as_of_sums_of(rows.at(rows.times()), rows.at(codes), t, codes[r], [v[r] for v in values], True)
     return [a - b for a, b in zip(sums, removed, strict=True)]
 
 
