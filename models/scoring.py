@@ -14,7 +14,8 @@ from data.contract import TABLES
 from features.build import catalogue, combine, make_context
 from models.artifact import RiskModel
 from models.engine import LOCAL, Engine
-from models.explain import mean_abs_contribution, reasons
+from models.explain import mean_abs_contribution, reasons, waterfalls
+from models.naming import names_for
 from models.select import (
     Capacity,
     Rule,
@@ -28,6 +29,8 @@ from models.select import (
 
 SCORED_BASE = ["declaration_id", "risk_score", "channel", "selected_by", "rule_hits"]
 MIN_REASONS = 3
+# reasons that lower the risk kept for an exploration pick (it shows both sides)
+AGAINST = 2
 # reasons asked for beyond the ones kept, so that merging repeats (several license flags say the
 # same sentence) still leaves enough
 SPARE_REASONS = 6
@@ -41,7 +44,9 @@ class DayScores:
     cases: pd.DataFrame  # red/yellow items for the case store
     selection: Selection
     global_importance: pd.Series
-    waterfalls: dict[str, dict] = field(default_factory=dict)  # top cases: bias + contributions
+    # top cases: ``models.explain.waterfalls`` (start value, steps as reason text, rest, score)
+    # plus ``rule_floor`` (when a rule raised the score), ``published``, ``typology_hint``, ``note``
+    waterfalls: dict[str, dict] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     already_in_history: int = 0  # manifest declarations the history held (replaced by the manifest's)
     floors: dict[str, float] = field(default_factory=dict)  # the rule floor applied per channel
@@ -95,6 +100,10 @@ def score_day(
     context = fs.context.iloc[order[flagged]].reset_index(drop=True)
     exact = explain_exactly(sel.channel[flagged], scores[flagged], exact_limit)
     phi = explain(model.booster, matrix, exact, engine)
+    explore = sel.selected_by[flagged] == "exploration"
+    # codes named once for the reasons and the waterfalls (the history's usual description of
+    # codes no reference table names)
+    names = names_for(history, context["hs_code"] if "hs_code" in context.columns else None)
     why = reasons(
         phi,
         matrix,
@@ -102,6 +111,10 @@ def score_day(
         catalogue(),
         top_k=top_reasons + SPARE_REASONS,
         min_reasons=MIN_REASONS + SPARE_REASONS,
+        history=history,
+        exploration=explore,
+        against=AGAINST,
+        names=names,
     )
     lift = _logit(published[flagged]) - _logit(scores[flagged])
     flagged_reasons = lead_with_rules(
@@ -114,6 +127,7 @@ def score_day(
         published[flagged],
         lift,
         top_reasons,
+        exploration=explore,
     )
     missing = fs.missing
     del fs, decl, ctx  # the day's full feature frame is no longer needed
@@ -135,7 +149,11 @@ def score_day(
         scored[f"reason_{k + 1}"] = text.astype(str)
         scored[f"contribution_{k + 1}"] = contrib
     method = np.full(len(scored), "", dtype=object)
-    method[flagged] = np.where(exact, "exact TreeSHAP", "approximate (Saabas)")
+    note = why["note"].to_numpy(dtype=object).astype(str)
+    method[flagged] = np.char.add(
+        np.where(exact, "exact TreeSHAP", "approximate (Saabas)").astype(str),
+        np.where(note != "", np.char.add("; ", note), ""),
+    )
     scored["explanation"] = method.astype(str)
     scored["model_version"] = model_version
     scored["row_number"] = (
@@ -149,27 +167,49 @@ def score_day(
         history,
         day_key,
         tables.get("inspections"),
+        start=why["base_value"].to_numpy(),
     )
+    cases["typology_hint"] = why["typology_hint"].to_numpy()
     top = np.argsort(-published[flagged], kind="stable")[:waterfall_cases]  # positions in flagged
-    waterfalls = {
-        str(scored["declaration_id"].iloc[flagged[i]]): {
-            "bias": float(phi[i, -1]),
-            "contributions": dict(zip(matrix.columns, phi[i, :-1].astype(float), strict=True))
-            | ({"rule floor": float(lift[i])} if lift[i] > 0 else {}),
-        }
-        for i in top
+    wf = waterfalls(phi[top], matrix.iloc[top], context.iloc[top], catalogue(), names=names)
+    waterfalls_by_id = {
+        str(scored["declaration_id"].iloc[flagged[i]]): _with_rule_floor(
+            w,
+            lift[i],
+            float(published[flagged[i]]),
+            str(sel.rule_hits[flagged[i]]),
+            str(sel.channel[flagged[i]]),
+        )
+        | {"typology_hint": str(why["typology_hint"].iloc[i]), "note": str(why["note"].iloc[i])}
+        for i, w in zip(top, wf, strict=True)
     }
     return DayScores(
         scored,
         cases,
         sel,
         mean_abs_contribution(phi, list(matrix.columns)),
-        waterfalls,
+        waterfalls_by_id,
         missing,
         already,
         floors,
         int((published > scores).sum()),
     )
+
+
+def _with_rule_floor(wf: dict, lift: float, published: float, rule_hits: str, channel: str) -> dict:
+    """A waterfall with the rule floor's raise as its last step (when a rule raised the score)
+    and the published score; ``contributions`` then include it as ``rule floor``."""
+    wf = dict(wf, published=round(published, 6))
+    if lift > 0:
+        rule = rule_hits.split(";")[0]
+        wf["rule_floor"] = {
+            "text": f"hard rule {rule}: score raised to the day's {channel} threshold",
+            "log_odds": round(float(lift), 4),
+            "probability_before": wf["score"],
+            "probability_after": round(published, 6),
+        }
+        wf["contributions"] = wf["contributions"] | {"rule floor": float(lift)}
+    return wf
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -220,9 +260,15 @@ def lead_with_rules(
     published: np.ndarray,
     lift: np.ndarray,
     top_k: int,
+    *,
+    exploration: np.ndarray | None = None,
 ) -> list[list[dict]]:
     """The reasons of each flagged item as published: its rules first, in words, then the
     model's reasons, repeats merged, cut to ``top_k`` (at least ``MIN_REASONS``).
+
+    Reasons that lower the risk are kept only to make up ``MIN_REASONS``, except for an
+    exploration pick (``exploration``): it keeps up to ``AGAINST`` of them after the ones that
+    raise its risk, since it was not chosen for its score.
 
     A rule's reason is its description plus what this item did (the rule's ``reason``
     template over the item's context) and, when the floor raised the score, by how much; its
@@ -233,8 +279,12 @@ def lead_with_rules(
     by_name = {r.name: r for r in rules}
     details = _rule_details(rules, rule_hits, context)
     hit_any = pd.Series(rule_hits, dtype=object).fillna("").astype(str).ne("").to_numpy()
+    explore = np.zeros(len(reason_lists), bool) if exploration is None else np.asarray(exploration, bool)
     out = []
     for i, items in enumerate(reason_lists):
+        if explore[i] and not hit_any[i]:
+            out.append(_both_ways(_merge_repeats(items), top_k))
+            continue
         if not hit_any[i] and len({it["text"] for it in items}) == len(items):
             # no rule, no repeat: the model's reasons as they are (sorted: positives first)
             first = items[:top_k]
@@ -274,6 +324,27 @@ def lead_with_rules(
     return out
 
 
+def _merge_repeats(items: list[dict]) -> list[dict]:
+    """Reasons saying the same sentence merged into the first, contributions added."""
+    said: dict[str, dict] = {}
+    for item in items:
+        same = said.get(item["text"])
+        if same is None:
+            said[item["text"]] = dict(item)
+        else:
+            same["contribution"] = round(same["contribution"] + item["contribution"], 4)
+    return list(said.values())
+
+
+def _both_ways(items: list[dict], top_k: int) -> list[dict]:
+    """An exploration pick's reasons: the ones that raise its risk, then up to ``AGAINST``
+    that lower it, ``top_k`` in all."""
+    up = [it for it in items if it["contribution"] >= 0]
+    down = [it for it in items if it["contribution"] < 0]
+    n_down = min(len(down), max(AGAINST, MIN_REASONS - len(up)), top_k)
+    return up[: top_k - n_down] + down[:n_down]
+
+
 def explain(booster, matrix: pd.DataFrame, exact: np.ndarray, engine: Engine = LOCAL) -> np.ndarray:
     """SHAP contributions (bias last) of ``matrix``'s rows: exact TreeSHAP where ``exact``,
     XGBoost's approximate contributions elsewhere."""
@@ -311,8 +382,14 @@ def _cases(
     history: pd.DataFrame | None,
     day_key: str,
     inspections: pd.DataFrame | None,
+    start: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Red and yellow items in the case store's shape (one row per case)."""
+    """Red and yellow items in the case store's shape (one row per case).
+
+    ``start``: each item's model starting point (log-odds, the SHAP base value); every reason
+    stored with the case carries it as ``start_log_odds``, so that the case page can draw the
+    score from its start value through the reasons.
+    """
     declared = [c for c in TABLES["declarations"].column_names if c in context.columns]
     decl_json = context[declared].astype("str").where(context[declared].notna(), "")
     path = context.get("exporter_listed_path", pd.Series(np.nan, index=context.index)).astype(object)
@@ -327,7 +404,12 @@ def _cases(
             "risk_score": scored["risk_score"].to_numpy(),
             "selected_by": scored["selected_by"].to_numpy(),
             "rule_hits": scored["rule_hits"].to_numpy(),
-            "reasons": [json.dumps(r) for r in reason_lists],
+            "reasons": [json.dumps(r) for r in reason_lists]
+            if start is None
+            else [
+                json.dumps([dict(x, start_log_odds=round(float(b), 4)) for x in r])
+                for r, b in zip(reason_lists, start, strict=True)
+            ],
             "declaration": decl_json.to_json(orient="records", lines=True).splitlines()
             if len(decl_json)
             else [],
@@ -338,7 +420,7 @@ def _cases(
             "ownership_path": [json.dumps(_split_path(p)) for p in best_path],
             "exporter_history": _exporter_history(context["exporter_id"], history, inspections),
             "model_version": scored["model_version"].to_numpy(),
-            "typology_hint": "",
+            "typology_hint": "",  # score_day fills it from the evidence
         }
     )
 

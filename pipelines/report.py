@@ -1,4 +1,5 @@
-"""The self-contained HTML daily report: counts, channel mix, top cases with reasons and waterfalls."""
+"""The self-contained HTML daily report: counts, channel mix, top cases with reasons and waterfalls
+(inline SVG, in probability terms, steps named by their reasons)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import base64
 import io
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -21,28 +21,28 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def waterfall_png(bias: float, contributions: dict[str, float], final_score: float, top: int = 8) -> str:
-    """Waterfall of one case: from the base rate through its biggest contributions to its score."""
-    import matplotlib
+def score_chart(wf: dict):
+    """The geometry of one case's waterfall (``review.charts.waterfall``, drawn as inline SVG):
+    the model's start value, its largest contributions as reason sentences, all other
+    features together, the rule floor's raise (if any), and the published score, in
+    probability terms.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``wf``: an entry of ``DayScores.waterfalls`` (``models.explain.waterfalls`` plus
+    ``rule_floor``).
+    """
+    from review.charts import REST_LABEL, waterfall
 
-    items = sorted(contributions.items(), key=lambda kv: -abs(kv[1]))
-    shown, rest = items[:top], sum(v for _, v in items[top:])
-    labels = ["base rate"] + [k for k, _ in shown] + ["all other features"]
-    steps = [bias] + [v for _, v in shown] + [rest]
-    start = np.concatenate([[0.0], np.cumsum(steps)[:-1]])
-    start[0] = 0.0
-    fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(labels) + 0.9))
-    y = np.arange(len(labels))[::-1]
-    colours = ["#888888"] + ["#c0392b" if v > 0 else "#2471a3" for v in steps[1:]]
-    ax.barh(y, steps, left=start, color=colours, height=0.6)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.axvline(float(np.sum(steps)), color="black", lw=0.8, ls="--")
-    ax.set_xlabel(f"log-odds of violation (final score {final_score:.2f})", fontsize=8)
-    ax.tick_params(axis="x", labelsize=8)
-    return _png(fig)
+    merged: dict[str, float] = {}  # several features saying one sentence (license flags): one step
+    for step in wf.get("steps", []):
+        merged[step["text"]] = merged.get(step["text"], 0.0) + float(step["log_odds"])
+    steps = list(merged.items())
+    rest = float(wf.get("rest", {}).get("log_odds", 0.0))
+    if abs(rest) >= 5e-4:
+        steps.append((REST_LABEL, rest))
+    floor = wf.get("rule_floor")
+    if floor:
+        steps.append((floor["text"], float(floor["log_odds"])))
+    return waterfall(float(wf["base"]["log_odds"]), steps)
 
 
 def importance_png(importance: pd.Series, top: int = 12) -> str:
@@ -100,9 +100,8 @@ def render_report(
                 "reasons": [
                     (row[c], row[c.replace("reason_", "contribution_")]) for c in reason_cols if row[c]
                 ],
-                "waterfall": waterfall_png(wf["bias"], wf["contributions"], row["risk_score"])
-                if wf
-                else None,
+                "waterfall": score_chart(wf) if wf else None,
+                "typology_hint": (wf or {}).get("typology_hint", "").replace(";", " and ").replace("_", " "),
             }
         )
     mix = (

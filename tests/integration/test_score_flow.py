@@ -240,3 +240,114 @@ def test_a_day_already_in_the_history_is_counted_and_scores_the_same(champion, s
     a, b = (pd.read_parquet(r.out_dir / "scored.parquet") for r in (first, again))
     pd.testing.assert_series_equal(a["risk_score"], b["risk_score"])
     assert (a["channel"] == b["channel"]).all()
+
+
+# ---------------------------------------------------------------- explanations in the outputs
+RAW_FALLBACK = r"\(missing\)|\bnan\b|\bNone\b|\b0 inspections\b"
+
+
+def _reason_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[[c for c in frame.columns if c.startswith("reason_")]]
+
+
+def test_flagged_reasons_never_show_a_missing_value_fallback(scored_day):
+    result, _, _ = scored_day
+    scored = pd.read_parquet(result.out_dir / "scored.parquet")
+    flagged = scored[scored["channel"].isin(["red", "yellow"])]
+    texts = _reason_texts(flagged).stack()
+    texts = texts[texts != ""]
+    assert len(texts) >= 3 * len(flagged) > 0
+    bad = texts[texts.str.contains(RAW_FALLBACK)]
+    assert bad.empty, bad.head(10).tolist()
+
+
+@pytest.fixture(scope="module")
+def explored_day(champion, small_world, tmp_path_factory):
+    """The day scored with more red capacity, half of it exploration (the default leaves the
+    small world's day none: its rule hits fill red)."""
+    import yaml
+
+    from pipelines.config import CONFIG_DIR
+    from pipelines.score_flow import score_flow
+
+    tmp = tmp_path_factory.mktemp("explored")
+    config = yaml.safe_load((CONFIG_DIR / "scoring.yaml").read_text())
+    config["capacity"].update(red_rate=0.06, exploration_share=0.5)
+    (tmp / "scoring.yaml").write_text(yaml.safe_dump(config))
+    return score_flow(
+        manifest=_manifest(small_world),
+        bundle=small_world / "bundle",
+        out=tmp / "out",
+        config_path=tmp / "scoring.yaml",
+        database_url=f"sqlite:///{tmp / 'cases.db'}",
+    )
+
+
+def test_exploration_picks_say_so_and_show_what_lowers_their_risk(explored_day):
+    scored = pd.read_parquet(explored_day.out_dir / "scored.parquet")
+    explore = scored[scored["selected_by"] == "exploration"]
+    assert len(explore) > 0, "the small world's day has no exploration pick to check"
+    lowers = _reason_texts(explore).apply(lambda col: col.str.startswith("lowers the risk: ")).any(axis=1)
+    assert lowers.all(), explore.loc[~lowers, "declaration_id"].tolist()
+    raises = _reason_texts(explore).apply(lambda col: col.str.startswith("raises the risk: ")).any(axis=1)
+    assert raises.any()
+    assert explore["explanation"].str.contains("exploration pick").all()
+    others = scored[scored["channel"].isin(["red", "yellow"]) & (scored["selected_by"] != "exploration")]
+    assert not others["explanation"].str.contains("exploration").any()
+
+
+def test_red_cases_carry_a_typology_hint_and_their_reasons_kinds_and_start_value(scored_day):
+    from models.evidence import KINDS
+    from pipelines.settings import load_settings
+    from review.store import open_store
+
+    result, _, _ = scored_day
+    scored = pd.read_parquet(result.out_dir / "scored.parquet")
+    red = scored[(scored["channel"] == "red") & (scored["selected_by"] != "exploration")]
+    store = open_store(load_settings().database_url)
+    try:
+        cases = [store.get_case(i) for i in red["declaration_id"]]
+    finally:
+        store.close()
+    typologies = {"mislabel", "undervaluation", "blending", "concealment", "no_license", "routing", "shell"}
+    hints = [c.typology_hint for c in cases]
+    assert all(hints), [c.declaration_id for c in cases if not c.typology_hint]
+    assert all(set(h.split(";")) <= typologies for h in hints), hints
+    for case in cases:
+        reasons = json.loads(case.reasons)
+        model = [r for r in reasons if not r["feature"].startswith("rule:")]
+        assert all(r["kind"] in KINDS for r in model), model
+        assert {r["start_log_odds"] for r in reasons} and len({r["start_log_odds"] for r in reasons}) == 1
+
+
+def test_the_report_waterfall_names_steps_by_their_reasons_from_a_start_value(scored_day):
+    import html as html_lib
+    import re
+
+    from features.build import feature_names
+
+    result, _, _ = scored_day
+    page = (result.out_dir / "report.html").read_text()
+    cards = page.split('<div class="card">')[1:]
+    assert cards and all('<svg class="waterfall"' in c for c in cards)
+    raw_names = set(feature_names())
+    scored = pd.read_parquet(result.out_dir / "scored.parquet").set_index("declaration_id")
+    model_cards = 0
+    for card in cards:
+        svg = card[card.index('<svg class="waterfall"') : card.index("</svg>")]
+        labels = [html_lib.unescape(t) for t in re.findall(r"<title>([^<]*): [0-9.]+ &#8594;", svg)]
+        assert labels[0] == "start: the model's average risk, before this declaration's evidence"
+        assert labels[-1] == "risk score"
+        steps = labels[1:-1]
+        assert len(steps) >= 3 and not set(steps) & raw_names, steps
+        assert not any(re.search(RAW_FALLBACK, s) for s in steps), steps
+        # the chart ends at the published score
+        case_id = html_lib.unescape(re.search(r"<b>([^<]+)</b> &middot; risk", card).group(1))
+        final = re.findall(r'class="value"[^>]*>([0-9.]+)</text>', svg)[-1]
+        assert float(final) == pytest.approx(scored.loc[case_id, "risk_score"], abs=1e-3)
+        # a model pick's first reason (its largest push up) is a step of its chart, in the same words
+        listed = [html_lib.unescape(t).strip() for t in re.findall(r"<li>([^<]*)<small>", card)]
+        if "selected by model" in card:
+            model_cards += 1
+            assert listed[0] in steps, (listed, steps)
+    assert model_cards > 0
