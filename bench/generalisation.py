@@ -18,7 +18,7 @@ the world's truth:
 - the share of the top 5% scores' positive SHAP contributions that comes from novelty and
   track-record features (a model leaning on "new" and "seen before" does not find insiders);
 - the training run's own figures on its latest validation window: labelled, fair (propensity-
-  weighted with its 90% interval, random quota) and the truth, to see whether the fair figure holds.
+  weighted with its 95% interval, random quota) and the truth, to see whether the fair figure holds.
 
 Prints a table per seed and the mean over seeds; ``--out`` also writes them as CSV.
 """
@@ -258,7 +258,7 @@ def _print(res: dict) -> None:
     print(
         f"  training's latest window: labelled PR-AUC {v['pr_auc']:.3f}; "
         f"fair IPW PR-AUC {v.get('ipw_pr_auc', nan):.3f} "
-        f"(90% interval {v.get('ipw_pr_auc_low', nan):.3f}-{v.get('ipw_pr_auc_high', nan):.3f}); "
+        f"(95% interval {v.get('ipw_pr_auc_low', nan):.3f}-{v.get('ipw_pr_auc_high', nan):.3f}); "
         f"random quota PR-AUC {v.get('random_quota_pr_auc', nan):.3f} "
         f"({int(v.get('random_quota_items', 0))} items); truth PR-AUC {tv['pr_auc']:.3f} "
         f"(what an inspection would find: {tf['pr_auc']:.3f}); "

@@ -144,6 +144,9 @@ def weighted_metrics(
         "n_items": float(len(scores_all)),
         "n_labelled": float(len(y)),
         "estimated_violations": float(wy.sum() * len(scores_all) / max(w.sum(), 1e-12)),
+        # Kish's effective number of violations behind the estimate: a few heavily weighted random-quota
+        # finds make a wide uncertainty that a bootstrap of the labelled items understates
+        "effective_violations": float(wy.sum() ** 2 / (wy**2).sum()) if wy.sum() else 0.0,
         "pr_auc": (
             float(average_precision_score(y, s, sample_weight=w)) if 0 < y.sum() < len(y) else float("nan")
         ),
@@ -160,7 +163,7 @@ def weighted_metrics(
 
 
 def bootstrap_interval(
-    metric, n: int, resamples: int = 200, seed: int = 0, level: float = 0.9
+    metric, n: int, resamples: int = 200, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float, float]:
     """(low, high, standard deviation) of ``metric(idx)`` over bootstrap resamples of 0..n-1."""
     rng = np.random.default_rng(seed)

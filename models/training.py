@@ -344,7 +344,7 @@ def evaluate(
     - ``random_quota_*``: random / exploration inspections only, a random sample of traffic;
     - ``ipw_*``: every labelled item weighted by 1 / its inspection propensity, n% meaning n%
       of all declarations of the window.
-    ``*_low``/``*_high`` give a 90% bootstrap interval of the PR-AUC (``resamples`` > 0).
+    ``*_low``/``*_high`` give a 95% bootstrap interval of the PR-AUC (``resamples`` > 0).
     """
     window_scores = np.asarray(window_scores, dtype="float64")
     lab = data.labelled[split.valid]

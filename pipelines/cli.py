@@ -193,7 +193,7 @@ def train(
         typer.echo(
             f"\nFair (a): random-quota inspections only ({int(m.get('random_quota_items', 0)):,} items, "
             f"{int(m.get('random_quota_violations', 0)):,} violations; a random sample of traffic); "
-            f"model PR-AUC 90% interval {m.get('random_quota_pr_auc_low', float('nan')):.3f}-"
+            f"model PR-AUC 95% interval {m.get('random_quota_pr_auc_low', float('nan')):.3f}-"
             f"{m.get('random_quota_pr_auc_high', float('nan')):.3f}"
         )
         typer.echo(fair["random_quota"].to_string(**fmt))
@@ -204,9 +204,12 @@ def train(
     if "ipw" in fair:
         m = outcome.metrics
         low, high = m.get("ipw_pr_auc_low", float("nan")), m.get("ipw_pr_auc_high", float("nan"))
+        effective = m.get("ipw_effective_violations", float("nan"))
         typer.echo(
             "\nFair (b): propensity-weighted, n% = n% of ALL declarations of the window; "
-            f"model PR-AUC 90% interval {low:.3f}-{high:.3f}"
+            f"model PR-AUC 95% interval {low:.3f}-{high:.3f}; "
+            f"it rests on {effective:.0f} effective violations"
+            + (" (few: trust it loosely)" if effective < 30 else "")
         )
         typer.echo(fair["ipw"].to_string(**fmt))
     table = outcome.comparison.set_index("scorer")

@@ -51,7 +51,7 @@ class ModelParams(_Strict):
 
 class SelectionBias(_Strict):
     compare: bool = True
-    max_weight: float = Field(50.0, ge=1)
+    max_weight: float = Field(200.0, ge=1)
     min_propensity: float = Field(0.002, gt=0, le=1)
 
 

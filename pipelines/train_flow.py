@@ -22,6 +22,7 @@ from pipelines.runtime import progress
 from pipelines.settings import PROJ_ROOT
 
 EXPERIMENT = "customs-risk"
+MIN_EFFECTIVE_VIOLATIONS = 30  # below this, the fair estimate's bootstrap interval is too hopeful
 PIP_REQUIREMENTS = [
     "xgboost-cpu==3.2.0",
     "scikit-learn==1.9.1",
@@ -249,6 +250,13 @@ def _train(
             )
         truth_table = comparison_table(truth_metrics, rates)
     best = refit_task(data, best, cfg, engine)
+    effective = best.metrics.get("ipw_effective_violations", np.nan)
+    if effective < MIN_EFFECTIVE_VIOLATIONS:
+        log.warning(
+            f"the fair (propensity-weighted) estimate rests on {effective:.0f} effective violations: its "
+            "interval understates the uncertainty. More random-quota or exploration inspections (or a longer "
+            "split.validation_days) make it trustworthy"
+        )
     progress(
         f"[4/6] refitted on every label up to {data.declared_at.max().date()} with {best.trees} trees; "
         f"latest window: labelled PR-AUC {_metric(best.metrics, 'pr_auc'):.3f}, "
@@ -403,7 +411,7 @@ def evaluate_scorers_task(data, window_scores: dict[str, np.ndarray], cfg: Train
 
 def _interval(metrics: dict[str, float], name: str) -> str:
     low, high = metrics.get(f"{name}_low", np.nan), metrics.get(f"{name}_high", np.nan)
-    return f"(90% interval {low:.3f}-{high:.3f})" if np.isfinite(low) and np.isfinite(high) else ""
+    return f"(95% interval {low:.3f}-{high:.3f})" if np.isfinite(low) and np.isfinite(high) else ""
 
 
 def _read_truth(path: Path) -> pd.DataFrame:

@@ -49,4 +49,4 @@ def champion(homes, small_world):
     """Train once on the small world; the first model becomes champion."""
     from pipelines.train_flow import train_flow
 
-    return train_flow(bundle=small_world / "bundle")
+    return train_flow(bundle=small_world / "bundle", truth=sorted((small_world / "truth").glob("*_truth.*")))
