@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench clean mlflow-ui
+.PHONY: help setup run test test-fast lint format bench clean mlflow-ui
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: setup ## Run the test suite (installs the headless browser for the end-to-
 	bash scripts/ensure-browser.sh
 	bash scripts/ensure-postgres.sh
 	$(BIN)/pytest
+
+test-fast: setup ## Unit tests only (no integration, e2e or PostgreSQL tests): about a minute
+	$(BIN)/pytest -q -m "not integration and not e2e and not postgres and not slow"
 
 lint: setup ## Check style with ruff (rules and formatting)
 	$(BIN)/ruff check .

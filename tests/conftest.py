@@ -39,3 +39,21 @@ def declarations_frame():
         return pd.DataFrame(rows, dtype="str")
 
     return make
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tiers by where a test lives and what it needs, so `make test-fast` can leave them out:
+    tests/integration -> integration, the browser test -> e2e, a PostgreSQL server -> postgres."""
+    for item in items:
+        path = str(item.path)
+        if "/tests/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+        if item.path.name == "test_e2e_browser.py":
+            item.add_marker(pytest.mark.e2e)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            item.path.name == "test_store_postgres.py"
+            or any("postgres" in name for name in getattr(item, "fixturenames", ()))
+            or "postgresql" in params.values()
+        ):
+            item.add_marker(pytest.mark.postgres)
