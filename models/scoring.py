@@ -386,9 +386,9 @@ def _cases(
 ) -> pd.DataFrame:
     """Red and yellow items in the case store's shape (one row per case).
 
-    ``start``: each item's model starting point (log-odds, the SHAP base value); every reason
-    stored with the case carries it as ``start_log_odds``, so that the case page can draw the
-    score from its start value through the reasons.
+    ``start``: each item's model starting point (log-odds, the SHAP base value); the first
+    reason stored with the case carries it as ``start_log_odds``, so that the case page can
+    draw the score from its start value through the reasons.
     """
     declared = [c for c in TABLES["declarations"].column_names if c in context.columns]
     decl_json = context[declared].astype("str").where(context[declared].notna(), "")
@@ -407,8 +407,10 @@ def _cases(
             "reasons": [json.dumps(r) for r in reason_lists]
             if start is None
             else [
-                json.dumps([dict(x, start_log_odds=round(float(b), 4)) for x in r])
-                for r, b in zip(reason_lists, start, strict=True)
+                json.dumps([{**r[0], "start_log_odds": b}, *r[1:]]) if r else "[]"
+                for r, b in zip(
+                    reason_lists, np.round(np.asarray(start, dtype="float64"), 4).tolist(), strict=True
+                )
             ],
             "declaration": decl_json.to_json(orient="records", lines=True).splitlines()
             if len(decl_json)
