@@ -356,13 +356,15 @@ def serve(
     cfg = _guard(lambda: load_schedule_config(config))
     from pipelines.serve import serve_all
 
-    try:
-        why = serve_all(cfg)
-    except RuntimeError as err:
-        _fail(str(err))
-    except KeyboardInterrupt:
-        why = "SIGINT"
-    typer.echo(f"stopped ({why})")
+    def run() -> str:
+        try:
+            return serve_all(cfg)
+        except KeyboardInterrupt:
+            return "SIGINT"
+        except RuntimeError as err:  # the Prefect server would not start
+            _fail(str(err))
+
+    typer.echo(f"stopped ({_guard(run)})")
 
 
 @app.command()

@@ -45,6 +45,18 @@ def load_version(name: str, version: str):
     return load_risk_model(f"models:/{name}/{version}")
 
 
+def preflight_champion(name: str, alias: str = "champion") -> str | None:
+    """Seconds, not minutes: the registry answers and ``name@alias`` (if any) loads.
+
+    Returns the version, or None when there is no such model or alias yet; raises
+    ModelUnavailableError otherwise. Meant for the start of train, score and serve, before
+    any data is read."""
+    version = alias_version(name, alias)
+    if version is not None:
+        load_version(name, version)
+    return version
+
+
 def check_loadable(name: str, version: str) -> None:
     """Raise ModelUnavailableError unless the version loads (before an alias points at it)."""
     load_version(name, version)

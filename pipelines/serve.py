@@ -175,6 +175,30 @@ async def _run_until_signal(runner) -> str:
     return received[0] if received else "runner ended"
 
 
+def preflight(cfg: ScheduleConfig) -> None:
+    """Fail in seconds, before any server starts: the bundles are readable folders and the
+    registry answers with a champion that loads (no champion yet is a warning: the weekly
+    retraining makes one, the daily scoring moves manifests to failed/ until then)."""
+    from data.errors import ConfigError
+    from pipelines.config import load_scoring_config
+    from pipelines.registry import preflight_champion
+
+    for what, folder in (
+        ("daily_scoring.bundle", cfg.daily_scoring.bundle),
+        ("weekly_retraining.bundle", cfg.weekly_retraining.bundle),
+    ):
+        path = _resolve(folder)
+        if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
+            raise ConfigError(f"{what}: {path} is not a readable bundle folder (schedule YAML)")
+    model = load_scoring_config().model
+    if preflight_champion(model.registered_name, model.alias) is None:
+        print(
+            f"warning: no model '{model.registered_name}' with alias '{model.alias}' yet: daily scoring "
+            "fails until training promotes one (customs-risk train --bundle DIR)",
+            flush=True,
+        )
+
+
 def serve_all(cfg: ScheduleConfig) -> str:
     """Register both deployments and run them until SIGINT (Ctrl-C) or SIGTERM.
 
@@ -184,6 +208,7 @@ def serve_all(cfg: ScheduleConfig) -> str:
     from prefect.runner import Runner
     from prefect.schedules import Cron
 
+    preflight(cfg)
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server = start_local_server(cfg.prefect_server.host, cfg.prefect_server.port)

@@ -202,3 +202,28 @@ def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_w
         states = [row[0] for row in db.execute("select state_type from flow_run")]
     assert states, "the flow run was not recorded"
     assert all(s in {"CRASHED", "CANCELLED"} for s in states), states
+
+
+def test_serve_with_a_missing_bundle_stops_in_seconds_before_starting_anything(champion, tmp_path):
+    config = tmp_path / "schedule.yaml"
+    missing = tmp_path / "no-such-bundle"
+    config.write_text(
+        f"daily_scoring:\n  drop_folder: {tmp_path / 'drop'}\n  bundle: {missing}\n"
+        f"  out: {tmp_path / 'out'}\n"
+        f"weekly_retraining:\n  bundle: {missing}\n"
+        f"prefect_server:\n  port: {_free_port()}\n"
+    )
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [*CLI, "serve", "--config", str(config)],
+        env=_env(tmp_path / "prefect"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert time.monotonic() - t0 < 60
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "not a readable bundle folder" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "prefect" / "server.log").exists()  # no Prefect server was started
