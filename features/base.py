@@ -200,6 +200,8 @@ class Rows:
         if self.n_targets * 4 < len(self) or not self._time_ordered():
             return as_of_sums_of(self.at(t), self.at(codes), t, codes, values, whole)
         codes = np.asarray(codes, np.int64)
+        if _sums_before is not None and (whole or all(v is None or _whole(v) for v in values)):
+            return self._earlier_in_one_pass(codes, values)
         order = _stable_order(codes + 1, int(codes.max(initial=-1)) + 2)
         k, ts = codes[order], t[order]
         n = len(order)
@@ -234,6 +236,16 @@ class Rows:
             before[keyless] = 0.0
             out.append(before)
         return out
+
+    def _earlier_in_one_pass(self, codes: np.ndarray, values: Sequence[np.ndarray | None]) -> list:
+        """``earlier`` for time-ordered rows: one pass in row order with a running total per key
+        (the same additions, in the same order within a key, as the sorted cumulative sums)."""
+        t = self.times()
+        stacked = np.empty((len(values), len(self)))
+        for j, v in enumerate(values):
+            stacked[j] = 1.0 if v is None else np.nan_to_num(np.asarray(v, "float64"))
+        n_keys = int(codes.max(initial=-1)) + 1
+        return list(_sums_before(codes, t, stacked, self.at(codes), self.at(t), n_keys))
 
     def _time_ordered(self) -> bool:
         """Rows in declaration time order, none without a time."""
@@ -277,6 +289,71 @@ class Rows:
             hit = (labels, label_prior(self.at(self.times()), lt, lv))
             self._memo[key] = hit
         return hit[1]
+
+
+def _whole(values: np.ndarray) -> bool:
+    """Whole numbers or NaN only (summed exactly in any order)."""
+    return not (np.nan_to_num(np.asarray(values, "float64")) % 1).any()
+
+
+def _make_sums_before():
+    """The merge kernel of ``sums_before_sorted`` compiled with numba (None without numba)."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba ships with shap
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(e_keys, e_times, e_values, q_keys, q_times, n_keys):  # pragma: no cover - compiled
+        m, ne = e_values.shape
+        acc = np.zeros((max(n_keys, 1), m))
+        out = np.zeros((m, len(q_keys)))
+        j = 0
+        for a in range(len(q_keys)):
+            while j < ne and e_times[j] < q_times[a]:
+                k = e_keys[j]
+                if k >= 0:
+                    for c in range(m):
+                        acc[k, c] += e_values[c, j]
+                j += 1
+            k = q_keys[a]
+            if k >= 0:
+                for c in range(m):
+                    out[c, a] = acc[k, c]
+        return out
+
+    return kernel
+
+
+_sums_before = _make_sums_before()
+
+
+def sums_before_sorted(
+    query_time: np.ndarray,
+    query_key: np.ndarray,
+    event_time: np.ndarray,
+    event_key: np.ndarray,
+    event_values: Sequence[np.ndarray | None],
+) -> list[np.ndarray] | None:
+    """``as_of_sums_of`` in one merge pass, for whole-number values (None: count; never NaN) and
+    ascending times on both sides (no NaT); keys are codes (-1: none). A running total per key
+    adds the events in their order, so the sums are the same exact whole numbers. None when the
+    kernel is unavailable or the times are not in order (the caller falls back)."""
+    qt, et = np.asarray(query_time, np.int64), np.asarray(event_time, np.int64)
+    if _sums_before is None or not _ascending(qt) or not _ascending(et):
+        return None
+    if (len(qt) and qt[0] == _NAT) or (len(et) and et[0] == _NAT):
+        return None
+    qk, ek = np.asarray(query_key, np.int64), np.asarray(event_key, np.int64)
+    stacked = np.empty((len(event_values), len(et)))
+    for j, v in enumerate(event_values):
+        stacked[j] = 1.0 if v is None else v
+    n_keys = max(int(qk.max(initial=-1)), int(ek.max(initial=-1))) + 1
+    return list(_sums_before(ek, et, stacked, qk, qt, n_keys))
+
+
+def _ascending(t: np.ndarray) -> bool:
+    return bool((t[1:] >= t[:-1]).all())
 
 
 def _block_sums(
@@ -975,7 +1052,12 @@ def _earlier_normal(
         return sums
     r, t = found
     codes = np.asarray(codes, np.int64)
-    removed = as_of_sums_of(rows.at(rows.times()), rows.at(codes), t, codes[r], [v[r] for v in values], True)
+    qt, qk = rows.at(rows.times()), rows.at(codes)
+    by_time = np.argsort(t, kind="stable")
+    r, t = r[by_time], t[by_time]
+    removed = sums_before_sorted(qt, qk, t, codes[r], [v[r] for v in values])
+    if removed is None:
+        removed = as_of_sums_of(qt, qk, t, codes[r], [v[r] for v in values], True)
     return [a - b for a, b in zip(sums, removed, strict=True)]
 
 

@@ -29,6 +29,7 @@ from features.base import (
     ratio_text,
     recode,
     rows_of,
+    sums_before_sorted,
     track_record,
     usual_by_code,
     usual_in_lane,
@@ -447,6 +448,9 @@ def _earlier_counts(times: np.ndarray, keys: np.ndarray, asked: np.ndarray) -> n
     before; one stable sort by key when the events are in time order."""
     if len(times) > 1 and not (times[1:] >= times[:-1]).all():
         return as_of_sums_of(times[asked], keys[asked], times, keys, [None])[0]
+    merged = sums_before_sorted(times[asked], keys[asked], times, keys, [None])
+    if merged is not None:
+        return merged[0]
     n = len(keys)
     order = np.argsort(keys, kind="stable")
     k, ts = keys[order], times[order]

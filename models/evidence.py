@@ -394,7 +394,6 @@ BLEND_WORDS = re.compile(r"\b(?:mix|mixed|mixture|alloy|alloyed|blend|blended|co
 # the signed value features, in order of preference, that say whether value is above or below usual
 VALUE_DIRECTION = (
     "value_per_kg_log_ratio_to_code",
-    "value_per_kg_log_ratio_to_reference",
     "value_per_kg_robust_z",
 )
 HINT_COLUMN_CHARS = 32  # the case store's typology_hint column
