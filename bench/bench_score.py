@@ -124,8 +124,10 @@ def main() -> None:
             )
         )
     total = time.perf_counter() - t0
+    peak_scoring = peak_rss_gib()  # the bare-prediction comparison below builds features again
     flagged = int((day.scored["channel"] != "green").sum())
     n_exact = int((day.scored["explanation"] == "exact TreeSHAP").sum())
+    del day
 
     from features.build import build_features, combine, make_context
 
@@ -137,7 +139,7 @@ def main() -> None:
     print(
         f"\nend to end: {total:.1f} s for {v.rows_in:,} rows ({v.rows_in / total:,.0f} rows/s), "
         f"{flagged:,} red/yellow explained ({n_exact:,} with exact TreeSHAP, the rest approximate); "
-        f"peak RSS {peak_rss_gib():.2f} GiB"
+        f"peak RSS {peak_scoring:.2f} GiB"
     )
     print(
         f"bare Booster.inplace_predict on the same {fs.matrix.shape[0]:,} x {fs.matrix.shape[1]} "

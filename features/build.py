@@ -142,34 +142,50 @@ def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
     A family may return its columns for every row of ``decl`` or for the target rows only
     (indexed by their labels in ``decl``); the matrix holds the target rows either way.
     """
+    ctx_state = ctx.state
     rows = Rows(decl)
     ctx = replace(ctx, rows=rows)  # the families share what is derived from decl's columns
-    matrices, contexts, missing, seconds = [], [], [], {}
+    names = feature_names()
+    # the matrix is one float64 block filled family by family (no per-family copies kept)
+    values = np.empty((rows.n_targets, len(names)))
+    contexts, missing, seconds, col = [], [], {}, 0
     for fam in FAMILIES:
         t0 = time.perf_counter()
         result = fam.compute(decl, ctx)
         seconds[fam.FAMILY] = time.perf_counter() - t0
-        names = [f.name for f in fam.FEATURES]
-        absent = [n for n in names if n not in result.features.columns]
+        fam_names = [f.name for f in fam.FEATURES]
+        absent = [n for n in fam_names if n not in result.features.columns]
         if absent:
             raise ValueError(f"family {fam.FAMILY} did not compute {absent}")
-        matrices.append(_target_rows(result.features[names], rows, fam.FAMILY))
+        part = _target_rows(result.features[fam_names], rows, fam.FAMILY)
+        values[:, col : col + len(fam_names)] = part.to_numpy(dtype="float64")
+        col += len(fam_names)
         if len(result.context.columns):
             contexts.append(_target_rows(result.context, rows, fam.FAMILY))
         missing += result.missing
-    matrix = pd.concat(matrices, axis=1).astype("float64")
-    matrix = matrix.replace([np.inf, -np.inf], np.nan)
+        del result, part
+    rows._memo.clear()  # what the families shared is no longer needed
+    del ctx
+    values[np.isinf(values)] = np.nan
+    matrix = pd.DataFrame(values, columns=names)
     base = decl.drop(columns=[c for c in decl.columns if c.startswith("_")])
     base = base if rows.every_row else base.iloc[rows.pos]
-    extra = [c.loc[:, ~c.columns.isin(base.columns)] for c in contexts]
-    context = pd.concat([base, *extra], axis=1)
-    context = context.loc[:, ~context.columns.duplicated()]
+    base = base.reset_index(drop=True)
+    seen, extra = set(base.columns), []
+    for c in contexts:
+        keep = [name for name in c.columns if name not in seen]
+        seen.update(keep)
+        if keep:
+            extra.append(c[keep].reset_index(drop=True))
+    del contexts
+    context = pd.concat([base, *extra, matrix], axis=1)
+    del extra
     return FeatureSet(
-        declaration_ids=base["declaration_id"].reset_index(drop=True),
-        matrix=matrix.reset_index(drop=True),
-        context=pd.concat([context.reset_index(drop=True), matrix.reset_index(drop=True)], axis=1),
+        declaration_ids=base["declaration_id"],
+        matrix=matrix,
+        context=context,
         missing=missing,
-        state=ctx.state,
+        state=ctx_state,
         seconds=seconds,
     )
 
