@@ -48,15 +48,15 @@ def load_reference_task(bundle: Path, mapping: Path | None):
 
 def resolve_model_version(name: str, alias: str) -> str:
     """The registered version behind ``name@alias``, or a clear error saying what to do."""
-    from mlflow import MlflowClient
+    from pipelines.registry import alias_version
 
-    try:
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    except Exception as err:
+    version = alias_version(name, alias)  # an unreadable registry raises ModelUnavailableError
+    if version is None:
         raise NoChampionError(
-            f"no model '{name}' with alias '{alias}' in the registry "
-            f"({err.__class__.__name__}); train one first: customs-risk train --bundle DIR"
-        ) from None
+            f"no model '{name}' with alias '{alias}' in the registry; "
+            "train one first: customs-risk train --bundle DIR"
+        )
+    return version
 
 
 @frame_task(retries=2, retry_delay_seconds=[2, 5])
@@ -130,14 +130,15 @@ def score_flow(
     if unknown:
         raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
 
+    # The champion first: a missing or unloadable one stops the run in seconds, before any data is read.
+    version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
+    model = load_model_task(scfg.model.registered_name, version)
     validated = load_manifest_task(Path(manifest), mapping)
     progress(
         f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
         f"{validated.rows_quarantined:,} quarantined"
     )
     b = load_reference_task(Path(bundle), mapping)
-    version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
-    model = load_model_task(scfg.model.registered_name, version)
     day = manifest_day(Path(manifest), validated.clean)
     cap = Capacity(**scfg.capacity.model_dump())
     if not len(validated.clean):
