@@ -201,7 +201,7 @@ class Rows:
             return as_of_sums_of(self.at(t), self.at(codes), t, codes, values, whole)
         codes = np.asarray(codes, np.int64)
         if _sums_before is not None and (whole or all(v is None or _whole(v) for v in values)):
-            return self._earlier_in_one_pass(codes, values)
+            return self._earlier_in_one_pass(codes, values, whole)
         order = _stable_order(codes + 1, int(codes.max(initial=-1)) + 2)
         k, ts = codes[order], t[order]
         n = len(order)
@@ -237,13 +237,17 @@ class Rows:
             out.append(before)
         return out
 
-    def _earlier_in_one_pass(self, codes: np.ndarray, values: Sequence[np.ndarray | None]) -> list:
+    def _earlier_in_one_pass(self, codes: np.ndarray, values, whole: bool) -> list:
         """``earlier`` for time-ordered rows: one pass in row order with a running total per key
-        (the same additions, in the same order within a key, as the sorted cumulative sums)."""
+        (the same additions, in the same order within a key, as the sorted cumulative sums).
+        ``values`` may come stacked already (a float64 values x rows array of whole numbers)."""
         t = self.times()
-        stacked = np.empty((len(values), len(self)))
-        for j, v in enumerate(values):
-            stacked[j] = 1.0 if v is None else np.nan_to_num(np.asarray(v, "float64"))
+        if isinstance(values, np.ndarray) and values.ndim == 2 and values.dtype == "float64" and whole:
+            stacked = np.ascontiguousarray(values)
+        else:
+            stacked = np.empty((len(values), len(self)))
+            for j, v in enumerate(values):
+                stacked[j] = 1.0 if v is None else (v if whole else np.nan_to_num(np.asarray(v, "float64")))
         n_keys = int(codes.max(initial=-1)) + 1
         return list(_sums_before(codes, t, stacked, self.at(codes), self.at(t), n_keys))
 
@@ -948,7 +952,7 @@ def usual_by_code(
     """
     priors = priors or {}
     names = list(measures)
-    values = _moment_values([measures[name] for name in names])
+    values = np.stack(_moment_values([measures[name] for name in names]))  # shared by every level
     found = known_violations(rows, labels)
     root = _earlier_normal(rows, np.zeros(len(rows), np.int64), values, found)
     est = {}
@@ -1009,7 +1013,7 @@ def usual_in_lane(
     is not a record). Declarations found violating before the row are left out, as in
     ``usual_by_code``."""
     names = list(measures)
-    values = _moment_values([measures[name] for name in names])
+    values = np.stack(_moment_values([measures[name] for name in names]))
     sums = _earlier_normal(rows, lane, values, known_violations(rows, labels))
     at = rows.at(lane)
     out = {}
