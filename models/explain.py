@@ -277,12 +277,42 @@ def _top(x: np.ndarray, k: int) -> np.ndarray:
     )
 
 
-def _pick(phi: np.ndarray, top_k: int, min_reasons: int, exploration: np.ndarray, against: int):
-    """(item, feature) pairs to show: the largest positive contributions; padded to
-    ``min_reasons`` with the most negative ones; exploration picks keep ``against`` of them."""
+PER_KIND = 2  # reasons of one kind of evidence shown before those of other kinds
+
+
+def _diverse(phi: np.ndarray, kinds: np.ndarray | None, per_kind: int = PER_KIND) -> np.ndarray:
+    """A ranking key for the reasons that raise the risk: within each kind of evidence, the
+    ``per_kind`` largest keep their contribution and the rest rank after every other kind's, so the
+    reasons shown name several kinds of evidence (who ships it, and also what the goods, value,
+    weight, licence and route say) instead of five variations on one."""
+    if kinds is None or phi.shape[1] == 0:
+        return -phi
+    key = -phi.astype("float64")
+    for k in np.unique(kinds):
+        cols = np.flatnonzero(kinds == k)
+        if len(cols) <= per_kind:
+            continue
+        sub = phi[:, cols]
+        rank = np.argsort(np.argsort(-sub, axis=1, kind="stable"), axis=1, kind="stable")
+        later = (rank >= per_kind) & (sub > 0)
+        key[:, cols] = np.where(later, -sub * 1e-6, key[:, cols])
+    return key
+
+
+def _pick(
+    phi: np.ndarray,
+    top_k: int,
+    min_reasons: int,
+    exploration: np.ndarray,
+    against: int,
+    kinds: np.ndarray | None = None,
+):
+    """(item, feature) pairs to show: the largest positive contributions, at most ``PER_KIND`` of a
+    kind of evidence before the others (``kinds``, one per feature); padded to ``min_reasons`` with
+    the most negative ones; exploration picks keep ``against`` of them."""
     n, f = phi.shape
     k = min(top_k, f)
-    up, down = _top(-phi, k), _top(phi, k)
+    up, down = _top(_diverse(phi, kinds), k), _top(phi, k)
     n_up = np.minimum((phi > 0).sum(axis=1), k)
     n_down = np.minimum((phi < 0).sum(axis=1), k)
     want_down = np.where(exploration, np.minimum(against, max(k - 1, 0)), 0)
@@ -299,6 +329,11 @@ def _pick(phi: np.ndarray, top_k: int, min_reasons: int, exploration: np.ndarray
     value = phi[item, feat]
     order = np.lexsort((-value, item))  # per item, by contribution, largest first
     return item[order], feat[order], value[order]
+
+
+def _in_order(catalogue: list[Feature], columns: list[str]) -> list[Feature]:
+    by_name = {f.name: f for f in catalogue}
+    return [by_name[c] for c in columns]
 
 
 def reasons(
@@ -343,7 +378,8 @@ def reasons(
     if names is None:
         names = names_for(history, context["hs_code"] if "hs_code" in context.columns else None)
     phi = np.asarray(contribs)[:, :-1]
-    item, feat, value = _pick(phi, top_k, min_reasons, explore, against)
+    kinds = np.array([kind_of(f) for f in _in_order(catalogue, list(matrix.columns))])
+    item, feat, value = _pick(phi, top_k, min_reasons, explore, against, kinds)
     renderer = _Renderer(matrix, context, catalogue, names)
     text, kind, evidence = renderer.render(item, feat, value, explore[item])
 
