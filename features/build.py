@@ -147,7 +147,7 @@ def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
     ctx = replace(ctx, rows=rows)  # the families share what is derived from decl's columns
     names = feature_names()
     # the matrix is one float64 block filled family by family (no per-family copies kept)
-    values = np.empty((rows.n_targets, len(names)))
+    values = np.empty((rows.n_targets, len(names)), order="F")  # a column's pages only when written
     contexts, missing, seconds, col = [], [], {}, 0
     for fam in FAMILIES:
         t0 = time.perf_counter()
@@ -167,7 +167,7 @@ def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
     rows._memo.clear()  # what the families shared is no longer needed
     del ctx
     values[np.isinf(values)] = np.nan
-    matrix = pd.DataFrame(values, columns=names)
+    matrix = pd.DataFrame(values, columns=names, copy=False)  # the block itself, not a copy
     base = decl.drop(columns=[c for c in decl.columns if c.startswith("_")])
     base = base if rows.every_row else base.iloc[rows.pos]
     base = base.reset_index(drop=True)
