@@ -189,6 +189,10 @@ def _train(
     if params_override:
         cfg.model.params.update(params_override)
     t0 = time.perf_counter()
+    from pipelines.registry import preflight_champion
+
+    # the registry answers and the champion (if any) loads: fail in seconds, not after the feature build
+    preflight_champion(cfg.model.registered_name)
     b = load_bundle_task(Path(bundle), mapping, list(outcomes or []))
     progress(
         f"[1/6] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
