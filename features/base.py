@@ -191,17 +191,20 @@ class Rows:
         """For each target row, the sums of ``values`` (None: count) over the rows of ``decl``
         with the same key (``codes`` of every row) declared strictly before it.
 
-        As ``as_of_sums_of`` with every row as an event. When most rows are targets and
-        ``decl`` is in time order, one pass over the rows in (key, time) order does it.
+        As ``as_of_sums_of`` with every row as an event. When ``decl`` is in time order, one
+        merge pass in row order with a running total per key does it (whole numbers; else one
+        pass over the rows in (key, time) order when most rows are targets).
         ``whole``: the caller promises whole numbers (summed exactly in any order), which
         spares checking them.
         """
         t = self.times()
-        if self.n_targets * 4 < len(self) or not self._time_ordered():
+        if not self._time_ordered():
             return as_of_sums_of(self.at(t), self.at(codes), t, codes, values, whole)
         codes = np.asarray(codes, np.int64)
         if _sums_before is not None and (whole or all(v is None or _whole(v) for v in values)):
             return self._earlier_in_one_pass(codes, values, whole)
+        if self.n_targets * 4 < len(self):
+            return as_of_sums_of(self.at(t), self.at(codes), t, codes, values, whole)
         order = _stable_order(codes + 1, int(codes.max(initial=-1)) + 2)
         k, ts = codes[order], t[order]
         n = len(order)
