@@ -206,6 +206,7 @@ def validate_table(
     parsed: dict[str, pd.Series] = {}
     found: list[pd.DataFrame] = []
     warned: list[pd.DataFrame] = []  # defects in soft columns: value blanked, row kept
+    to_blank: list[tuple[str, np.ndarray]] = []  # (soft column, positions) whose values are blanked
 
     def record(mask: pd.Series, column: str, problem: str, values: pd.Series | None = None) -> None:
         idx = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
@@ -218,12 +219,11 @@ def validate_table(
         else:
             shown = np.full(len(idx), "")
         soft = column in spec.soft_columns
-        if soft:
-            problem = (
-                "is empty; the row is kept"
-                if problem == "is empty but required"
-                else problem + "; the field was left blank and the row kept"
-            )
+        if soft and problem == "is empty but required":
+            problem = "is empty; the row is kept"
+        elif soft:
+            problem += "; the field was left blank and the row kept"
+            to_blank.append((column, idx))
         (warned if soft else found).append(
             pd.DataFrame({"index": idx, "column": column, "value": shown, "problem": problem})
         )
@@ -307,12 +307,10 @@ def validate_table(
     bad = np.zeros(n, dtype=bool)
     if found:
         bad[np.concatenate([f["index"].to_numpy() for f in found])] = True
-    blanked = [w for w in warned if w["problem"].iloc[0].endswith("and the row kept")]
-    if blanked:
+    if to_blank:
         frame = frame.copy()
-        for w in blanked:
-            col = w["column"].iloc[0]
-            frame.iloc[w["index"].to_numpy(), frame.columns.get_loc(col)] = (
+        for col, idx in to_blank:
+            frame.iloc[idx, frame.columns.get_loc(col)] = (
                 pd.NaT if frame[col].dtype.kind == "M" else None if frame[col].dtype == object else np.nan
             )
     warnings = _problem_frame(warned, rows, keys, source, table)

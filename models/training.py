@@ -302,24 +302,23 @@ def evaluate_on_truth(
     clean; their number is returned beside the metrics.
     """
     ctx = data.features.context
-    window = (ctx["declared_at"] >= data.split.cutoff).to_numpy()
-    ids = data.features.declaration_ids[window]
+    rows = window_rows(data, data.split)
+    ids = data.features.declaration_ids.iloc[rows]
     t = truth.drop_duplicates("declaration_id", keep="last").set_index("declaration_id")
     covered = isin(ids, t.index)
-    window_rows_ = np.flatnonzero(window)[covered]
-    ids = ids[covered]
+    rows, ids = rows[covered], ids[covered]
     y = t["is_violation"].reindex(ids).astype(float).to_numpy()
     value = (
         t["true_value_usd"].reindex(ids).fillna(0).to_numpy(dtype="float64")
         if "true_value_usd" in t
         else None
     )
-    matrix = data.features.matrix.iloc[window_rows_]
+    matrix = data.features.matrix.iloc[rows]
     scorers = {
         "model": predict(model_booster, matrix),
-        "random": np.random.default_rng(seed).random(len(window_rows_)),
+        "random": np.random.default_rng(seed).random(len(rows)),
         "rules": rules_profile_score(matrix),
-        "generic": predict(generic_booster, generic_matrix(matrix, ctx.iloc[window_rows_])),
+        "generic": predict(generic_booster, generic_matrix(matrix, ctx.iloc[rows])),
     }
     metrics = {name: ranking_metrics(s, y, value, tuple(rates)) for name, s in scorers.items()}
     if "found_if_inspected" in t:  # what the labels of a full inspection would say: the fair figures' target
