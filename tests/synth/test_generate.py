@@ -303,7 +303,7 @@ def test_bad_arguments_are_refused(world: World, tmp_path: Path) -> None:
 
 def test_the_move_keeps_the_package_boundaries() -> None:
     """The pipeline never imports the synthetic worlds (only the CLI, tests and benchmarks do)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for room in ("data", "features", "models"):
         for path in (root / room).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
