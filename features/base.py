@@ -79,6 +79,40 @@ def target_mask(decl: pd.DataFrame) -> np.ndarray:
     return decl[TARGET].to_numpy(dtype=bool)
 
 
+class Keyed(np.ndarray):
+    """Codes (-1: no key) that know which key each code stands for: ``hashes[code]`` is a stable
+    64-bit hash of the key's value, the same in any frame (what a feature state is keyed by)."""
+
+    hashes: np.ndarray | None = None
+
+    def __array_finalize__(self, obj) -> None:
+        self.hashes = getattr(obj, "hashes", None)
+
+
+_GLOBAL_KEY = np.uint64(0x9E3779B97F4A7C15)  # the one key of rows counted all together
+
+
+def keyed(codes: np.ndarray, keys) -> Keyed:
+    """``codes`` (into ``keys``, -1: none) carrying the hash of each key's text."""
+    out = np.asarray(codes, np.int64).view(Keyed)
+    text = pd.Series(keys, dtype=object).astype("str").to_numpy(dtype=object)
+    out.hashes = pd.util.hash_array(text) if len(text) else np.zeros(0, np.uint64)
+    out.hashes = np.where(out.hashes == 0, np.uint64(1), out.hashes)  # 0 stands for no key
+    return out
+
+
+def key_hashes(codes: np.ndarray) -> np.ndarray:
+    """The key hash of every element of ``codes`` (0: no key). Codes without key identity are
+    only accepted as the one key of everything (zeros)."""
+    c = np.asarray(codes, np.int64)
+    hashes = getattr(codes, "hashes", None)
+    if hashes is None:
+        if len(c) and c.max() > 0:
+            raise ValueError("codes without key identity (features.base.keyed) cannot use a feature state")
+        return np.where(c == 0, _GLOBAL_KEY, np.uint64(0))
+    return np.where(c >= 0, hashes[np.maximum(c, 0)] if len(hashes) else np.uint64(0), np.uint64(0))
+
+
 class Rows:
     """``decl`` prepared for the families: its target rows, times as integers, key codes.
 
@@ -94,6 +128,9 @@ class Rows:
         self.every_row = len(self.pos) == len(decl)
         self.index = decl.index if self.every_row else decl.index[self.pos]
         self._memo: dict[Any, Any] = {}
+        # a feature state session (features.state.Session): the history as accumulators (its part
+        # is added to every history-based sum) and/or a recorder of this frame's events
+        self.session: Any = None
 
     def __len__(self) -> int:
         return len(self.decl)
@@ -143,7 +180,8 @@ class Rows:
             values = _key(pd.Series(uniques, dtype=object))
             if derive is not None:
                 values = derive(values)
-            self._memo[key] = recode(raw, values)
+            codes, uniques = recode(raw, values)
+            self._memo[key] = (keyed(codes, uniques), uniques)
         return self._memo[key]
 
     def distinct(self, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +224,11 @@ class Rows:
         return hit[1]
 
     def earlier(
-        self, codes: np.ndarray, values: Sequence[np.ndarray | None] = (None,), whole: bool = False
+        self,
+        codes: np.ndarray,
+        values: Sequence[np.ndarray | None] = (None,),
+        whole: bool = False,
+        tag: str = "",
     ) -> list[np.ndarray]:
         """For each target row, the sums of ``values`` (None: count) over the rows of ``decl``
         with the same key (``codes`` of every row) declared strictly before it.
@@ -195,8 +237,18 @@ class Rows:
         merge pass in row order with a running total per key does it (whole numbers; else one
         pass over the rows in (key, time) order when most rows are targets).
         ``whole``: the caller promises whole numbers (summed exactly in any order), which
-        spares checking them.
+        spares checking them. ``tag`` names the sums among the family's others on the same key
+        (for a feature state).
         """
+        out = self._earlier(codes, values, whole)
+        if self.session is not None:
+            q = self.pos
+            t = self.times()
+            part = self.session.sums("earlier", tag, [t[q]], codes[q], t, codes, values)
+            out = [a + b for a, b in zip(out, part[0], strict=True)]
+        return out
+
+    def _earlier(self, codes, values, whole) -> list[np.ndarray]:
         t = self.times()
         if not self._time_ordered():
             return as_of_sums_of(self.at(t), self.at(codes), t, codes, values, whole)
@@ -296,6 +348,75 @@ class Rows:
             hit = (labels, label_prior(self.at(self.times()), lt, lv))
             self._memo[key] = hit
         return hit[1]
+
+    def earlier_all(self, codes: np.ndarray, values: Sequence[np.ndarray | None], tag: str = "") -> list:
+        """As ``earlier`` for every row of ``decl``, not only the target rows."""
+        t = self.times()
+        out = as_of_sums_of(t, np.asarray(codes, np.int64), t, np.asarray(codes, np.int64), values)
+        if self.session is not None:
+            part = self.session.sums("earlier_all", tag, [t], codes, t, codes, values)
+            out = [a + b for a, b in zip(out, part[0], strict=True)]
+        return out
+
+    def sums_of(
+        self,
+        query_time: np.ndarray,
+        query_key: np.ndarray,
+        event_time: np.ndarray,
+        event_key: np.ndarray,
+        values: Sequence[np.ndarray | None],
+        tag: str = "",
+        whole: bool = False,
+        done: list[np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
+        """``as_of_sums_of`` of events of this frame (its rows' outcomes, words...), with the
+        history's part when a feature state is in use. ``done``: the frame's sums, when the caller
+        computed them already."""
+        if done is None:
+            done = as_of_sums_of(
+                query_time,
+                np.asarray(query_key, np.int64),
+                event_time,
+                np.asarray(event_key, np.int64),
+                values,
+                whole,
+            )
+        if self.session is None:
+            return done
+        part = self.session.sums("events", tag, [query_time], query_key, event_time, event_key, values)
+        return [a + b for a, b in zip(done, part[0], strict=True)]
+
+    def window_sums(
+        self, codes: np.ndarray, windows: Sequence[pd.Timedelta], tag: str = ""
+    ) -> list[np.ndarray]:
+        """``as_of_window_sums`` for the target rows over every row (count per key): the count
+        before, then the count in each window."""
+        t = self.times()
+        qt = self.at(t)
+        plain = np.asarray(codes, np.int64)
+        out = as_of_window_sums(qt, self.at(plain), t, plain, windows)
+        if self.session is not None:
+            q_times = [qt, *(minus(qt, w) for w in windows)]
+            keep = max(pd.Timedelta(w).value for w in windows)
+            part = self.session.sums("window", tag, q_times, self.at(codes), t, codes, [None], window=keep)
+            before, *starts = (p[0] for p in part)
+            out = [out[0] + before, *(o + before - s for o, s in zip(out[1:], starts, strict=True))]
+        return out
+
+    def first_times(self, codes: np.ndarray, tag: str = "") -> np.ndarray:
+        """Time (int64 ns) of each key's first row, for every code (a slot past the last code:
+        none, int64 max); with the history's when a feature state is in use."""
+        latest = np.iinfo(np.int64).max
+        plain = np.asarray(codes, np.int64)
+        t = self.times()
+        first = np.full(int(plain.max(initial=-1)) + 2, latest)
+        seen = (plain >= 0) & (t != _NAT)
+        np.minimum.at(first, plain[seen], t[seen])
+        if self.session is not None:
+            past = self.session.first_times(codes, tag, t)
+            if past is not None:
+                first[: len(past)] = np.minimum(first[: len(past)], past)
+        return first
 
 
 def _whole(values: np.ndarray) -> bool:
@@ -400,11 +521,25 @@ def recode(codes: np.ndarray, values: pd.Series) -> tuple[np.ndarray, np.ndarray
 
 def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Codes of the pairs of two code arrays (-1 where either is -1)."""
+    ha, hb = getattr(a, "hashes", None), getattr(b, "hashes", None)
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     width = int(b.max(initial=-1)) + 2
     combined = np.where((a < 0) | (b < 0), -1, a * width + b)
-    codes = pd.factorize(combined)[0].astype(np.int64)
-    return np.where(combined < 0, -1, codes) if (combined < 0).any() else codes
+    codes, uniques = pd.factorize(combined)
+    codes = codes.astype(np.int64)
+    codes = np.where(combined < 0, -1, codes) if (combined < 0).any() else codes
+    if ha is None or hb is None:
+        return codes
+    # the pair's key: its two keys' hashes, mixed (the same pair hashes alike in any frame)
+    uniques = np.asarray(uniques, np.int64)
+    ok = uniques >= 0
+    ua, ub = np.where(ok, uniques // width, 0), np.where(ok, uniques % width, 0)
+    with np.errstate(over="ignore"):
+        mixed = ha[ua] * np.uint64(0x100000001B3) ^ (hb[ub] + np.uint64(0x9E3779B97F4A7C15))
+    out = codes.view(Keyed)
+    h = pd.util.hash_array(mixed)
+    out.hashes = np.where(ok, np.where(h == 0, np.uint64(1), h), np.uint64(0))
+    return out
 
 
 def match_positions(values: pd.Series, universe: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -957,7 +1092,8 @@ def usual_by_code(
     names = list(measures)
     values = np.stack(_moment_values([measures[name] for name in names]))  # shared by every level
     found = known_violations(rows, labels)
-    root = _earlier_normal(rows, np.zeros(len(rows), np.int64), values, found)
+    tag = "usual:" + ",".join(names)
+    root = _earlier_normal(rows, np.zeros(len(rows), np.int64), values, found, f"{tag}:root")
     est = {}
     for j, name in enumerate(names):
         n, s, ss = root[3 * j : 3 * j + 3]
@@ -965,11 +1101,11 @@ def usual_by_code(
         est[name] = _shrink(n, mean, var, np.full(len(n), np.nan), np.full(len(n), np.nan), SHRINK_ROWS)
     level = {name: np.zeros(rows.n_targets) for name in names}
     n_hs6 = {name: np.zeros(rows.n_targets) for name in names}
-    own = _earlier_normal(rows, own_code_codes(rows), values[0::3], found)
+    own = _earlier_normal(rows, own_code_codes(rows), values[0::3], found, f"{tag}:own")
     broader = {name: root[3 * j] for j, name in enumerate(names)}  # rows of the broader level
     for digits in reversed(HS_LEVELS):
         codes = hs_level_codes(rows, digits)
-        sums = _earlier_normal(rows, codes, values, found)
+        sums = _earlier_normal(rows, codes, values, found, f"{tag}:hs{digits}")
         at = rows.at(codes)
         for j, name in enumerate(names):
             n, s, ss = (a.copy() for a in sums[3 * j : 3 * j + 3])
@@ -1017,7 +1153,8 @@ def usual_in_lane(
     ``usual_by_code``."""
     names = list(measures)
     values = np.stack(_moment_values([measures[name] for name in names]))
-    sums = _earlier_normal(rows, lane, values, known_violations(rows, labels))
+    tag = "lane:" + ",".join(names)
+    sums = _earlier_normal(rows, lane, values, known_violations(rows, labels), tag)
     at = rows.at(lane)
     out = {}
     for j, name in enumerate(names):
@@ -1050,26 +1187,32 @@ def known_violations(rows: Rows, labels: pd.DataFrame | None) -> tuple[np.ndarra
 
 
 def _earlier_normal(
-    rows: Rows, codes: np.ndarray, values: list[np.ndarray], found: tuple[np.ndarray, np.ndarray] | None
+    rows: Rows,
+    codes: np.ndarray,
+    values: list[np.ndarray],
+    found: tuple[np.ndarray, np.ndarray] | None,
+    tag: str = "",
 ) -> list[np.ndarray]:
     """``rows.earlier`` of whole-number values, less the rows found violating before each target
     row (a row leaves what is normal from the moment its violation is known)."""
-    sums = rows.earlier(codes, values, whole=True)
-    if found is None or not len(found[0]):
+    sums = rows.earlier(codes, values, whole=True, tag=tag)
+    if found is None or (not len(found[0]) and rows.session is None):
         return sums
     r, t = found
-    codes = np.asarray(codes, np.int64)
     qt, qk = rows.at(rows.times()), rows.at(codes)
     by_time = np.argsort(t, kind="stable")
     r, t = r[by_time], t[by_time]
-    removed = sums_before_sorted(qt, qk, t, codes[r], [v[r] for v in values])
+    events = [v[r] for v in values]
+    plain, plain_q = np.asarray(codes, np.int64)[r], np.asarray(qk, np.int64)
+    removed = sums_before_sorted(qt, plain_q, t, plain, events)
     if removed is None:
-        removed = as_of_sums_of(qt, qk, t, codes[r], [v[r] for v in values], True)
+        removed = as_of_sums_of(qt, plain_q, t, plain, events, True)
+    removed = rows.sums_of(qt, qk, t, codes[r], events, tag=f"{tag}:found", done=removed)
     return [a - b for a, b in zip(sums, removed, strict=True)]
 
 
 def track_record(
-    rows: Rows, labels: pd.DataFrame | None, codes: np.ndarray, strength: float = 20.0
+    rows: Rows, labels: pd.DataFrame | None, codes: np.ndarray, strength: float = 20.0, tag: str = ""
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inspections, violations, smoothed violation rate) of each target row's key (``codes`` of
     every row) from outcomes recorded strictly before the row's declaration.
@@ -1081,8 +1224,8 @@ def track_record(
     if labels is None or labels.empty:
         return np.zeros(n), np.zeros(n), np.full(n, np.nan)
     lab, row, lt, lv = rows.outcomes(labels)
-    hits, count = as_of_sums_of(
-        rows.at(rows.times()), rows.at(codes), lt[lab], np.asarray(codes)[row], [lv[lab], None]
+    hits, count = rows.sums_of(
+        rows.at(rows.times()), rows.at(codes), lt[lab], codes[row], [lv[lab], None], tag=f"track_record:{tag}"
     )
     rate = smoothed_rate(hits, count, rows.label_prior(labels), strength)
     return count, hits, np.where(count > 0, rate, np.nan)

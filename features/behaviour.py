@@ -16,7 +16,7 @@ from features.base import (
     Feature,
     FeatureContext,
     Rows,
-    as_of_window_sums,
+    keyed,
     pair_codes,
     recode,
     rows_of,
@@ -144,10 +144,10 @@ def _consignee_codes(rows: Rows) -> np.ndarray:
         "name:" + pd.Series(distinct_canonical(rows, "consignee_name"), dtype=object).astype("str")
     ).to_numpy(dtype=object)
     if "consignee_id" not in rows.decl.columns:
-        return recode(name_codes, pd.Series(name_keys, dtype=object))[0]
+        return keyed(*recode(name_codes, pd.Series(name_keys, dtype=object)))
     id_codes, ids = rows.keys("consignee_id")
     which = np.where(id_codes >= 0, id_codes, np.where(name_codes >= 0, len(ids) + name_codes, -1))
-    return recode(which, pd.Series(np.concatenate([ids, name_keys]), dtype=object))[0]
+    return keyed(*recode(which, pd.Series(np.concatenate([ids, name_keys]), dtype=object)))
 
 
 def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
@@ -162,18 +162,18 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     exporter = rows.codes("exporter_id")
     out = pd.DataFrame(index=rows.index)
     context = pd.DataFrame(index=rows.index)
-    earlier, last_30, last_90 = as_of_window_sums(
-        qt, rows.at(exporter), t, exporter, [pd.Timedelta(days=30), pd.Timedelta(days=90)]
+    earlier, last_30, last_90 = rows.window_sums(
+        exporter, [pd.Timedelta(days=30), pd.Timedelta(days=90)], tag="exporter"
     )
     out["exporter_shipments_30d"] = last_30
     out["exporter_shipments_90d"] = last_90
     out["exporter_shipments_before"] = earlier
     out["exporter_first_shipment"] = (earlier == 0).astype("float64")
-    days = _days_since_first(qt, rows.at(exporter), t, exporter)
+    days = _days_since_first(qt, rows.at(exporter), rows.first_times(exporter, tag="exporter"))
     out["exporter_days_trading"] = np.where(earlier == 0, np.nan, days)
     cons = rows.cached("consignee_key", lambda: _consignee_codes(rows))
-    out["consignee_shipments_90d"] = as_of_window_sums(qt, rows.at(cons), t, cons, [pd.Timedelta(days=90)])[1]
-    out["exporter_consignee_shipments_before"] = rows.earlier(pair_codes(exporter, cons))[0]
+    out["consignee_shipments_90d"] = rows.window_sums(cons, [pd.Timedelta(days=90)], tag="consignee")[1]
+    out["exporter_consignee_shipments_before"] = rows.earlier(pair_codes(exporter, cons), tag="pair")[0]
 
     missing: list[str] = []
     labels = ctx.labels
@@ -194,11 +194,13 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
                 np.full(rows.n_targets, np.nan),
             )
         else:
-            n, hits, rate = track_record(rows, labels, codes, RATE_STRENGTH)
+            n, hits, rate = track_record(rows, labels, codes, RATE_STRENGTH, tag=key)
         out[f"{key}_violation_rate"] = rate
         out[f"{key}_inspections_before"] = n
         out[f"{key}_violations_before"] = hits
-    n, _, rate = track_record(rows, labels, rows.codes("consignee_country"), RATE_STRENGTH)
+    n, _, rate = track_record(
+        rows, labels, rows.codes("consignee_country"), RATE_STRENGTH, tag="consignee_country"
+    )
     out["consignee_country_violation_rate"] = rate
     context["consignee_country_inspections_before"] = n
     context["overall_violation_rate"] = (
@@ -207,14 +209,11 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     return FamilyResult(out.astype("float64"), context, missing)
 
 
-def _days_since_first(
-    query_time: np.ndarray, query_key: np.ndarray, time: np.ndarray, key: np.ndarray
-) -> np.ndarray:
-    """Days from the key's first row (any row of decl; none is later than the query's own)."""
+def _days_since_first(query_time: np.ndarray, query_key: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Days from the key's first row (``first``: time of each key's first row, int64 max: none;
+    none is later than the query's own)."""
     latest = np.iinfo(np.int64).max
-    first = np.full(int(key.max(initial=-1)) + 2, latest)
-    seen = (key >= 0) & (time != np.iinfo(np.int64).min)
-    np.minimum.at(first, key[seen], time[seen])
+    query_key = np.asarray(query_key, np.int64)
     start = first[np.where(query_key >= 0, query_key, -1)]  # -1: the slot never written
     known = (start != latest) & (query_time != np.iinfo(np.int64).min)
     with np.errstate(invalid="ignore"):

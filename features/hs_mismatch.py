@@ -24,6 +24,7 @@ from features.base import (
     Rows,
     as_of_sums_of,
     compact,
+    keyed,
     own_code_codes,
     pair_codes,
     ratio_text,
@@ -378,7 +379,8 @@ def _description_codes(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
 
     def make():
         raw, uniques = rows.distinct("goods_description")
-        return recode(raw, normalise_descriptions(pd.Series(uniques, dtype=object)))
+        codes, texts = recode(raw, normalise_descriptions(pd.Series(uniques, dtype=object)))
+        return keyed(codes, texts), texts
 
     return rows.cached("hs:description_codes", make)
 
@@ -391,7 +393,8 @@ def _words(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pairs = pd.DataFrame({"text": split.index.to_numpy(), "word": split.to_numpy()}).drop_duplicates()
     pairs = pairs[pairs.groupby("text").cumcount() < MAX_WORDS]
     code, words = pd.factorize(pairs["word"])
-    return pairs["text"].to_numpy(np.int64), code.astype(np.int64), np.asarray(words, dtype=object)
+    words = np.asarray(words, dtype=object)
+    return pairs["text"].to_numpy(np.int64), keyed(code, words), words
 
 
 def _rare_words(
@@ -424,6 +427,7 @@ def _rare_words(
     target_of[rows.pos] = np.arange(n_t)
     q = np.flatnonzero(rows.target[row_e])
     seen = _earlier_counts(t_e, key_e, q)
+    seen = rows.sums_of(t_e[q], key_e[q], t_e, key_e, [None], tag="rare_words", done=[seen])[0]
     del key_e, t_e
     who = target_of[row_e[q]]
     n_code = described[who]
@@ -503,9 +507,9 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
 
     # the exporter's product profile
     strategic_all = _strategic_rows(rows, ctx, vpk_all)
-    before, strategic_before = rows.earlier(exporter, [None, strategic_all])
-    same_heading = rows.earlier(pair_codes(exporter, heading))[0]
-    same_chapter = rows.earlier(pair_codes(exporter, chapter))[0]
+    before, strategic_before = rows.earlier(exporter, [None, strategic_all], tag="exporter")
+    same_heading = rows.earlier(pair_codes(exporter, heading), tag="exporter_heading")[0]
+    same_chapter = rows.earlier(pair_codes(exporter, chapter), tag="exporter_chapter")[0]
     first = before == 0
     with np.errstate(divide="ignore", invalid="ignore"):
         out["exporter_share_of_this_heading"] = np.where(first, np.nan, same_heading / before)
@@ -513,7 +517,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
         out["exporter_strategic_share"] = np.where(first, np.nan, strategic_before / before)
 
     # the code as cover: inspections' findings, and who declares it
-    inspected, _, code_rate = track_record(rows, ctx.labels, hs6)
+    inspected, _, code_rate = track_record(rows, ctx.labels, hs6, tag="hs6")
     out["code_cover_violation_rate"] = code_rate
     code_share, overall_share = _share_by_strategic_exporters(rows, exporter, hs6, strategic_all)
     out["code_share_by_strategic_exporters"] = code_share
@@ -521,9 +525,9 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     # what the description says: seen before under the code, from the exporter, rare words
     desc, texts = _description_codes(rows)
     described_all = (desc >= 0).astype("float64")
-    described = rows.earlier(hs6, [described_all])[0]
-    under_code = rows.earlier(pair_codes(desc, hs6))[0]
-    from_exporter = rows.earlier(pair_codes(desc, exporter))[0]
+    described = rows.earlier(hs6, [described_all], tag="described")[0]
+    under_code = rows.earlier(pair_codes(desc, hs6), tag="description_code")[0]
+    from_exporter = rows.earlier(pair_codes(desc, exporter), tag="description_exporter")[0]
     no_desc = rows.at(desc) < 0
     with np.errstate(divide="ignore", invalid="ignore"):
         out["description_times_seen_under_code"] = np.where(no_desc, np.nan, under_code)
@@ -590,11 +594,10 @@ def _share_by_strategic_exporters(
     before that row), so each target sees only rows that came before it, each judged as of its
     own time.
     """
-    t = rows.times()
-    prior_strategic = as_of_sums_of(t, exporter, t, exporter, [strategic_all])[0] > 0
+    prior_strategic = rows.earlier_all(exporter, [strategic_all], tag="strategic_before")[0] > 0
     flag = prior_strategic.astype("float64")
-    hits, n = rows.earlier(hs6, [flag, None])
-    all_hits, all_n = rows.earlier(np.zeros(len(rows), np.int64), [flag, None])
+    hits, n = rows.earlier(hs6, [flag, None], tag="strategic_share")
+    all_hits, all_n = rows.earlier(np.zeros(len(rows), np.int64), [flag, None], tag="strategic_share_all")
     with np.errstate(divide="ignore", invalid="ignore"):
         overall = np.where(all_n > 0, all_hits / all_n, np.nan)
         share = (hits + STRATEGIC_SHRINK * overall) / (n + STRATEGIC_SHRINK)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data.arrays import isin
-from features.base import FamilyResult, Feature, FeatureContext, Rows, as_of_sums_of, pair_codes, rows_of
+from features.base import FamilyResult, Feature, FeatureContext, Rows, keyed, pair_codes, rows_of
 
 FAMILY = "license"
 
@@ -297,7 +297,8 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     draws = draws[holder == decl["exporter_id"].to_numpy(dtype=object)[draws]]
     key = np.full(len(decl), -1, dtype=np.int64)
     key[draws] = q_lic[draws]
-    n_before, used_before = rows.earlier(key, [None, drawn])
+    key = keyed(key, lic["license_id"])  # a ledger's key: its license id
+    n_before, used_before = rows.earlier(key, [None, drawn], tag="ledger")
 
     # ---- the checks of the target rows, compared only where a license was found
     n = len(idx)
@@ -470,16 +471,19 @@ def _learned(
     learned = np.zeros(n, dtype=bool)
     quotes = np.zeros(n)
     ask = need & (hs6_codes >= 0)
-    # only codes with registered quotes can be learned
-    ok_codes = np.unique(hs6_codes[quoted_ok & (hs6_codes >= 0)])
-    if not len(ok_codes):
-        return learned, quotes
-    ask &= np.isin(hs6_codes, ok_codes)
-    if not ask.any():
-        return learned, quotes
+    if rows.session is None:  # with a feature state, the history's quotes are not rows of decl
+        # only codes with registered quotes can be learned
+        ok_codes = np.unique(hs6_codes[quoted_ok & (hs6_codes >= 0)])
+        if not len(ok_codes):
+            return learned, quotes
+        ask &= np.isin(hs6_codes, ok_codes)
+        if not ask.any():
+            return learned, quotes
     t = rows.times()
     q = np.flatnonzero(ask)
-    n_ok, n_all = as_of_sums_of(t[q], hs6_codes[q], t, hs6_codes, [quoted_ok.astype("float64"), None])
+    n_ok, n_all = rows.sums_of(
+        t[q], hs6_codes[q], t, hs6_codes, [quoted_ok.astype("float64"), None], tag="learned"
+    )
     learned[q] = (n_ok >= LEARN_MIN_QUOTES) & (n_ok >= LEARN_MIN_SHARE * n_all)
     quotes[q] = n_ok
     return learned, quotes

@@ -23,9 +23,10 @@ from features.base import (
     Feature,
     FeatureContext,
     Rows,
-    label_rate_codes,
+    keyed,
     pair_codes,
     rows_of,
+    smoothed_rate,
 )
 from features.sea_lanes import haversine_km, on_network, remember, sea_km
 
@@ -374,17 +375,16 @@ def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.
         return out
     lab, row, lt, lv = rows.outcomes(labels)
     l_item, l_port = through(route_codes[row])
-    rate, inspected = label_rate_codes(
+    port_keys = keyed(np.arange(len(port_names)), port_names)  # a hub's key: its code
+    hits, inspected = rows.sums_of(
         rows.at(rows.times())[q_item],
-        q_port,
+        port_keys[q_port],
         lt[lab][l_item],
-        l_port,
-        lv[lab][l_item],
-        lt,
-        lv,
-        HUB_RATE_STRENGTH,
-        rows.label_prior(labels)[q_item],
+        port_keys[l_port],
+        [lv[lab][l_item], None],
+        tag="hub",
     )
+    rate = smoothed_rate(hits, inspected, rows.label_prior(labels)[q_item], HUB_RATE_STRENGTH)
     order = np.lexsort((-rate, q_item))  # stable: among equal rates, the first on the route
     first = order[np.r_[True, q_item[order][1:] != q_item[order][:-1]]]
     worst = q_item[first]
@@ -402,7 +402,13 @@ def _origin_share(rows: Rows) -> pd.DataFrame:
     origin = rows.codes("origin_country", _codes, name="routing:origin")
     pair = pair_codes(heading, origin)
     n_pair, n_heading, n_origin, n_all = (
-        rows.earlier(key)[0] for key in (pair, heading, origin, np.zeros(len(rows), np.int64))
+        rows.earlier(key, tag=tag)[0]
+        for key, tag in (
+            (pair, "heading_origin"),
+            (heading, "heading"),
+            (origin, "origin"),
+            (np.zeros(len(rows), np.int64), "all"),
+        )
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         prior = np.where(n_all > 0, n_origin / n_all, np.nan)
