@@ -37,8 +37,10 @@ TYPOLOGIES = ("mislabel", "routing", "shell", "blending", "undervaluation", "no_
 EXPECTED = {  # route -> statuses that are correct answers, not errors
     "POST /login": {303},
     "GET /cases": {200},
-    "GET /cases/{id}": {200, 403},  # 403: another investigator took it meanwhile
-    "POST /cases/{id}/outcome": {303, 403, 409},  # 409: someone saved first (optimistic lock)
+    "GET /cases/{id}": {200, 404},  # 404: another investigator took it meanwhile (not theirs to see)
+    # 403: given to someone else while typing; 409: someone saved first (optimistic lock), or the
+    # case was already decided (a decision stays decided)
+    "POST /cases/{id}/outcome": {303, 403, 409},
 }
 
 

@@ -27,10 +27,12 @@ from review.store import CaseStore, open_store
 from review.views import declaration_columns
 from review.web import (
     HERE,
+    FormStash,
     LoginRequired,
     PageError,
     SecurityHeaders,
     Settings,
+    TypedWorkKept,
     get_settings,
     make_templates,
     render,
@@ -84,6 +86,7 @@ def create_app(
     app.state.settings = settings
     app.state.templates = make_templates()
     app.state.throttle = LoginThrottle()
+    app.state.form_stash = FormStash()
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
@@ -102,6 +105,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> HTMLResponse:
         return render(request, "error.html", None, exc.status, message=exc.message)
+
+    @app.exception_handler(TypedWorkKept)
+    async def typed_work(request: Request, exc: TypedWorkKept) -> HTMLResponse:
+        return render(request, "typed_work.html", exc.viewer, 403, form=exc.form)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import secrets
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import Row
 
-from review.auth import LoginThrottle, new_token, token_digest
+from review.auth import LoginThrottle, new_token, token_digest, tokens_match
 from review.forms import OUTCOME_LABELS, OutcomeForm, parse_outcome_form, parse_version, typologies
 from review.schema import CHANNELS, ROLES, STATUSES
 from review.store import WriteResult, can_see_case
@@ -22,7 +23,9 @@ from review.web import (
     LOGIN_COOKIE,
     PER_PAGE_CHOICES,
     ROLE_HOME,
+    FormStash,
     PageError,
+    TypedWorkKept,
     Viewer,
     audit_reader,
     case_url,
@@ -32,6 +35,7 @@ from review.web import (
     current_viewer,
     get_settings,
     get_store,
+    optional_viewer,
     parse_queue_query,
     queue_link,
     render,
@@ -40,6 +44,17 @@ from review.web import (
 )
 
 router = APIRouter()
+RESUME_COOKIE = "customs_risk_resume"
+MAX_PAGE = 1_000_000
+NO_VERSION = "The form has no case version; reload the case and try again."
+SAVED_NOTICES = {
+    "outcome": "Outcome saved.",
+    "assign": "Assignment saved.",
+    "confirm": "Violation confirmed: the decision is final.",
+    "reopen": "Decision reopened: the case can be decided again.",
+    "unchanged": "Nothing changed.",
+}
+WHAT_TEXT = {"outcome": "outcome", "assign": "assignment", "confirm": "confirmation", "reopen": "reopening"}
 
 
 @router.get("/health")
@@ -147,19 +162,28 @@ def case_page(
 ) -> HTMLResponse:
     """One case: the declaration, why it was selected, reasons, route, ownership, history."""
     case = _visible_case(request, viewer, declaration_id)
-    notice = {
-        "outcome": "Outcome saved.",
-        "assign": "Assignment saved.",
-        "unchanged": "Nothing changed.",
-    }.get(request.query_params.get("saved", ""), "")
-    return _case_page(request, viewer, case, notice=notice)
+    notice = SAVED_NOTICES.get(request.query_params.get("saved", ""), "")
+    form = None
+    resume = request.query_params.get("resume", "")
+    if resume and tokens_match(request.cookies.get(RESUME_COOKIE, ""), resume):
+        kept = request.app.state.form_stash.take(resume, case_url(declaration_id))
+        if kept is not None:
+            form = OutcomeForm(**{k: str(v) for k, v in kept.items()})
+            notice = (
+                "Your session had ended before your outcome was saved. You are logged in again and "
+                "what you typed is back in the form: check it and save."
+            )
+    response = _case_page(request, viewer, case, form=form, notice=notice)
+    if resume:
+        response.delete_cookie(RESUME_COOKIE, path="/")
+    return response
 
 
 @router.post("/cases/{declaration_id:path}/outcome")
 def record_outcome(
     request: Request,
     declaration_id: str,
-    viewer: Annotated[Viewer, Depends(case_worker)],
+    viewer: Annotated[Viewer | None, Depends(optional_viewer)],
     csrf_token: Annotated[str, Form()] = "",
     version: Annotated[str, Form()] = "",
     outcome: Annotated[str, Form()] = "",
@@ -167,10 +191,14 @@ def record_outcome(
     seized_value_usd: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    """Record an outcome; bad values or a stale version save nothing and say why."""
-    check_post(request, viewer.csrf_token, csrf_token)
-    case = _visible_case(request, viewer, declaration_id)
+    """Record an outcome; bad values, a stale version or a decided case save nothing and say why,
+    with what was typed still in the form (kept across a login when the session had ended)."""
     form = OutcomeForm(outcome, ";".join(typology or []), seized_value_usd, note)
+    if viewer is None:
+        return _resume_after_login(request, declaration_id, form)
+    viewer = _case_worker_now(viewer)
+    check_post(request, viewer.csrf_token, csrf_token)
+    case = _case_for_post(request, viewer, declaration_id, form)
     values, errors = parse_outcome_form(form)
     expected = parse_version(version)
     if expected is None:
@@ -179,6 +207,46 @@ def record_outcome(
         return _case_page(request, viewer, case, form=form, errors=errors, status=422)
     result = get_store(request).record_outcome(declaration_id, expected, viewer.account, values)
     return _after_write(request, viewer, result, declaration_id, "outcome", form)
+
+
+@router.post("/cases/{declaration_id:path}/confirm")
+def confirm_outcome(
+    request: Request,
+    declaration_id: str,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Four eyes: a supervisor confirms a violation someone else recorded."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    case = _visible_case(request, viewer, declaration_id)
+    expected = parse_version(version)
+    if expected is None:
+        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION])
+    result = get_store(request).confirm_outcome(declaration_id, expected, viewer.account)
+    return _after_write(request, viewer, result, declaration_id, "confirm", None)
+
+
+@router.post("/cases/{declaration_id:path}/reopen")
+def reopen_case(
+    request: Request,
+    declaration_id: str,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """A supervisor reopens a decided case, with a reason (audited)."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    case = _visible_case(request, viewer, declaration_id)
+    expected = parse_version(version)
+    if expected is None:
+        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION], reopen_reason=reason)
+    try:
+        result = get_store(request).reopen_case(declaration_id, expected, viewer.account, reason)
+    except ValueError as err:
+        return _case_page(request, viewer, case, status=422, errors=[str(err)], reopen_reason=reason)
+    return _after_write(request, viewer, result, declaration_id, "reopen", None, reopen_reason=reason)
 
 
 @router.post("/cases/{declaration_id:path}/assign")
@@ -195,13 +263,7 @@ def assign(
     case = _visible_case(request, viewer, declaration_id)
     expected = parse_version(version)
     if expected is None:
-        return _case_page(
-            request,
-            viewer,
-            case,
-            status=422,
-            errors=["The form has no case version; reload the case and try again."],
-        )
+        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION])
     try:
         result = get_store(request).assign(declaration_id, expected, viewer.account, assignee.strip() or None)
     except ValueError as err:
@@ -218,8 +280,11 @@ def audit(
     page: int = 1,
 ) -> HTMLResponse:
     """The audit log, newest first, by case and/or user."""
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_PAGE)  # any number is a page: past the end shows the last one
     rows, total = get_store(request).audit_page(case, user, page, 100)
+    if page > (last := max(1, -(-total // 100))):
+        page = last
+        rows, total = get_store(request).audit_page(case, user, page, 100)
     filters = urlencode({k: v for k, v in {"case": case, "user": user}.items() if v})
     return render(
         request,
@@ -340,11 +405,49 @@ def _login_form(request: Request, next_path: str, status: int = 200, error: str 
 
 def _visible_case(request: Request, viewer: Viewer, declaration_id: str) -> Row:
     case = get_store(request).get_case(declaration_id)
+    if case is None or not can_see_case(viewer.account, case.assignee):
+        raise PageError(404, "No such case.")  # the same answer: a case id is not an oracle
+    return case
+
+
+def _case_worker_now(viewer: Viewer) -> Viewer:
+    if viewer.role not in ("investigator", "supervisor"):
+        raise PageError(403, "Case review is for investigators and supervisors; admins manage users.")
+    return viewer
+
+
+def _case_for_post(request: Request, viewer: Viewer, declaration_id: str, form: OutcomeForm) -> Row:
+    """The case a form was typed on; when it was given to someone else meanwhile, a page with
+    what was typed (nothing saved) instead of a bare refusal."""
+    case = get_store(request).get_case(declaration_id)
     if case is None:
         raise PageError(404, "No such case.")
     if not can_see_case(viewer.account, case.assignee):
-        raise PageError(403, "This case is assigned to another investigator.")
+        raise TypedWorkKept(form, viewer)
     return case
+
+
+def _resume_after_login(request: Request, declaration_id: str, form: OutcomeForm) -> RedirectResponse:
+    """The session ended while the user typed: keep the form, log in, come back to it filled."""
+    settings = get_settings(request)
+    target = case_url(declaration_id)
+    stash: FormStash = request.app.state.form_stash
+    token = stash.put(target, dataclasses.asdict(form))
+    if token is not None:
+        target += "?" + urlencode({"resume": token})
+    response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+    response.delete_cookie(settings.cookie_name, path="/")
+    if token is not None:
+        response.set_cookie(
+            RESUME_COOKIE,
+            token,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            path="/",
+            max_age=int(stash.ttl),
+        )
+    return response
 
 
 def _case_page(
@@ -357,19 +460,20 @@ def _case_page(
     conflict: bool = False,
     notice: str = "",
     status: int = 200,
+    reopen_reason: str = "",
 ) -> HTMLResponse:
+    unsaved = None
+    if case.outcome is not None and form is not None:
+        unsaved, form = form, None  # decided meanwhile: what was typed is shown, not offered to save
     if form is None:
-        seized = "" if case.seized_value_usd is None else f"{case.seized_value_usd:.2f}"
-        form = OutcomeForm(case.outcome or "", case.typology or "", seized, case.note or "")
+        form = OutcomeForm()
     store = get_store(request)
     assignees = (
         [a for a in store.list_accounts(active_only=True) if a.role != "admin"]
         if viewer.role == "supervisor"
         else []
     )
-    history, _ = (
-        store.audit_page(case.declaration_id, per_page=50) if viewer.role == "supervisor" else ([], 0)
-    )
+    history, _ = store.audit_page(case.declaration_id, per_page=50)
     return render(
         request,
         "case.html",
@@ -378,12 +482,17 @@ def _case_page(
         case=case,
         view=case_view(case),
         form=form,
+        unsaved=unsaved,
         errors=errors or [],
         conflict=conflict,
         notice=notice,
         typologies=typologies(),
         assignees=assignees,
         history=history,
+        reopen_reason=reopen_reason,
+        can_confirm=viewer.role == "supervisor"
+        and case.status == "unconfirmed"
+        and case.decided_by != viewer.username,
     )
 
 
@@ -394,26 +503,53 @@ def _after_write(
     declaration_id: str,
     what: str,
     form: OutcomeForm | None,
+    reopen_reason: str = "",
 ) -> HTMLResponse:
     if result.status == "not_found":
         raise PageError(404, "No such case.")
     if result.status == "forbidden":
-        raise PageError(403, "This case is assigned to another investigator; nothing was saved.")
+        if form is not None:
+            raise TypedWorkKept(form, viewer)
+        raise PageError(403, "You may not do this on this case; nothing was saved.")
+    case = result.case
     if result.status == "conflict":
-        case = result.case
         last, _ = get_store(request).audit_page(declaration_id, per_page=1)
         who = last[0].username if last else "someone else"
         message = (
             f"{who} changed this case while you were looking at it (now version "
             f"{case.version}, last change {case.updated_at:%Y-%m-%d %H:%M} UTC). "
-            f"Your {'outcome' if what == 'outcome' else 'assignment'} was NOT saved. "
+            f"Your {WHAT_TEXT[what]} was NOT saved. "
             "Check the current values below"
             + (
                 "; your entries are still in the form: submit again to replace them."
-                if form is not None
-                else "."
+                if form is not None and case.outcome is None
+                else ("; what you typed is shown below, unsaved." if form is not None else ".")
             )
         )
+        return _case_page(
+            request,
+            viewer,
+            case,
+            form=form,
+            errors=[message],
+            conflict=True,
+            status=409,
+            reopen_reason=reopen_reason,
+        )
+    if result.status in ("decided", "not_pending", "own_decision"):
+        message = {
+            "decided": (
+                f"This case was already decided by {case.decided_by or 'someone'}"
+                f" ({OUTCOME_LABELS.get(case.outcome or '', case.outcome)}). A decision stays decided: only "
+                "a supervisor can reopen it, with a reason. Your outcome was NOT saved"
+                + ("; what you typed is shown below." if form is not None else ".")
+            ),
+            "not_pending": "There is no decision here to confirm or reopen any more; nothing was saved.",
+            "own_decision": (
+                "Four eyes: a violation is confirmed by a supervisor other than the person who "
+                "recorded it. Nothing was saved."
+            ),
+        }[result.status]
         return _case_page(request, viewer, case, form=form, errors=[message], conflict=True, status=409)
     saved = what if result.status == "saved" else "unchanged"
     return RedirectResponse(case_url(declaration_id) + f"?saved={saved}", status_code=303)

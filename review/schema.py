@@ -15,12 +15,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("investigator", "supervisor", "admin")
 CHANNELS = ("red", "yellow", "held")  # held: quarantined, held for correction (not scored)
-STATUSES = ("open", "in_review", "closed", "held")
+# unconfirmed: a violation recorded, awaiting a supervisor's confirmation (four eyes)
+STATUSES = ("open", "in_review", "unconfirmed", "closed", "held")
 OUTCOMES = ("violation", "clear", "not_inspected")
 SELECTED_BY = ("rule", "model", "exploration")
 QUEUE_COLUMNS = ("channel", "status", "assignee", "typology", "typology_hint", "declaration_id")
@@ -60,6 +62,9 @@ class Case(Base):
         # reads whole rows only for the page it shows.
         Index("ix_cases_queue", "risk_score", *QUEUE_COLUMNS),
         Index("ix_cases_day_queue", "manifest_day", "risk_score", *QUEUE_COLUMNS),
+        Index("ix_cases_exporter_key", "exporter_key"),
+        Index("ix_cases_consignee_key", "consignee_key"),
+        Index("ix_cases_license_key", "license_key"),
     )
 
     declaration_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -84,9 +89,19 @@ class Case(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))  # four eyes: a supervisor's second look
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # structured reasons / ownership steps from scoring (JSON); NULL: read reasons / ownership_path
+    reasons_json: Mapped[str | None] = mapped_column(Text)
+    ownership_json: Mapped[str | None] = mapped_column(Text)
+    # what the queue's search and the related cases read (review.keys.case_keys)
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    exporter_key: Mapped[str | None] = mapped_column(String(128))
+    consignee_key: Mapped[str | None] = mapped_column(String(128))
+    license_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class AuditEntry(Base):
@@ -119,3 +134,46 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CaseNote(Base):
+    """One note in a case's thread: kept, never overwritten."""
+
+    __tablename__ = "case_notes"
+    __table_args__ = (Index("ix_case_notes_declaration_id", "declaration_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    declaration_id: Mapped[str] = mapped_column(String(128), ForeignKey("cases.declaration_id"))
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class CaseAttachment(Base):
+    """A file attached to a case (inspection photo, lab report), stored outside the web root."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (Index("ix_case_attachments_declaration_id", "declaration_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    declaration_id: Mapped[str] = mapped_column(String(128), ForeignKey("cases.declaration_id"))
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+
+
+class SavedFilter(Base):
+    """A user's named queue filter (the query string of the queue)."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_filters_username_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), ForeignKey("users.username"))
+    name: Mapped[str] = mapped_column(String(64))
+    query: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from review.auth import dummy_hash, hash_password, password_problem, username_problem
 from review.auth import verify_password as check_password
 from review.db import make_engine, migrate, write_transaction
+from review.keys import case_keys
 from review.schema import (
     CHANNELS,
     OUTCOMES,
@@ -47,6 +48,9 @@ from review.schema import (
     SELECTED_BY,
     AuditEntry,
     Case,
+    CaseAttachment,
+    CaseNote,
+    SavedFilter,
     User,
     WebSession,
 )
@@ -55,6 +59,9 @@ CASES = Case.__table__
 USERS = User.__table__
 AUDIT = AuditEntry.__table__
 SESSIONS = WebSession.__table__
+NOTES = CaseNote.__table__
+ATTACHMENTS = CaseAttachment.__table__
+FILTERS = SavedFilter.__table__
 
 REQUIRED_CASE_COLUMNS = ("declaration_id", "manifest_day", "channel", "risk_score", "selected_by")
 OPTIONAL_CASE_TEXT = {  # column -> value when absent or missing
@@ -67,7 +74,15 @@ OPTIONAL_CASE_TEXT = {  # column -> value when absent or missing
     "model_version": "",
     "typology_hint": "",
 }
-SCORE_FIELDS = (*REQUIRED_CASE_COLUMNS[1:], "declared_at", *OPTIONAL_CASE_TEXT)
+OPTIONAL_CASE_JSON = ("reasons_json", "ownership_json")  # structured, from scoring; NULL when absent
+KEY_FIELDS = ("search_text", "exporter_key", "consignee_key", "license_key")
+SCORE_FIELDS = (
+    *REQUIRED_CASE_COLUMNS[1:],
+    "declared_at",
+    *OPTIONAL_CASE_TEXT,
+    *OPTIONAL_CASE_JSON,
+    *KEY_FIELDS,
+)
 INSPECTIONS_COLUMNS = (
     "declaration_id",
     "inspected_on",
@@ -83,12 +98,18 @@ ID_CHUNK = 5_000
 WRITE_CHUNK = 10_000
 DAYS_CACHE_SECONDS = 60.0
 EDITABLE_FIELDS = ("assignee", "outcome", "typology", "seized_value_usd", "note", "status", "version")
+DECISION_FIELDS = ("decided_by", "decided_at", "confirmed_by", "confirmed_at")
 # PostgreSQL advisory lock keys: schema migration, and user changes (the last-admin rule).
 PG_LOCK_MIGRATE = 0x6372_5F6D_6967  # "cr_mig"
 PG_LOCK_USERS = 0x6372_5F75_7372  # "cr_usr"
 NUL = "\x00"
 
-WriteStatus = Literal["saved", "unchanged", "conflict", "not_found", "forbidden"]
+WriteStatus = Literal[
+    "saved", "unchanged", "conflict", "not_found", "forbidden", "decided", "not_pending", "own_decision"
+]
+# decided: the case already has an outcome (only a supervisor's reopening makes it editable);
+# not_pending: nothing awaits confirmation; own_decision: four eyes, nobody confirms their own
+MAX_REASON_LENGTH = 1_000
 
 
 def utcnow() -> datetime:
@@ -216,7 +237,20 @@ def prepare_cases(cases: pd.DataFrame) -> pd.DataFrame:
     for column, default in OPTIONAL_CASE_TEXT.items():
         values = cases[column] if column in cases.columns else pd.Series(default, index=cases.index)
         out[column] = values.fillna(default).astype("str")
+    for column in OPTIONAL_CASE_JSON:
+        values = cases[column] if column in cases.columns else pd.Series(None, index=cases.index)
+        out[column] = pd.Series(
+            [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values],
+            index=cases.index,
+            dtype=object,
+        )
     _check_values(out)
+    keys = [
+        case_keys(i, d, r)
+        for i, d, r in zip(out["declaration_id"], out["declaration"], out["route"], strict=True)
+    ]
+    for column in KEY_FIELDS:
+        out[column] = pd.Series([k[column] for k in keys], index=cases.index, dtype=object)
     return out.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
 
 
@@ -252,8 +286,25 @@ def _check_values(frame: pd.DataFrame) -> None:
         limit = CASES.c[column].type.length
         if limit and (long := values.str.len() > limit).any():
             problems.append(f"{int(long.sum())} row(s) with {column} longer than {limit} characters")
+    for column in OPTIONAL_CASE_JSON:
+        if any(v is not None and NUL in v for v in frame[column]):
+            problems.append(f"a NUL character in {column}")
     if problems:
         raise ValueError("cannot store cases: " + "; ".join(problems))
+
+
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (a ``'`` before it)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
+
+
+def csv_unsafe(text: str) -> str:
+    """The value :func:`csv_safe` wrote (for readers of the export)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(CSV_FORMULA_STARTS) else text
 
 
 def write_csv_atomically(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -392,10 +443,13 @@ class CaseStore:
             return compiled.string, list(zip(*bound, strict=True))
         return compiled.string, [dict(zip(order, row, strict=True)) for row in zip(*bound, strict=True)]
 
-    def export_outcomes(self, path: Path | str) -> int:
+    def export_outcomes(self, path: Path | str, *, confirmed_only: bool = False) -> int:
         """Write recorded violations and clears in the contract's inspections layout (CSV).
 
-        "Not inspected" outcomes are left out: those items are unlabelled, not clean.
+        "Not inspected" outcomes are left out: those items are unlabelled, not clean; with
+        ``confirmed_only``, so are violations still waiting for a supervisor's confirmation.
+        Text cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR
+        first) start with a ``'`` (:func:`csv_safe`; :func:`csv_unsafe` reads them back).
         The file is replaced atomically. Returns the number of rows written.
         """
         path = Path(path)
@@ -409,16 +463,19 @@ class CaseStore:
                 CASES.c.seized_value_usd,
                 CASES.c.selected_by,
             )
-            .where(CASES.c.outcome.in_(EXPORTED_OUTCOMES))
+            .where(
+                CASES.c.outcome.in_(EXPORTED_OUTCOMES),
+                *([CASES.c.status != "unconfirmed"] if confirmed_only else []),
+            )
             .order_by(CASES.c.decided_at, self._by_code_point(CASES.c.declaration_id))
         )
         with self.engine.connect() as conn:
             rows = (
                 [
-                    r.declaration_id,
+                    csv_safe(r.declaration_id),
                     r.decided_at.date().isoformat(),
                     r.outcome,
-                    r.typology or "",
+                    csv_safe(r.typology or ""),
                     "",
                     "" if r.seized_value_usd is None else repr(r.seized_value_usd),
                     r.selected_by,
@@ -649,7 +706,12 @@ class CaseStore:
     def record_outcome(
         self, declaration_id: str, expected_version: int, actor: Account, values: OutcomeValues
     ) -> WriteResult:
-        """Save an outcome if nobody changed the case since ``expected_version`` was read."""
+        """Record the outcome of an undecided case, if nobody changed it since ``expected_version``.
+
+        A decided case is ``decided`` (whoever holds it now: a decision stays decided until a
+        supervisor reopens it). A violation waits for a supervisor's confirmation (status
+        ``unconfirmed``); a clear or not-inspected outcome closes the case.
+        """
         if values.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         if values.typology is not None and len(values.typology) > CASES.c.typology.type.length:
@@ -665,9 +727,36 @@ class CaseStore:
             "typology": values.typology,
             "seized_value_usd": values.seized_value_usd,
             "note": values.note,
-            "status": "closed",
+            "status": "unconfirmed" if values.outcome == "violation" else "closed",
         }
         return self._change_case(declaration_id, expected_version, actor, new, decided_at=now)
+
+    def confirm_outcome(self, declaration_id: str, expected_version: int, actor: Account) -> WriteResult:
+        """Four eyes: a supervisor other than the one who recorded it confirms a violation."""
+        if actor.role != "supervisor":
+            return WriteResult("forbidden")
+        new = {"status": "closed", "confirmed_by": actor.username, "confirmed_at": utcnow()}
+        return self._change_case(declaration_id, expected_version, actor, new, action="confirm")
+
+    def reopen_case(
+        self, declaration_id: str, expected_version: int, actor: Account, reason: str
+    ) -> WriteResult:
+        """A supervisor takes back a decision (with a reason, audited): the case is undecided again."""
+        if actor.role != "supervisor":
+            return WriteResult("forbidden")
+        reason = reason.strip()
+        if not reason or len(reason) > MAX_REASON_LENGTH or _has_nul(reason):
+            raise ValueError(f"give a reason for reopening (at most {MAX_REASON_LENGTH:,} characters)")
+        new = {
+            "outcome": None,
+            "typology": None,
+            "seized_value_usd": None,
+            "decided_by": None,
+            "decided_at": None,
+            "confirmed_by": None,
+            "confirmed_at": None,
+        }
+        return self._change_case(declaration_id, expected_version, actor, new, action="reopen", reason=reason)
 
     def assign(
         self, declaration_id: str, expected_version: int, actor: Account, assignee: str | None
@@ -681,6 +770,23 @@ class CaseStore:
                 raise ValueError(f"{assignee!r} is not an active investigator or supervisor")
         return self._change_case(declaration_id, expected_version, actor, {"assignee": assignee})
 
+    def bulk_assign(
+        self, declaration_ids: Sequence[str], actor: Account, assignee: str | None
+    ) -> dict[str, int]:
+        """A supervisor gives many cases at once (each at its current version); counts by result."""
+        if actor.role != "supervisor":
+            raise ValueError("only supervisors assign cases in bulk")
+        counts: dict[str, int] = {}
+        for declaration_id in dict.fromkeys(declaration_ids):
+            case = self.get_case(declaration_id)
+            status = (
+                "not_found"
+                if case is None
+                else self.assign(declaration_id, case.version, actor, assignee).status
+            )
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
     def _change_case(
         self,
         declaration_id: str,
@@ -688,10 +794,13 @@ class CaseStore:
         actor: Account,
         new: dict[str, Any],
         decided_at: datetime | None = None,
+        action: str = "",
+        reason: str = "",
     ) -> WriteResult:
         """Apply ``new`` under the optimistic lock; a conflict comes back with the case now."""
-        status = self._write_change(declaration_id, expected_version, actor, new, decided_at)
-        return WriteResult(status, self.get_case(declaration_id) if status == "conflict" else None)
+        status = self._write_change(declaration_id, expected_version, actor, new, decided_at, action, reason)
+        refused = ("conflict", "decided", "not_pending", "own_decision")
+        return WriteResult(status, self.get_case(declaration_id) if status in refused else None)
 
     def _write_change(
         self,
@@ -700,11 +809,13 @@ class CaseStore:
         actor: Account,
         new: dict[str, Any],
         decided_at: datetime | None,
+        action: str = "",
+        reason: str = "",
     ) -> WriteStatus:
         if _has_nul(declaration_id):
             return "not_found"
         where = CASES.c.declaration_id == declaration_id
-        editable = [CASES.c[c] for c in EDITABLE_FIELDS]
+        editable = [CASES.c[c] for c in (*EDITABLE_FIELDS, *DECISION_FIELDS)]
         with write_transaction(self.engine) as conn:  # short: the write lock is held
             case = conn.execute(select(*editable).where(where)).first()
             if case is None:
@@ -714,10 +825,22 @@ class CaseStore:
             if case.version != expected_version:
                 return "conflict"
             values = dict(new)
+            if decided_at is not None and case.outcome is not None:  # a decision stays decided
+                same = all(getattr(case, f) == v for f, v in values.items() if f != "status")
+                return "unchanged" if same else "decided"
+            if action == "confirm":
+                if case.status != "unconfirmed":
+                    return "not_pending"
+                if case.decided_by == actor.username:
+                    return "own_decision"
+            if action == "reopen":
+                if case.outcome is None:
+                    return "not_pending"
+                values["status"] = "open" if case.assignee is None else "in_review"
             if "assignee" in values:
                 if case.outcome is None:
                     values["status"] = "open" if values["assignee"] is None else "in_review"
-            elif case.assignee is None:
+            elif case.assignee is None and action == "":
                 values["assignee"] = actor.username
             changes = [(f, getattr(case, f), v) for f, v in values.items() if getattr(case, f) != v]
             if not changes:
@@ -731,6 +854,8 @@ class CaseStore:
             )
             if result.rowcount != 1:  # another writer won the race (PostgreSQL)
                 return "conflict"
+            if action == "reopen":
+                changes.append(("reopened", None, reason))
             self._audit(conn, actor.username, declaration_id, changes)
             return "saved"
 

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from review.auth import token_digest, tokens_match
 from review.forms import OUTCOME_LABELS, typologies
 from review.schema import CHANNELS, STATUSES
-from review.store import UNASSIGNED, Account, CaseQuery, CaseStore
+from review.store import UNASSIGNED, Account, CaseQuery, CaseStore, csv_safe
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "customs_risk_session"
@@ -31,7 +31,6 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ROLE_HOME = {"admin": "/admin/users", "supervisor": "/cases", "investigator": "/cases"}
 
 
@@ -77,6 +76,15 @@ class PageError(Exception):
         self.message = message
 
 
+class TypedWorkKept(Exception):
+    """A form could not be saved and its case can no longer be shown: show what was typed."""
+
+    def __init__(self, form: object, viewer: Viewer) -> None:
+        super().__init__("typed work kept")
+        self.form = form
+        self.viewer = viewer
+
+
 class SecurityHeaders:
     """Add CSP, anti-framing, no-sniff and no-store headers to every response."""
 
@@ -119,10 +127,7 @@ def safe_next(target: str) -> str:
     return "/"
 
 
-def csv_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
+csv_cell = csv_safe  # a CSV cell that a spreadsheet will not run as a formula
 
 
 def make_templates() -> Jinja2Templates:
@@ -153,6 +158,62 @@ def current_viewer(request: Request) -> Viewer:
         raise LoginRequired
     account, csrf = found
     return Viewer(account, csrf)
+
+
+def optional_viewer(request: Request) -> Viewer | None:
+    """The logged-in user, or None (a form sent after the session ended is kept, not lost)."""
+    try:
+        return current_viewer(request)
+    except LoginRequired:
+        return None
+
+
+class FormStash:
+    """What a user typed into a form their expired session could not save, until they log in.
+
+    Bounded: at most ``capacity`` entries of at most ``max_chars`` characters, each kept for
+    ``ttl`` seconds; the oldest go first. Keyed by a random token that is also set as a cookie
+    on the browser that typed it, so nobody else's link can fill someone's form.
+    """
+
+    def __init__(self, capacity: int = 500, ttl: float = 3600.0, max_chars: int = 20_000) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.capacity, self.ttl, self.max_chars = capacity, ttl, max_chars
+        self._items: OrderedDict[str, tuple[float, str, dict[str, object]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, path: str, fields: dict[str, object]) -> str | None:
+        """Keep ``fields`` typed on ``path``; returns the token (None when too large)."""
+        import secrets
+        import time
+
+        if sum(len(str(v)) for v in fields.values()) > self.max_chars:
+            return None
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            now = time.monotonic()
+            while self._items and (
+                len(self._items) >= self.capacity or now - next(iter(self._items.values()))[0] > self.ttl
+            ):
+                self._items.popitem(last=False)
+            self._items[token] = (now, path, fields)
+        return token
+
+    def take(self, token: str, path: str) -> dict[str, object] | None:
+        """The fields kept under ``token`` for ``path`` (once), or None."""
+        import time
+
+        with self._lock:
+            item = self._items.get(token)
+            if item is None or item[1] != path or time.monotonic() - item[0] > self.ttl:
+                return None
+            del self._items[token]
+            return item[2]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 async def case_worker(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:

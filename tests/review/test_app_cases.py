@@ -170,8 +170,8 @@ def test_recording_an_outcome(make_client, store: CaseStore) -> None:
         case.assignee,
         case.decided_by,
         case.version,
-    ) == ("violation", "mislabel", 12500.5, "closed", "alice", "alice", 2)
-    assert "Violation found" in client.get("/cases?status=closed").text
+    ) == ("violation", "mislabel", 12500.5, "unconfirmed", "alice", "alice", 2)
+    assert "Violation found" in client.get("/cases?status=unconfirmed").text
 
 
 @pytest.mark.parametrize(
@@ -362,7 +362,7 @@ def test_several_typologies_are_recorded_exported_and_found_in_the_queue(
     saved = alice.post(f"{CASE}/outcome", data=data, follow_redirects=True)
     assert saved.status_code == 200, saved.text[-500:]
     assert store.get_case("D000000").typology == "routing;no_license"  # the contract's order
-    assert 'value="routing" checked' in alice.get(CASE).text
+    assert "(routing, no_license)" in alice.get(CASE).text  # the decision as recorded
     out = tmp_path / "outcomes.csv"
     store.export_outcomes(out)
     frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("declaration_id")

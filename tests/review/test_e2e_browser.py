@@ -99,7 +99,7 @@ def test_investigator_records_the_top_case_in_a_browser(live_app: str) -> None:
             page.get_by_role("link", name="Queue", exact=True).click()
             row = page.locator("table.queue tbody tr").first
             expect(row).to_contain_text("Violation found")
-            expect(row).to_contain_text("closed")
+            expect(row).to_contain_text("unconfirmed")  # a violation waits for a supervisor
             expect(row).to_contain_text("ivy")
         finally:
             browser.close()

@@ -164,7 +164,7 @@ def test_every_change_is_audited(empty_store: CaseStore) -> None:
     rows, total = empty_store.audit_page(declaration_id="D000000")
     changed = {r.field: (r.before, r.after) for r in rows}
     assert changed["outcome"] == (None, "violation")
-    assert changed["status"] == ("open", "closed")
+    assert changed["status"] == ("open", "unconfirmed")  # a violation waits for a second look
     assert changed["assignee"] == (None, "alice")
     assert changed["seized_value_usd"] == (None, "125000.5")
     assert {r.username for r in rows} == {"alice"}
