@@ -136,14 +136,18 @@ def portable_state(state: dict[str, Any]) -> dict[str, Any]:
     return {fam: {k: v for k, v in s.items() if not k.startswith("_")} for fam, s in state.items()}
 
 
-def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
+def build_features(decl: pd.DataFrame, ctx: FeatureContext, session: Any = None) -> FeatureSet:
     """Compute every family for the target rows of the combined frame, against all its rows.
 
     A family may return its columns for every row of ``decl`` or for the target rows only
     (indexed by their labels in ``decl``); the matrix holds the target rows either way.
+    ``session`` (``features.state.Session``): the history is (also) a feature state, whose part
+    every history-based value adds to the frame's own; it records the frame's events when asked.
     """
     ctx_state = ctx.state
     rows = Rows(decl)
+    if session is not None:
+        session.attach(rows)
     ctx = replace(ctx, rows=rows)  # the families share what is derived from decl's columns
     names = feature_names()
     # the matrix is one float64 block filled family by family (no per-family copies kept)
@@ -151,6 +155,8 @@ def build_features(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
     contexts, missing, seconds, col = [], [], {}, 0
     for fam in FAMILIES:
         t0 = time.perf_counter()
+        if session is not None:
+            session.begin(fam.FAMILY)
         result = fam.compute(decl, ctx)
         seconds[fam.FAMILY] = time.perf_counter() - t0
         fam_names = [f.name for f in fam.FEATURES]

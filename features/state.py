@@ -1,0 +1,424 @@
+"""The feature state: everything a day's features need from the history, as accumulators per key.
+
+The families never read the history directly: every history-based value goes through a ``Rows``
+primitive (``earlier``, ``earlier_all``, ``sums_of``, ``window_sums``, ``first_times``, and
+``track_record`` / ``usual_by_code`` / ``usual_in_lane`` built on them), whose keys are codes that
+know the hash of the key each stands for (``features.base.Keyed``). A ``Session`` attached to the
+prepared rows does two things with every such call:
+
+- it adds the history's part, read from the state by key hash (the sums of every event of the
+  history, strictly before any row of the frame), to what the frame's own rows give; so the
+  frame can be the day alone, and rows of the same day still count for each other in time order;
+- it records the frame's events (key hash, time, values), which ``commit`` folds into the state.
+
+The same family code therefore runs in two modes: full point-in-time recomputation over history
+and target rows (training), or the day against the state (scoring). Building the state from
+scratch is the same fold, a slice of the history at a time in time order (``build``): each
+slice is described against the state of the slices before it and its events are folded in.
+
+An accumulator keeps per key the totals of the events up to its cut (the last time folded in;
+for window sums, that time less the window), and the later events one by one: outcomes recorded
+after the last declaration (an inspection dated after it) and the window's recent rows.
+
+Pure: no file I/O (``pipelines.feature_state`` stores and loads it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.base import FeatureContext, Rows, as_of_sums_of, key_hashes, times_ns
+
+STATE_VERSION = 1
+_NAT = np.iinfo(np.int64).min
+_LATEST = np.iinfo(np.int64).max
+
+# which reference tables each family's accumulators are computed from (a change of one of them
+# means that family's accumulators are rebuilt; the others are kept)
+REFERENCE_OF_FAMILY: dict[str, tuple[str, ...]] = {
+    "hs_mismatch": ("hs_profiles",),
+    "license": ("licenses", "hs_profiles"),
+    "routing": (),
+    "density": (),
+    "behaviour": (),
+    "ownership": (),
+}
+
+
+class StateMismatch(ValueError):
+    """The state cannot describe these rows (they are not all after it, or it is of another
+    version)."""
+
+
+# ---------------------------------------------------------------- accumulators
+@dataclass
+class Accumulator:
+    """Per key (sorted uint64 hashes): totals of the events up to ``cut``, and the later events
+    one by one (``tail_*``). ``kind`` "sum" adds values; "first" keeps the earliest time."""
+
+    kind: str
+    m: int  # values per event
+    window: int = 0  # ns of events behind the end kept one by one (window sums)
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    totals: np.ndarray | None = None  # (n_keys, m) float64; "first": (n_keys,) int64
+    tail_t: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    tail_k: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    tail_v: np.ndarray | None = None  # (n_tail, m)
+
+    def __post_init__(self) -> None:
+        if self.totals is None:
+            self.totals = np.zeros(0, np.int64) if self.kind == "first" else np.zeros((0, self.m))
+        if self.tail_v is None:
+            self.tail_v = np.zeros((0, self.m))
+
+    @property
+    def n_keys(self) -> int:
+        return len(self.keys)
+
+    def _find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position of each hash among the keys, whether it is there)."""
+        if not len(self.keys):
+            return np.zeros(len(hashes), np.int64), np.zeros(len(hashes), dtype=bool)
+        pos = np.searchsorted(self.keys, hashes)
+        pos = np.minimum(pos, len(self.keys) - 1)
+        return pos, (np.asarray(self.keys[pos]) == hashes) & (hashes != 0)
+
+    def sums(self, hashes: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """(n queries, m): the sums of the key's events strictly before each query time."""
+        out = np.zeros((len(hashes), self.m))
+        pos, hit = self._find(hashes)
+        if hit.any():
+            out[hit] = np.asarray(self.totals[pos[hit]])
+        if len(self.tail_t) and len(hashes):
+            both = np.concatenate([hashes, self.tail_k])
+            _, codes = np.unique(both, return_inverse=True)
+            codes = np.where(both == 0, -1, codes.astype(np.int64))
+            qk, ek = codes[: len(hashes)], codes[len(hashes) :]
+            extra = as_of_sums_of(time, qk, self.tail_t, ek, [self.tail_v[:, j] for j in range(self.m)])
+            out += np.column_stack(extra)
+        return out
+
+    def first(self, hashes: np.ndarray) -> np.ndarray:
+        """The earliest time of each key (int64 max: never seen)."""
+        pos, hit = self._find(hashes)
+        return np.where(hit, np.asarray(self.totals)[pos] if len(self.keys) else _LATEST, _LATEST)
+
+    def add(self, hashes: np.ndarray, time: np.ndarray, values: np.ndarray) -> None:
+        """Events of a new slice of rows (all after what is folded in already)."""
+        if self.kind == "first":
+            self._fold_first(hashes, time)
+            return
+        self.tail_t = np.concatenate([self.tail_t, time])
+        self.tail_k = np.concatenate([self.tail_k, hashes])
+        self.tail_v = np.concatenate([self.tail_v, values])
+
+    def settle(self, end: int) -> None:
+        """Fold the events up to the cut (``end`` less the window) into the totals."""
+        if self.kind == "first" or not len(self.tail_t):
+            return
+        move = self.tail_t <= end - self.window
+        if not move.any():
+            return
+        mk, inv = np.unique(self.tail_k[move], return_inverse=True)
+        mv = np.column_stack(
+            [np.bincount(inv, weights=self.tail_v[move, j], minlength=len(mk)) for j in range(self.m)]
+        ).reshape(len(mk), self.m)
+        pos = np.searchsorted(self.keys, mk)
+        there = pos < len(self.keys)
+        there[there] = np.asarray(self.keys[pos[there]]) == mk[there]
+        totals = np.array(self.totals, dtype="float64").reshape(-1, self.m)
+        totals[pos[there]] += mv[there]
+        self.keys = np.insert(np.asarray(self.keys), pos[~there], mk[~there])
+        self.totals = np.insert(totals, pos[~there], mv[~there], axis=0)
+        keep = ~move
+        self.tail_t, self.tail_k, self.tail_v = self.tail_t[keep], self.tail_k[keep], self.tail_v[keep]
+
+    def _fold_first(self, hashes: np.ndarray, time: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        order = np.lexsort((time, hashes))
+        h, t = hashes[order], time[order]
+        first = np.r_[True, h[1:] != h[:-1]]
+        mk, mt = h[first], t[first]
+        pos = np.searchsorted(self.keys, mk)
+        there = pos < len(self.keys)
+        there[there] = np.asarray(self.keys[pos[there]]) == mk[there]
+        totals = np.array(self.totals, dtype=np.int64)
+        totals[pos[there]] = np.minimum(totals[pos[there]], mt[there])
+        self.keys = np.insert(np.asarray(self.keys), pos[~there], mk[~there])
+        self.totals = np.insert(totals, pos[~there], mt[~there])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "keys": np.asarray(self.keys),
+            "totals": np.asarray(self.totals),
+            "tail_t": self.tail_t,
+            "tail_k": self.tail_k,
+            "tail_v": self.tail_v,
+        }
+
+
+@dataclass
+class FeatureState:
+    """The history as of ``end`` (the last declaration time folded in), by accumulator name
+    (``family:primitive:tag:values``).
+
+    ``labelled``: declaration id and time of every folded declaration with an outcome (an
+    outcome becomes known no earlier than its declaration); ``meta``: what it reflects
+    (fingerprints of the history, outcomes and reference tables, rows folded, version).
+    """
+
+    end: int = _NAT
+    accumulators: dict[str, Accumulator] = field(default_factory=dict)
+    labelled: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"declaration_id": pd.Series(dtype=object), "declared_at": pd.Series(dtype="datetime64[ns]")}
+        )
+    )
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return int(self.meta.get("rows", 0))
+
+    def describe(self) -> pd.DataFrame:
+        """One line per accumulator: keys, values, events kept one by one."""
+        return pd.DataFrame(
+            [
+                {
+                    "accumulator": name,
+                    "kind": a.kind,
+                    "keys": a.n_keys,
+                    "values": a.m,
+                    "recent_events": len(a.tail_t),
+                    "window_days": a.window / 86_400e9,
+                }
+                for name, a in sorted(self.accumulators.items())
+            ]
+        )
+
+    def drop_families(self, families: Iterable[str]) -> FeatureState:
+        """A copy without the accumulators of ``families``."""
+        fams = set(families)
+        keep = {n: a for n, a in self.accumulators.items() if n.split(":", 1)[0] not in fams}
+        return FeatureState(self.end, keep, self.labelled, dict(self.meta))
+
+
+# ---------------------------------------------------------------- the session on a frame
+class Session:
+    """Attached to ``Rows.session`` by the builder: adds the state's part to every history-based
+    sum of the frame (``use``), and records the frame's events (``record``) for ``commit``."""
+
+    def __init__(self, state: FeatureState | None, record: bool = False, use: bool = True):
+        self.state = state if state is not None else FeatureState()
+        self.record = record
+        self.use = use
+        self.family = ""
+        self._names: set[str] = set()
+        self.events: dict[str, tuple[Accumulator, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]] = {}
+        self.end = _NAT  # the latest row time of the frames seen
+
+    def attach(self, rows: Rows) -> None:
+        """Check that every row of the frame comes after the state, and attach to the rows."""
+        t = rows.times()
+        if len(t) and (t == _NAT).any():
+            raise StateMismatch("rows without a declaration time cannot be described against a state")
+        if self.use and len(t) and self.state.end != _NAT and t.min() <= self.state.end:
+            raise StateMismatch(
+                "rows declared at or before the end of the feature state "
+                f"({pd.Timestamp(self.state.end)}) cannot be described against it"
+            )
+        if len(t):
+            self.end = max(self.end, int(t.max()))
+        rows.session = self
+
+    def begin(self, family: str) -> None:
+        self.family = family
+        self._names = {n for n in self._names if not n.startswith(f"{family}:")}
+
+    def _name(self, prim: str, tag: str, m: int) -> str:
+        name = f"{self.family}:{prim}:{tag}:{m}"
+        if name in self._names:
+            raise ValueError(f"two history-based sums of one family share the name {name!r}: give each a tag")
+        self._names.add(name)
+        return name
+
+    def _accumulator(self, name: str, kind: str, m: int, window: int) -> Accumulator | None:
+        acc = self.state.accumulators.get(name)
+        if acc is not None and (acc.kind != kind or acc.m != m or acc.window != window):
+            raise StateMismatch(f"the state's {name} is of another shape: rebuild the state")
+        return acc
+
+    def sums(
+        self,
+        prim: str,
+        tag: str,
+        query_times: Sequence[np.ndarray],
+        query_key: np.ndarray,
+        event_time: np.ndarray,
+        event_key: np.ndarray,
+        values: Sequence[np.ndarray | None],
+        window: int = 0,
+    ) -> list[list[np.ndarray]]:
+        """The history's sums of ``values`` (None: count) at each of ``query_times``, per key;
+        records the frame's events."""
+        m = len(values)
+        name = self._name(prim, tag, m)
+        if self.record:
+            h = key_hashes(event_key)
+            t = np.asarray(event_time, np.int64)
+            ok = (h != 0) & (t != _NAT)
+            v = np.empty((int(ok.sum()), m))
+            for j, x in enumerate(values):
+                v[:, j] = 1.0 if x is None else np.nan_to_num(np.asarray(x, "float64")[ok])
+            self._record(name, "sum", m, window, h[ok], t[ok], v)
+        nq = len(query_times[0])
+        acc = self._accumulator(name, "sum", m, window) if self.use else None
+        if acc is None:
+            return [[np.zeros(nq) for _ in range(m)] for _ in query_times]
+        qh = key_hashes(query_key)
+        out = []
+        for qt in query_times:
+            s = acc.sums(qh, np.asarray(qt, np.int64))
+            out.append([s[:, j] for j in range(m)])
+        return out
+
+    def first_times(self, codes: np.ndarray, tag: str, time: np.ndarray) -> np.ndarray | None:
+        """The history's first time of each code's key (int64 max: none); records the frame's."""
+        name = self._name("first", tag, 1)
+        if self.record:
+            h = key_hashes(codes)
+            t = np.asarray(time, np.int64)
+            ok = (h != 0) & (t != _NAT)
+            self._record(name, "first", 1, 0, h[ok], t[ok], np.zeros((int(ok.sum()), 1)))
+        acc = self._accumulator(name, "first", 1, 0) if self.use else None
+        hashes = getattr(codes, "hashes", None)
+        if acc is None or hashes is None:
+            return None
+        return acc.first(np.asarray(hashes, np.uint64))
+
+    def _record(self, name, kind, m, window, h, t, v) -> None:
+        if name not in self.events:
+            self.events[name] = (Accumulator(kind, m, window), [])
+        self.events[name][1].append((h, t, v))
+
+
+def commit(state: FeatureState, session: Session, labelled: pd.DataFrame | None = None) -> FeatureState:
+    """The state with the session's recorded events folded in (its end moves to the latest row
+    time the session saw); ``labelled``: the new declarations that have outcomes."""
+    accs = dict(state.accumulators)
+    for name, (shape, parts) in session.events.items():
+        acc = accs.get(name)
+        if acc is None:
+            acc = Accumulator(shape.kind, shape.m, shape.window)
+        else:
+            acc = Accumulator(**{k: getattr(acc, k) for k in acc.__dataclass_fields__})
+        for h, t, v in parts:
+            acc.add(h, t, v)
+        accs[name] = acc
+    end = max(state.end, session.end)
+    for name, acc in accs.items():
+        if name not in session.events:
+            accs[name] = acc = Accumulator(**{k: getattr(acc, k) for k in acc.__dataclass_fields__})
+        acc.settle(end)
+    lab = state.labelled
+    if labelled is not None and len(labelled):
+        lab = pd.concat([lab, labelled[["declaration_id", "declared_at"]]], ignore_index=True)
+    return FeatureState(end, accs, lab, dict(state.meta))
+
+
+# ---------------------------------------------------------------- building and updating
+def slices(times: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """(start, stop) positions of time-ordered rows in slices of about ``size`` rows, never
+    splitting rows declared at the same moment (a slice must come strictly after the last)."""
+    n = len(times)
+    bounds, start = [], 0
+    while start < n:
+        stop = min(start + size, n)
+        if stop < n:  # move the cut to where the time changes
+            stop = int(np.searchsorted(times, times[stop - 1], side="right"))
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def fold(
+    state: FeatureState,
+    decl: pd.DataFrame,
+    ctx: FeatureContext,
+    families: Sequence[ModuleType],
+    size: int = 200_000,
+    progress: Callable[[str], None] | None = None,
+) -> FeatureState:
+    """Fold time-ordered declarations (``decl``, every row after ``state.end``) into the state,
+    a slice at a time: each slice is described against the state so far (the families' code, as
+    for scoring) and its events folded in. ``ctx.labels`` are the outcomes to fold with them."""
+    from features.build import FAMILIES
+
+    fams = [f for f in FAMILIES if f in families and f.FAMILY != "ownership"]
+    t = times_ns(decl["declared_at"])
+    if len(t) and not (t[1:] >= t[:-1]).all():
+        raise ValueError("fold needs declarations in time order (features.build.combine)")
+    labelled_ids = set() if ctx.labels is None else set(ctx.labels["declaration_id"])
+    for start, stop in slices(t, size):
+        part = decl.iloc[start:stop].reset_index(drop=True).assign(_is_target=True)
+        rows = Rows(part)
+        session = Session(state, record=True)
+        session.attach(rows)
+        pctx = replace(ctx, rows=rows, state={})  # no text model: it feeds no accumulator
+        for fam in fams:
+            session.begin(fam.FAMILY)
+            fam.compute(part, pctx)
+        has = part["declaration_id"].isin(labelled_ids) if labelled_ids else np.zeros(len(part), bool)
+        state = commit(state, session, part.loc[has, ["declaration_id", "declared_at"]])
+        if progress:
+            progress(f"folded rows {start:,}..{stop:,} up to {pd.Timestamp(state.end)}")
+    return state
+
+
+def build(
+    decl: pd.DataFrame,
+    ctx: FeatureContext,
+    families: Sequence[ModuleType] | None = None,
+    size: int = 200_000,
+    progress: Callable[[str], None] | None = None,
+    base: FeatureState | None = None,
+) -> FeatureState:
+    """The state of a whole history (``decl`` time-ordered, e.g. ``combine(None, history)``);
+    ``base``: a state to add the families' accumulators to (a partial rebuild)."""
+    from features.build import FAMILIES
+
+    fams = list(FAMILIES if families is None else families)
+    if base is None:
+        return fold(FeatureState(), decl, ctx, fams, size, progress)
+    fresh = fold(FeatureState(), decl, ctx, fams, size, progress)
+    accs = dict(base.drop_families(f.FAMILY for f in fams).accumulators)
+    accs.update(fresh.accumulators)
+    return FeatureState(fresh.end, accs, fresh.labelled, dict(base.meta))
+
+
+def fingerprint(frame: pd.DataFrame | None, columns: Sequence[str] | None = None) -> str:
+    """A short content hash of a table (order-free over rows); '' for none."""
+    if frame is None:
+        return ""
+    cols = [c for c in (columns or frame.columns) if c in frame.columns]
+    if not len(frame):
+        return "empty:" + ",".join(cols)
+    rows = pd.util.hash_pandas_object(frame[cols].astype("str"), index=False).to_numpy()
+    digest = hashlib.sha256(np.sort(rows).tobytes())
+    digest.update(",".join(cols).encode())
+    return digest.hexdigest()[:16]
+
+
+def feature_code_version() -> str:
+    """The state version and the feature catalogue (a state of other features is rebuilt)."""
+    from features.build import feature_names
+
+    return f"{STATE_VERSION}:" + hashlib.sha256(",".join(feature_names()).encode()).hexdigest()[:12]
