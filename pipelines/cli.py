@@ -295,6 +295,63 @@ def _print_score_summary(result) -> None:
 
 
 @app.command()
+def backtest(
+    bundle: Annotated[Path, typer.Option(help="Bundle folder: the history to replay and its outcomes.")],
+    out: Annotated[
+        Path, typer.Option(help="Output folder (replaced): backtest.csv, summary.csv, report.html.")
+    ],
+    weeks: Annotated[int, typer.Option(min=1, help="Replay the last N weeks of the history.")] = 8,
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated: exploit, random, uncertainty, hybrid, adaptive, rules.")
+    ] = "exploit,random,uncertainty,hybrid,adaptive,rules",
+    truth: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Generated worlds: truth file(s) revealing any inspected item's outcome. Without it "
+            "only items actually inspected reveal one (figures biased toward the old regime's choices)."
+        ),
+    ] = None,
+    capacity_config: Annotated[
+        Path | None, typer.Option(help="Scoring YAML whose capacity section to use (default scoring.yaml).")
+    ] = None,
+    retrain: Annotated[str, typer.Option(help="weekly (retrain at each week's end) or never.")] = "weekly",
+    config: Annotated[
+        Path | None, typer.Option(help="Backtest YAML (default pipelines/config/backtest.yaml).")
+    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping YAML.")] = None,
+    dask: DaskChoice = None,
+) -> None:
+    """Replay the last weeks of a bundle under inspection strategies (capacity, exploration)."""
+    from pipelines.runtime import configure, quiet_expected_flow_errors
+
+    configure()
+    quiet_expected_flow_errors()
+
+    def run():
+        from pipelines.backtest_flow import backtest_flow, summary_text
+
+        outcome = backtest_flow(
+            bundle=bundle,
+            out=out,
+            weeks=weeks,
+            strategies=[s.strip() for s in strategies.split(",") if s.strip()],
+            truth=truth,
+            capacity_config=capacity_config,
+            retrain=retrain,
+            config_path=config,
+            mapping=mapping,
+            dask=dask,
+        )
+        typer.echo("\nOver the replay (recall, precision: of the violations an inspection would find)")
+        typer.echo(summary_text(outcome.summary))
+        for note in outcome.notes:
+            typer.echo(f"NOTE: {note}")
+        typer.echo(f"\nReport: {out / 'report.html'}  MLflow run {outcome.run_id}")
+
+    _guard(run)
+
+
+@app.command()
 def pipeline(
     workdir: Annotated[
         Path | None,
