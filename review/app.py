@@ -50,6 +50,17 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+class _ReviewApp(FastAPI):
+    """FastAPI with the security layer outside everything, even the 500 page."""
+
+    def build_middleware_stack(self):  # noqa: ANN201 - Starlette's own signature
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            hsts=self.state.settings.secure_cookies,
+            attachment_bytes=getattr(self.state, "attachment_bytes", 0),
+        )
+
+
 def _settings_from(
     database_url: str | None, secret: str | None, secret_file: Path | None, secure_cookies: bool
 ) -> Settings:
@@ -79,7 +90,7 @@ def create_app(
         store = open_store(database_url)
     settings = _settings_from(database_url, secret, secret_file, secure_cookies)
     typologies(), declaration_columns()  # load the contract now, not in the first request
-    app = FastAPI(
+    app = _ReviewApp(
         title="customs-risk case review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan
     )
     app.state.store = store
@@ -87,7 +98,6 @@ def create_app(
     app.state.templates = make_templates()
     app.state.throttle = LoginThrottle()
     app.state.form_stash = FormStash()
-    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
     app.include_router(router)

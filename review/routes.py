@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import Row
 
-from review.auth import LoginThrottle, new_token, token_digest, tokens_match
+from review.auth import LoginThrottle, login_fields_problem, new_token, token_digest, tokens_match
 from review.forms import OUTCOME_LABELS, OutcomeForm, parse_outcome_form, parse_version, typologies
 from review.schema import CHANNELS, ROLES, STATUSES
 from review.store import WriteResult, can_see_case
@@ -46,6 +47,19 @@ from review.web import (
 router = APIRouter()
 RESUME_COOKIE = "customs_risk_resume"
 MAX_PAGE = 1_000_000
+THROTTLED = {
+    "account": (
+        "Too many failed attempts for this user from here: try again in {wait}, or ask an admin to unlock."
+    ),
+    "client": "Too many failed logins from this address: try again in {wait}.",
+    "everyone": "Too many failed logins on this server just now: try again in {wait}.",
+}
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+
+
 NO_VERSION = "The form has no case version; reload the case and try again."
 SAVED_NOTICES = {
     "outcome": "Outcome saved.",
@@ -83,17 +97,22 @@ def login(
 ) -> HTMLResponse:
     """Check the password (throttled), start a session, go where the user was heading."""
     check_post(request, request.cookies.get(LOGIN_COOKIE, ""), csrf_token)
+    if problem := login_fields_problem(username, password):  # before anything about it is kept
+        return _login_form(request, next, 400, problem)
     throttle: LoginThrottle = request.app.state.throttle
     username = username.strip().lower()
-    if throttle.blocked(username):
-        return _login_form(
-            request, next, 429, "Too many failed attempts for this user: wait 15 minutes or ask an admin."
-        )
+    client = request.client.host if request.client else "unknown"
+    verdict = throttle.check(username, client)
+    if not verdict.allowed:
+        wait = max(1, math.ceil(verdict.retry_after))
+        response = _login_form(request, next, 429, THROTTLED[verdict.scope].format(wait=_duration(wait)))
+        response.headers["retry-after"] = str(wait)
+        return response
     account = get_store(request).authenticate(username, password)
     if account is None:
-        throttle.failed(username)
+        throttle.failed(username, client)
         return _login_form(request, next, 401, "Wrong username or password.")
-    throttle.succeeded(username)
+    throttle.succeeded(username, client)
     settings = get_settings(request)
     token = new_token()
     get_store(request).create_session(
@@ -382,6 +401,19 @@ def update_user(
         )
     except ValueError as err:
         return _users_page(request, viewer, errors=[f"{username}: {err}"], status=422)
+    return RedirectResponse("/admin/users?saved=1", status_code=303)
+
+
+@router.post("/admin/users/{username}/unlock")
+def unlock_user(
+    request: Request,
+    username: str,
+    viewer: Annotated[Viewer, Depends(user_admin)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Lift the login slowing-down of an account (after failed attempts by someone else)."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    request.app.state.throttle.unlock(username.strip().lower())
     return RedirectResponse("/admin/users?saved=1", status_code=303)
 
 

@@ -487,7 +487,7 @@ class CaseStore:
     # ------------------------------------------------------------ users
     def add_user(self, username: str, role: str, password: str, *, actor: str) -> Account:
         """Create a user; raises ValueError with a plain reason when it cannot."""
-        problem = username_problem(username) or password_problem(password)
+        problem = username_problem(username) or password_problem(password, username)
         if role not in ROLES:
             problem = f"the role must be one of {', '.join(ROLES)}"
         if problem:
@@ -521,7 +521,7 @@ class CaseStore:
         """Change a user's role, active flag or password (their sessions end on any change)."""
         if role is not None and role not in ROLES:
             raise ValueError(f"the role must be one of {', '.join(ROLES)}")
-        if password is not None and (problem := password_problem(password)):
+        if password is not None and (problem := password_problem(password, username)):
             raise ValueError(problem)
         if _has_nul(username):
             raise ValueError(f"no user {username!r}")

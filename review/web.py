@@ -85,33 +85,100 @@ class TypedWorkKept(Exception):
         self.viewer = viewer
 
 
-class SecurityHeaders:
-    """Add CSP, anti-framing, no-sniff and no-store headers to every response."""
+SECURITY_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+)
+MAX_BODY_BYTES = 256 * 1024  # forms; login and attachments have their own limits
+LOGIN_BODY_BYTES = 8 * 1024
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """The outermost layer: security headers on every response (error pages and 500s too), and
+    request bodies refused past a size limit before anything reads them (413)."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False, attachment_bytes: int = 0) -> None:
         self.app = app
+        self.hsts = hsts
+        self.attachment_bytes = attachment_bytes
+
+    def _limit(self, path: str) -> int:
+        if path == "/login":
+            return LOGIN_BODY_BYTES
+        if path.endswith("/attachments") and self.attachment_bytes:
+            return self.attachment_bytes + 64 * 1024  # the file and the multipart framing
+        return MAX_BODY_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith("/static/")
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
+                started = True
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN_HEADER_NAMES
                 ]
+                headers += SECURITY_HEADERS
+                if self.hsts:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        limit = self._limit(scope["path"])
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send_with_headers)
+            return
+        seen = 0
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send_with_headers)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send_with_headers)
+
+
+_OWN_HEADER_NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control", b"strict-transport-security"}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send) -> None:
+    body = b"Request too large: nothing was read or saved."
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # ---------------------------------------------------------------- helpers
