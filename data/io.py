@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -108,8 +108,9 @@ def _is_parquet(path: Path, head: bytes) -> bool:
     return path.suffix.lower() in {".parquet", ".pq"} or head[:4] == b"PAR1"
 
 
-def read_raw(path: Path, table: str) -> RawTable:
-    """Read a CSV or Parquet file as raw columns (CSV: every value as text)."""
+def read_raw(path: Path, table: str, columns: list[str] | None = None) -> RawTable:
+    """Read a CSV or Parquet file as raw columns (CSV: every value as text); ``columns``: read
+    only these of a Parquet file (those it holds)."""
     if not path.exists():
         raise DataFileError(path, "file not found", "check the path")
     if path.is_dir():
@@ -121,17 +122,22 @@ def read_raw(path: Path, table: str) -> RawTable:
     if len(data) == 0:
         raise DataFileError(path, "is empty (0 bytes)", "export the table again with its header row")
     if _is_parquet(path, data[:4]):
-        return _read_parquet(path, data)
+        return _read_parquet(path, data, columns)
     return _read_csv(path, data, table)
 
 
-def _read_parquet(path: Path, data: bytes) -> RawTable:
-    """Read Parquet as the columns it holds (its pandas metadata, attacker-written too, is ignored)."""
+def _read_parquet(path: Path, data: bytes, columns: list[str] | None = None) -> RawTable:
+    """Read Parquet as the columns it holds (its pandas metadata, attacker-written too, is ignored);
+    ``columns``: only those of them (the others are never decoded)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.ParquetFile(io.BytesIO(data)).read()
+        pf = pq.ParquetFile(io.BytesIO(data))
+        if columns is not None:
+            wanted = set(columns)
+            columns = [c for c in pf.schema_arrow.names if c.strip() in wanted]
+        table = pf.read(columns=columns)
     except Exception as err:  # pyarrow raises many types for corrupt files
         raise DataFileError(
             path,
@@ -346,11 +352,17 @@ def load_table(
     table: str,
     mapping: dict[str, dict[str, str]] | None = None,
     allow_empty: bool | None = None,
+    columns: list[str] | None = None,
 ) -> Validated:
-    """Read and validate one contract table from a CSV or Parquet file."""
+    """Read and validate one contract table from a CSV or Parquet file; ``columns``: the contract
+    columns wanted (a Parquet file's others are not read; the required ones always are)."""
     path = Path(path)
     spec = TABLES[table]
-    raw = read_raw(path, table)
+    if columns is not None:
+        renames = (mapping or {}).get(table, {})
+        wanted = set(columns) | set(spec.required_columns)
+        columns = sorted(wanted | {src for src, dst in renames.items() if dst in wanted})
+    raw = read_raw(path, table, columns)
     renames = (mapping or {}).get(table, {})
     frame = apply_mapping(raw.frame, table, mapping or {})
     _check_mapped_columns(path, table, list(raw.frame.columns), list(frame.columns), renames)
@@ -533,11 +545,15 @@ def load_bundle(
     path: Path | str,
     mapping: dict[str, dict[str, str]] | None = None,
     extra_outcomes: list[Path] | tuple[Path, ...] = (),
+    known_declarations: Callable[[pd.Series], pd.DataFrame] | None = None,
 ) -> Bundle:
     """Read and validate a bundle folder laid out as in the data contract.
 
     ``extra_outcomes``: more files in the inspections layout (e.g. exported from the review
     app), read after the bundle's own; a later outcome for a declaration supersedes an earlier.
+    ``known_declarations``: the history is not read (``declarations`` is None): given the outcomes'
+    declaration ids, it returns (declaration_id, declared_at) of those the history holds (a feature
+    state's index of the history), which the outcomes are settled against.
     """
     root = Path(path)
     if not root.is_dir():
@@ -552,36 +568,12 @@ def load_bundle(
     rows_in: dict[str, int] = {}
     notes: list[str] = []
 
-    decl_dir = root / "declarations"
-    if not decl_dir.is_dir():
-        single = _find_table_file(root, "declarations")
-        if single is None:
-            raise DataFileError(
-                root,
-                "has no declarations/ folder",
-                "put the history of declarations in BUNDLE/declarations/",
-            )
-        decl_files = [single]
-    else:
-        decl_files = declaration_files(decl_dir)
-    parts = [load_table(f, "declarations", mapping, allow_empty=True) for f in decl_files]
-    decl = pd.concat([p.clean.assign(_source=p.source) for p in parts], ignore_index=True)
-    problems += [p.problems for p in parts]
-    notes += sorted({n for p in parts for n in p.notes})
-    rows_in["declarations"] = sum(p.rows_in for p in parts)
-    # ids must be unique across files too
-    dup = decl["declaration_id"].duplicated(keep="first")
-    if dup.any():
-        problems.append(
-            _cross_problems(
-                decl[dup],
-                "declarations",
-                "declaration_id",
-                "appears in more than one declarations file",
-            )
-        )
-        decl = decl[~dup]
-    tables["declarations"] = decl.reset_index(drop=True)
+    if known_declarations is None:
+        history = load_history(root, mapping)
+        tables["declarations"] = history.clean
+        problems += history.problems
+        notes += history.notes
+        rows_in["declarations"] = history.rows_in
 
     outcome_parts: list[Validated] = []
     for table, stem in BUNDLE_FILES.items():
@@ -605,7 +597,12 @@ def load_bundle(
         rows_in[table] = part.rows_in
     outcome_parts += [load_table(Path(f), "inspections", mapping) for f in extra_outcomes]
 
-    ins, aside, report = _settle(outcome_parts, tables["declarations"])
+    if known_declarations is None:
+        ins, aside, report = _settle(outcome_parts, tables["declarations"])
+    else:
+        ids = pd.concat([p.clean["declaration_id"] for p in outcome_parts], ignore_index=True)
+        ins, aside, report = _settle(outcome_parts, known_declarations(ids.drop_duplicates()))
+        tables["declarations"] = None
     tables["inspections"] = ins
     rows_in["inspections"] = sum(p.rows_in for p in outcome_parts)
     notes += [n for p in outcome_parts for n in p.notes]
@@ -622,6 +619,63 @@ def load_bundle(
         pd.concat(warnings, ignore_index=True) if warnings else empty_problems(),
         report,
     )
+
+
+@dataclass
+class History:
+    """The bundle's declarations (valid rows, ids unique across files), what was read."""
+
+    clean: pd.DataFrame
+    files: list[Path]
+    problems: list[pd.DataFrame]
+    notes: list[str]
+    rows_in: int
+
+
+def history_files(bundle: Path | str) -> list[Path]:
+    """The files of a bundle's history of declarations, in reading order."""
+    root = Path(bundle)
+    decl_dir = root / "declarations"
+    if decl_dir.is_dir():
+        return declaration_files(decl_dir)
+    single = _find_table_file(root, "declarations")
+    if single is None:
+        raise DataFileError(
+            root,
+            "has no declarations/ folder",
+            "put the history of declarations in BUNDLE/declarations/",
+        )
+    return [single]
+
+
+def load_history(
+    bundle: Path | str,
+    mapping: dict[str, dict[str, str]] | None = None,
+    columns: list[str] | None = None,
+    files: list[Path] | None = None,
+) -> History:
+    """The bundle's history of declarations, validated as ``load_bundle`` does; ``columns``: the
+    contract columns wanted (Parquet files are read for those only), ``files``: these of the
+    history's files only."""
+    decl_files = history_files(bundle) if files is None else files
+    parts = [load_table(f, "declarations", mapping, allow_empty=True, columns=columns) for f in decl_files]
+    decl = pd.concat([p.clean.assign(_source=p.source) for p in parts], ignore_index=True)
+    problems = [p.problems for p in parts]
+    notes = sorted({n for p in parts for n in p.notes})
+    # ids must be unique across files too
+    dup = decl["declaration_id"].duplicated(keep="first")
+    if dup.any():
+        problems.append(
+            _cross_problems(
+                decl[dup],
+                "declarations",
+                "declaration_id",
+                "appears in more than one declarations file",
+            )
+        )
+        decl = decl[~dup]
+    rows_in = sum(p.rows_in for p in parts)
+    return History(decl.reset_index(drop=True), list(decl_files), problems, notes, rows_in)
 
 
 def _settle(parts: list[Validated], declarations: pd.DataFrame):
