@@ -18,6 +18,9 @@ import numpy as np
 import pandas as pd
 
 TARGET = "_is_target"
+# identifiers of parties, keyed as compared (features.names.party_ids): a broker's software that
+# drops the leading zero of a tax number does not make a new exporter
+PARTY_ID_COLUMNS = frozenset({"exporter_id", "consignee_id", "declarant_id"})
 _NAT = np.iinfo(np.int64).min
 
 
@@ -178,6 +181,10 @@ class Rows:
         if key not in self._memo:
             raw, uniques = self.distinct(column)
             values = _key(pd.Series(uniques, dtype=object))
+            if column in PARTY_ID_COLUMNS:  # ids as compared: leading zeros, separators, case aside
+                from features.names import party_ids
+
+                values = party_ids(values)
             if derive is not None:
                 values = derive(values)
             codes, uniques = recode(raw, values)
@@ -368,10 +375,12 @@ class Rows:
         tag: str = "",
         whole: bool = False,
         done: list[np.ndarray] | None = None,
+        outcomes: bool = False,
     ) -> list[np.ndarray]:
         """``as_of_sums_of`` of events of this frame (its rows' outcomes, words...), with the
         history's part when a feature state is in use. ``done``: the frame's sums, when the caller
-        computed them already."""
+        computed them already; ``outcomes``: the events are outcomes (a state can take late
+        outcomes of its rows in)."""
         if done is None:
             done = as_of_sums_of(
                 query_time,
@@ -383,7 +392,9 @@ class Rows:
             )
         if self.session is None:
             return done
-        part = self.session.sums("events", tag, [query_time], query_key, event_time, event_key, values)
+        part = self.session.sums(
+            "events", tag, [query_time], query_key, event_time, event_key, values, outcomes=outcomes
+        )
         return [a + b for a, b in zip(done, part[0], strict=True)]
 
     def window_sums(
@@ -1207,7 +1218,7 @@ def _earlier_normal(
     removed = sums_before_sorted(qt, plain_q, t, plain, events)
     if removed is None:
         removed = as_of_sums_of(qt, plain_q, t, plain, events, True)
-    removed = rows.sums_of(qt, qk, t, codes[r], events, tag=f"{tag}:found", done=removed)
+    removed = rows.sums_of(qt, qk, t, codes[r], events, tag=f"{tag}:found", done=removed, outcomes=True)
     return [a - b for a, b in zip(sums, removed, strict=True)]
 
 
@@ -1225,7 +1236,13 @@ def track_record(
         return np.zeros(n), np.zeros(n), np.full(n, np.nan)
     lab, row, lt, lv = rows.outcomes(labels)
     hits, count = rows.sums_of(
-        rows.at(rows.times()), rows.at(codes), lt[lab], codes[row], [lv[lab], None], tag=f"track_record:{tag}"
+        rows.at(rows.times()),
+        rows.at(codes),
+        lt[lab],
+        codes[row],
+        [lv[lab], None],
+        tag=f"track_record:{tag}",
+        outcomes=True,
     )
     rate = smoothed_rate(hits, count, rows.label_prior(labels), strength)
     return count, hits, np.where(count > 0, rate, np.nan)

@@ -383,6 +383,7 @@ def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.
         port_keys[l_port],
         [lv[lab][l_item], None],
         tag="hub",
+        outcomes=True,
     )
     rate = smoothed_rate(hits, inspected, rows.label_prior(labels)[q_item], HUB_RATE_STRENGTH)
     order = np.lexsort((-rate, q_item))  # stable: among equal rates, the first on the route

@@ -171,8 +171,10 @@ class FeatureState:
     (``family:primitive:tag:values``).
 
     ``labelled``: declaration id and time of every folded declaration with an outcome (an
-    outcome becomes known no earlier than its declaration); ``meta``: what it reflects
-    (fingerprints of the history, outcomes and reference tables, rows folded, version).
+    outcome becomes known no earlier than its declaration); ``ids``/``id_time``/``id_source``:
+    every folded declaration's id hash (sorted), time and source file (index into
+    ``meta["sources"]``); ``outcomes``: hashes of the outcomes folded (sorted); ``meta``: what it
+    reflects (fingerprints of the history, outcomes and reference tables, rows folded, version).
     """
 
     end: int = _NAT
@@ -183,6 +185,31 @@ class FeatureState:
         )
     )
     meta: dict[str, Any] = field(default_factory=dict)
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    id_time: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    id_source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    outcomes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+
+    def copy_with(self, **changes) -> FeatureState:
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        fields["meta"] = dict(self.meta)
+        return FeatureState(**{**fields, **changes})
+
+    def known(self, ids: pd.Series) -> pd.DataFrame:
+        """(declaration_id, declared_at, source) of those of ``ids`` the folded history holds."""
+        ids = pd.Series(ids, dtype=object).dropna().reset_index(drop=True)
+        h = id_hashes(ids)
+        pos = np.minimum(np.searchsorted(self.ids, h), max(len(self.ids) - 1, 0))
+        hit = (np.asarray(self.ids[pos]) == h) if len(self.ids) else np.zeros(len(h), dtype=bool)
+        sources = list(self.meta.get("sources", []))
+        src = np.asarray(self.id_source[pos[hit]]) if len(self.ids) else np.zeros(0, np.int32)
+        return pd.DataFrame(
+            {
+                "declaration_id": ids[hit].to_numpy(dtype=object),
+                "declared_at": pd.to_datetime(np.asarray(self.id_time[pos[hit]]) if len(self.ids) else []),
+                "source": [sources[i] if 0 <= i < len(sources) else None for i in src],
+            }
+        )
 
     @property
     def rows(self) -> int:
@@ -208,7 +235,27 @@ class FeatureState:
         """A copy without the accumulators of ``families``."""
         fams = set(families)
         keep = {n: a for n, a in self.accumulators.items() if n.split(":", 1)[0] not in fams}
-        return FeatureState(self.end, keep, self.labelled, dict(self.meta))
+        return self.copy_with(accumulators=keep)
+
+
+def id_hashes(ids: pd.Series) -> np.ndarray:
+    """Stable 64-bit hashes of declaration ids (as text)."""
+    text = pd.Series(ids, dtype=object).astype("str").to_numpy(dtype=object)
+    return pd.util.hash_array(text) if len(text) else np.zeros(0, np.uint64)
+
+
+def outcome_hashes(inspections: pd.DataFrame | None) -> np.ndarray:
+    """Sorted hashes of the outcomes as the features see them (declaration, date, outcome)."""
+    if inspections is None or not len(inspections):
+        return np.zeros(0, np.uint64)
+    frame = pd.DataFrame(
+        {
+            "declaration_id": inspections["declaration_id"].astype("str").to_numpy(dtype=object),
+            "inspected_on": times_ns(inspections["inspected_on"]),  # not text: its format varies
+            "outcome": inspections["outcome"].astype("str").to_numpy(dtype=object),
+        }
+    )
+    return np.sort(pd.util.hash_pandas_object(frame, index=False).to_numpy())
 
 
 # ---------------------------------------------------------------- the session on a frame
@@ -216,7 +263,9 @@ class Session:
     """Attached to ``Rows.session`` by the builder: adds the state's part to every history-based
     sum of the frame (``use``), and records the frame's events (``record``) for ``commit``."""
 
-    def __init__(self, state: FeatureState | None, record: bool = False, use: bool = True):
+    def __init__(self, state: FeatureState | None, record: bool | str = False, use: bool = True):
+        """``record``: True records every event of the frame, "outcomes" only those of its
+        outcomes (late outcomes of rows folded already); ``use``: add the state's part."""
         self.state = state if state is not None else FeatureState()
         self.record = record
         self.use = use
@@ -228,6 +277,9 @@ class Session:
     def attach(self, rows: Rows) -> None:
         """Check that every row of the frame comes after the state, and attach to the rows."""
         t = rows.times()
+        if self.record == "outcomes":
+            rows.session = self
+            return
         if len(t) and (t == _NAT).any():
             raise StateMismatch("rows without a declaration time cannot be described against a state")
         if self.use and len(t) and self.state.end != _NAT and t.min() <= self.state.end:
@@ -266,12 +318,13 @@ class Session:
         event_key: np.ndarray,
         values: Sequence[np.ndarray | None],
         window: int = 0,
+        outcomes: bool = False,
     ) -> list[list[np.ndarray]]:
         """The history's sums of ``values`` (None: count) at each of ``query_times``, per key;
         records the frame's events."""
         m = len(values)
         name = self._name(prim, tag, m)
-        if self.record:
+        if self.record is True or (self.record == "outcomes" and outcomes):
             h = key_hashes(event_key)
             t = np.asarray(event_time, np.int64)
             ok = (h != 0) & (t != _NAT)
@@ -293,7 +346,7 @@ class Session:
     def first_times(self, codes: np.ndarray, tag: str, time: np.ndarray) -> np.ndarray | None:
         """The history's first time of each code's key (int64 max: none); records the frame's."""
         name = self._name("first", tag, 1)
-        if self.record:
+        if self.record is True:
             h = key_hashes(codes)
             t = np.asarray(time, np.int64)
             ok = (h != 0) & (t != _NAT)
@@ -310,9 +363,17 @@ class Session:
         self.events[name][1].append((h, t, v))
 
 
-def commit(state: FeatureState, session: Session, labelled: pd.DataFrame | None = None) -> FeatureState:
+def commit(
+    state: FeatureState,
+    session: Session,
+    rows: pd.DataFrame | None = None,
+    inspections: pd.DataFrame | None = None,
+    source: str | None = None,
+) -> FeatureState:
     """The state with the session's recorded events folded in (its end moves to the latest row
-    time the session saw); ``labelled``: the new declarations that have outcomes."""
+    time the session saw). ``rows``: the declarations described (indexed, unless only their late
+    outcomes were recorded), ``inspections``: the outcomes folded with them, ``source``: the file
+    the rows came from when they have no ``_source`` column."""
     accs = dict(state.accumulators)
     for name, (shape, parts) in session.events.items():
         acc = accs.get(name)
@@ -328,10 +389,38 @@ def commit(state: FeatureState, session: Session, labelled: pd.DataFrame | None 
         if name not in session.events:
             accs[name] = acc = Accumulator(**{k: getattr(acc, k) for k in acc.__dataclass_fields__})
         acc.settle(end)
-    lab = state.labelled
-    if labelled is not None and len(labelled):
-        lab = pd.concat([lab, labelled[["declaration_id", "declared_at"]]], ignore_index=True)
-    return FeatureState(end, accs, lab, dict(state.meta))
+    out = state.copy_with(end=end, accumulators=accs)
+    if rows is None or not len(rows):
+        return out
+    ids = rows["declaration_id"]
+    if inspections is not None and len(inspections):
+        mine = inspections[inspections["declaration_id"].isin(ids)]
+        out.outcomes = np.union1d(out.outcomes, outcome_hashes(mine))
+        has = ids.isin(mine["declaration_id"]).to_numpy()
+        new = rows.loc[has, ["declaration_id", "declared_at"]]
+        new = new[~new["declaration_id"].isin(out.labelled["declaration_id"])]
+        if len(new):
+            out.labelled = pd.concat([out.labelled, new], ignore_index=True)
+    if session.record is True:  # the rows themselves are new: index them
+        sources = list(out.meta.get("sources", []))
+        if "_source" in rows.columns:
+            names = rows["_source"].astype("str").to_numpy(dtype=object)
+        else:
+            names = np.full(len(rows), source or "", dtype=object)
+        for name in pd.unique(names):
+            if name not in sources:
+                sources.append(name)
+        out.meta["sources"] = sources
+        lookup = {name: i for i, name in enumerate(sources)}
+        h = id_hashes(ids)
+        allh = np.concatenate([np.asarray(out.ids), h])
+        order = np.argsort(allh, kind="stable")
+        out.ids = allh[order]
+        out.id_time = np.concatenate([np.asarray(out.id_time), times_ns(rows["declared_at"])])[order]
+        src_idx = np.array([lookup[n] for n in names], dtype=np.int32)
+        out.id_source = np.concatenate([np.asarray(out.id_source), src_idx])[order]
+        out.meta["rows"] = int(out.meta.get("rows", 0)) + len(rows)
+    return out
 
 
 # ---------------------------------------------------------------- building and updating
@@ -366,7 +455,6 @@ def fold(
     t = times_ns(decl["declared_at"])
     if len(t) and not (t[1:] >= t[:-1]).all():
         raise ValueError("fold needs declarations in time order (features.build.combine)")
-    labelled_ids = set() if ctx.labels is None else set(ctx.labels["declaration_id"])
     for start, stop in slices(t, size):
         part = decl.iloc[start:stop].reset_index(drop=True).assign(_is_target=True)
         rows = Rows(part)
@@ -376,8 +464,7 @@ def fold(
         for fam in fams:
             session.begin(fam.FAMILY)
             fam.compute(part, pctx)
-        has = part["declaration_id"].isin(labelled_ids) if labelled_ids else np.zeros(len(part), bool)
-        state = commit(state, session, part.loc[has, ["declaration_id", "declared_at"]])
+        state = commit(state, session, part, ctx.labels)
         if progress:
             progress(f"folded rows {start:,}..{stop:,} up to {pd.Timestamp(state.end)}")
     return state
@@ -401,7 +488,39 @@ def build(
     fresh = fold(FeatureState(), decl, ctx, fams, size, progress)
     accs = dict(base.drop_families(f.FAMILY for f in fams).accumulators)
     accs.update(fresh.accumulators)
-    return FeatureState(fresh.end, accs, fresh.labelled, dict(base.meta))
+    return fresh.copy_with(accumulators=accs, meta=dict(base.meta))
+
+
+def fold_outcomes(
+    state: FeatureState,
+    decl: pd.DataFrame,
+    ctx: FeatureContext,
+    size: int = 200_000,
+) -> FeatureState:
+    """Fold late outcomes (``ctx.labels``: only the new ones) of declarations folded already
+    (``decl``: those declarations, from the history) into the state: the families describe the
+    rows again, and only their outcome events are recorded."""
+    from features.build import FAMILIES
+
+    fams = [f for f in FAMILIES if f.FAMILY != "ownership"]
+    decl = decl.reset_index(drop=True)
+    for start in range(0, len(decl), size):
+        part = decl.iloc[start : start + size].reset_index(drop=True).assign(_is_target=True)
+        rows = Rows(part)
+        session = Session(state, record="outcomes", use=False)
+        session.attach(rows)
+        pctx = replace(ctx, rows=rows, state={})
+        for fam in fams:
+            session.begin(fam.FAMILY)
+            fam.compute(part, pctx)
+        state = commit(state, session, part, ctx.labels)
+    return state
+
+
+def outcome_declarations(state: FeatureState, decl: pd.DataFrame) -> pd.DataFrame:
+    """The declarations outcomes are dated against in state mode: the frame's and the folded
+    declarations with outcomes (an outcome is known no earlier than its declaration)."""
+    return pd.concat([decl[["declaration_id", "declared_at"]], state.labelled], ignore_index=True)
 
 
 def fingerprint(frame: pd.DataFrame | None, columns: Sequence[str] | None = None) -> str:

@@ -164,8 +164,7 @@ def test_folding_day_by_day_equals_building_at_once(world, day, inspections, mod
     for d in last:
         part = history[days == d]
         _, session = state_matrix(world, part, inspections, model_state, state, record=True)
-        labelled = part.loc[part["declaration_id"].isin(inspections["declaration_id"])]
-        state = fstate.commit(state, session, labelled)
+        state = fstate.commit(state, session, part, inspections)
     got = state_matrix(world, day, inspections, model_state, state)[0]
     assert_same(full, got, list(full.columns))
 
@@ -188,3 +187,28 @@ def test_a_partial_rebuild_keeps_the_other_families(world, inspections, built):
     for name, acc in built.accumulators.items():
         np.testing.assert_array_equal(again.accumulators[name].keys, acc.keys)
         np.testing.assert_allclose(np.asarray(again.accumulators[name].totals), np.asarray(acc.totals))
+
+
+def test_late_outcomes_are_folded_in_without_a_rebuild(world, day, inspections, model_state, full):
+    """Outcomes recorded after the state was built, for declarations it holds, are taken in by
+    describing those declarations again and recording only their outcome events."""
+    late = inspections.sample(40, random_state=0)
+    late = late[late["declaration_id"].isin(world.declarations["declaration_id"])]
+    earlier = inspections.drop(late.index)
+    state = build_state(world, world.declarations, earlier, size=100_000)
+    assert not np.isin(fstate.outcome_hashes(late), state.outcomes).any()
+    history = world.declarations
+    rows = combine(None, history[history["declaration_id"].isin(late["declaration_id"])])
+    ctx = make_context(_tables(world, None, late), rows, hs_profiles(), ports())
+    state = fstate.fold_outcomes(state, rows, ctx)
+    assert np.isin(fstate.outcome_hashes(inspections), state.outcomes).all()
+    got = state_matrix(world, day, inspections, model_state, state)[0]
+    assert_same(full, got, list(full.columns))
+
+
+def test_the_state_knows_which_declarations_it_holds(world, built):
+    ids = pd.concat([world.declarations["declaration_id"].head(3), pd.Series(["NOT-A-DECLARATION"])])
+    known = built.known(ids)
+    assert known["declaration_id"].tolist() == ids.head(3).tolist()
+    expected = world.declarations.set_index("declaration_id").loc[known["declaration_id"], "declared_at"]
+    assert (known["declared_at"].to_numpy() == expected.to_numpy()).all()
