@@ -199,6 +199,20 @@ def run_seed(profile: str, seed: int, days: int, rows_per_day: int, manifest_day
         "seconds": time.perf_counter() - t0,
         "train_seconds": trained,
         "propensity": data.propensity.description,
+        # one row per manifest item, for a closer look (not printed)
+        "detail": pd.DataFrame(
+            {
+                "declaration_id": ids,
+                "violation": y,
+                "typology": typ.to_numpy(),
+                "lane": lane,
+                "model": scorers["model"],
+                "published": scorers["model + rule floor"],
+                "channel": scored["channel"].reindex(ids).to_numpy(),
+                "selected_by": scored["selected_by"].reindex(ids).to_numpy(),
+                "rule_hits": scored["rule_hits"].reindex(ids).to_numpy(),
+            }
+        ),
     }
 
 

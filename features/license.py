@@ -22,6 +22,7 @@ that sentence, so an item gets one license reason however many checks fail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -285,16 +286,19 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
 
     # the license each target row is checked against: the quoted one, else the exporter's own
     day = pd.Series(decl["declared_at"]).dt.normalize().to_numpy(dtype="datetime64[ns]")
-    consignees = _consignees(rows, lic)
-    attributed = _attribute(decl, rows, lic, ~quoted_all & required_all & rows.target, day, consignees)
+    consignees = _consignees(rows, lic, ctx.state.get(FAMILY, {}))
+    exporter_keys = _exporter_keys(rows)
+    attributed = _attribute(
+        exporter_keys, decl, rows, lic, ~quoted_all & required_all & rows.target, day, consignees
+    )
     lic_row = np.where(quoted_all, q_lic, attributed)
 
     # the ledger: the holder's declarations quoting a license draw on it, earlier ones first
     # (a declaration quoting none draws nothing: the ledger is what was declared against it)
     drawn, drawn_as = drawn_quantity(decl, rows)
     draws = np.flatnonzero(q_lic >= 0)
-    holder = lic["exporter_id"].to_numpy(dtype=object)[q_lic[draws]]
-    draws = draws[holder == decl["exporter_id"].to_numpy(dtype=object)[draws]]
+    holder = lic["holder_key"].to_numpy(dtype=object)[q_lic[draws]]
+    draws = draws[holder == exporter_keys[draws]]
     key = np.full(len(decl), -1, dtype=np.int64)
     key[draws] = q_lic[draws]
     key = keyed(key, lic["license_id"])  # a ledger's key: its license id
@@ -324,7 +328,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
 
     compared = {
         "code": ~rows.at(np.where(quoted_all, covers_q, True))[at],
-        "exporter": reg["exporter_id"][k] != text_at("exporter_id", at),
+        "exporter": lic["holder_key"].to_numpy(dtype=object)[k] != rows.at(exporter_keys)[at],
         "destination": reg["destination_country"][k] != text_at("destination_country", at),
         "consignee": ~same_consignee(k, rows.at(consignees.row_code)[at], consignees),
         "validity": ~((this_day[at] >= valid_from[k]) & (this_day[at] <= valid_to[k])),
@@ -346,7 +350,7 @@ def compute(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
     share = (used_before + np.nan_to_num(this_kg)) / np.where(quota > 0, quota, np.nan)
     out["license_quantity_used_share"] = np.where(found, share, np.nan)
     out["exporter_holds_covering_license"] = _exporter_holds_license(
-        rows.frame(["exporter_id", "hs_code", "declared_at"]),
+        rows.frame(["hs_code", "declared_at"]).assign(exporter_id=rows.at(exporter_keys)),
         lic,
         pd.Series(required, index=idx),
     )
@@ -433,7 +437,10 @@ def _register(licenses: pd.DataFrame | None) -> pd.DataFrame | None:
         valid_to=pd.to_datetime(lic["valid_to"]).dt.normalize(),
         quantity_kg=pd.to_numeric(lic["quantity_kg"], errors="coerce").astype("float64"),
     )
-    return lic
+    from features.names import party_ids
+
+    # the holder as its id is compared (leading zeros, separators and case ignored)
+    return lic.assign(holder_key=party_ids(lic["exporter_id"].astype(object)).to_numpy(dtype=object))
 
 
 def _positions(values: pd.Series, universe: pd.Series) -> np.ndarray:
@@ -492,26 +499,56 @@ def _learned(
 @dataclass(frozen=True)
 class _Consignees:
     """Consignee names of the rows (one entry per distinct declared name) and of the licenses,
-    canonical (``normalise_names``) and plain (``normalise_text``)."""
+    canonical (``normalise_names``), plain (``normalise_text``) and stemmed (the canonical
+    words without the legal forms learned from the bundle's names, ``learn_legal_forms``)."""
 
     row_code: np.ndarray  # every row: which distinct declared name (its last entry: none)
     row_canonical: np.ndarray
     row_plain: np.ndarray
     license_canonical: np.ndarray
     license_plain: np.ndarray
+    row_stem: np.ndarray
+    license_stem: np.ndarray
 
 
-def _consignees(rows: Rows, lic: pd.DataFrame) -> _Consignees:
-    from features.names import distinct_canonical, normalise_names, normalise_text
+def fit(decl: pd.DataFrame, ctx: FeatureContext, train_mask: np.ndarray) -> dict[str, Any]:
+    """Learn the legal forms the consignee names of this bundle use (the training rows' and the
+    license register's), so that 'Tokai Magnetics K.K.' on a license names the consignee
+    declared as 'Tokai Magnetics Kabushiki Kaisha' or 'Tokai Magnetics Co., Ltd.'."""
+    return {"legal_forms": _legal_forms(decl.loc[train_mask, "consignee_name"], ctx.licenses)}
+
+
+def _legal_forms(names: pd.Series, licenses: pd.DataFrame | None) -> tuple[str, ...]:
+    from features.names import learn_legal_forms
+
+    parts = [pd.Series(pd.unique(names.dropna()), dtype=object)]
+    if licenses is not None and "consignee_name" in licenses.columns:
+        parts.append(licenses["consignee_name"].astype(object))
+    return learn_legal_forms(pd.concat(parts, ignore_index=True))
+
+
+def _consignees(rows: Rows, lic: pd.DataFrame, state: dict[str, Any]) -> _Consignees:
+    """The consignee names compared by the check. The legal forms come from the fitted state;
+    without one (features built without fitting) they are learned from the history rows."""
+    from features.names import distinct_canonical, name_forms, normalise_text, strip_legal_forms
 
     raw, values = rows.distinct("consignee_name")
     values = pd.Series(values, dtype=object)
+    forms = state.get("legal_forms")
+    if forms is None:
+        history = ~rows.target
+        seen = np.unique(raw[history]) if history.any() else np.zeros(0, np.int64)
+        forms = _legal_forms(values.iloc[seen], lic)
+    row_forms = name_forms(values)
+    lic_forms = name_forms(lic["consignee_name"].astype(object))
     return _Consignees(
         raw,
         pd.Series(distinct_canonical(rows, "consignee_name"), dtype=object).to_numpy(dtype=object),
         normalise_text(values).to_numpy(dtype=object),
-        normalise_names(lic["consignee_name"].astype(object)).to_numpy(dtype=object),
+        lic_forms["canonical"].to_numpy(dtype=object),
         normalise_text(lic["consignee_name"].astype(object)).to_numpy(dtype=object),
+        strip_legal_forms(row_forms["words"], forms).to_numpy(dtype=object),
+        strip_legal_forms(lic_forms["words"], forms).to_numpy(dtype=object),
     )
 
 
@@ -519,10 +556,11 @@ def same_consignee(license_pos: np.ndarray, name_code: np.ndarray, names: _Consi
     """Element-wise: does the license at ``license_pos`` name the consignee declared as the
     distinct name ``name_code``?
 
-    Yes when the canonical names are equal, or when the canonical or the plain forms are at
-    least ``CONSIGNEE_MIN_SIMILARITY`` alike (typos such as 'Polarsi Group' or 'Polaris Grou
-    pLimited' for 'Polaris Group Limited'); scored once per distinct pair. A missing name
-    matches nothing.
+    Yes when the canonical names are equal, or equal without the bundle's learned legal forms
+    ('Tokai Magnetics K.K.' and 'Tokai Magnetics Kabushiki Kaisha'), or when the canonical or
+    the plain forms are at least ``CONSIGNEE_MIN_SIMILARITY`` alike (typos such as 'Polarsi
+    Group' or 'Polaris Grou pLimited' for 'Polaris Group Limited'); scored once per distinct
+    pair. A missing name matches nothing.
     """
     from rapidfuzz import fuzz
     from rapidfuzz.process import cpdist
@@ -536,7 +574,7 @@ def same_consignee(license_pos: np.ndarray, name_code: np.ndarray, names: _Consi
     lp, nc = license_pos[first], name_code[first]
     lc, rc = names.license_canonical[lp], names.row_canonical[nc]
     known = pd.notna(lc) & pd.notna(rc)
-    same = known & (lc == rc)
+    same = known & ((lc == rc) | (names.license_stem[lp] == names.row_stem[nc]))
     ask = np.flatnonzero(known & ~same)
     if len(ask):
 
@@ -548,7 +586,17 @@ def same_consignee(license_pos: np.ndarray, name_code: np.ndarray, names: _Consi
     return same[pairs]  # pair codes count 0, 1, ... in first-seen order
 
 
+def _exporter_keys(rows: Rows) -> np.ndarray:
+    """Every row's exporter id as ids are compared (``features.names.party_ids``)."""
+    from features.names import party_ids
+
+    raw, values = rows.distinct("exporter_id")
+    keys = party_ids(pd.Series(values, dtype=object)).to_numpy(dtype=object)
+    return keys[raw]
+
+
 def _attribute(
+    exporter_keys: np.ndarray,
     decl: pd.DataFrame,
     rows: Rows,
     lic: pd.DataFrame,
@@ -560,22 +608,21 @@ def _attribute(
     (valid on the day, then same destination, then same consignee, then the longest prefix,
     then the id). -1 where there is none."""
     out = np.full(len(decl), -1, dtype=np.int64)
-    ex_raw, ex_values = rows.distinct("exporter_id")
-    holds = isin(pd.Series(ex_values, dtype=object), lic["exporter_id"])
-    pos = np.flatnonzero(candidates & np.append(holds, False)[ex_raw] if len(holds) else candidates & False)
+    holds = isin(pd.Series(exporter_keys, dtype=object), lic["holder_key"])
+    pos = np.flatnonzero(candidates & holds)
     if not len(pos):
         return out
     left = pd.DataFrame(
         {
             "_pos": pos,
-            "exporter_id": decl["exporter_id"].to_numpy(dtype=object)[pos],
+            "exporter_id": exporter_keys[pos],
             "hs_code": decl["hs_code"].astype("str").to_numpy(dtype=object)[pos],
         }
     )
     right = pd.DataFrame(
         {
             "_lic": np.arange(len(lic)),
-            "exporter_id": lic["exporter_id"].to_numpy(dtype=object),
+            "exporter_id": lic["holder_key"].to_numpy(dtype=object),
             "prefix": lic["hs_code"].to_numpy(dtype=object),
         }
     )
@@ -612,7 +659,9 @@ def _exporter_holds_license(decl: pd.DataFrame, lic: pd.DataFrame, controlled: p
         return out
     rows = rows.assign(_pos=np.flatnonzero(controlled.to_numpy()))
     pairs = rows.merge(
-        lic[["exporter_id", "hs_code", "valid_from", "valid_to"]].rename(columns={"hs_code": "prefix"}),
+        lic[["holder_key", "hs_code", "valid_from", "valid_to"]].rename(
+            columns={"hs_code": "prefix", "holder_key": "exporter_id"}
+        ),
         on="exporter_id",
         how="inner",
     )

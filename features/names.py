@@ -112,8 +112,9 @@ def _one_word(text: str) -> str:
 
 
 @lru_cache(maxsize=NAMES_KEPT)
-def _name_forms(raw: str) -> tuple[str | None, str | None]:
-    """(canonical, core) of one name; (None, None) when nothing of it is left.
+def _name_forms(raw: str) -> tuple[str | None, str | None, str | None]:
+    """(canonical, core, words) of one name (words: the canonical form without its legal
+    classes); (None, None, None) when nothing of it is left.
 
     A legal form before or inside the name ("ООО Ромашка") moves to the end, which can put
     words side by side that rigour reads together: read again until nothing changes.
@@ -126,14 +127,14 @@ def _name_forms(raw: str) -> tuple[str | None, str | None]:
         if again[0] == forms[0]:
             break
         forms = again
-    return forms[0], forms[1]
+    return forms[0], forms[1], forms[3]
 
 
-def _read_name(raw: str) -> tuple[str | None, str | None, bool]:
-    """(canonical, core, whether a legal form was moved to the end) of one reading."""
+def _read_name(raw: str) -> tuple[str | None, str | None, bool, str | None]:
+    """(canonical, core, whether a legal form was moved to the end, words) of one reading."""
     key = normalize(raw.replace("&", " and "), Normalize.NFKC | _NAME_KEY)
     if not key:
-        return None, None, False
+        return None, None, False, None
     if _CJK.search(key):
         key = _CJK.sub(_cjk_words, key)
     key = _replace_org_types(key, _NAME_KEY, generic=True)  # native-script forms ("ооо")
@@ -141,7 +142,7 @@ def _read_name(raw: str) -> tuple[str | None, str | None, bool]:
         key = _replace_org_types(normalize(ascii_text(key), _NAME_KEY) or "", _NAME_KEY, generic=True)
     analysed = analyze_names(NameTypeTag.ORG, [key], phonetics=False, numerics=False, consolidate=False)
     if not analysed:
-        return None, None, False
+        return None, None, False, None
     (name,) = analysed
     legal: dict[int, str] = {}
     symbol: dict[int, tuple[int, str]] = {}  # first word of a symbol -> (rank, symbol)
@@ -177,13 +178,13 @@ def _read_name(raw: str) -> tuple[str | None, str | None, bool]:
     canonical = " ".join(words + classes) or None
     core = " ".join(w for w in words if w not in CORE_GENERIC_SYMBOLS)
     moved = any(is_legal[k] and not is_legal[k + 1] for k in range(len(parts) - 1))
-    return canonical, core or canonical, moved
+    return canonical, core or canonical, moved, " ".join(words) or canonical
 
 
 def _forms(uniques: pd.Series) -> pd.DataFrame:
     """Canonical form and core of each distinct name (one rigour analysis each)."""
     done = [_name_forms(v) for v in uniques.tolist()]
-    forms = pd.DataFrame(done, columns=["canonical", "core"], index=uniques.index, dtype=object)
+    forms = pd.DataFrame(done, columns=["canonical", "core", "words"], index=uniques.index, dtype=object)
     return forms.where(forms.notna(), np.nan)  # NaN, not None, for names with nothing left
 
 
@@ -201,6 +202,90 @@ def normalise_names(values: pd.Series) -> pd.Series:
     return _expand(codes, _forms(uniques)["canonical"], values.index)
 
 
+def learn_legal_forms(names: pd.Series, min_stems: int = 3, max_inner_share: float = 0.1) -> tuple[str, ...]:
+    """Legal forms this bundle's names use, learned from the names themselves.
+
+    rigour knows the legal forms of many languages; a bundle brings others ("K.K.", "Kabushiki
+    Kaisha", "Chusik Hoesa" on Japanese and Korean consignees). What gives them away is that
+    they alternate: the same name is written with one ending, another, or none ("Tokai
+    Magnetics K.K.", "Tokai Magnetics Kabushiki Kaisha", "Tokai Magnetics Co., Ltd."). An
+    ending of one or two words (without digits) that alternates with other endings after at
+    least ``min_stems`` distinct name stems, and that ends the names it is part of (it stands
+    before another word in at most ``max_inner_share`` of them: "Materials" alternates with
+    "Resources" in a group's company names, but stands before "K.K."), is taken as a legal form.
+    """
+    distinct = pd.Series(pd.unique(pd.Series(names, dtype=object).dropna()), dtype=object)
+    cores = name_forms(distinct)["words"].dropna().unique().tolist()
+    endings: dict[str, set[str]] = {}
+    for core in cores:
+        w = core.split()
+        endings.setdefault(core, set()).add("")
+        for n in (1, 2):
+            if len(w) > n:
+                endings.setdefault(" ".join(w[:-n]), set()).add(" ".join(w[-n:]))
+    inside: dict[str, int] = {}  # names where the sequence stands before another word
+    total: dict[str, int] = {}
+    for core in cores:
+        w = core.split()
+        for n in (1, 2):
+            grams = [" ".join(w[i : i + n]) for i in range(len(w) - n + 1)]
+            for g in set(grams):
+                total[g] = total.get(g, 0) + 1
+            for g in set(grams[:-1]) - {grams[-1]} if grams else ():
+                inside[g] = inside.get(g, 0) + 1
+    count: dict[str, int] = {}
+    for found in endings.values():
+        if len(found) >= 2:
+            for e in found:
+                count[e] = count.get(e, 0) + 1
+    forms = [
+        e
+        for e, n in count.items()
+        if e
+        and n >= min_stems
+        and not any(ch.isdigit() for ch in e)
+        and inside.get(e, 0) <= max_inner_share * total.get(e, 1)
+        # two words are one form when the first stands (almost) only before the second
+        and (" " not in e or total.get(e, 0) >= (1 - max_inner_share) * total.get(e.split()[0], 1))
+    ]
+    return tuple(sorted(forms, key=lambda e: (-len(e.split()), e)))
+
+
+def strip_legal_forms(cores: pd.Series, forms: tuple[str, ...]) -> pd.Series:
+    """Names (their ``words`` form, see ``name_forms``) without the learned legal ``forms`` at
+    their end (one word at least is kept)."""
+    if not forms:
+        return cores
+    two = {f for f in forms if " " in f}
+    one = {f for f in forms if " " not in f}
+
+    def strip(core: str) -> str:
+        w = core.split()
+        while len(w) > 1:
+            if len(w) > 2 and " ".join(w[-2:]) in two:
+                w = w[:-2]
+            elif w[-1] in one:
+                w = w[:-1]
+            else:
+                break
+        return " ".join(w)
+
+    codes, uniques = _unique_codes(cores)
+    return _expand(codes, uniques.map(strip), cores.index)
+
+
+def party_ids(values: pd.Series) -> pd.Series:
+    """Identifiers of parties (tax numbers, registry ids) in the form they are compared in, as
+    screening compares them: case, spaces and separators ignored, and leading zeros of a number
+    dropped (a broker's software that drops them, or writes "0116-766265", still names
+    "0116766265"). NaN for blank. Computed once per distinct value."""
+    codes, uniques = _unique_codes(values)
+    key = uniques.str.upper().str.replace(r"[\s\-./_]+", "", regex=True)
+    number = key.str.fullmatch(r"\d+")
+    key = key.where(~number, key.str.lstrip("0").replace("", "0"))
+    return _expand(codes, _blank_to_nan(key), values.index)
+
+
 def distinct_canonical(rows: Rows, column: str) -> np.ndarray:
     """``normalise_names`` of each distinct value of a column of ``rows`` (as ``rows.distinct``
     lists them), computed once per prepared frame."""
@@ -216,12 +301,8 @@ def name_cores(values: pd.Series) -> pd.Series:
 
 
 def name_forms(values: pd.Series) -> pd.DataFrame:
-    """Both forms in one pass: ``canonical`` (as normalise_names) and ``core`` (as name_cores)."""
+    """The forms in one pass: ``canonical`` (as normalise_names), ``core`` (as name_cores) and
+    ``words`` (the canonical name without its legal classes)."""
     codes, uniques = _unique_codes(values)
     forms = _forms(uniques)
-    return pd.DataFrame(
-        {
-            "canonical": _expand(codes, forms["canonical"], values.index),
-            "core": _expand(codes, forms["core"], values.index),
-        }
-    )
+    return pd.DataFrame({c: _expand(codes, forms[c], values.index) for c in ("canonical", "core", "words")})

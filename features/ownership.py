@@ -26,6 +26,8 @@ Context columns are categoricals (one copy of each path or name, not one per row
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -250,6 +252,30 @@ def _clean_ids(values: pd.Series) -> pd.Series:
     return clean.where(values.notna() & (clean != "")).astype(object)
 
 
+def _clean_codes(values: pd.Series) -> pd.Series:
+    """Distinct codes (countries) as stripped strings, NaN for blank."""
+    return _clean_ids(values)
+
+
+def _as_known_ids(known: Iterable[str]) -> Callable[[pd.Series], pd.Series]:
+    """Declared ids -> the id the reference tables write for the same party (compared as
+    ``features.names.party_ids``: a declared '116766265' is the registry's '0116766265'), else
+    the declared id stripped. The reference tables' own spelling is what reasons show."""
+    from features.names import party_ids
+
+    known = pd.Series(sorted(set(known)), dtype=object)
+    by_key = pd.Series(known.to_numpy(), index=party_ids(known).to_numpy()).groupby(level=0).first()
+
+    def clean(values: pd.Series) -> pd.Series:
+        ids = _clean_ids(values)
+        mapped = pd.Series(
+            by_key.reindex(party_ids(ids).to_numpy()).to_numpy(), index=ids.index, dtype=object
+        )
+        return mapped.where(mapped.notna(), ids)
+
+    return clean
+
+
 def _naive_dates(s: pd.Series) -> pd.Series:
     """Datetimes without time zone (UTC for aware ones), parsed leniently."""
     s = pd.to_datetime(s, errors="coerce")
@@ -328,7 +354,7 @@ def _listed_names(wl: pd.DataFrame) -> pd.DataFrame:
     aliases["listed_name"] = aliases["listed_name"].str.strip()
     names = pd.concat([primary, aliases], ignore_index=True)
     names = names[names["listed_name"].notna()].reset_index(drop=True)
-    names[["canonical", "core"]] = name_forms(names["listed_name"])
+    names[["canonical", "core"]] = name_forms(names["listed_name"])[["canonical", "core"]]
     return names[names["core"].notna()].reset_index(drop=True)
 
 
@@ -484,13 +510,13 @@ def _consignee_keys(
     ``forms`` holds the canonical name and core of each of ``names.values``.
     """
     cid = (
-        _Keys.of(decl["consignee_id"], _clean_ids)
+        _Keys.of(decl["consignee_id"], _as_known_ids(graph_nodes))
         if "consignee_id" in decl.columns
         else _Keys.missing(decl.index)
     )
     known = np.append(pd.Index(cid.values, dtype=object).isin(graph_nodes), False)
     by_id = known[np.where(cid.codes < 0, len(cid.values), cid.codes)]
-    country = _Keys.of(decl["consignee_country"], lambda v: _clean_ids(v).str.upper())
+    country = _Keys.of(decl["consignee_country"], lambda v: _clean_codes(v).str.upper())
     width = len(country.values) + 1
     pair_codes, pairs = pd.factorize((names.codes + 1).astype("int64") * width + country.codes + 1)
     name_pos = pairs // width - 1  # -1: missing, which picks the NaN appended last
@@ -505,7 +531,7 @@ def _consignee_keys(
             {
                 "canonical": reg["name_norm"].to_numpy(),
                 "core": reg["name_core"].to_numpy(),
-                "country": _ids(reg["country"]).str.upper().to_numpy(),
+                "country": _clean_codes(pd.Series(reg["country"]).astype(object)).str.upper().to_numpy(),
                 "company_id": reg.index.to_numpy(dtype=object),
                 "dist": dist.reindex(reg.index).to_numpy(dtype="float64"),
             }
@@ -581,7 +607,10 @@ def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
 
     if n:
         # who the parties are, and how far each is from a listed entity (one search for all)
-        exporter = _Keys.of(decl["exporter_id"], _clean_ids)
+        known_ids = set(reg.index) if reg is not None else set()
+        if wl is not None:
+            known_ids |= set(wl["id"])
+        exporter = _Keys.of(decl["exporter_id"], _as_known_ids(known_ids))
         consignee_names = _Keys.of(decl["consignee_name"])
         consignee_forms = name_forms(pd.Series(consignee_names.values, dtype=object))
         dist: dict = {}

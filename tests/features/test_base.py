@@ -223,3 +223,21 @@ def test_ratio_text_says_how_many_times_or_what_fraction():
 
     got = ratio_text(np.array([373.2, 1 / 300, 1.5, 1 / 1.5, 0.97, np.nan])).tolist()
     assert got == ["373x", "1/300 of", "1.5x", "1/1.5 of", "about", None]
+
+
+def test_party_ids_are_keyed_as_compared_so_a_dropped_leading_zero_is_the_same_exporter():
+    from features.base import Rows
+    from features.names import party_ids
+
+    ids = pd.Series(["0116766265", "116766265", "0116-766265", "cn-e0001", "CN-E0001", "0116766266", None])
+    assert party_ids(ids).iloc[:6].tolist() == [
+        "116766265",
+        "116766265",
+        "116766265",
+        "CNE0001",
+        "CNE0001",
+        "116766266",
+    ]
+    codes = Rows(pd.DataFrame({"exporter_id": ids})).codes("exporter_id")
+    assert codes[0] == codes[1] == codes[2] and codes[3] == codes[4]
+    assert len({codes[0], codes[3], codes[5]}) == 3 and codes[6] == -1

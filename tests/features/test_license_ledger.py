@@ -138,6 +138,61 @@ def test_other_consignee_after_normalisation_and_typos():
     )
 
 
+def test_the_holder_is_the_same_exporter_whatever_the_brokers_id_format():
+    """A broker whose software drops the leading zero, or writes the number with a dash, still
+    declares for the license's holder; another number is another exporter."""
+    register = REGISTER.assign(exporter_id=["0116766265", "E1", "E9"])
+    f, c = check(
+        [
+            {"exporter_id": "116766265"},
+            {"exporter_id": "0116-766265"},
+            {"exporter_id": "0116766266"},
+        ],
+        register,
+    )
+    assert f["license_held_by_other_exporter"].tolist() == [0.0, 0.0, 1.0]
+    assert c["license_problem"].iloc[2] == "license L-0042 belongs to exporter 0116766265, not 0116766266"
+
+
+def _consignee_history(names: list[str]) -> list[dict]:
+    """Earlier clean declarations from other exporters' lanes, so that the bundle's names show
+    how its legal forms alternate."""
+    return [
+        {
+            "exporter_id": "E5",
+            "license_id": None,
+            "hs_code": "6907210000",
+            "consignee_name": n,
+            "declared_at": t,
+            "_is_target": False,
+        }
+        for n, t in zip(names, pd.date_range("2024-01-02", periods=len(names), freq="h"), strict=True)
+    ]
+
+
+def test_legal_forms_the_bundle_uses_are_learned_from_its_names():
+    """rigour does not know 'K.K.' or 'Kabushiki Kaisha'; the bundle's names show that they
+    alternate with 'Co., Ltd.' after the same names, so a license for 'Tokai Magnetics K.K.'
+    covers 'Tokai Magnetics Kabushiki Kaisha' and not 'Osaka Magnetics K.K.'."""
+    seen = [
+        f"{stem} {form}"
+        for stem in ("Sanwa Jisho", "Kitamura Kinzoku", "Hokuriku Seiko", "Tokai Magnetics")
+        for form in ("K.K.", "Kabushiki Kaisha", "Co., Ltd.")
+    ]
+    register = REGISTER.assign(consignee_name=["TOKAI MAGNETICS K.K.", "Magnet Werk GmbH", "Busan Metals Co"])
+    rows = _consignee_history(seen) + [
+        {"consignee_name": name, "_is_target": True}
+        for name in (
+            "Tokai Magnetics Kabushiki Kaisha",
+            "Tokai Magnetics Co., Ltd.",
+            "Osaka Magnetics K.K.",
+            "Tokai Materials K.K.",
+        )
+    ]
+    f, _ = check(rows, register)
+    assert f["license_other_consignee"].iloc[-4:].tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
 def test_outside_validity():
     f, c = check([{"declared_at": "2024-06-30 23:00"}, {"declared_at": "2024-07-01 00:30"}])
     assert f["license_outside_validity"].tolist() == [0.0, 1.0]
