@@ -441,6 +441,7 @@ class BacktestResult:
     rows: pd.DataFrame  # one row per week and strategy
     states: dict[str, StrategyState]
     notes: list[str]
+    initial_ids: set = field(default_factory=set)  # outcomes every strategy started from
 
 
 def _picker(name: str, cfg: ReplayConfig) -> Picker | None:
@@ -601,7 +602,8 @@ def replay(
             rows.append(row)
             if on_week is not None:
                 on_week(row)
-    return BacktestResult(pd.DataFrame(rows), states, list(data.notes))
+    initial_ids = set(data.initial_labels["declaration_id"])
+    return BacktestResult(pd.DataFrame(rows), states, list(data.notes), initial_ids)
 
 
 def _retrain(

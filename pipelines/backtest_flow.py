@@ -315,6 +315,10 @@ def curves_png(rows: pd.DataFrame) -> bytes:
         part = part.assign(cumulative=part["violations_found"].cumsum())
         for ax, col, _ in panels:
             ax.plot(part["week"], part[col], marker="o", ms=3, label=name, color=COLOURS.get(name))
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax, _, title in panels:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("week of the replay", fontsize=8)
