@@ -277,6 +277,7 @@ class Session:
     def attach(self, rows: Rows) -> None:
         """Check that every row of the frame comes after the state, and attach to the rows."""
         t = rows.times()
+        self.frame = rows.decl  # the rows described (what ``commit`` indexes)
         if self.record == "outcomes":
             rows.session = self
             return

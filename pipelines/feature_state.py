@@ -1,0 +1,430 @@
+"""Where the feature state lives, and whether a run uses, updates or rebuilds it.
+
+The state (``features.state``) sits in ``BUNDLE/feature_state/`` (or the folder given by
+``CUSTOMS_RISK_FEATURE_STATE_DIR``): per accumulator its sorted key hashes and totals as ``.npy``
+files, opened memory-mapped so that a day's lookups read only the pages they touch (a Parquet
+file would have to be decoded whole, or per row group, for 10,000 keys spread over all of it);
+its recent events and index as ``.npy``, the declarations with outcomes as Parquet, and
+``meta.json`` with what it reflects: the history's files (name, size, modification time), the
+outcomes folded (hashes), each reference table's fingerprint and the feature code version.
+
+On every ``score``: a state of other feature code, a history file changed or removed, or an
+outcome corrected or withdrawn means a rebuild (with a message saying why); new history files
+with later declarations only, and new outcomes of declarations the state holds, are folded in
+(an update); a changed reference table rebuilds the accumulators of the families that use it.
+The history is read only for a rebuild (Parquet: the contract columns the features use), for
+the new files, and for the declarations whose outcomes are new (their files only).
+``CUSTOMS_RISK_FEATURE_STATE=off`` scores against the whole history as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import state as fstate
+
+# the declaration columns the feature families read (the others are never decoded)
+HISTORY_COLUMNS = [
+    "declaration_id",
+    "declared_at",
+    "exporter_id",
+    "consignee_name",
+    "consignee_id",
+    "consignee_country",
+    "declarant_id",
+    "hs_code",
+    "goods_description",
+    "gross_weight_kg",
+    "net_weight_kg",
+    "package_volume_m3",
+    "declared_value_usd",
+    "quantity",
+    "quantity_unit",
+    "packages",
+    "container_type",
+    "container_count",
+    "origin_country",
+    "port_of_loading",
+    "port_of_discharge",
+    "destination_country",
+    "transshipment_ports",
+    "license_id",
+]
+REFERENCE_TABLES = ("licenses", "hs_profiles")  # what some families' accumulators are computed from
+SLICE_ROWS = 200_000
+
+
+def state_folder(bundle: Path | str) -> Path:
+    where = os.environ.get("CUSTOMS_RISK_FEATURE_STATE_DIR")
+    return Path(where) if where else Path(bundle) / "feature_state"
+
+
+def enabled() -> bool:
+    setting = os.environ.get("CUSTOMS_RISK_FEATURE_STATE", "on").strip().lower()
+    return setting not in {"off", "0", "no", "false"}
+
+
+# ---------------------------------------------------------------- storage
+def save(state: fstate.FeatureState, folder: Path) -> Path:
+    """Write the state to ``folder`` whole (a temporary folder moved into place)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    accs = {}
+    for i, (name, acc) in enumerate(sorted(state.accumulators.items())):
+        stem = f"a{i:03d}"
+        for part, values in acc.arrays().items():
+            np.save(tmp / f"{stem}.{part}.npy", np.ascontiguousarray(values))
+        accs[name] = {"file": stem, "kind": acc.kind, "values": acc.m, "window": acc.window}
+    for part in ("ids", "id_time", "id_source", "outcomes"):
+        np.save(tmp / f"{part}.npy", np.ascontiguousarray(getattr(state, part)))
+    state.labelled.to_parquet(tmp / "labelled.parquet", index=False)
+    meta = {**_plain(state.meta), "end": int(state.end), "accumulators": accs}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load(folder: Path) -> fstate.FeatureState | None:
+    """The stored state (key tables memory-mapped), or None when there is none."""
+    folder = Path(folder)
+    if not (folder / "meta.json").exists():
+        return None
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    accs = {}
+    for name, spec in meta.pop("accumulators").items():
+        stem = folder / spec["file"]
+
+        def arr(part, mmap=None, stem=stem):
+            return np.load(f"{stem}.{part}.npy", mmap_mode=mmap)
+
+        accs[name] = fstate.Accumulator(
+            spec["kind"],
+            spec["values"],
+            spec["window"],
+            keys=arr("keys", "r"),
+            totals=arr("totals", "r"),
+            tail_t=arr("tail_t"),
+            tail_k=arr("tail_k"),
+            tail_v=arr("tail_v"),
+        )
+    end = int(meta.pop("end"))
+    return fstate.FeatureState(
+        end,
+        accs,
+        pd.read_parquet(folder / "labelled.parquet"),
+        meta,
+        ids=np.load(folder / "ids.npy", mmap_mode="r"),
+        id_time=np.load(folder / "id_time.npy", mmap_mode="r"),
+        id_source=np.load(folder / "id_source.npy", mmap_mode="r"),
+        outcomes=np.load(folder / "outcomes.npy"),
+    )
+
+
+def _day(state: fstate.FeatureState) -> str:
+    return "nothing" if state.end == fstate._NAT else str(pd.Timestamp(state.end))
+
+
+def _plain(meta: dict) -> dict:
+    return json.loads(json.dumps(meta, default=str))
+
+
+# ---------------------------------------------------------------- what the state reflects
+def history_stamp(bundle: Path | str) -> dict[str, list[int]]:
+    """Every history file: [size, modification time in ns], by path relative to the bundle."""
+    from data.io import history_files
+
+    root = Path(bundle)
+    out = {}
+    for f in history_files(root):
+        st = f.stat()
+        out[str(f.relative_to(root)) if f.is_relative_to(root) else str(f)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def reference_stamps(tables: dict, hs_profiles: pd.DataFrame | None) -> dict[str, str]:
+    frames = {"licenses": tables.get("licenses"), "hs_profiles": hs_profiles}
+    return {
+        name: fstate.fingerprint(None if f is None else f.drop(columns=["_source"], errors="ignore"))
+        for name, f in frames.items()
+    }
+
+
+@dataclass
+class StateRun:
+    """The state a scoring run uses, and what it did with it (``action``: used, updated, rebuilt
+    or off, ``why``)."""
+
+    bundle: Path
+    folder: Path
+    state: fstate.FeatureState | None
+    action: str
+    why: str = ""
+    inspections: pd.DataFrame | None = None
+    append: bool = False
+    session: Any = None
+    fell_back: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "action": self.action,
+            "why": self.why,
+            "folder": str(self.folder),
+            "rows": 0 if self.state is None else self.state.rows,
+            "end": None if self.state is None else str(pd.Timestamp(self.state.end)),
+            "fell_back": self.fell_back,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+        }
+
+    def line(self) -> str:
+        if self.action == "off":
+            return "feature state: off (CUSTOMS_RISK_FEATURE_STATE), the whole history read"
+        rows = self.state.rows if self.state is not None else 0
+        why = f" ({self.why})" if self.why else ""
+        return f"feature state {self.action}{why}: {rows:,} declarations up to {_day(self.state)}"
+
+    def engine(self, engine):
+        """``engine`` whose feature build describes the day against the state (the rest as is)."""
+        if self.state is None:
+            return engine
+        return replace(engine, build=self.build)
+
+    def build(self, decl: pd.DataFrame, ctx):
+        """``build_features`` of the day's rows against the state (records the day's events when it
+        is to be appended); falls back to the whole history when the state cannot describe them."""
+        from features.build import build_features, labels_from_inspections
+
+        day = decl[decl["_is_target"]].reset_index(drop=True) if "_is_target" in decl.columns else decl
+        labels = labels_from_inspections(self.inspections, fstate.outcome_declarations(self.state, day))
+        session = fstate.Session(self.state, record=self.append)
+        t0 = time.perf_counter()
+        try:
+            fs = build_features(day, replace(ctx, labels=labels), session=session)
+        except fstate.StateMismatch as err:
+            self.fell_back = str(err)
+            return self._full_build(day, ctx)
+        self.seconds["features"] = time.perf_counter() - t0
+        self.session = session
+        return fs
+
+    def _full_build(self, day: pd.DataFrame, ctx):
+        from data.io import load_history
+        from features.build import build_features, combine, labels_from_inspections
+
+        history = load_history(self.bundle, columns=HISTORY_COLUMNS).clean
+        decl = combine(history, day.drop(columns=["_is_target"], errors="ignore"))
+        labels = labels_from_inspections(self.inspections, decl)
+        return build_features(decl, replace(ctx, labels=labels))
+
+    def after_append(self, path: Path, progress: Callable[[str], None] = print) -> None:
+        """The day appended to the history as ``path``: fold its events into the state."""
+        if self.state is None or self.session is None:
+            if self.state is not None:
+                progress(f"      feature state not updated ({self.fell_back or 'the day was not described'})")
+            return
+        day_rows = self.session.frame.drop(columns=["_is_target"], errors="ignore")
+        source = str(path.relative_to(self.bundle)) if path.is_relative_to(self.bundle) else str(path)
+        state = fstate.commit(self.state, self.session, day_rows, self.inspections, source=source)
+        state.meta["history_files"] = history_stamp(self.bundle)
+        state.meta["updated_at"] = pd.Timestamp.now("UTC").isoformat()
+        save(state, self.folder)
+        self.state = state
+        progress(f"      feature state updated with the day: {state.rows:,} declarations up to {_day(state)}")
+
+
+# ---------------------------------------------------------------- use, update or rebuild
+def build_state(
+    bundle: Path,
+    tables: dict,
+    hs_profiles: pd.DataFrame | None,
+    ports: pd.DataFrame | None,
+    mapping: dict | None = None,
+    families=None,
+    base: fstate.FeatureState | None = None,
+    progress: Callable[[str], None] | None = None,
+    history: pd.DataFrame | None = None,
+) -> fstate.FeatureState:
+    """The state of the bundle's whole history (``history``, else read as the Parquet columns the
+    features use); ``families`` with ``base``: only those families' accumulators are rebuilt."""
+    from data.io import load_history
+    from features.build import combine, make_context
+
+    if history is None:
+        history = load_history(bundle, mapping, columns=HISTORY_COLUMNS).clean
+    decl = combine(None, history[[c for c in history.columns if c in HISTORY_COLUMNS or c == "_source"]])
+    del history
+    ctx = make_context(tables, decl, hs_profiles, ports)
+    state = fstate.build(decl, ctx, families, size=SLICE_ROWS, progress=progress, base=base)
+    return _stamped(state, bundle, tables, hs_profiles, ctx.labels)
+
+
+def _stamped(state, bundle, tables, hs_profiles, labels) -> fstate.FeatureState:
+    state.meta.update(
+        version=fstate.feature_code_version(),
+        history_files=history_stamp(bundle),
+        references=reference_stamps(tables, hs_profiles),
+        built_at=state.meta.get("built_at") or pd.Timestamp.now("UTC").isoformat(),
+    )
+    return state
+
+
+def load_for_scoring(
+    bundle: Path,
+    mapping_path: Path | None = None,
+    append: bool = False,
+    progress: Callable[[str], None] = print,
+    force_rebuild: bool = False,
+):
+    """(the bundle's tables, the ``StateRun``): the reference tables and outcomes, and the feature
+    state used, updated or rebuilt as needed (the history itself only when it must be read)."""
+    from data.io import load_bundle, load_mapping
+    from data.reference import hs_profiles, ports
+
+    bundle = Path(bundle)
+    mapping = load_mapping(mapping_path)
+    folder = state_folder(bundle)
+    if not enabled():
+        return load_bundle(bundle, mapping), StateRun(bundle, folder, None, "off")
+    t0 = time.perf_counter()
+    state = None if force_rebuild else load(folder)
+    why = "asked to rebuild" if force_rebuild else ("no feature state yet" if state is None else "")
+    if state is not None and state.meta.get("version") != fstate.feature_code_version():
+        state, why = None, "the feature code changed"
+    if state is not None:
+        changed = _history_change(bundle, state)
+        if changed["changed"]:
+            state, why = None, f"history file {changed['changed'][0]} changed or was removed"
+    if state is None:
+        b = load_bundle(bundle, mapping)
+        progress(f"      rebuilding the feature state: {why}")
+        state = build_state(
+            bundle, b.tables, hs_profiles(), ports(), mapping, history=b.tables["declarations"]
+        )
+        b.tables["declarations"] = None
+        save(state, folder)
+        run = StateRun(bundle, folder, state, "rebuilt", why, b.tables["inspections"], append)
+    else:
+        b = load_bundle(bundle, mapping, known_declarations=state.known)
+        run = StateRun(bundle, folder, state, "used", "", b.tables["inspections"], append)
+        _reconcile(run, changed["added"], b.tables, mapping, progress)
+    run.seconds["state"] = time.perf_counter() - t0
+    progress("      " + run.line())
+    return b, run
+
+
+def _history_change(bundle: Path, state: fstate.FeatureState) -> dict[str, list[str]]:
+    was = state.meta.get("history_files", {})
+    now = history_stamp(bundle)
+    changed = [f for f, stamp in was.items() if now.get(f) != list(stamp)]
+    added = [f for f in now if f not in was]
+    return {"changed": changed, "added": added}
+
+
+def _reconcile(run: StateRun, added: list[str], tables: dict, mapping, progress) -> None:
+    """Fold new history files, new outcomes and changed reference tables into ``run.state``, or
+    rebuild it when they cannot be folded in."""
+    from data.io import load_history
+    from data.reference import hs_profiles, ports
+    from features.build import FAMILIES, combine, make_context
+
+    state, reasons = run.state, []
+    bundle = run.bundle
+    # reference tables: rebuild the accumulators of the families that use a changed one
+    now = reference_stamps(tables, hs_profiles())
+    was = state.meta.get("references", {})
+    moved = [t for t in REFERENCE_TABLES if was.get(t) != now.get(t)]
+    if moved:
+        fams = [f for f in FAMILIES if set(fstate.REFERENCE_OF_FAMILY.get(f.FAMILY, ())) & set(moved)]
+        progress(
+            f"      {', '.join(moved)} changed: rebuilding the {', '.join(f.FAMILY for f in fams)} state"
+        )
+        state = build_state(bundle, tables, hs_profiles(), ports(), mapping, fams, state)
+        reasons.append(f"{', '.join(moved)} changed")
+    # new history files: fold their declarations when they all come after the state
+    if added:
+        files = [bundle / f if not Path(f).is_absolute() else Path(f) for f in added]
+        new = load_history(bundle, mapping, columns=HISTORY_COLUMNS, files=files).clean
+        new = new[~new["declaration_id"].isin(state.known(new["declaration_id"])["declaration_id"])]
+        decl = combine(None, new)
+        if len(decl) and decl["declared_at"].min() <= pd.Timestamp(state.end):
+            _rebuild(
+                run, tables, mapping, progress, f"history file {added[0]} holds declarations before its end"
+            )
+            return
+        if len(decl):
+            ctx = make_context(tables, fstate.outcome_declarations(state, decl), hs_profiles(), ports())
+            state = fstate.fold(state, decl, replace(ctx), FAMILIES, SLICE_ROWS)
+        reasons.append(f"{len(decl):,} declarations of {len(added)} new history file(s)")
+    # outcomes: corrected or withdrawn ones mean a rebuild, new ones are folded in
+    ins = run.inspections
+    current = fstate.outcome_hashes(ins)
+    if len(np.setdiff1d(state.outcomes, current)):
+        _rebuild(run, tables, mapping, progress, "outcomes were corrected or withdrawn")
+        return
+    new_hashes = np.setdiff1d(current, state.outcomes)
+    if len(new_hashes):
+        row_hash = pd.util.hash_pandas_object(_outcome_frame(ins), index=False).to_numpy()
+        fresh = ins[np.isin(row_hash, new_hashes)]
+        known = state.known(fresh["declaration_id"].drop_duplicates())
+        if known["declaration_id"].isin(state.labelled["declaration_id"]).any():
+            _rebuild(run, tables, mapping, progress, "new outcomes for declarations that already had one")
+            return
+        if len(known):
+            files = [Path(s) for s in known["source"].dropna().unique()]
+            rows = load_history(bundle, mapping, columns=HISTORY_COLUMNS, files=files).clean
+            rows = combine(None, rows[rows["declaration_id"].isin(known["declaration_id"])])
+            fresh = fresh[fresh["declaration_id"].isin(known["declaration_id"])]
+            ctx = make_context({**tables, "inspections": fresh}, rows, hs_profiles(), ports())
+            state = fstate.fold_outcomes(state, rows, ctx)
+            reasons.append(f"{len(fresh):,} new outcomes")
+    if reasons:
+        state.meta["history_files"] = history_stamp(bundle)
+        state.meta["references"] = now
+        state.meta["updated_at"] = pd.Timestamp.now("UTC").isoformat()
+        save(state, run.folder)
+        run.state, run.action, run.why = state, "updated", "; ".join(reasons)
+
+
+def _outcome_frame(ins: pd.DataFrame) -> pd.DataFrame:
+    from features.base import times_ns
+
+    return pd.DataFrame(
+        {
+            "declaration_id": ins["declaration_id"].astype("str").to_numpy(dtype=object),
+            "inspected_on": times_ns(ins["inspected_on"]),
+            "outcome": ins["outcome"].astype("str").to_numpy(dtype=object),
+        }
+    )
+
+
+def _rebuild(run: StateRun, tables: dict, mapping, progress, why: str) -> None:
+    from data.io import load_bundle
+    from data.reference import hs_profiles, ports
+
+    progress(f"      rebuilding the feature state: {why}")
+    b = load_bundle(run.bundle, mapping)
+    state = build_state(
+        run.bundle, b.tables, hs_profiles(), ports(), mapping, history=b.tables["declarations"]
+    )
+    b.tables["declarations"] = None
+    tables.update(b.tables)
+    save(state, run.folder)
+    run.state, run.action, run.why, run.inspections = state, "rebuilt", why, b.tables["inspections"]

@@ -1,0 +1,155 @@
+"""The stored feature state as scoring uses it: built when missing, used as stored, updated with
+an appended day, new outcomes or a changed license register, rebuilt (with the reason) when a
+history file or an outcome changed; the day's matrix always equals the full recomputation."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.io import load_bundle, load_manifest
+from data.reference import hs_profiles, ports
+from features.build import build_features, combine, make_context
+from pipelines import feature_state as store
+from synth import generate_world, write_world
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    world = generate_world(seed=5, days=30, rows_per_day=100)
+    paths = write_world(world, root / "w", fmt="parquet")
+    return world, paths
+
+
+@pytest.fixture
+def bundle(written, tmp_path):
+    """A fresh copy of the bundle for each test (tests change it)."""
+    _, paths = written
+    target = tmp_path / "bundle"
+    shutil.copytree(paths["bundle"], target)
+    return target
+
+
+@pytest.fixture
+def manifest(written) -> pd.DataFrame:
+    _, paths = written
+    files = sorted(paths["manifest"].glob("*")) if paths["manifest"].is_dir() else [paths["manifest"]]
+    return load_manifest(files[0]).clean.drop(columns=["_row_number"], errors="ignore")
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def full_matrix(bundle, day: pd.DataFrame) -> pd.DataFrame:
+    b = load_bundle(bundle)
+    decl = combine(b.tables["declarations"], day)
+    return build_features(decl, make_context(b.tables, decl, hs_profiles(), ports())).matrix
+
+
+def state_matrix(run, tables, day: pd.DataFrame) -> pd.DataFrame:
+    decl = combine(None, day)
+    ctx = make_context(tables, decl, hs_profiles(), ports())
+    return run.build(decl, ctx).matrix
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    moved = [c for c in a.columns if not np.allclose(a[c], b[c], rtol=1e-9, atol=1e-9, equal_nan=True)]
+    assert not moved, f"features differ: {moved}"
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_built_when_missing_then_used(bundle, manifest):
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "rebuilt" and run.why == "no feature state yet"
+    assert b.tables["declarations"] is None  # scoring does not carry the history
+    assert (bundle / "feature_state" / "meta.json").exists()
+    b2, again = store.load_for_scoring(bundle, progress=quiet)
+    assert again.action == "used", again.why
+    assert again.state.rows == run.state.rows > 0
+    assert_same(state_matrix(again, b2.tables, manifest), full_matrix(bundle, manifest))
+
+
+def test_an_appended_day_updates_the_state(bundle, manifest, written):
+    from pipelines.score_flow import append_day_to_history
+
+    b, run = store.load_for_scoring(bundle, append=True, progress=quiet)
+    state_matrix(run, b.tables, manifest)
+    path = append_day_to_history(manifest, bundle, "next")
+    run.after_append(path, quiet)
+    b2, again = store.load_for_scoring(bundle, progress=quiet)
+    assert again.action == "used", again.why
+    assert again.state.rows == run.state.rows
+    # the day after, against the updated state, as against the whole history
+    later = manifest.assign(
+        declaration_id=manifest["declaration_id"] + "-B",
+        declared_at=manifest["declared_at"] + pd.Timedelta(days=1),
+    )
+    assert_same(state_matrix(again, b2.tables, later), full_matrix(bundle, later))
+
+
+def test_new_outcomes_are_folded_in_and_corrections_rebuild(bundle, manifest):
+    store.load_for_scoring(bundle, progress=quiet)
+    ins_path = bundle / "inspections.parquet"
+    ins = pd.read_parquet(ins_path)
+    decl = pd.concat([pd.read_parquet(f) for f in sorted((bundle / "declarations").glob("*.parquet"))])
+    fresh = decl[~decl["declaration_id"].isin(ins["declaration_id"])].tail(5)
+    new = ins.head(len(fresh)).copy()
+    new["declaration_id"] = fresh["declaration_id"].to_numpy()
+    new["inspected_on"] = pd.to_datetime(fresh["declared_at"]).dt.normalize().to_numpy() + np.timedelta64(
+        2, "D"
+    )
+    new["outcome"] = "violation"
+    pd.concat([ins, new], ignore_index=True).to_parquet(ins_path, index=False)
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "updated" and "new outcomes" in run.why
+    assert_same(state_matrix(run, b.tables, manifest), full_matrix(bundle, manifest))
+
+    changed = pd.read_parquet(ins_path)
+    changed.loc[0, "outcome"] = "violation" if changed.loc[0, "outcome"] != "violation" else "clear"
+    changed.to_parquet(ins_path, index=False)
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "rebuilt" and "corrected" in run.why
+    assert_same(state_matrix(run, b.tables, manifest), full_matrix(bundle, manifest))
+
+
+def test_a_changed_license_register_rebuilds_its_part(bundle, manifest):
+    store.load_for_scoring(bundle, progress=quiet)
+    path = bundle / "licenses.parquet"
+    lic = pd.read_parquet(path)
+    lic.loc[lic.index[0], "quantity_kg"] = lic.loc[lic.index[0], "quantity_kg"] * 2
+    lic.iloc[1:].to_parquet(path, index=False)  # one license withdrawn, one changed
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "updated" and "licenses changed" in run.why
+    assert_same(state_matrix(run, b.tables, manifest), full_matrix(bundle, manifest))
+
+
+def test_a_changed_history_file_rebuilds(bundle, manifest):
+    store.load_for_scoring(bundle, progress=quiet)
+    f = sorted((bundle / "declarations").glob("*.parquet"))[0]
+    d = pd.read_parquet(f)
+    d.iloc[:-3].to_parquet(f, index=False)
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "rebuilt" and "changed or was removed" in run.why
+    assert_same(state_matrix(run, b.tables, manifest), full_matrix(bundle, manifest))
+
+
+def test_a_day_inside_the_history_falls_back_to_the_whole_history(bundle):
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    old = load_bundle(bundle).tables["declarations"].tail(20).drop(columns=["_source"])
+    got = state_matrix(run, b.tables, old)
+    assert "cannot be described" in run.fell_back
+    assert len(got) == 20
+
+
+def test_off_reads_the_whole_history(bundle, monkeypatch):
+    monkeypatch.setenv("CUSTOMS_RISK_FEATURE_STATE", "off")
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "off" and b.tables["declarations"] is not None
+    engine = object()
+    assert run.engine(engine) is engine
