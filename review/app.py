@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from review.attachments import MAX_ATTACHMENT_BYTES, attachments_folder
 from review.auth import LoginThrottle, resolve_secret
 from review.db import secret_file_beside
 from review.forms import typologies
@@ -78,11 +79,13 @@ def create_app(
     secret: str | None = None,
     secret_file: Path | None = None,
     secure_cookies: bool = False,
+    attachments_dir: Path | None = None,
 ) -> FastAPI:
     """Build the review app on a store (opened from ``database_url`` when not given).
 
     The session secret is ``secret``, else $CUSTOMS_RISK_SECRET, else a generated one kept
-    in ``secret_file`` (default: beside a SQLite database file, mode 0600).
+    in ``secret_file`` (default: beside a SQLite database file, mode 0600). Attachments are
+    kept in ``attachments_dir``, else $CUSTOMS_RISK_ATTACHMENTS, else beside a SQLite file.
     """
     if store is None:
         if database_url is None:
@@ -98,6 +101,10 @@ def create_app(
     app.state.templates = make_templates()
     app.state.throttle = LoginThrottle()
     app.state.form_stash = FormStash()
+    app.state.attachments_dir = attachments_dir or attachments_folder(
+        database_url or store.engine.url.render_as_string(hide_password=True)
+    )
+    app.state.attachment_bytes = MAX_ATTACHMENT_BYTES
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
     app.include_router(router)

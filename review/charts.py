@@ -164,6 +164,7 @@ class GraphEdge:
     y1: float
     x2: float
     y2: float
+    label: str = ""  # how the upper entity relates to the lower: "owned by", "director of" ...
 
 
 @dataclass(frozen=True)
@@ -178,17 +179,80 @@ class PathGraph:
     edges: list[GraphEdge]
 
 
-def ownership_graph(path: list[str], width: int = 460) -> PathGraph | None:
-    """Lay out the ownership path as a vertical chain; None when the path is empty."""
+def ownership_graph(
+    path: list[str], width: int = 460, relations: list[str] | None = None
+) -> PathGraph | None:
+    """Lay out the ownership path as a vertical chain (``relations[i]`` labels the link from
+    step i to step i + 1); None when the path is empty."""
     if not path:
         return None
-    node_w, node_h, gap = width - 40, 34, 26
+    relations = relations or []
+    node_w, node_h, gap = width - 40, 34, 30
     nodes, edges = [], []
     for i, name in enumerate(path):
         kind = "party" if i == 0 else ("listed" if i == len(path) - 1 else "link")
         y = 10 + i * (node_h + gap)
         nodes.append(GraphNode(shorten(name, 52), name, 20, y, kind))
         if i:
-            edges.append(GraphEdge(width / 2, y - gap, width / 2, y - 2))
+            label = relations[i - 1] if i - 1 < len(relations) else ""
+            edges.append(GraphEdge(width / 2, y - gap, width / 2, y - 2, label))
     height = 20 + len(path) * node_h + (len(path) - 1) * gap
     return PathGraph(width, height, node_w, node_h, nodes, edges)
+
+
+@dataclass(frozen=True)
+class MapPort:
+    """A port of the route on the map."""
+
+    code: str
+    name: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class RouteMap:
+    """The route drawn on a plain latitude/longitude grid (no coastlines, no tile server)."""
+
+    width: int
+    height: int
+    ports: list[MapPort]
+    legs: list[tuple[float, float, float, float]]
+    meridians: list[tuple[float, str]]  # (x, label)
+    parallels: list[tuple[float, str]]  # (y, label)
+
+
+def route_map(
+    stops: list[tuple[str, str, float, float]], width: int = 460, height: int = 230
+) -> RouteMap | None:
+    """Lay out ports given as (code, name, latitude, longitude) on an equirectangular grid
+    fitted to the route; None with fewer than two placed ports."""
+    if len(stops) < 2:
+        return None
+    lats = [s[2] for s in stops]
+    lons = [s[3] for s in stops]
+    pad = 8.0
+    south, north = max(-85.0, min(lats) - pad), min(85.0, max(lats) + pad)
+    west, east = max(-180.0, min(lons) - pad), min(180.0, max(lons) + pad)
+    margin = 24
+    scale = min(
+        (width - 2 * margin) / max(east - west, 1e-6), (height - 2 * margin) / max(north - south, 1e-6)
+    )
+    x0 = (width - scale * (east - west)) / 2
+    y0 = (height - scale * (north - south)) / 2
+
+    def at(lat: float, lon: float) -> tuple[float, float]:
+        return round(x0 + (lon - west) * scale, 1), round(y0 + (north - lat) * scale, 1)
+
+    placed = [MapPort(code, name, *at(lat, lon)) for code, name, lat, lon in stops]
+    legs = [(a.x, a.y, b.x, b.y) for a, b in zip(placed, placed[1:], strict=False)]
+    step = 10 if max(east - west, north - south) <= 60 else 30
+    meridians = [
+        (at(0, lon)[0], f"{abs(lon)}\u00b0{'E' if lon >= 0 else 'W'}")
+        for lon in range(int(math.ceil(west / step) * step), int(east) + 1, step)
+    ]
+    parallels = [
+        (at(lat, 0)[1], f"{abs(lat)}\u00b0{'N' if lat >= 0 else 'S'}")
+        for lat in range(int(math.ceil(south / step) * step), int(north) + 1, step)
+    ]
+    return RouteMap(width, height, placed, legs, meridians, parallels)

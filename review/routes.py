@@ -8,18 +8,21 @@ import io
 import math
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+import anyio.to_thread
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import Row
 
+from review.attachments import save_upload
 from review.auth import LoginThrottle, login_fields_problem, new_token, token_digest, tokens_match
 from review.forms import OUTCOME_LABELS, OutcomeForm, parse_outcome_form, parse_version, typologies
 from review.schema import CHANNELS, ROLES, STATUSES
-from review.store import WriteResult, can_see_case
-from review.views import case_view, queue_rows
+from review.store import UNASSIGNED, WriteResult, can_see_case
+from review.views import ENTITY_KINDS, case_view, entity_view, queue_rows, related_rows
 from review.web import (
     LOGIN_COOKIE,
     PER_PAGE_CHOICES,
@@ -34,6 +37,7 @@ from review.web import (
     check_post,
     csv_cell,
     current_viewer,
+    display_zone,
     get_settings,
     get_store,
     optional_viewer,
@@ -41,6 +45,7 @@ from review.web import (
     queue_link,
     render,
     safe_next,
+    sort_link,
     user_admin,
 )
 
@@ -66,6 +71,8 @@ SAVED_NOTICES = {
     "assign": "Assignment saved.",
     "confirm": "Violation confirmed: the decision is final.",
     "reopen": "Decision reopened: the case can be decided again.",
+    "note": "Note added.",
+    "attachment": "File attached.",
     "unchanged": "Nothing changed.",
 }
 WHAT_TEXT = {"outcome": "outcome", "assign": "assignment", "confirm": "confirmation", "reopen": "reopening"}
@@ -151,12 +158,15 @@ def home(viewer: Annotated[Viewer, Depends(current_viewer)]) -> RedirectResponse
 
 @router.get("/cases")
 def queue(request: Request, viewer: Annotated[Viewer, Depends(case_worker)]) -> HTMLResponse:
-    """The case queue: filters, risk order, pages; investigators see theirs and unassigned."""
+    """The case queue: search, filters, sortable columns, saved filters with counts, pages."""
     query, notes = parse_queue_query(dict(request.query_params), viewer)
     store = get_store(request)
     page = store.query_cases(query, viewer.account)
     rows = queue_rows(page.rows, case_url, OUTCOME_LABELS)
     assignees = store.list_accounts(active_only=True) if viewer.role == "supervisor" else [viewer.account]
+    notice = {"bulk": _bulk_notice(request.query_params), "filter": "Filter saved."}.get(
+        request.query_params.get("saved", ""), ""
+    )
     return render(
         request,
         "queue.html",
@@ -165,6 +175,8 @@ def queue(request: Request, viewer: Annotated[Viewer, Depends(case_worker)]) -> 
         rows=rows,
         query=query,
         notes=notes,
+        notice=notice,
+        shortcuts=_filter_counts(store, viewer),
         days=store.manifest_days(),
         channels=CHANNELS,
         statuses=STATUSES,
@@ -172,7 +184,133 @@ def queue(request: Request, viewer: Annotated[Viewer, Depends(case_worker)]) -> 
         assignees=[a for a in assignees if a.role != "admin"],
         per_page_choices=PER_PAGE_CHOICES,
         link=queue_link,
+        sort_link=sort_link,
+        query_string=request.url.query,
     )
+
+
+def _filter_counts(store, viewer: Viewer) -> list[dict[str, object]]:
+    """The built-in and saved filters with how many cases each holds now."""
+    if viewer.role == "supervisor":
+        builtin = [
+            ("awaiting confirmation", "status=unconfirmed"),
+            ("unassigned open", f"status=open&assignee={UNASSIGNED}"),
+        ]
+    else:
+        builtin = [
+            ("my open", f"status=in_review&assignee={viewer.username}"),
+            ("unassigned open", "status=open"),
+        ]
+    items = [{"name": n, "query": q, "id": None} for n, q in builtin]
+    items += [{"name": f.name, "query": f.query, "id": f.id} for f in store.saved_filters(viewer.username)]
+    for item in items:
+        query, _ = parse_queue_query(dict(parse_qsl(str(item["query"]))), viewer)
+        item["count"] = store.count_cases(query, viewer.account)
+        item["url"] = "/cases?" + str(item["query"]) if item["query"] else "/cases"
+    return items
+
+
+def _bulk_notice(params) -> str:
+    done, other = params.get("done", "0"), params.get("other", "0")
+    text = f"{done} case(s) assigned."
+    if other not in ("", "0"):
+        text += f" {other} not: decided, changed meanwhile or not found."
+    return text
+
+
+@router.post("/cases/filters")
+def save_filter(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    query: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Save the queue's current filters under a name."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    parsed, _ = parse_queue_query(dict(parse_qsl(query)), viewer)
+    clean = queue_link(dataclasses.replace(parsed, page=1)).partition("?")[2]
+    try:
+        get_store(request).save_filter(viewer.username, name, clean)
+    except ValueError as err:
+        raise PageError(422, f"The filter was not saved: {err}.") from None
+    return RedirectResponse("/cases?" + (clean + "&" if clean else "") + "saved=filter", status_code=303)
+
+
+@router.post("/cases/filters/{filter_id}/delete")
+def delete_filter(
+    request: Request,
+    filter_id: int,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Forget a saved filter."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    get_store(request).delete_filter(viewer.username, filter_id)
+    return RedirectResponse("/cases", status_code=303)
+
+
+@router.post("/cases/bulk-assign")
+def bulk_assign(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+    ids: Annotated[list[str] | None, Form()] = None,
+    assignee: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """A supervisor assigns the ticked cases at once."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    if viewer.role != "supervisor":
+        raise PageError(403, "Only supervisors assign cases in bulk.")
+    chosen = (ids or [])[:500]
+    if not chosen:
+        raise PageError(422, "Tick at least one case to assign.")
+    try:
+        counts = get_store(request).bulk_assign(chosen, viewer.account, assignee.strip() or None)
+    except ValueError as err:
+        raise PageError(422, f"Nothing was assigned: {err}.") from None
+    done = counts.get("saved", 0) + counts.get("unchanged", 0)
+    target = safe_next(back) if back.startswith("/cases") else "/cases"
+    joiner = "&" if "?" in target else "?"
+    return RedirectResponse(
+        f"{target}{joiner}saved=bulk&done={done}&other={len(set(chosen)) - done}", status_code=303
+    )
+
+
+@router.get("/attachments/{attachment_id}")
+def download_attachment(
+    request: Request, attachment_id: int, viewer: Annotated[Viewer, Depends(case_worker)]
+) -> FileResponse:
+    """An attachment of a case the viewer may see, as a download of its checked type."""
+    store = get_store(request)
+    found = store.attachment_by_id(attachment_id)
+    if found is None:
+        raise PageError(404, "No such attachment.")
+    _visible_case(request, viewer, found.declaration_id)
+    folder: Path | None = request.app.state.attachments_dir
+    path = folder / found.stored_name if folder else None
+    if path is None or not path.is_file():
+        raise PageError(404, "The attachment's file is missing.")
+    return FileResponse(
+        path,
+        media_type=found.content_type,
+        filename=found.filename,
+        content_disposition_type="inline" if found.content_type.startswith("image/") else "attachment",
+    )
+
+
+@router.get("/entities/{kind}/{key:path}")
+def entity_page(
+    request: Request, kind: str, key: str, viewer: Annotated[Viewer, Depends(case_worker)]
+) -> HTMLResponse:
+    """A company: its shipments the viewer may see, their outcomes, and its ownership paths."""
+    if kind not in ENTITY_KINDS:
+        raise PageError(404, "No such page.")
+    rows = get_store(request).entity_cases(kind, key, viewer.account)
+    if not rows:
+        raise PageError(404, "No cases of this company that you may see.")
+    return render(request, "entity.html", viewer, **entity_view(kind, key, rows, case_url))
 
 
 @router.get("/cases/{declaration_id:path}")
@@ -226,6 +364,63 @@ def record_outcome(
         return _case_page(request, viewer, case, form=form, errors=errors, status=422)
     result = get_store(request).record_outcome(declaration_id, expected, viewer.account, values)
     return _after_write(request, viewer, result, declaration_id, "outcome", form)
+
+
+@router.post("/cases/{declaration_id:path}/notes")
+def add_note(
+    request: Request,
+    declaration_id: str,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Add a note to the case's thread."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    case = _case_for_post(request, viewer, declaration_id, OutcomeForm(note=body))
+    try:
+        status = get_store(request).add_note(declaration_id, viewer.account, body)
+    except ValueError as err:
+        return _case_page(
+            request, viewer, case, status=422, errors=[f"The note was not added: {err}."], draft=body
+        )
+    if status == "forbidden":
+        raise TypedWorkKept(OutcomeForm(note=body), viewer)
+    if status == "not_found":
+        raise PageError(404, "No such case.")
+    return RedirectResponse(case_url(declaration_id) + "?saved=note#notes", status_code=303)
+
+
+@router.post("/cases/{declaration_id:path}/attachments")
+async def add_attachment(
+    request: Request,
+    declaration_id: str,
+    viewer: Annotated[Viewer, Depends(case_worker)],
+    csrf_token: Annotated[str, Form()] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> HTMLResponse:
+    """Attach an inspection photo or a lab report (JPEG, PNG or PDF; size-limited)."""
+    check_post(request, viewer.csrf_token, csrf_token)
+    store = get_store(request)
+    case = await anyio.to_thread.run_sync(_visible_case, request, viewer, declaration_id)
+    folder: Path | None = request.app.state.attachments_dir
+    try:
+        if folder is None:
+            raise ValueError("attachments are not set up on this server (no folder for them)")
+        if file is None or not file.filename:
+            raise ValueError("choose a file")
+        stored = await save_upload(file, folder, request.app.state.attachment_bytes)
+    except ValueError as err:
+        message = f"The file was not attached: {err}."
+        return await anyio.to_thread.run_sync(
+            lambda: _case_page(request, viewer, case, status=422, errors=[message])
+        )
+    status = await anyio.to_thread.run_sync(
+        lambda: store.add_attachment(declaration_id, viewer.account, **stored)
+    )
+    if status != "saved":
+        (folder / stored["stored_name"]).unlink(missing_ok=True)
+        raise PageError(404, "No such case.")
+    return RedirectResponse(case_url(declaration_id) + "?saved=attachment#attachments", status_code=303)
 
 
 @router.post("/cases/{declaration_id:path}/confirm")
@@ -493,6 +688,7 @@ def _case_page(
     notice: str = "",
     status: int = 200,
     reopen_reason: str = "",
+    draft: str = "",
 ) -> HTMLResponse:
     unsaved = None
     if case.outcome is not None and form is not None:
@@ -506,6 +702,7 @@ def _case_page(
         else []
     )
     history, _ = store.audit_page(case.declaration_id, per_page=50)
+    previous, following = store.neighbours(case.declaration_id, viewer.account)
     return render(
         request,
         "case.html",
@@ -522,6 +719,13 @@ def _case_page(
         assignees=assignees,
         history=history,
         reopen_reason=reopen_reason,
+        draft=draft,
+        notes=store.notes(case.declaration_id),
+        attachments=store.attachments(case.declaration_id),
+        related=related_rows(store.related_cases(case, viewer.account), case_url, OUTCOME_LABELS),
+        previous=previous,
+        following=following,
+        zone=display_zone(),
         can_confirm=viewer.role == "supervisor"
         and case.status == "unconfirmed"
         and case.decided_by != viewer.username,

@@ -36,6 +36,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import case as sa_case
 
 from review.auth import dummy_hash, hash_password, password_problem, username_problem
 from review.auth import verify_password as check_password
@@ -145,9 +146,30 @@ class CaseQuery:
     status: str = ""
     typology: str = ""
     assignee: str = ""  # a username, UNASSIGNED, or "" for anyone
-    sort: Literal["risk_desc", "risk_asc"] = "risk_desc"
+    sort: str = "risk_desc"  # a key of SORTS
     page: int = 1
     per_page: int = 25
+    q: str = ""  # search: declaration id, company, HS code, port (a phrase of search_text)
+
+
+SORTS = {  # name -> (column, descending)
+    "risk_desc": ("risk_score", True),
+    "risk_asc": ("risk_score", False),
+    "day_desc": ("manifest_day", True),
+    "day_asc": ("manifest_day", False),
+    "id_asc": ("declaration_id", False),
+    "id_desc": ("declaration_id", True),
+    "status_asc": ("status", False),
+    "status_desc": ("status", True),
+    "assignee_asc": ("assignee", False),
+    "assignee_desc": ("assignee", True),
+    "channel_asc": ("channel", False),
+    "channel_desc": ("channel", True),
+}
+MAX_SEARCH_LENGTH = 100
+MAX_NOTE_LENGTH = 4_000
+MAX_SAVED_FILTERS = 20
+RELATED_LIMIT = 25
 
 
 @dataclass(frozen=True)
@@ -639,13 +661,11 @@ class CaseStore:
         self._days = (time.monotonic(), days)
         return days
 
-    def query_cases(self, query: CaseQuery, viewer: Account) -> CasePage:
-        """One page of the cases the viewer may see, filtered and sorted by risk."""
-        if _has_nul(query.channel, query.status, query.typology, query.assignee):
-            return CasePage([], 0, query.page, query.per_page)
-        conditions = []
-        if viewer.role != "supervisor":
-            conditions.append(or_(CASES.c.assignee == viewer.username, CASES.c.assignee.is_(None)))
+    def _queue_conditions(self, query: CaseQuery, viewer: Account) -> list | None:
+        """The WHERE of the queue for a viewer (None: nothing can match)."""
+        if _has_nul(query.channel, query.status, query.typology, query.assignee, query.q):
+            return None
+        conditions = [self._visible_to(viewer)]
         if query.day is not None:
             conditions.append(CASES.c.manifest_day == query.day)
         for column in ("channel", "status"):
@@ -663,8 +683,44 @@ class CaseStore:
             conditions.append(CASES.c.assignee.is_(None))
         elif query.assignee:
             conditions.append(CASES.c.assignee == query.assignee)
-        risk = CASES.c.risk_score.desc() if query.sort == "risk_desc" else CASES.c.risk_score
-        order = (risk, self._by_code_point(CASES.c.declaration_id))
+        if phrase := " ".join(query.q.lower().split())[:MAX_SEARCH_LENGTH]:  # as typed, anywhere
+            conditions.append(CASES.c.search_text.contains(phrase, autoescape=True))
+        return conditions
+
+    @staticmethod
+    def _visible_to(viewer: Account) -> Any:
+        if viewer.role == "supervisor":
+            return literal(True)
+        if viewer.role != "investigator":
+            return literal(False)
+        return or_(CASES.c.assignee == viewer.username, CASES.c.assignee.is_(None))
+
+    def _order(self, sort: str) -> tuple:
+        column, descending = SORTS.get(sort, SORTS["risk_desc"])
+        key = CASES.c[column]
+        if column in ("declaration_id", "assignee", "status", "channel"):
+            key = self._by_code_point(key)
+        ids = self._by_code_point(CASES.c.declaration_id)
+        if column == "declaration_id":
+            return (key.desc() if descending else key,)
+        if column == "assignee":  # unassigned last either way
+            return (CASES.c.assignee.is_(None), key.desc() if descending else key, ids)
+        return (key.desc() if descending else key, CASES.c.risk_score.desc(), ids)
+
+    def count_cases(self, query: CaseQuery, viewer: Account) -> int:
+        """How many cases the viewer may see match ``query`` (for saved filters' counts)."""
+        conditions = self._queue_conditions(query, viewer)
+        if conditions is None:
+            return 0
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(CASES).where(*conditions)).scalar_one())
+
+    def query_cases(self, query: CaseQuery, viewer: Account) -> CasePage:
+        """One page of the cases the viewer may see, filtered, searched and sorted."""
+        conditions = self._queue_conditions(query, viewer)
+        if conditions is None:
+            return CasePage([], 0, query.page, query.per_page)
+        order = self._order(query.sort)
         page_ids = (
             select(CASES.c.declaration_id)
             .where(*conditions)
@@ -858,6 +914,189 @@ class CaseStore:
                 changes.append(("reopened", None, reason))
             self._audit(conn, actor.username, declaration_id, changes)
             return "saved"
+
+    def neighbours(self, declaration_id: str, viewer: Account) -> tuple[str | None, str | None]:
+        """The previous and next case in the queue's default order (risk, highest first) that
+        the viewer may see and that is still undecided."""
+        case = self.get_case(declaration_id)
+        if case is None:
+            return None, None
+        ids = self._by_code_point(CASES.c.declaration_id)
+        base = [self._visible_to(viewer), CASES.c.outcome.is_(None)]
+        higher = or_(
+            CASES.c.risk_score > case.risk_score,
+            and_(CASES.c.risk_score == case.risk_score, ids < declaration_id),
+        )
+        lower = or_(
+            CASES.c.risk_score < case.risk_score,
+            and_(CASES.c.risk_score == case.risk_score, ids > declaration_id),
+        )
+        before = select(CASES.c.declaration_id).where(*base, higher).order_by(CASES.c.risk_score, ids.desc())
+        after = select(CASES.c.declaration_id).where(*base, lower).order_by(CASES.c.risk_score.desc(), ids)
+        with self.engine.connect() as conn:
+            previous = conn.execute(before.limit(1)).scalar()
+            following = conn.execute(after.limit(1)).scalar()
+        return previous, following
+
+    def related_cases(self, case: Row, viewer: Account) -> list[tuple[str, Row]]:
+        """Other cases the viewer may see with the same exporter, consignee or licence, as
+        (what links them, case), newest first."""
+        links = []
+        for label, column in (
+            ("exporter", "exporter_key"),
+            ("consignee", "consignee_key"),
+            ("licence", "license_key"),
+        ):
+            value = getattr(case, column, None)
+            if value:
+                links.append((label, CASES.c[column] == value))
+        if not links:
+            return []
+        link_case = sa_case(*((cond, literal(label)) for label, cond in links), else_=literal(""))
+        query = (
+            select(
+                link_case.label("link"),
+                CASES.c.declaration_id,
+                CASES.c.manifest_day,
+                CASES.c.channel,
+                CASES.c.risk_score,
+                CASES.c.status,
+                CASES.c.outcome,
+                CASES.c.typology,
+                CASES.c.assignee,
+                CASES.c.declaration,
+            )
+            .where(
+                or_(*(cond for _, cond in links)),
+                CASES.c.declaration_id != case.declaration_id,
+                self._visible_to(viewer),
+            )
+            .order_by(CASES.c.manifest_day.desc(), CASES.c.risk_score.desc())
+            .limit(RELATED_LIMIT)
+        )
+        with self.engine.connect() as conn:
+            return [(r.link, r) for r in conn.execute(query)]
+
+    def entity_cases(self, kind: str, key: str, viewer: Account, limit: int = 200) -> list[Row]:
+        """The cases the viewer may see of one company (``kind``: exporter, consignee, licence)."""
+        column = {"exporter": "exporter_key", "consignee": "consignee_key", "licence": "license_key"}.get(
+            kind
+        )
+        if column is None or not key or _has_nul(key):
+            return []
+        query = (
+            select(CASES)
+            .where(CASES.c[column] == key, self._visible_to(viewer))
+            .order_by(CASES.c.manifest_day.desc(), CASES.c.risk_score.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    # ------------------------------------------------------------ notes and attachments
+    def add_note(self, declaration_id: str, actor: Account, body: str) -> WriteStatus:
+        """Add a note to a case's thread (kept, never overwritten)."""
+        body = body.strip()
+        if not body or len(body) > MAX_NOTE_LENGTH or _has_nul(body):
+            raise ValueError(f"a note has 1 to {MAX_NOTE_LENGTH:,} characters")
+        if _has_nul(declaration_id):
+            return "not_found"
+        with write_transaction(self.engine) as conn:
+            assignee = conn.execute(
+                select(CASES.c.assignee).where(CASES.c.declaration_id == declaration_id)
+            ).first()
+            if assignee is None:
+                return "not_found"
+            if not can_see_case(actor, assignee[0]):
+                return "forbidden"
+            conn.execute(
+                insert(NOTES).values(
+                    declaration_id=declaration_id, username=actor.username, at=utcnow(), body=body
+                )
+            )
+        return "saved"
+
+    def notes(self, declaration_id: str) -> list[Row]:
+        """A case's notes, oldest first."""
+        query = select(NOTES).where(NOTES.c.declaration_id == declaration_id).order_by(NOTES.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def add_attachment(
+        self,
+        declaration_id: str,
+        actor: Account,
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        sha256: str,
+        stored_name: str,
+    ) -> WriteStatus:
+        """Describe a file already stored (outside the web root) as attached to a case."""
+        with write_transaction(self.engine) as conn:
+            assignee = conn.execute(
+                select(CASES.c.assignee).where(CASES.c.declaration_id == declaration_id)
+            ).first()
+            if assignee is None:
+                return "not_found"
+            if not can_see_case(actor, assignee[0]):
+                return "forbidden"
+            conn.execute(
+                insert(ATTACHMENTS).values(
+                    declaration_id=declaration_id,
+                    username=actor.username,
+                    at=utcnow(),
+                    filename=filename,
+                    content_type=content_type,
+                    size=size,
+                    sha256=sha256,
+                    stored_name=stored_name,
+                )
+            )
+            self._audit(conn, actor.username, declaration_id, [("attachment", None, filename)])
+        return "saved"
+
+    def attachments(self, declaration_id: str) -> list[Row]:
+        """A case's attachments, oldest first."""
+        query = (
+            select(ATTACHMENTS)
+            .where(ATTACHMENTS.c.declaration_id == declaration_id)
+            .order_by(ATTACHMENTS.c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def attachment_by_id(self, attachment_id: int) -> Row | None:
+        """One attachment, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(ATTACHMENTS).where(ATTACHMENTS.c.id == attachment_id)).first()
+
+    # ------------------------------------------------------------ saved filters
+    def save_filter(self, username: str, name: str, query: str) -> None:
+        """Keep (or replace) a user's named queue filter."""
+        name = " ".join(name.split())
+        if not name or len(name) > 64 or len(query) > 1000 or _has_nul(name, query):
+            raise ValueError("a saved filter needs a name of 1 to 64 characters")
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(FILTERS).where(FILTERS.c.username == username, FILTERS.c.name == name))
+            count = conn.execute(select(func.count()).where(FILTERS.c.username == username)).scalar_one()
+            if count >= MAX_SAVED_FILTERS:
+                raise ValueError(f"at most {MAX_SAVED_FILTERS} saved filters: delete one first")
+            conn.execute(
+                insert(FILTERS).values(username=username, name=name, query=query, created_at=utcnow())
+            )
+
+    def saved_filters(self, username: str) -> list[Row]:
+        """A user's saved filters, by name."""
+        query = select(FILTERS).where(FILTERS.c.username == username).order_by(FILTERS.c.name)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def delete_filter(self, username: str, filter_id: int) -> None:
+        """Forget one of a user's saved filters."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(FILTERS).where(FILTERS.c.username == username, FILTERS.c.id == filter_id))
 
     # ------------------------------------------------------------ audit log
     def _audit(

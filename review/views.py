@@ -11,7 +11,17 @@ from typing import Any
 from sqlalchemy import Row
 
 from models.explain import group_reasons
-from review.charts import REST_LABEL, PathGraph, Waterfall, logit, ownership_graph, waterfall
+from review.charts import (
+    REST_LABEL,
+    PathGraph,
+    RouteMap,
+    Waterfall,
+    logit,
+    ownership_graph,
+    route_map,
+    waterfall,
+)
+from review.names import hs_name, port_name, port_position
 
 SELECTED_BY_TEXT = {
     "rule": "a hard rule selected it, whatever the score",
@@ -256,6 +266,11 @@ class CaseView:
     route: list[str]
     ownership: list[str]
     graph: PathGraph | None
+    steps: list[OwnershipStep]
+    route_names: list[tuple[str, str]]  # (LOCODE, "Name (CC)" or '')
+    map: RouteMap | None
+    hs_code: str
+    hs_name: str
     history_columns: list[str]
     history_rows: list[list[str]]
     unreadable: list[str]
@@ -267,14 +282,19 @@ def case_view(case: Row) -> CaseView:
     fields, ok = declared_fields(case.declaration)
     if not ok:
         unreadable.append("declaration")
-    reasons, start, ok = read_reasons(case.reasons)
+    structured = getattr(case, "reasons_json", None)  # from scoring as data, when it stores it
+    reasons, start, ok = read_reasons(structured if structured else case.reasons)
     if not ok:
         unreadable.append("reasons")
     held = case.channel == HELD
-    path, ok = parse_json(case.ownership_path, list)
+    _, ok = parse_json(case.ownership_path, list)
     if not ok:
         unreadable.append("ownership path")
-    path = [str(p) for p in path]
+    steps = ownership_steps(case)
+    path = [s.name for s in steps]
+    route = route_ports(case.route)
+    placed = [(p, port_name(p), *pos) for p in route if (pos := port_position(p)) is not None]
+    hs_code = dict(fields).get("hs_code", "")
     columns, rows, ok = history_table(case.exporter_history)
     if not ok:
         unreadable.append("exporter history")
@@ -289,10 +309,125 @@ def case_view(case: Row) -> CaseView:
         typology_hint=" and ".join(t.replace("_", " ") for t in hint),
         rule_hits=[h for h in (case.rule_hits or "").split(";") if h.strip()],
         selected_by_text=SELECTED_BY_TEXT.get(case.selected_by, case.selected_by),
-        route=route_ports(case.route),
+        route=route,
         ownership=path,
-        graph=ownership_graph(path),
+        graph=ownership_graph(path, relations=[s.relation for s in steps]),
+        steps=steps,
+        route_names=[(p, port_name(p)) for p in route],
+        map=route_map(placed),
+        hs_code=hs_code,
+        hs_name=hs_name(hs_code) if hs_code else "",
         history_columns=columns,
         history_rows=rows,
         unreadable=unreadable,
     )
+
+
+ENTITY_KINDS = {"exporter": "exporter_key", "consignee": "consignee_key", "licence": "license_key"}
+ENTITY_NAME_FIELDS = {"exporter": "exporter_name", "consignee": "consignee_name", "licence": "license_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedRow:
+    """A case linked to another by a party or licence, ready to print."""
+
+    link: str
+    url: str
+    declaration_id: str
+    day: str
+    risk: str
+    status: str
+    outcome: str
+    typology: str
+    goods: str
+
+
+def related_rows(pairs: list[tuple[str, Row]], case_url, outcome_labels: dict[str, str]) -> list[RelatedRow]:
+    """Related cases as lines: what links them, the case, its outcome."""
+    lines = []
+    for link, row in pairs:
+        goods = declaration_summary(row.declaration)["goods_description"]
+        lines.append(
+            RelatedRow(
+                link=f"same {link}",
+                url=case_url(row.declaration_id),
+                declaration_id=row.declaration_id,
+                day=row.manifest_day.isoformat(),
+                risk="not scored" if row.channel == HELD else f"{row.risk_score:.3f}",
+                status=row.status.replace("_", " "),
+                outcome=outcome_labels.get(row.outcome or "", "not decided"),
+                typology=(row.typology or "").replace(";", ", "),
+                goods=goods if len(goods) <= 60 else goods[:57] + "...",
+            )
+        )
+    return lines
+
+
+def entity_view(kind: str, key: str, rows: list[Row], case_url) -> dict[str, Any]:
+    """A company's page: its name, shipments, outcomes, ownership paths, goods and ports."""
+    from review.forms import OUTCOME_LABELS
+
+    names: dict[str, int] = {}
+    paths: list[list[str]] = []
+    codes: dict[str, int] = {}
+    ports: dict[str, int] = {}
+    outcomes = {"violation": 0, "clear": 0, "not_inspected": 0, "": 0}
+    seized = 0.0
+    for row in rows:
+        fields, _ = parse_json(row.declaration, dict)
+        name = str(fields.get(ENTITY_NAME_FIELDS[kind], "") or "")
+        if name:
+            names[name] = names.get(name, 0) + 1
+        if code := str(fields.get("hs_code", "") or ""):
+            codes[code] = codes.get(code, 0) + 1
+        for port in route_ports(row.route):
+            ports[port] = ports.get(port, 0) + 1
+        path = ownership_steps(row)
+        if path and [s.name for s in path] not in [[s.name for s in p] for p in paths]:
+            paths.append(path)
+        outcomes[row.outcome or ""] = outcomes.get(row.outcome or "", 0) + 1
+        seized += row.seized_value_usd or 0.0
+    shipments = queue_rows(rows, case_url, OUTCOME_LABELS)
+    return {
+        "kind": kind,
+        "key": key,
+        "names": sorted(names, key=lambda n: -names[n]),
+        "shipments": shipments,
+        "outcomes": outcomes,
+        "seized": seized,
+        "paths": paths[:10],
+        "codes": sorted(codes.items(), key=lambda kv: -kv[1])[:10],
+        "ports": sorted(ports.items(), key=lambda kv: -kv[1])[:10],
+    }
+
+
+@dataclass(frozen=True)
+class OwnershipStep:
+    """One entity on the path to a listed entity, with how it is tied to the next one."""
+
+    name: str
+    relation: str = ""  # to the next step: "owned by", "director of" ... ('' when not stored)
+    entity_id: str = ""
+    listed_as: str = ""  # the last step: the list and entry it is on ('' when not stored)
+
+
+def ownership_steps(case: Row) -> list[OwnershipStep]:
+    """The ownership path as steps: structured (``ownership_json``) when scoring stored it, else
+    the names of ``ownership_path`` without relations."""
+    structured, ok = parse_json(getattr(case, "ownership_json", None), list)
+    if ok and structured:
+        steps = []
+        for item in structured:
+            if isinstance(item, dict) and item.get("name"):
+                steps.append(
+                    OwnershipStep(
+                        str(item.get("name", "")),
+                        str(item.get("relation", "") or ""),
+                        str(item.get("id", "") or ""),
+                        str(item.get("listed_as", "") or ""),
+                    )
+                )
+        if steps:
+            return steps
+    path, _ = parse_json(case.ownership_path, list)
+    return [OwnershipStep(str(p)) for p in path]

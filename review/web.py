@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from review.auth import token_digest, tokens_match
 from review.forms import OUTCOME_LABELS, typologies
 from review.schema import CHANNELS, STATUSES
-from review.store import UNASSIGNED, Account, CaseQuery, CaseStore, csv_safe
+from review.store import MAX_SEARCH_LENGTH, SORTS, UNASSIGNED, Account, CaseQuery, CaseStore, csv_safe
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "customs_risk_session"
@@ -201,7 +201,13 @@ def make_templates() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
     )
-    env.globals.update(case_url=case_url, outcome_labels=OUTCOME_LABELS, unassigned=UNASSIGNED)
+    env.globals.update(
+        case_url=case_url,
+        outcome_labels=OUTCOME_LABELS,
+        unassigned=UNASSIGNED,
+        entity_key=lambda key: quote(str(key), safe=""),
+    )
+    env.filters["localtime"] = local_time
     return Jinja2Templates(env=env)
 
 
@@ -360,7 +366,14 @@ def parse_queue_query(params: dict[str, str], viewer: Viewer) -> tuple[CaseQuery
     if viewer.role != "supervisor" and assignee not in ("", UNASSIGNED, viewer.username):
         notes.append("Investigators see their own and unassigned cases only.")
         assignee = ""
-    sort = "risk_asc" if params.get("sort") == "risk_asc" else "risk_desc"
+    sort = params.get("sort", "") or "risk_desc"
+    if sort not in SORTS:
+        notes.append(f"Unknown sort {sort!r}; showing the highest risk first.")
+        sort = "risk_desc"
+    q = " ".join(params.get("q", "").split())
+    if len(q) > MAX_SEARCH_LENGTH or "\x00" in q:
+        notes.append(f"The search is cut to {MAX_SEARCH_LENGTH} characters.")
+        q = q.replace("\x00", "")[:MAX_SEARCH_LENGTH]
     query = CaseQuery(
         day=day,
         channel=choice("channel", CHANNELS),
@@ -370,6 +383,7 @@ def parse_queue_query(params: dict[str, str], viewer: Viewer) -> tuple[CaseQuery
         sort=sort,
         page=number("page", 1),
         per_page=number("per_page", DEFAULT_PER_PAGE, PER_PAGE_CHOICES),
+        q=q,
     )
     return query, notes
 
@@ -378,6 +392,7 @@ def queue_link(query: CaseQuery, **changes: object) -> str:
     """The queue URL for ``query`` with some filters changed."""
     q = replace(query, **changes)
     params = {
+        "q": q.q,
         "day": q.day.isoformat() if q.day else "",
         "channel": q.channel,
         "status": q.status,
@@ -389,3 +404,49 @@ def queue_link(query: CaseQuery, **changes: object) -> str:
     }
     encoded = urlencode({k: v for k, v in params.items() if v})
     return "/cases" + (f"?{encoded}" if encoded else "")
+
+
+def sort_link(query: CaseQuery, column: str) -> tuple[str, str]:
+    """The queue URL sorted by ``column`` (toggling its direction) and the header's arrow."""
+    current, descending = SORTS.get(query.sort, SORTS["risk_desc"])
+    first = "desc" if column in ("risk", "day") else "asc"
+    if SORT_COLUMNS[column] == current:
+        direction = "asc" if descending else "desc"
+        arrow = " \u2193" if descending else " \u2191"
+    else:
+        direction, arrow = first, ""
+    return queue_link(query, sort=f"{column}_{direction}", page=1), arrow
+
+
+SORT_COLUMNS = {
+    "risk": "risk_score",
+    "day": "manifest_day",
+    "id": "declaration_id",
+    "status": "status",
+    "assignee": "assignee",
+    "channel": "channel",
+}
+
+
+def local_time(value: object, zone: str = "") -> str:
+    """A stored (naive UTC) time in the app's zone, with the zone shown: '2026-12-01 09:00 CET'."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(value, datetime):
+        return ""
+    tz = ZoneInfo(zone or display_zone())
+    return value.replace(tzinfo=UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def display_zone() -> str:
+    """The zone times are shown in: $CUSTOMS_RISK_TIMEZONE (an IANA name), else UTC."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zone = os.environ.get("CUSTOMS_RISK_TIMEZONE", "") or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return zone

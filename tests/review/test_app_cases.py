@@ -105,7 +105,8 @@ def test_case_page_shows_what_investigators_need(make_client, store: CaseStore) 
     assert "Why it was selected" in html and case.selected_by in html
     assert f"{case.risk_score:.3f}" in html
     for port in case.route.split(" -> "):
-        assert f"<li>{port}</li>" in html
+        assert f">{port}</abbr>" in html
+    assert "Shanghai" in html and "Rotterdam (NL)" in html  # ports by name, from data/reference
     assert "Exporter&#39;s recent shipments" in html or "Exporter's recent shipments" in html
     assert "goods description" in html and "gross weight kg" in html
 
