@@ -35,26 +35,14 @@ import pandas as pd
 from _common import machine, peak_rss_gib
 
 RATES = (1, 2, 5, 10)
-NOVELTY = (
-    "company_age_days",
-    "unknown_to_registry",
-    "new_chapter",
-    "shipments_before",
-    "first_shipment",
-    "days_trading",
-    "shipments_30d",
-    "shipments_90d",
-    "description_times_seen",
-)
-TRACK_RECORD = ("violation_rate", "inspections_before", "violations_before")
 
 
 def feature_kind(name: str) -> str:
-    if any(k in name for k in TRACK_RECORD):
-        return "track record"
-    if any(k in name for k in NOVELTY):
-        return "novelty"
-    return "other"
+    """``novelty``, ``track record`` or ``other``: the groups of ``models.train.RELIANCE_GROUPS``."""
+    from models.train import reliance_group
+
+    group = reliance_group(name)
+    return {"track_record": "track record", "novelty": "novelty"}.get(group or "", "other")
 
 
 def _split_world(world, manifest_days: int):

@@ -319,7 +319,7 @@ def fit_booster_distributed(
     """
     import xgboost.dask as dxgb
 
-    from models.train import FitResult, booster_params
+    from models.train import FitResult, booster_params, feature_weights
 
     p = booster_params(y_train, params, seed)
     p.pop("nthread", None)  # each worker trains with its own threads
@@ -335,6 +335,7 @@ def fit_booster_distributed(
             label=_dask_series(y_train, n_tr),
             weight=None if weight_train is None else _dask_series(weight_train, n_tr),
             missing=np.nan,
+            feature_weights=feature_weights(X_train.columns, params),
         )
         evals = []
         if early_stopping_rounds is not None:  # None: a refit with a number of trees chosen before
