@@ -197,6 +197,8 @@ class StateRun:
     def line(self) -> str:
         if self.action == "off":
             return "feature state: off (CUSTOMS_RISK_FEATURE_STATE), the whole history read"
+        if self.state is None:
+            return f"feature state {self.action} ({self.why}): the whole history read"
         rows = self.state.rows if self.state is not None else 0
         why = f" ({self.why})" if self.why else ""
         return f"feature state {self.action}{why}: {rows:,} declarations up to {_day(self.state)}"
@@ -291,10 +293,15 @@ def load_for_scoring(
     mapping_path: Path | None = None,
     append: bool = False,
     progress: Callable[[str], None] = print,
+    day: pd.DataFrame | None = None,
     force_rebuild: bool = False,
 ):
     """(the bundle's tables, the ``StateRun``): the reference tables and outcomes, and the feature
-    state used, updated or rebuilt as needed (the history itself only when it must be read)."""
+    state used, updated or rebuilt as needed (the history itself only when it must be read).
+
+    ``day``: the declarations to score; when the state already holds some of them (a day
+    re-scored after it was appended) or they are not all after it, the whole history is read and
+    the day scored against it as without a state."""
     from data.io import load_bundle, load_mapping
     from data.reference import hs_profiles, ports
 
@@ -326,8 +333,20 @@ def load_for_scoring(
         run = StateRun(bundle, folder, state, "used", "", b.tables["inspections"], append)
         _reconcile(run, changed["added"], b.tables, mapping, progress)
     run.seconds["state"] = time.perf_counter() - t0
+    if day is not None and len(day) and _overlaps(run.state, day):
+        b = load_bundle(bundle, mapping)
+        why = "the day is already in the history or before its end"
+        run = StateRun(bundle, folder, None, "not used", why)
     progress("      " + run.line())
     return b, run
+
+
+def _overlaps(state: fstate.FeatureState, day: pd.DataFrame) -> bool:
+    """Some of the day's declarations are in the state, or declared at or before its end."""
+    from features.base import times_ns
+
+    t = times_ns(day["declared_at"])
+    return bool(len(state.known(day["declaration_id"]))) or bool((t <= state.end).any())
 
 
 def _history_change(bundle: Path, state: fstate.FeatureState) -> dict[str, list[str]]:
