@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 
 from data.errors import ConfigError
 from pipelines.config import load_rules_config, load_scoring_config
+from pipelines.feature_state import load_for_scoring
 from pipelines.runtime import progress
 from pipelines.train_flow import frame_task
 
@@ -138,7 +139,7 @@ def score_flow(
         f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
         f"{validated.rows_quarantined:,} quarantined"
     )
-    b = load_reference_task(Path(bundle), mapping)
+    b, state_run = load_for_scoring(Path(bundle), mapping, append_to_history, progress, validated.clean)
     day = manifest_day(Path(manifest), validated.clean)
     cap = Capacity(**scfg.capacity.model_dump())
     if not len(validated.clean):
@@ -147,6 +148,7 @@ def score_flow(
             f"(customs-risk validate --manifest {manifest})"
         )
     with engine_for(settings) as engine:  # a local Dask cluster lives only as long as the scoring
+        engine = state_run.engine(engine)  # the day against the feature state
         if settings is not None:
             progress(f"      scoring on {engine.name}")
         result = score_task(
@@ -242,6 +244,7 @@ def score_flow(
     case_counts = {k: case_counts[k] + held_counts.get(k, 0) for k in case_counts}
     if append_to_history:
         path = append_day_to_history(validated.clean, Path(bundle), day)
+        state_run.after_append(path, progress)
         progress(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
     reds = scored[scored["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
     return ScoreOutcome(
