@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from pipelines.state_cli import state_app
+
 app = typer.Typer(
     help="customs-risk: score customs declarations for strategic-mineral smuggling.",
     no_args_is_help=True,
@@ -494,6 +496,7 @@ users_app = typer.Typer(help="Manage the users of the case review app.", no_args
 outcomes_app = typer.Typer(help="Investigators' recorded outcomes.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(outcomes_app, name="outcomes")
+app.add_typer(state_app, name="state")  # customs-risk state build|show
 
 
 def _review_store():
