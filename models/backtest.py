@@ -15,6 +15,11 @@ rows). The week's matrix is therefore rebuilt for every strategy from its own la
 bundle's outcomes recorded before the replay (shared: that is where every strategy starts) plus
 the outcomes it revealed, each known from the end of the week it was revealed in. The fitted
 text model is fitted once, on the history before the replay with the shared outcomes, and kept.
+
+Cheaper than ``train`` on purpose, so that a week costs seconds: the weekly fit is unweighted (no
+inspection-propensity estimate), with the number of trees chosen once by early stopping on the
+latest window of the starting outcomes (capped at ``max_trees``), and no rolling folds; the
+training's promotion gate is not replayed (``gate="shadow"`` is the replay's own, optional gate).
 """
 
 from __future__ import annotations
@@ -248,7 +253,7 @@ class ReplayData:
     train_X: pd.DataFrame  # features of the initially labelled rows
     train_y: np.ndarray
     train_ids: np.ndarray
-    reference: pd.DataFrame  # features of the week before the replay (drift reference)
+    reference: pd.DataFrame  # features of the week before the replay (the first week's drift reference)
     trees: int
     params: dict[str, Any]
     outcomes: pd.DataFrame  # what inspecting an item reveals: declaration_id, y, typology, value
@@ -434,6 +439,7 @@ class StrategyState:
     selected_ids: list[np.ndarray] = field(default_factory=list)  # per week
     revealed_ids: list[np.ndarray] = field(default_factory=list)  # per week
     feature_label_ids: list[set] = field(default_factory=list)  # per week: outcomes its features read
+    previous: pd.DataFrame | None = None  # last week's matrix: the drift reference
 
 
 @dataclass
@@ -515,7 +521,9 @@ def replay(
                 week_cache[revealed] = fs
             st.feature_label_ids.append(set(st.labels["declaration_id"]))
             matrix, context = fs.matrix, fs.context
-            drift = drift_share(data.reference, matrix, cfg.psi_warn)
+            # drift: how much the traffic moved since the week before (what the model last learned from)
+            drift = drift_share(data.reference if st.previous is None else st.previous, matrix, cfg.psi_warn)
+            st.previous = matrix
             if name == "rules":
                 scores = (
                     rules_profile_score(matrix)
