@@ -1,0 +1,173 @@
+"""Daily scoring against a long history with the feature state: time and peak memory.
+
+For each history size (a generated world of SIZE declarations at --day-rows a day, its manifest
+the next day), each step in a fresh process:
+
+- build:  the feature state from scratch (``customs-risk state build --rebuild``);
+- score:  the day's features against the built state, end to end from the files: manifest
+          read and validated, reference tables and outcomes read (not the history), the state
+          opened, every feature of the day (what scoring spends on history; prediction, SHAP
+          and outputs do not depend on it);
+- update: the same, then the day appended to the history and folded into the state
+          (--append-to-history), on a copy of the bundle;
+- full:   (--full) the day's features against the whole history without a state, as before.
+
+    .venv/bin/python bench/bench_daily.py --sizes 1000000,4000000 [--day-rows 10000] [--full]
+
+Prints one line per step and a table (Markdown) with the ratio of the largest to the smallest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, cached_world, machine, peak_rss_gib
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def stage_build(world: Path) -> dict:
+    from pipelines.feature_state import load_for_scoring
+
+    t0 = time.perf_counter()
+    _, run = load_for_scoring(world / "bundle", progress=_quiet, force_rebuild=True)
+    return {"seconds": time.perf_counter() - t0, "rows": run.state.rows, "action": run.action}
+
+
+def _day(world: Path):
+    from data.io import load_manifest
+
+    files = sorted((world / "manifest").glob("*"))
+    return load_manifest(files[0]).clean.drop(columns=["_row_number"], errors="ignore")
+
+
+def _features(bundle: Path, day, append: bool = False):
+    from data.reference import hs_profiles, ports
+    from features.build import combine, make_context
+    from pipelines.feature_state import load_for_scoring
+
+    b, run = load_for_scoring(bundle, append=append, progress=_quiet, day=day)
+    decl = combine(None, day)
+    fs = run.build(decl, make_context(b.tables, decl, hs_profiles(), ports()))
+    return run, fs
+
+
+def stage_score(world: Path) -> dict:
+    t0 = time.perf_counter()
+    day = _day(world)
+    run, fs = _features(world / "bundle", day)
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rows": len(fs.matrix),
+        "action": run.action,
+        "state_s": run.seconds.get("state", 0.0),
+        "features_s": run.seconds.get("features", 0.0),
+    }
+
+
+def stage_update(world: Path) -> dict:
+    from pipelines.score_flow import append_day_to_history
+
+    with tempfile.TemporaryDirectory(dir=ROOT / "bench" / ".cache") as tmp:
+        bundle = Path(tmp) / "bundle"
+        shutil.copytree(world / "bundle", bundle)
+        t0 = time.perf_counter()
+        day = _day(world)
+        run, fs = _features(bundle, day, append=True)
+        path = append_day_to_history(day, bundle, "bench-day")
+        t1 = time.perf_counter()
+        run.after_append(path, _quiet)
+        t2 = time.perf_counter()
+        return {"seconds": t2 - t0, "update_s": t2 - t1, "rows": len(fs.matrix), "action": run.action}
+
+
+def stage_full(world: Path) -> dict:
+    from data.io import load_bundle
+    from data.reference import hs_profiles, ports
+    from features.build import build_features, combine, make_context
+
+    t0 = time.perf_counter()
+    day = _day(world)
+    b = load_bundle(world / "bundle")
+    decl = combine(b.tables["declarations"], day)
+    fs = build_features(decl, make_context(b.tables, decl, hs_profiles(), ports()))
+    return {"seconds": time.perf_counter() - t0, "rows": len(fs.matrix), "action": "whole history"}
+
+
+STAGES = {"build": stage_build, "score": stage_score, "update": stage_update, "full": stage_full}
+
+
+def run_stage(stage: str, world: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--stage", stage, "--world", str(world)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        print(out.stderr[-3000:], file=sys.stderr)
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1000000,4000000")
+    parser.add_argument("--day-rows", type=int, default=10_000)
+    parser.add_argument("--full", action="store_true", help="also the day against the whole history")
+    parser.add_argument("--stage", choices=sorted(STAGES))
+    parser.add_argument("--world", type=Path)
+    args = parser.parse_args()
+    if args.stage:
+        result = STAGES[args.stage](args.world)
+        result["peak_gib"] = peak_rss_gib()
+        print(json.dumps(result))
+        return
+    print(f"machine: {machine()}", flush=True)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        days = max(size // args.day_rows, 1)
+        world = cached_world(days, args.day_rows)
+        stages = ["build", "score", "update"] + (["full"] if args.full else [])
+        line = {"history": days * args.day_rows}
+        for stage in stages:
+            got = run_stage(stage, world)
+            line[stage] = got
+            print(f"{days * args.day_rows:>11,} rows  {stage:<7} {json.dumps(got)}", flush=True)
+        rows.append(line)
+    print(
+        "\n| history rows | state build s | build peak GiB | day score s | score peak GiB | "
+        "score+update s | update s | whole history s | whole history peak GiB |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        b, s, u, f = (r.get(k, {}) for k in ("build", "score", "update", "full"))
+        print(
+            f"| {r['history']:,} | {b.get('seconds', float('nan')):.1f} "
+            f"| {b.get('peak_gib', float('nan')):.2f} "
+            f"| {s.get('seconds', float('nan')):.1f} | {s.get('peak_gib', float('nan')):.2f} "
+            f"| {u.get('seconds', float('nan')):.1f} | {u.get('update_s', float('nan')):.1f} "
+            f"| {f.get('seconds', float('nan')):.1f} | {f.get('peak_gib', float('nan')):.2f} |"
+        )
+    if len(rows) > 1:
+        small, large = rows[0]["score"].get("seconds"), rows[-1]["score"].get("seconds")
+        if small and large:
+            print(
+                f"\nday score time, {rows[-1]['history']:,} vs {rows[0]['history']:,} rows of history: "
+                f"{large / small:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
