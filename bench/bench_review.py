@@ -1,7 +1,7 @@
 """Load test of the case review app on loopback: many investigators browsing and recording.
 
 Starts the app (uvicorn, one process) on 127.0.0.1 against a temporary SQLite case store
-seeded with demo cases and users, runs concurrent sessions that browse the queue, open
+seeded with demo cases and users, runs concurrent sessions that browse and search the queue, open
 cases and record outcomes for a bounded time, and prints p50/p95 latency per route and the
 error count. Goal on a 2-core machine: no errors, p95 under 200 ms.
 
@@ -33,10 +33,12 @@ PASSWORD = "bench password 123"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 VERSION = re.compile(r'name="version" value="(\d+)"')
 CASE_LINK = re.compile(r'<a href="(/cases/[^"?]+)">')
+SEARCHES = ("Trading Co. 1", "Metals BV 4", "284690", "850511", "VNHPH", "AEJEA", "D00012", "TRMER")
 TYPOLOGIES = ("mislabel", "routing", "shell", "blending", "undervaluation", "no_license", "concealment")
 EXPECTED = {  # route -> statuses that are correct answers, not errors
     "POST /login": {303},
     "GET /cases": {200},
+    "GET /cases?q=": {200},  # search: a company, an HS code or a port
     "GET /cases/{id}": {200, 404},  # 404: another investigator took it meanwhile (not theirs to see)
     # 403: given to someone else while typing; 409: someone saved first (optimistic lock), or the
     # case was already decided (a decision stays decided)
@@ -166,9 +168,12 @@ async def session(
         await asyncio.sleep(rng.uniform(0, 2 * think))  # people do not all click at once
         while time.monotonic() < deadline[0]:
             params = {"page": str(rng.randint(1, 5))}
+            route = "GET /cases"
             if rng.random() < 0.3:
                 params["channel"] = rng.choice(["red", "yellow"])
-            queue = await timed(results, "GET /cases", client.get("/cases", params=params))
+            if rng.random() < 0.25:
+                route, params = "GET /cases?q=", {"q": rng.choice(SEARCHES)}
+            queue = await timed(results, route, client.get("/cases", params=params))
             links = CASE_LINK.findall(queue.text) if queue is not None else []
             await asyncio.sleep(rng.uniform(0, 2 * think))
             if not links or time.monotonic() >= deadline[0]:

@@ -703,6 +703,8 @@ class CaseStore:
         ids = self._by_code_point(CASES.c.declaration_id)
         if column == "declaration_id":
             return (key.desc() if descending else key,)
+        if column == "risk_score":
+            return (key.desc() if descending else key, ids)
         if column == "assignee":  # unassigned last either way
             return (CASES.c.assignee.is_(None), key.desc() if descending else key, ids)
         return (key.desc() if descending else key, CASES.c.risk_score.desc(), ids)
@@ -923,14 +925,9 @@ class CaseStore:
             return None, None
         ids = self._by_code_point(CASES.c.declaration_id)
         base = [self._visible_to(viewer), CASES.c.outcome.is_(None)]
-        higher = or_(
-            CASES.c.risk_score > case.risk_score,
-            and_(CASES.c.risk_score == case.risk_score, ids < declaration_id),
-        )
-        lower = or_(
-            CASES.c.risk_score < case.risk_score,
-            and_(CASES.c.risk_score == case.risk_score, ids > declaration_id),
-        )
+        risk = case.risk_score
+        higher = and_(CASES.c.risk_score >= risk, or_(CASES.c.risk_score > risk, ids < declaration_id))
+        lower = and_(CASES.c.risk_score <= risk, or_(CASES.c.risk_score < risk, ids > declaration_id))
         before = select(CASES.c.declaration_id).where(*base, higher).order_by(CASES.c.risk_score, ids.desc())
         after = select(CASES.c.declaration_id).where(*base, lower).order_by(CASES.c.risk_score.desc(), ids)
         with self.engine.connect() as conn:
