@@ -189,10 +189,13 @@ class FeatureState:
     id_time: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     id_source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     outcomes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    # tables the pipeline keeps with the state (e.g. description counts for the reasons' names)
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def copy_with(self, **changes) -> FeatureState:
         fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
         fields["meta"] = dict(self.meta)
+        fields["extras"] = dict(self.extras)
         return FeatureState(**{**fields, **changes})
 
     def known(self, ids: pd.Series) -> pd.DataFrame:

@@ -91,6 +91,11 @@ def save(state: fstate.FeatureState, folder: Path) -> Path:
     for part in ("ids", "id_time", "id_source", "outcomes"):
         np.save(tmp / f"{part}.npy", np.ascontiguousarray(getattr(state, part)))
     state.labelled.to_parquet(tmp / "labelled.parquet", index=False)
+    for name, frame in state.extras.items():
+        frame.to_parquet(tmp / f"{name}.parquet", index=False)
+    for kept in folder.glob("*.parquet") if folder.exists() else []:  # extras not loaded: as they were
+        if not (tmp / kept.name).exists():
+            shutil.copy2(kept, tmp / kept.name)
     meta = {**_plain(state.meta), "end": int(state.end), "accumulators": accs}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
     old = folder.with_name(folder.name + ".old")
@@ -135,6 +140,65 @@ def load(folder: Path) -> fstate.FeatureState | None:
         id_time=np.load(folder / "id_time.npy", mmap_mode="r"),
         id_source=np.load(folder / "id_source.npy", mmap_mode="r"),
         outcomes=np.load(folder / "outcomes.npy"),
+        extras={"usual_descriptions": _read(folder / "usual_descriptions.parquet")},
+    )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["key", "text"])
+
+
+# ---------------------------------------------------------------- the history's usual descriptions
+def description_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """(key: HS6 digits, text, n) of declarations, as ``models.naming.usual_descriptions`` counts
+    them (descriptions in lower case, blanks collapsed)."""
+    if not len(frame) or not {"hs_code", "goods_description"} <= set(frame.columns):
+        return pd.DataFrame({"key": pd.Series(dtype=object), "text": pd.Series(dtype=object), "n": []})
+    key = frame["hs_code"].astype("str").str.replace(r"\D", "", regex=True).str[:6]
+    text = frame["goods_description"].astype("str").str.strip()
+    text = text.str.replace(r"\s+", " ", regex=True).str.lower()
+    ok = frame["hs_code"].notna().to_numpy() & frame["goods_description"].notna().to_numpy()
+    ok &= (key != "").to_numpy() & ~text.isin(["", "nan", "none"]).to_numpy()
+    pairs = pd.DataFrame({"key": key.to_numpy(dtype=object)[ok], "text": text.to_numpy(dtype=object)[ok]})
+    return pairs.value_counts().rename("n").reset_index()
+
+
+def with_descriptions(state: fstate.FeatureState, folder: Path | None, rows: pd.DataFrame) -> None:
+    """Add ``rows``' description counts to the state's (read from ``folder`` when not loaded;
+    None: none yet), and the usual description per HS6 they give."""
+    counts = state.extras.get("descriptions")
+    if counts is None and folder is not None:
+        counts = _read(Path(folder) / "descriptions.parquet")
+    if counts is None or "n" not in counts.columns:
+        counts = description_counts(pd.DataFrame())
+    both = pd.concat([counts, description_counts(rows)], ignore_index=True)
+    counts = both.groupby(["key", "text"], sort=False, as_index=False)["n"].sum()
+    best = counts.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
+    state.extras["descriptions"] = counts
+    state.extras["usual_descriptions"] = best.drop_duplicates("key")[["key", "text"]].reset_index(drop=True)
+
+
+def usual_history(state: fstate.FeatureState) -> pd.DataFrame:
+    """One declaration-like row per HS6 with its usual description: what scoring's reasons learn
+    code names from (``models.naming.usual_descriptions`` gives the same text from it); no
+    declaration time, so a feature build never counts it."""
+    usual = state.extras.get("usual_descriptions")
+    if usual is None or not len(usual):
+        return pd.DataFrame(
+            {
+                "declaration_id": pd.Series(dtype=object),
+                "declared_at": pd.Series(dtype="datetime64[ns]"),
+                "hs_code": pd.Series(dtype=object),
+                "goods_description": pd.Series(dtype=object),
+            }
+        )
+    return pd.DataFrame(
+        {
+            "declaration_id": "~usual-description~" + pd.Series(range(len(usual))).astype("str"),
+            "declared_at": pd.Series(pd.NaT, index=range(len(usual)), dtype="datetime64[ns]"),
+            "hs_code": usual["key"].to_numpy(dtype=object),
+            "goods_description": usual["text"].to_numpy(dtype=object),
+        }
     )
 
 
@@ -245,6 +309,7 @@ class StateRun:
         day_rows = self.session.frame.drop(columns=["_is_target"], errors="ignore")
         source = str(path.relative_to(self.bundle)) if path.is_relative_to(self.bundle) else str(path)
         state = fstate.commit(self.state, self.session, day_rows, self.inspections, source=source)
+        with_descriptions(state, self.folder, day_rows)
         state.meta["history_files"] = history_stamp(self.bundle)
         state.meta["updated_at"] = pd.Timestamp.now("UTC").isoformat()
         save(state, self.folder)
@@ -275,6 +340,7 @@ def build_state(
     del history
     ctx = make_context(tables, decl, hs_profiles, ports)
     state = fstate.build(decl, ctx, families, size=SLICE_ROWS, progress=progress, base=base)
+    with_descriptions(state, None, decl)
     return _stamped(state, bundle, tables, hs_profiles, ctx.labels)
 
 
@@ -337,6 +403,8 @@ def load_for_scoring(
         b = load_bundle(bundle, mapping)
         why = "the day is already in the history or before its end"
         run = StateRun(bundle, folder, None, "not used", why)
+    if run.state is not None:  # the reasons still learn code names from the history's descriptions
+        b.tables["declarations"] = usual_history(run.state)
     progress("      " + run.line())
     return b, run
 
@@ -391,6 +459,7 @@ def _reconcile(run: StateRun, added: list[str], tables: dict, mapping, progress)
         if len(decl):
             ctx = make_context(tables, fstate.outcome_declarations(state, decl), hs_profiles(), ports())
             state = fstate.fold(state, decl, replace(ctx), FAMILIES, SLICE_ROWS)
+            with_descriptions(state, run.folder, decl)
         reasons.append(f"{len(decl):,} declarations of {len(added)} new history file(s)")
     # outcomes: corrected or withdrawn ones mean a rebuild, new ones are folded in
     ins = run.inspections

@@ -67,7 +67,9 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_built_when_missing_then_used(bundle, manifest):
     b, run = store.load_for_scoring(bundle, progress=quiet)
     assert run.action == "rebuilt" and run.why == "no feature state yet"
-    assert b.tables["declarations"] is None  # scoring does not carry the history
+    # scoring does not carry the history: one row per code with its usual description, undated
+    usual = b.tables["declarations"]
+    assert usual["declared_at"].isna().all() and len(usual) == usual["hs_code"].nunique() > 0
     assert (bundle / "feature_state" / "meta.json").exists()
     b2, again = store.load_for_scoring(bundle, progress=quiet)
     assert again.action == "used", again.why
@@ -153,3 +155,15 @@ def test_off_reads_the_whole_history(bundle, monkeypatch):
     assert run.action == "off" and b.tables["declarations"] is not None
     engine = object()
     assert run.engine(engine) is engine
+
+
+def test_reasons_learn_the_same_code_names_as_from_the_history(bundle):
+    """The usual description per code kept with the state names codes as the whole history does."""
+    from models.naming import usual_descriptions
+
+    b, _ = store.load_for_scoring(bundle, progress=quiet)
+    history = load_bundle(bundle).tables["declarations"]
+    codes = history["hs_code"].astype("str").str[:6].unique()
+    expected = usual_descriptions(history, codes)
+    got = usual_descriptions(b.tables["declarations"], codes)
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_dtype=False)
