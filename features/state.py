@@ -270,7 +270,7 @@ class Session:
         """``record``: True records every event of the frame, "outcomes" only those of its
         outcomes (late outcomes of rows folded already); ``use``: add the state's part."""
         self.state = state if state is not None else FeatureState()
-        self.record = record
+        self.record = record if record == "outcomes" else bool(record)
         self.use = use
         self.family = ""
         self._names: set[str] = set()

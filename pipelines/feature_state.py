@@ -246,6 +246,7 @@ class StateRun:
     session: Any = None
     fell_back: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    client: Any = None  # a Dask client: the day is described in chunks on its workers
 
     def summary(self) -> dict:
         return {
@@ -268,9 +269,20 @@ class StateRun:
         return f"feature state {self.action}{why}: {rows:,} declarations up to {_day(self.state)}"
 
     def engine(self, engine):
-        """``engine`` whose feature build describes the day against the state (the rest as is)."""
+        """``engine`` whose feature build describes the day against the state (the rest as is);
+        on a Dask engine, the day's rows are described in chunks on the workers, each opening the
+        state from its folder (memory-mapped: broadcast without copying it)."""
         if self.state is None:
             return engine
+        from models.engine import LOCAL
+
+        if engine.name != LOCAL.name:
+            try:
+                from distributed import get_client
+
+                self.client = get_client()
+            except (ImportError, ValueError):
+                self.client = None
         return replace(engine, build=self.build)
 
     def build(self, decl: pd.DataFrame, ctx):
@@ -283,7 +295,10 @@ class StateRun:
         session = fstate.Session(self.state, record=self.append)
         t0 = time.perf_counter()
         try:
-            fs = build_features(day, replace(ctx, labels=labels), session=session)
+            if getattr(self, "client", None) is not None and len(day) > 1:
+                fs, session = _build_on_cluster(self.client, day, replace(ctx, labels=labels), self)
+            else:
+                fs = build_features(day, replace(ctx, labels=labels), session=session)
         except fstate.StateMismatch as err:
             self.fell_back = str(err)
             return self._full_build(day, ctx)
@@ -315,6 +330,47 @@ class StateRun:
         save(state, self.folder)
         self.state = state
         progress(f"      feature state updated with the day: {state.rows:,} declarations up to {_day(state)}")
+
+
+def _build_on_cluster(client, day: pd.DataFrame, ctx, run: StateRun):
+    """The day's features on the cluster: one task per chunk of rows, every task with the whole
+    day (rows of the day count for each other) and the state opened from its folder."""
+    from pipelines.distributed import (
+        map_on_cluster,
+        merge_feature_sets,
+        restore_chunk,
+        target_chunks,
+        worker_threads,
+    )
+
+    day = day.drop(columns=["_is_target"], errors="ignore")
+    parts = target_chunks(np.ones(len(day), dtype=bool), worker_threads(client))
+    ctx = replace(ctx, rows=None)
+    answers = map_on_cluster(client, _state_chunk, parts, shared=(day, ctx, str(run.folder), run.append))
+    fs = merge_feature_sets(
+        [restore_chunk(a[0], day, p) for a, p in zip(answers, parts, strict=True)], ctx.state
+    )
+    session = fstate.Session(run.state, record=run.append)
+    session.frame, session.events = day, answers[0][1] or {}  # every chunk records the whole day
+    session.end = int(day["declared_at"].max().value)
+    return fs, session
+
+
+def _state_chunk(positions: np.ndarray, day: pd.DataFrame, ctx, folder: str, record: bool):
+    """On a worker: the chunk's features against the state in ``folder`` (and the day's events,
+    from the first chunk only, when they are to be folded in)."""
+    from features.build import build_features
+    from pipelines.distributed import ChunkFeatures
+
+    state = load(Path(folder))
+    mask = np.zeros(len(day), dtype=bool)
+    mask[positions] = True
+    session = fstate.Session(state, record=bool(record and positions[0] == 0))
+    fs = build_features(day.assign(_is_target=mask), ctx, session=session)
+    cols = fs.context.columns
+    shared = [c for c in cols if c in fs.matrix.columns or (c in day.columns and not c.startswith("_"))]
+    chunk = ChunkFeatures(fs.matrix, fs.context.drop(columns=shared), list(cols), fs.missing, fs.seconds)
+    return chunk, (session.events if session.record else None)
 
 
 # ---------------------------------------------------------------- use, update or rebuild

@@ -167,3 +167,29 @@ def test_reasons_learn_the_same_code_names_as_from_the_history(bundle):
     expected = usual_descriptions(history, codes)
     got = usual_descriptions(b.tables["declarations"], codes)
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_dtype=False)
+
+
+def test_on_dask_the_day_is_described_in_chunks_against_the_state(bundle, manifest):
+    """With a Dask engine, chunks of the day's rows go to the workers, each opening the stored
+    state (rows of the day still count for each other across chunks); the day's events come back
+    to update the state."""
+    from distributed import Client, LocalCluster
+
+    from pipelines.distributed import dask_engine
+    from pipelines.score_flow import append_day_to_history
+
+    b, run = store.load_for_scoring(bundle, append=True, progress=quiet)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        engine = run.engine(dask_engine(client))
+        assert run.client is not None
+        decl = combine(None, manifest)
+        got = engine.build(decl, make_context(b.tables, decl, hs_profiles(), ports())).matrix
+    assert_same(got, full_matrix(bundle, manifest))
+    path = append_day_to_history(manifest, bundle, "next")
+    run.after_append(path, quiet)
+    later = manifest.assign(declaration_id=manifest["declaration_id"] + "-B")
+    later["declared_at"] = later["declared_at"] + pd.Timedelta(days=1)
+    b2, again = store.load_for_scoring(bundle, progress=quiet)
+    assert again.action == "used"
+    assert_same(state_matrix(again, b2.tables, later), full_matrix(bundle, later))
