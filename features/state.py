@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.base import FeatureContext, Rows, as_of_sums_of, key_hashes, times_ns
+from features.base import FeatureContext, Rows, key_hashes, times_ns
 
 STATE_VERSION = 1
 _NAT = np.iinfo(np.int64).min
@@ -72,11 +72,19 @@ class Accumulator:
     tail_k: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     tail_v: np.ndarray | None = None  # (n_tail, m)
 
+    _tail: tuple | None = field(default=None, repr=False, compare=False)  # the recent events, indexed
+
     def __post_init__(self) -> None:
         if self.totals is None:
             self.totals = np.zeros(0, np.int64) if self.kind == "first" else np.zeros((0, self.m))
         if self.tail_v is None:
             self.tail_v = np.zeros((0, self.m))
+
+    def copy(self) -> Accumulator:
+        """The same accumulator (arrays shared until changed), without the tail's index."""
+        return Accumulator(
+            self.kind, self.m, self.window, self.keys, self.totals, self.tail_t, self.tail_k, self.tail_v
+        )
 
     @property
     def n_keys(self) -> int:
@@ -97,13 +105,31 @@ class Accumulator:
         if hit.any():
             out[hit] = np.asarray(self.totals[pos[hit]])
         if len(self.tail_t) and len(hashes):
-            both = np.concatenate([hashes, self.tail_k])
-            _, codes = np.unique(both, return_inverse=True)
-            codes = np.where(both == 0, -1, codes.astype(np.int64))
-            qk, ek = codes[: len(hashes)], codes[len(hashes) :]
-            extra = as_of_sums_of(time, qk, self.tail_t, ek, [self.tail_v[:, j] for j in range(self.m)])
-            out += np.column_stack(extra)
+            out += self._tail_sums(hashes, np.asarray(time, np.int64))
         return out
+
+    def _tail_sums(self, hashes: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Sums of the recent events of each query's key strictly before its time: the events
+        sorted once by (key, time) with running totals, each query found by binary search."""
+        if self._tail is None or self._tail[0] != len(self.tail_t):
+            keys, code = np.unique(self.tail_k, return_inverse=True)
+            times = np.unique(self.tail_t)
+            rank = np.searchsorted(times, self.tail_t)
+            width = len(times) + 1
+            composite = code.astype(np.int64) * width + rank
+            order = np.argsort(composite, kind="stable")
+            running = np.zeros((len(order) + 1, self.m))
+            np.cumsum(self.tail_v[order], axis=0, out=running[1:])
+            self._tail = (len(self.tail_t), keys, times, width, composite[order], running)
+        _, keys, times, width, composite, running = self._tail
+        pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+        hit = (keys[pos] == hashes) & (hashes != 0)
+        start = np.searchsorted(composite, pos * width)
+        # events of the key ranked before the query's time (an event at that very time does not count)
+        upto = np.searchsorted(composite, pos * width + np.searchsorted(times, time))
+        sums = running[upto] - running[start]
+        sums[~hit] = 0.0
+        return sums
 
     def first(self, hashes: np.ndarray) -> np.ndarray:
         """The earliest time of each key (int64 max: never seen)."""
@@ -112,6 +138,7 @@ class Accumulator:
 
     def add(self, hashes: np.ndarray, time: np.ndarray, values: np.ndarray) -> None:
         """Events of a new slice of rows (all after what is folded in already)."""
+        self._tail = None
         if self.kind == "first":
             self._fold_first(hashes, time)
             return
@@ -121,6 +148,7 @@ class Accumulator:
 
     def settle(self, end: int) -> None:
         """Fold the events up to the cut (``end`` less the window) into the totals."""
+        self._tail = None
         if self.kind == "first" or not len(self.tail_t):
             return
         move = self.tail_t <= end - self.window
@@ -381,17 +409,14 @@ def commit(
     accs = dict(state.accumulators)
     for name, (shape, parts) in session.events.items():
         acc = accs.get(name)
-        if acc is None:
-            acc = Accumulator(shape.kind, shape.m, shape.window)
-        else:
-            acc = Accumulator(**{k: getattr(acc, k) for k in acc.__dataclass_fields__})
+        acc = Accumulator(shape.kind, shape.m, shape.window) if acc is None else acc.copy()
         for h, t, v in parts:
             acc.add(h, t, v)
         accs[name] = acc
     end = max(state.end, session.end)
     for name, acc in accs.items():
         if name not in session.events:
-            accs[name] = acc = Accumulator(**{k: getattr(acc, k) for k in acc.__dataclass_fields__})
+            accs[name] = acc = acc.copy()
         acc.settle(end)
     out = state.copy_with(end=end, accumulators=accs)
     if rows is None or not len(rows):
