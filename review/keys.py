@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 KEY_LENGTH = 128
-SEARCH_LENGTH = 600  # an index entry: within PostgreSQL's B-tree limit even for 4-byte characters
+SEARCH_LENGTH = 400  # an index entry (with the id and assignee): within PostgreSQL's 2,704-byte B-tree limit
 SEARCH_FIELDS = (
     "exporter_id",
     "exporter_name",

@@ -203,9 +203,9 @@ def _filter_counts(store, viewer: Viewer) -> list[dict[str, object]]:
         ]
     items = [{"name": n, "query": q, "id": None} for n, q in builtin]
     items += [{"name": f.name, "query": f.query, "id": f.id} for f in store.saved_filters(viewer.username)]
-    for item in items:
-        query, _ = parse_queue_query(dict(parse_qsl(str(item["query"]))), viewer)
-        item["count"] = store.count_cases(query, viewer.account)
+    queries = [parse_queue_query(dict(parse_qsl(str(item["query"]))), viewer)[0] for item in items]
+    for item, count in zip(items, store.count_many(queries, viewer.account), strict=True):
+        item["count"] = count
         item["url"] = "/cases?" + str(item["query"]) if item["query"] else "/cases"
     return items
 
@@ -701,8 +701,8 @@ def _case_page(
         if viewer.role == "supervisor"
         else []
     )
-    history, _ = store.audit_page(case.declaration_id, per_page=50)
-    previous, following = store.neighbours(case.declaration_id, viewer.account)
+    history = store.case_history(case.declaration_id, 50)
+    previous, following = store.neighbours(case.declaration_id, viewer.account, case)
     return render(
         request,
         "case.html",

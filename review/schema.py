@@ -66,6 +66,7 @@ class Case(Base):
         Index("ix_cases_consignee_key", "consignee_key"),
         Index("ix_cases_license_key", "license_key"),
         Index("ix_cases_search", "risk_score", "search_text", "assignee", "declaration_id"),
+        Index("ix_cases_status_assignee", "status", "assignee"),
     )
 
     declaration_id: Mapped[str] = mapped_column(String(128), primary_key=True)

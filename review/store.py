@@ -186,9 +186,19 @@ class CaseStore:
         """A supervisor gives many cases at once (each at its current version); counts by result."""
         return self.cases.bulk_assign(declaration_ids, actor, assignee)
 
-    def neighbours(self, declaration_id: str, viewer: Account) -> tuple[str | None, str | None]:
-        """The previous and next case in the queue's default order (risk, highest first) that"""
-        return self.cases.neighbours(declaration_id, viewer)
+    def neighbours(
+        self, declaration_id: str, viewer: Account, case: Row | None = None
+    ) -> tuple[str | None, str | None]:
+        """The previous and next undecided case in the queue's default order that the viewer may see."""
+        return self.cases.neighbours(declaration_id, viewer, case)
+
+    def count_many(self, queries: Sequence[CaseQuery], viewer: Account) -> list[int]:
+        """How many visible cases match each query, in one pass (saved filters' counts)."""
+        return self.cases.count_many(queries, viewer)
+
+    def case_history(self, declaration_id: str, limit: int = 50) -> list[Row]:
+        """A case's newest changes first."""
+        return self.audit.case_history(declaration_id, limit)
 
     def related_cases(self, case: Row, viewer: Account) -> list[tuple[str, Row]]:
         """Other cases the viewer may see with the same exporter, consignee or licence, as"""

@@ -339,14 +339,12 @@ class RelatedRow:
     status: str
     outcome: str
     typology: str
-    goods: str
 
 
 def related_rows(pairs: list[tuple[str, Row]], case_url, outcome_labels: dict[str, str]) -> list[RelatedRow]:
     """Related cases as lines: what links them, the case, its outcome."""
     lines = []
     for link, row in pairs:
-        goods = declaration_summary(row.declaration)["goods_description"]
         lines.append(
             RelatedRow(
                 link=f"same {link}",
@@ -356,8 +354,8 @@ def related_rows(pairs: list[tuple[str, Row]], case_url, outcome_labels: dict[st
                 risk="not scored" if row.channel == HELD else f"{row.risk_score:.3f}",
                 status=row.status.replace("_", " "),
                 outcome=outcome_labels.get(row.outcome or "", "not decided"),
-                typology=(row.typology or "").replace(";", ", "),
-                goods=goods if len(goods) <= 60 else goods[:57] + "...",
+                typology=(row.typology or "").replace(";", ", ")
+                or (f"hint: {row.typology_hint.replace(';', ', ')}" if row.typology_hint else ""),
             )
         )
     return lines

@@ -70,6 +70,19 @@ class AuditLog(Repository):
             total = conn.execute(select(func.count()).select_from(AUDIT).where(*conditions))
             return list(conn.execute(listing)), int(total.scalar_one())
 
+    def case_history(self, declaration_id: str, limit: int = 50) -> list[Row]:
+        """A case's newest changes first (no total counted)."""
+        if has_nul(declaration_id):
+            return []
+        query = (
+            select(AUDIT)
+            .where(AUDIT.c.declaration_id == declaration_id)
+            .order_by(AUDIT.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
     def iter_audit(self, declaration_id: str = "", username: str = "", batch: int = 2_000) -> Iterator[Row]:
         """Every matching audit entry, oldest first, read in batches."""
         if has_nul(declaration_id, username):

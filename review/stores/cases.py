@@ -213,6 +213,17 @@ class Cases(Repository):
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(CASES).where(*conditions)).scalar_one())
 
+    def count_many(self, queries: Sequence[CaseQuery], viewer: Account) -> list[int]:
+        """How many visible cases match each query, on one connection (saved filters' counts;
+        the usual ones, by status and assignee, are index seeks)."""
+        counts = []
+        with self.engine.connect() as conn:
+            for query in queries:
+                conditions = self._queue_conditions(query, viewer)
+                statement = select(func.count()).select_from(CASES).where(*(conditions or [literal(False)]))
+                counts.append(int(conn.execute(statement).scalar_one()))
+        return counts
+
     def query_cases(self, query: CaseQuery, viewer: Account) -> CasePage:
         """One page of the cases the viewer may see, filtered, searched and sorted."""
         conditions = self._queue_conditions(query, viewer)
@@ -358,10 +369,12 @@ class Cases(Repository):
             self.audit.record(conn, actor.username, declaration_id, changes)
             return "saved"
 
-    def neighbours(self, declaration_id: str, viewer: Account) -> tuple[str | None, str | None]:
+    def neighbours(
+        self, declaration_id: str, viewer: Account, case: Row | None = None
+    ) -> tuple[str | None, str | None]:
         """The previous and next case in the queue's default order (risk, highest first) that
-        the viewer may see and that is still undecided."""
-        case = self.get_case(declaration_id)
+        the viewer may see and that is still undecided (``case``: the case, when already read)."""
+        case = case if case is not None else self.get_case(declaration_id)
         if case is None:
             return None, None
         ids = self._by_code_point(CASES.c.declaration_id)
@@ -402,7 +415,7 @@ class Cases(Repository):
                 CASES.c.outcome,
                 CASES.c.typology,
                 CASES.c.assignee,
-                CASES.c.declaration,
+                CASES.c.typology_hint,
             )
             .where(
                 or_(*(cond for _, cond in links)),
