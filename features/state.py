@@ -112,15 +112,22 @@ class Accumulator:
         """Sums of the recent events of each query's key strictly before its time: the events
         sorted once by (key, time) with running totals, each query found by binary search."""
         if self._tail is None or self._tail[0] != len(self.tail_t):
-            keys, code = np.unique(self.tail_k, return_inverse=True)
-            times = np.unique(self.tail_t)
-            rank = np.searchsorted(times, self.tail_t)
-            width = len(times) + 1
-            composite = code.astype(np.int64) * width + rank
-            order = np.argsort(composite, kind="stable")
+            order = np.lexsort((self.tail_t, self.tail_k))
+            k = self.tail_k[order]
+            new = np.r_[True, k[1:] != k[:-1]]
+            keys, code = k[new], np.cumsum(new) - 1
+            # a time's rank: how many events came strictly before it (equal times, equal ranks)
+            by_time = np.argsort(self.tail_t, kind="stable")
+            times = self.tail_t[by_time]
+            n = len(times)
+            first = np.maximum.accumulate(np.where(np.r_[True, times[1:] != times[:-1]], np.arange(n), 0))
+            rank = np.empty(n, np.int64)
+            rank[by_time] = first
+            width = n + 1
+            composite = code * width + rank[order]
             running = np.zeros((len(order) + 1, self.m))
             np.cumsum(self.tail_v[order], axis=0, out=running[1:])
-            self._tail = (len(self.tail_t), keys, times, width, composite[order], running)
+            self._tail = (len(self.tail_t), keys, times, width, composite, running)
         _, keys, times, width, composite, running = self._tail
         pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
         hit = (keys[pos] == hashes) & (hashes != 0)
