@@ -28,7 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, cached_world, machine, peak_rss_gib
+from _common import ROOT, cached_world, machine
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory (GiB): VmHWM, which starts afresh at exec (getrusage's
+    maximum would carry the forking parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024 / 1024
+    from _common import peak_rss_gib as fallback
+
+    return fallback()
 
 
 def _quiet(_: str) -> None:
