@@ -30,14 +30,14 @@ def main() -> None:
     args = ap.parse_args()
     world = cached_world(args.days, args.rows_per_day)
 
-    from data.io import atomic_dir, load_bundle, load_manifest, write_frame
+    from data.io import load_bundle, load_manifest
     from data.reference import hs_profiles, ports
     from models.artifact import RiskModel
     from models.scoring import score_day
     from models.select import Capacity, rules_from_config
     from models.training import estimate_propensity, fit_candidate, package, prepare, refit_on_all_labels
     from pipelines.config import load_rules_config, load_scoring_config, load_train_config
-    from pipelines.report import render_report
+    from pipelines.outputs import day_warnings, write_day_outputs
 
     print(f"machine: {machine()}")
     model_dir = world.parent / f"model-{world.name}"
@@ -102,26 +102,29 @@ def main() -> None:
             hs_profiles(),
             ports(),
         )
-    with timed("write outputs + report", r), atomic_dir(tmp / "out") as out:
-        write_frame(day.scored, out / "scored.parquet")
-        write_frame(day.scored, out / "scored.csv", safe_for_spreadsheets=True)
-        write_frame(v.quarantine, out / "quarantine.csv")
-        (out / "report.html").write_text(
-            render_report(
+    with timed("write outputs + report", r):
+        write_day_outputs(  # the scoring flow's own writer: same files, same report
+            tmp / "out",
+            scored=day.scored,
+            quarantine=v.quarantine,
+            problems=v.problems,
+            summary={
+                "day": "bench",
+                "rows_in": v.rows_in,
+                "warnings": day_warnings(day.selection.warnings, day.missing),
+            },
+            report=dict(
                 day="bench",
                 manifest_path=str(manifest_path),
                 rows_in=v.rows_in,
-                scored=day.scored,
-                quarantine=v.quarantine,
-                problems=v.problems,
                 waterfalls=day.waterfalls,
                 importance=day.global_importance,
                 capacity=day.selection.capacity,
-                warnings=day.selection.warnings,
+                warnings=day_warnings(day.selection.warnings, day.missing),
                 missing=day.missing,
                 model_version="bench",
                 top_cases=15,
-            )
+            ),
         )
     total = time.perf_counter() - t0
     peak_scoring = peak_rss_gib()  # the bare-prediction comparison below builds features again

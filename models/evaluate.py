@@ -130,3 +130,30 @@ def generic_matrix(matrix: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
             "exporter_shipments_90d": matrix["exporter_shipments_90d"].to_numpy(),
         }
     )
+
+
+def comparison_table(
+    all_metrics: dict[str, dict[str, float]], rates: list[float], prefix: str = ""
+) -> pd.DataFrame:
+    """Model vs baselines: precision, recall and revenue at each inspection rate.
+
+    ``prefix`` picks the view: "" labelled items, "random_quota_", "ipw_" (see models.training.evaluate).
+    """
+    rows = []
+    for name, m in all_metrics.items():
+        row: dict[str, object] = {"scorer": name, "pr_auc": m.get(f"{prefix}pr_auc")}
+        for r in rates:
+            for k in ("precision", "recall", "revenue"):
+                row[f"{k}@{r:g}%"] = m.get(f"{prefix}{k}_at_{r:g}pct")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def feature_importance(booster) -> pd.DataFrame:
+    """An XGBoost booster's features by total gain, largest first."""
+    gain = booster.get_score(importance_type="total_gain")
+    return (
+        pd.DataFrame({"feature": list(gain), "total_gain": list(gain.values())})
+        .sort_values("total_gain", ascending=False)
+        .reset_index(drop=True)
+    )

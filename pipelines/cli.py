@@ -36,16 +36,13 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _guard(fn):
-    """Turn data and configuration errors into one clear message, never a traceback."""
-    from data.errors import ConfigError, DataFileError
-    from models.artifact import FeatureSchemaError
+    """Turn every user error (pipelines.errors.user_errors) into one clear message, never a traceback."""
+    from pipelines.errors import user_errors, user_message
 
     try:
         return fn()
-    except DataFileError as err:
-        _fail(err.message)
-    except (ConfigError, FeatureSchemaError) as err:
-        _fail(str(err))
+    except user_errors() as err:
+        _fail(user_message(err))
 
 
 @app.command()
@@ -164,13 +161,17 @@ def train(
     dask: DaskChoice = None,
 ) -> None:
     """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
-    from pipelines.runtime import configure, quiet_expected_flow_errors
+    from pipelines.runtime import configure, quiet_expected_flow_errors, start_flow_server
 
     settings = configure()
+    start_flow_server(settings)
     quiet_expected_flow_errors()
 
     def run():
+        from pipelines.runtime import wait_for_flow_server
         from pipelines.train_flow import train_flow
+
+        wait_for_flow_server()
 
         return train_flow(
             bundle=bundle,
@@ -251,27 +252,26 @@ def score(
     dask: DaskChoice = None,
 ) -> None:
     """Score a day's manifest with the champion model: channels, reasons, report, cases."""
-    from pipelines.runtime import configure, quiet_expected_flow_errors
+    from pipelines.runtime import configure, quiet_expected_flow_errors, start_flow_server
 
-    configure()
+    start_flow_server(configure())
     quiet_expected_flow_errors()
 
     def run():
-        from pipelines.score_flow import NoChampionError, score_flow
+        from pipelines.runtime import wait_for_flow_server
+        from pipelines.score_flow import score_flow
 
-        try:
-            return score_flow(
-                manifest=manifest,
-                bundle=bundle,
-                out=out,
-                mapping=mapping,
-                config_path=config,
-                rules_path=rules,
-                append_to_history=append_to_history,
-                dask=dask,
-            )
-        except NoChampionError as err:
-            _fail(str(err))
+        wait_for_flow_server()
+        return score_flow(
+            manifest=manifest,
+            bundle=bundle,
+            out=out,
+            mapping=mapping,
+            config_path=config,
+            rules_path=rules,
+            append_to_history=append_to_history,
+            dask=dask,
+        )
 
     result = _guard(run)
     _print_score_summary(result)

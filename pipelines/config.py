@@ -58,6 +58,8 @@ class SelectionBias(_Strict):
 class Drift(_Strict):
     recent_days: int = Field(14, ge=1)
     psi_warn: float = 0.25
+    # the training window a scored day is compared with: the newest declarations of the bundle
+    reference_days: int = Field(90, ge=1)
 
 
 class Search(_Strict):
@@ -114,7 +116,21 @@ class ScoringModel(_Strict):
     alias: str = "champion"
 
 
+class ScoringDrift(_Strict):
+    psi_warn: float = Field(0.25, gt=0)  # a PSI above this warns in summary.json and the report
+    # features that grow with time by construction (counts, ages), left out of the comparison
+    grow_with_time: list[str] = Field(default_factory=lambda: list(_grow_with_time()))
+    log_to_mlflow: bool = True  # one run per scored day in the customs-risk-scoring experiment
+
+
+def _grow_with_time() -> tuple[str, ...]:
+    from models.drift import GROW_WITH_TIME
+
+    return GROW_WITH_TIME
+
+
 class ScoringConfig(_Strict):
+    drift: ScoringDrift = Field(default_factory=ScoringDrift)
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
     explanations: ExplanationConfig = Field(default_factory=ExplanationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

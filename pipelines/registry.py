@@ -15,6 +15,9 @@ class ModelUnavailableError(ConfigError):
     run logs carry no traceback for it."""
 
 
+NOTE_TAGS = {"promotion_reason", "replaced_champion", "replaced_by", "rolled_back"}
+
+
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{err.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -74,10 +77,7 @@ def list_versions(name: str) -> pd.DataFrame:
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version)):
         tags = v.tags or {}
-        metric = next(
-            (f"{k}={val}" for k, val in tags.items() if k not in {"promotion_reason", "replaced_champion"}),
-            "",
-        )
+        metric = next((f"{k}={val}" for k, val in tags.items() if k not in NOTE_TAGS), "")
         rows.append(
             {
                 "version": str(v.version),
@@ -95,13 +95,34 @@ def promote(name: str, version: str, reason: str) -> str:
     """Make ``version`` the champion by hand (e.g. after review), remembering the previous one."""
     from mlflow import MlflowClient
 
-    from pipelines.train_flow import set_champion
-
     client = MlflowClient()
     client.get_model_version(name, version)  # raises if it does not exist
     check_loadable(name, version)  # never point the champion at files that cannot be loaded
     set_champion(client, name, version, reason)
     return version
+
+
+def set_champion(client, name: str, version: str, reason: str) -> None:
+    """Point the champion alias at ``version``, remembering the one it replaces; tags that stop
+    being true go (a version promoted again is no longer "rolled back"), the replaced one says by
+    which version."""
+    try:
+        previous = client.get_model_version_by_alias(name, "champion").version
+    except Exception:
+        previous = None
+    if previous is not None and str(previous) != str(version):
+        client.set_model_version_tag(name, version, "replaced_champion", str(previous))
+        client.set_model_version_tag(name, str(previous), "replaced_by", str(version))
+    client.set_registered_model_alias(name, "champion", version)
+    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    _drop_tags(client, name, version, "rolled_back", "replaced_by")
+
+
+def _drop_tags(client, name: str, version: str, *keys: str) -> None:
+    tags = client.get_model_version(name, version).tags or {}
+    for key in keys:
+        if key in tags:
+            client.delete_model_version_tag(name, version, key)
 
 
 def rollback(name: str) -> tuple[str, str]:
@@ -124,4 +145,72 @@ def rollback(name: str) -> tuple[str, str]:
         ) from None
     client.set_registered_model_alias(name, "champion", previous)
     client.set_model_version_tag(name, current.version, "rolled_back", "true")
+    _drop_tags(client, name, previous, "replaced_by", "rolled_back")
     return str(current.version), str(previous)
+
+
+def decide_promotion(cfg, data, challenger, version: str, promote: bool, champion) -> tuple[bool, str]:
+    """Challenger alias always; champion only if it beats the champion on the fair metric.
+
+    Both are scored on every declaration of the latest window; the challenger by its fold model
+    trained before that window. The gain must exceed ``min_improvement`` and ``noise_z`` paired
+    bootstrap standard deviations of the gain (a gain inside the noise is no gain).
+    ``champion``: (its scores on the window or None, why none, the end of its training data), as
+    ``train_flow.champion_scores_task`` gives them: computed before any alias moves.
+    """
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from models.fairness import promotion_gate
+    from models.training import evaluate, fair_difference
+
+    client = MlflowClient()
+    name = cfg.model.registered_name
+    primary = cfg.problem.primary_metric
+    promo = cfg.problem.promotion
+    champ_scores, why, champ_through = champion
+    client.set_registered_model_alias(name, "challenger", version)
+    mine = _fair_metric(challenger.metrics, primary)
+    client.set_model_version_tag(name, version, primary, f"{mine:.4f}")
+    if mine < promo.floor:
+        return False, f"{primary} {mine:.3f} is below the floor {promo.floor}"
+    if champ_scores is not None:
+        theirs_metrics = evaluate(
+            data, data.split, champ_scores, cfg.problem.inspection_rates_pct, cfg.selection_bias.max_weight, 0
+        )
+        theirs = _fair_metric(theirs_metrics, primary)
+        _gain, noise = fair_difference(
+            data,
+            challenger.window_scores,
+            champ_scores,
+            primary,
+            cfg.selection_bias.max_weight,
+            promo.resamples,
+        )
+        better, needed = promotion_gate(mine, theirs, noise, promo.min_improvement, promo.noise_z)
+        seen = ""
+        if champ_through and pd.Timestamp(champ_through) >= data.split.cutoff:
+            seen = " (the champion was trained on part of this window, which favours it)"
+        if not better:
+            return False, (
+                f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} on the same window by "
+                f"more than the noise: a gain of {mine - theirs:+.3f} where {needed:.3f} is needed "
+                f"(min_improvement, or {promo.noise_z:g} bootstrap sd of the gain){seen}"
+            )
+        why = (
+            f"{primary} {mine:.3f} beats the champion's {theirs:.3f} by more than the noise "
+            f"({needed:.3f}){seen}"
+        )
+    elif why == "no champion yet":
+        why = f"first model, {primary} {mine:.3f} meets the floor"
+    if not promote:
+        return False, why + ", but promotion was switched off for this run"
+    set_champion(client, name, version, why)
+    return True, why
+
+
+def _fair_metric(metrics: dict[str, float], name: str) -> float:
+    import math
+
+    v = metrics.get(name, float("nan"))
+    return float(v) if math.isfinite(v) else -1.0

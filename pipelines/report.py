@@ -76,11 +76,18 @@ def render_report(
     top_cases: int,
     held: pd.DataFrame | None = None,
     held_shown: int = 500,
+    drift: pd.DataFrame | None = None,
+    drift_note: str = "",
+    drift_warn: float = 0.25,
+    drift_window: str = "training window",
+    drift_shown: int = 12,
 ) -> str:
     """The report as one HTML string (inline images and styles; every value escaped).
 
     ``held``: the quarantined rows held for correction (row_number, declaration_id, problems,
     stored), listed in their own section (the first ``held_shown``; quarantine.csv has all).
+    ``drift``: ``models.drift.day_drift`` (the score and the ``drift_shown`` worst features are
+    shown); ``drift_note`` says why there is none.
     """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -148,4 +155,16 @@ def render_report(
         warnings=warnings,
         missing=missing,
         importance=importance_png(importance) if importance.sum() > 0 else None,
+        drift=_drift_rows(drift, drift_shown),
+        drift_skipped=0 if drift is None else int((~drift["compared"]).sum()),
+        drift_note=drift_note,
+        drift_warn=drift_warn,
+        drift_window=drift_window,
     )
+
+
+def _drift_rows(drift: pd.DataFrame | None, shown: int) -> list[dict]:
+    if drift is None or not len(drift):
+        return []
+    compared = drift[drift["compared"] & drift["psi"].notna()]
+    return compared.head(shown + 1).to_dict("records")

@@ -7,6 +7,7 @@ environment win: pointing at a Prefect or MLflow server is configuration.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pipelines.settings import Settings, load_settings
 
@@ -33,8 +34,6 @@ def configure(settings: Settings | None = None) -> Settings:
     stop_cleanly_on_sigterm()
     quiet_third_party_logs()
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
-        from pathlib import Path
-
         Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
@@ -66,6 +65,130 @@ def use_running_prefect_server(address: str) -> str | None:
         os.environ["PREFECT_API_URL"] = url
         return url
     return None
+
+
+_TEMPORARY_SERVER: dict[str, object] = {}
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM when the parent dies, however it dies (Linux; a
+    SIGKILL of the parent included). Elsewhere a no-op: the parent's own cleanup stops it."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_flow_server(settings: Settings | None = None) -> str | None:
+    """Give this command's flows a Prefect API: the configured one, a running local server, or
+    a temporary server of its own, started now in the background.
+
+    Prefect would otherwise start its temporary server itself when the flow begins (its
+    SubprocessASGIServer: ~5 s of imports in this process, then 5-10 s waiting for the
+    subprocess). Here the server's socket is bound at once and handed to the server process,
+    so it starts while this process imports and loads the model, and requests made before it
+    is ready simply wait in the socket's queue. The server process is in its own session (a
+    Ctrl-C at the terminal reaches only this process, which then records the run as Crashed
+    before the server stops), dies with this process however it dies (PR_SET_PDEATHSIG, a
+    SIGKILL included), and is stopped at exit. Returns the API URL, or None when one was
+    configured. Call before Prefect is imported (it reads PREFECT_API_URL once)."""
+    import atexit
+    import socket
+    import subprocess
+    import sys
+
+    settings = settings or load_settings()
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    if use_running_prefect_server(settings.prefect_local_server):
+        return None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    log = settings.prefect_home / "temporary-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",  # no UI, no background services: Prefect's own choice
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    from importlib.util import find_spec
+
+    app_dir = Path(find_spec("prefect").origin).parent.parent
+    with sock, log.open("ab") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(app_dir),
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--fd",
+                str(sock.fileno()),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            pass_fds=[sock.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    os.environ["PREFECT_API_URL"] = url
+    _TEMPORARY_SERVER.update(proc=proc, url=url, log=log)
+    atexit.register(stop_flow_server)
+    return url
+
+
+def wait_for_flow_server(timeout: float = 120.0) -> None:
+    """Block until the temporary server answers; a clear error if it died or never answered."""
+    import time
+
+    from pipelines.errors import FlowServerError
+
+    proc, url = _TEMPORARY_SERVER.get("proc"), _TEMPORARY_SERVER.get("url")
+    if proc is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise FlowServerError(
+                f"the temporary Prefect server exited (code {proc.returncode})",
+                f"see {_TEMPORARY_SERVER['log']}",
+            )
+        if prefect_server_answers(str(url), timeout=2):
+            return
+        time.sleep(0.1)
+    raise FlowServerError(
+        f"the temporary Prefect server did not answer within {timeout:.0f}s",
+        f"see {_TEMPORARY_SERVER['log']}, or run one: prefect server start",
+    )
+
+
+def stop_flow_server(timeout: float = 10.0) -> None:
+    """Stop the temporary server (at exit; after Prefect has flushed its logs and run states)."""
+    import subprocess
+
+    proc = _TEMPORARY_SERVER.pop("proc", None)
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def stop_cleanly_on_sigterm() -> None:
@@ -107,24 +230,14 @@ class _UserErrorFilter:
     """Drop Prefect's traceback records for errors we report ourselves in one clear line."""
 
     def filter(self, record) -> bool:
-        from data.errors import ConfigError, DataFileError
-        from models.artifact import FeatureSchemaError
+        from pipelines.errors import user_errors
 
-        expected = (DataFileError, ConfigError, FeatureSchemaError)
-        try:
-            from pipelines.score_flow import NoChampionError
-
-            expected = (*expected, NoChampionError)
-        except ImportError:
-            pass
+        expected = user_errors()
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, expected):
             return False
         message = record.getMessage()
-        return not any(
-            name in message
-            for name in ("DataFileError", "ConfigError", "NoChampionError", "FeatureSchemaError")
-        )
+        return not any(cls.__name__ in message for cls in expected)
 
 
 def quiet_expected_flow_errors() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +11,11 @@ from prefect import flow, get_run_logger
 
 from data.errors import ConfigError
 from pipelines.config import load_rules_config, load_scoring_config
+from pipelines.errors import NoChampionError
 from pipelines.feature_state import load_for_scoring
+from pipelines.outputs import day_warnings, write_day_outputs
 from pipelines.runtime import progress
-from pipelines.train_flow import frame_task
-
-
-class NoChampionError(Exception):
-    """No model carries the alias scoring uses."""
+from pipelines.tasks import frame_task
 
 
 @dataclass
@@ -54,8 +51,8 @@ def resolve_model_version(name: str, alias: str) -> str:
     version = alias_version(name, alias)  # an unreadable registry raises ModelUnavailableError
     if version is None:
         raise NoChampionError(
-            f"no model '{name}' with alias '{alias}' in the registry; "
-            "train one first: customs-risk train --bundle DIR"
+            f"no model '{name}' with alias '{alias}' in the registry",
+            "train one first: customs-risk train --bundle DIR",
         )
     return version
 
@@ -97,6 +94,30 @@ def manifest_day(manifest_path: Path, clean: pd.DataFrame) -> str:
     return manifest_path.stem
 
 
+@dataclass
+class _Setup:
+    scfg: object
+    dask: object
+    rules: list
+    score_floor: object
+
+
+def _setup(config_path: Path | None, rules_path: Path | None, dask: str | None) -> _Setup:
+    """Configuration, Dask settings and rules, checked before anything is read."""
+    from features.build import feature_names
+    from models.select import rules_from_config
+    from pipelines.distributed import settings_for
+
+    scfg = load_scoring_config(config_path)
+    settings = settings_for(dask)  # a wrong setting stops the run before anything is read
+    rules_config = load_rules_config(rules_path)
+    rules = rules_from_config([r.model_dump() for r in rules_config.rules])
+    unknown = sorted({c.column for r in rules for g in r.any_of for c in g} - set(feature_names()))
+    if unknown:
+        raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
+    return _Setup(scfg, settings, rules, rules_config.score_floor)
+
+
 @flow(name="score")
 def score_flow(
     manifest: Path,
@@ -114,23 +135,9 @@ def score_flow(
     ``dask``: ``local``, a scheduler address, or ``off``; None lets the environment decide
     (``DASK_SCHEDULER_ADDRESS``, ``CUSTOMS_RISK_DASK``). Without either, one machine.
     """
-    from data.io import atomic_dir, write_frame
-    from features.build import feature_names
-    from models.scoring import held_for_correction
-    from models.select import Capacity, rules_from_config
-    from pipelines.distributed import engine_for, settings_for
-    from pipelines.report import render_report
-
-    log = get_run_logger()
     t0 = time.perf_counter()
-    scfg = load_scoring_config(config_path)
-    settings = settings_for(dask)  # a wrong setting stops the run before anything is read
-    rules_config = load_rules_config(rules_path)
-    rules = rules_from_config([r.model_dump() for r in rules_config.rules])
-    unknown = sorted({c.column for r in rules for g in r.any_of for c in g} - set(feature_names()))
-    if unknown:
-        raise ConfigError(f"rules refer to unknown features: {', '.join(unknown)}")
-
+    setup = _setup(config_path, rules_path, dask)
+    scfg = setup.scfg
     # The champion first: a missing or unloadable one stops the run in seconds, before any data is read.
     version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
     model = load_model_task(scfg.model.registered_name, version)
@@ -141,22 +148,173 @@ def score_flow(
     )
     b, state_run = load_for_scoring(Path(bundle), mapping, append_to_history, progress, validated.clean)
     day = manifest_day(Path(manifest), validated.clean)
-    cap = Capacity(**scfg.capacity.model_dump())
     if not len(validated.clean):
         raise ConfigError(
             f"{manifest}: no valid row to score; see the quarantine list "
             f"(customs-risk validate --manifest {manifest})"
         )
-    with engine_for(settings) as engine:  # a local Dask cluster lives only as long as the scoring
-        engine = state_run.engine(engine)  # the day against the feature state
-        if settings is not None:
+    result, engine_name = _score(setup, validated, b.tables, model, version, day, state_run)
+    scored = _Scored(manifest, day, version, engine_name, validated, result)
+    drift = day_drift_task(scfg, version, result, day)
+    warnings = day_warnings(result.selection.warnings, result.missing) + drift.warnings
+    _progress_scored(result, version, scored.held, warnings)
+    target = Path(out) / day
+    case_counts, held_counts = _publish(target, scored, setup, drift, warnings, database_url)
+    progress(f"[3/4] outputs written to {target}")
+    progress(
+        f"[4/4] cases: {case_counts}; held for correction: {held_counts}; rows in {validated.rows_in:,} = "
+        f"scored {len(result.scored):,} + quarantined {len(scored.quarantine):,} "
+        f"({time.perf_counter() - t0:.0f}s)"
+    )
+    if append_to_history:
+        path = append_day_to_history(validated.clean, Path(bundle), day)
+        state_run.after_append(path, progress)
+        progress(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
+    rows = result.scored
+    reds = rows[rows["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
+    return ScoreOutcome(
+        day,
+        target,
+        validated.rows_in,
+        len(rows),
+        len(scored.quarantine),
+        rows["channel"].value_counts().to_dict(),
+        {k: case_counts[k] + held_counts.get(k, 0) for k in case_counts},
+        reds,
+    )
+
+
+def _score(setup: _Setup, validated, tables, model, version: str, day: str, state_run=None):
+    """Features, score, selection and reasons for the day's valid rows: (DayScores, engine name)."""
+    from models.select import Capacity
+    from pipelines.distributed import engine_for
+
+    cap = Capacity(**setup.scfg.capacity.model_dump())
+    with engine_for(setup.dask) as engine:  # a local Dask cluster lives only as long as the scoring
+        engine = state_run.engine(engine) if state_run is not None else engine  # the day against the state
+        if setup.dask is not None:
             progress(f"      scoring on {engine.name}")
         result = score_task(
-            validated.clean, b.tables, model, version, rules, cap, day, scfg, engine, rules_config.score_floor
+            validated.clean,
+            tables,
+            model,
+            version,
+            setup.rules,
+            cap,
+            day,
+            setup.scfg,
+            engine,
+            setup.score_floor,
         )
-    for note in result.missing:
-        log.warning(note)
-    for warning in result.selection.warnings:
+    return result, engine.name
+
+
+class _Scored:
+    """A scored day with its quarantine: every row in is scored or quarantined, or nothing is written."""
+
+    def __init__(self, manifest: Path, day: str, version: str, engine_name: str, validated, result):
+        from models.scoring import held_for_correction
+
+        self.manifest, self.day, self.version, self.engine_name = manifest, day, version, engine_name
+        self.validated, self.result = validated, result
+        # the contract names the id column of quarantined rows declaration_id
+        self.quarantine = validated.quarantine.rename(columns={"key": "declaration_id"})
+        self.problems = validated.problems.rename(columns={"key": "declaration_id"})
+        if len(result.scored) + len(self.quarantine) != validated.rows_in:
+            raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
+        self.held = held_for_correction(
+            self.quarantine, result.scored["declaration_id"], day, source=Path(manifest).name
+        )
+
+
+def _publish(target: Path, s: _Scored, setup: _Setup, drift, warnings: list[str], database_url: str | None):
+    """The day's folder written whole, the cases stored before it is published: (cases, held)."""
+    result = s.result
+    summary = day_summary(s.day, s.manifest, s.version, s.engine_name, s.validated, result, s.held, warnings)
+    summary["rule_score_floor"] = {"setting": setup.score_floor, **summary["rule_score_floor"]}
+    summary["drift"] = drift.summary()
+    return write_day_outputs(
+        target,
+        scored=result.scored,
+        quarantine=s.quarantine,
+        problems=s.problems,
+        summary=summary,
+        report=dict(
+            day=s.day,
+            manifest_path=str(s.manifest),
+            rows_in=s.validated.rows_in,
+            held=s.held.rows,
+            waterfalls=result.waterfalls,
+            importance=result.global_importance,
+            capacity=result.selection.capacity,
+            warnings=warnings,
+            missing=result.missing,
+            model_version=s.version,
+            top_cases=setup.scfg.report.top_cases,
+            drift=drift.table,
+            drift_note=drift.note,
+            drift_warn=setup.scfg.drift.psi_warn,
+            drift_window=drift.window,
+        ),
+        before_publish=lambda: upsert_cases_task(result.cases, s.held.cases, database_url),
+    )
+
+
+@dataclass
+class DayDrift:
+    table: pd.DataFrame | None  # models.drift.day_drift, None without a reference
+    note: str  # why something was not compared
+    window: str  # the training window compared with, in words
+    warnings: list[str]
+    psi_warn: float
+    mlflow_run_id: str | None = None
+
+    def summary(self) -> dict:
+        t = self.table
+        compared = t[t["compared"] & t["psi"].notna()] if t is not None else None
+        score = compared[compared["feature"] == "risk_score"] if compared is not None else None
+        return {
+            "reference": self.window,
+            "psi_warn": self.psi_warn,
+            "score_psi": _number(score["psi"].iloc[0]) if score is not None and len(score) else None,
+            "features_compared": int((compared["feature"] != "risk_score").sum()) if t is not None else 0,
+            "drifting": [] if t is None else t.loc[t["warning"], "feature"].tolist(),
+            "note": self.note,
+            "mlflow_run_id": self.mlflow_run_id,
+        }
+
+
+@frame_task()
+def day_drift_task(scfg, version: str, result, day: str) -> DayDrift:
+    """The day's score and features against the champion's training window (its drift reference,
+    logged with the model): a table for the report, warnings above ``drift.psi_warn``, an MLflow
+    run. A model without a reference (trained before references) is scored all the same."""
+    from models.drift import day_drift, drift_warnings
+    from pipelines.tracking import load_drift_reference, log_day_drift
+
+    warn = scfg.drift.psi_warn
+    reference, note = load_drift_reference(scfg.model.registered_name, version)
+    if reference is None:
+        return DayDrift(None, note, "", [], warn)
+    matrix = getattr(result, "matrix", None)  # the day's feature matrix, where scoring keeps it
+    if matrix is None:
+        note = "the day's feature matrix is not kept by scoring: only the score distribution is compared"
+    table = day_drift(
+        reference["profiles"], matrix, result.scored["risk_score"], warn, scfg.drift.grow_with_time
+    )
+    w = reference.get("window", {})
+    window = f"declarations of {str(w.get('from'))[:10]} .. {str(w.get('to'))[:10]}"
+    drift = DayDrift(table, note, window, drift_warnings(table, warn), warn)
+    if scfg.drift.log_to_mlflow:
+        drift.mlflow_run_id = log_day_drift(day, version, table, warn)
+    return drift
+
+
+def _progress_scored(result, version: str, held, warnings: list[str]) -> None:
+    """The console and run-log lines after scoring: channels, warnings, held declarations."""
+    log = get_run_logger()
+    channels = result.scored["channel"].value_counts().to_dict()
+    for warning in warnings:  # also in summary.json and at the top of the report
         progress(f"      warning: {warning}")
     if result.already_in_history:
         log.warning(
@@ -164,14 +322,6 @@ def score_flow(
             "(a re-run of a day added with --append-to-history, or reused ids): scored as the manifest "
             "has them"
         )
-    scored = result.scored
-    # the contract names the id column of quarantined rows declaration_id
-    quarantine = validated.quarantine.rename(columns={"key": "declaration_id"})
-    problems = validated.problems.rename(columns={"key": "declaration_id"})
-    if len(scored) + len(quarantine) != validated.rows_in:
-        raise RuntimeError("rows in != scored + quarantined: refusing to write partial outputs")
-    held = held_for_correction(quarantine, scored["declaration_id"], day, source=Path(manifest).name)
-    channels = scored["channel"].value_counts().to_dict()
     progress(
         f"[2/4] scored with model version {version}: {channels.get('red', 0)} red, "
         f"{channels.get('yellow', 0)} yellow, {channels.get('green', 0)} green"
@@ -190,66 +340,29 @@ def score_flow(
             )
         )
 
-    target = Path(out) / day
-    with atomic_dir(target) as tmp:
-        write_frame(scored, tmp / "scored.parquet")
-        write_frame(scored, tmp / "scored.csv", safe_for_spreadsheets=True)
-        write_frame(quarantine, tmp / "quarantine.csv", safe_for_spreadsheets=True)
-        write_frame(problems, tmp / "quarantine_problems.csv", safe_for_spreadsheets=True)
-        html = render_report(
-            day=day,
-            manifest_path=str(manifest),
-            rows_in=validated.rows_in,
-            scored=scored,
-            quarantine=quarantine,
-            problems=problems,
-            held=held.rows,
-            waterfalls=result.waterfalls,
-            importance=result.global_importance,
-            capacity=result.selection.capacity,
-            warnings=result.selection.warnings,
-            missing=result.missing,
-            model_version=version,
-            top_cases=scfg.report.top_cases,
-        )
-        (tmp / "report.html").write_text(html, encoding="utf-8")
-        summary = {
-            "day": day,
-            "manifest": str(manifest),
-            "model_version": version,
-            "engine": engine.name,
-            "rows_in": validated.rows_in,
-            "rows_scored": len(scored),
-            "rows_quarantined": len(quarantine),
-            "channels": channels,
-            "capacity": result.selection.capacity,
-            "warnings": result.selection.warnings,
-            "features_left_out": result.missing,
-            "already_in_history": result.already_in_history,
-            "held_for_correction": held.summary(),
-            "rule_score_floor": {
-                "setting": rules_config.score_floor,
-                "red": _number(result.floors.get("red")),
-                "yellow": _number(result.floors.get("yellow")),
-                "items_raised": result.raised,
-            },
-        }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-        progress(f"[3/4] outputs written to {target}")
-        case_counts, held_counts = upsert_cases_task(result.cases, held.cases, database_url)
-    progress(
-        f"[4/4] cases: {case_counts}; held for correction: {held_counts}; rows in {validated.rows_in:,} = "
-        f"scored {len(scored):,} + quarantined {len(quarantine):,} ({time.perf_counter() - t0:.0f}s)"
-    )
-    case_counts = {k: case_counts[k] + held_counts.get(k, 0) for k in case_counts}
-    if append_to_history:
-        path = append_day_to_history(validated.clean, Path(bundle), day)
-        state_run.after_append(path, progress)
-        progress(f"      the day's {len(validated.clean):,} valid declarations added to the history: {path}")
-    reds = scored[scored["channel"] == "red"].sort_values("risk_score", ascending=False).head(5)
-    return ScoreOutcome(
-        day, target, validated.rows_in, len(scored), len(quarantine), channels, case_counts, reds
-    )
+
+def day_summary(day, manifest, version, engine_name, validated, result, held, warnings) -> dict:
+    """summary.json: counts, capacity, every warning of the day, the rule floor applied."""
+    return {
+        "day": day,
+        "manifest": str(manifest),
+        "model_version": version,
+        "engine": engine_name,
+        "rows_in": validated.rows_in,
+        "rows_scored": len(result.scored),
+        "rows_quarantined": len(validated.quarantine),
+        "channels": result.scored["channel"].value_counts().to_dict(),
+        "capacity": result.selection.capacity,
+        "warnings": warnings,
+        "features_left_out": result.missing,
+        "already_in_history": result.already_in_history,
+        "held_for_correction": held.summary(),
+        "rule_score_floor": {
+            "red": _number(result.floors.get("red")),
+            "yellow": _number(result.floors.get("yellow")),
+            "items_raised": result.raised,
+        },
+    }
 
 
 def append_day_to_history(clean: pd.DataFrame, bundle: Path, day: str) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from pipelines.config import ScheduleConfig
-from pipelines.runtime import progress
+from pipelines.runtime import die_with_parent, progress
 from pipelines.settings import PROJ_ROOT
 
 TABULAR = {".csv", ".parquet", ".pq"}
@@ -28,33 +28,83 @@ def _resolve(path: str) -> Path:
     return p if p.is_absolute() else PROJ_ROOT / p
 
 
+class ManifestsFailed(Exception):
+    """Some manifests of a drop-folder run failed (each set aside in failed/ with why): the run
+    ends Failed. ``results``: what happened to every file of the run."""
+
+    def __init__(self, results: dict[str, str]):
+        self.results = results
+        failed = [name for name, what in results.items() if what.startswith("failed")]
+        super().__init__(
+            f"{len(failed)} of {len(results)} manifest(s) failed and were moved to failed/: "
+            + ", ".join(failed)
+        )
+
+
+def _why(err: Exception) -> tuple[str, str]:
+    """(one line for the log and result, the whole text for the .error.txt)."""
+    import traceback
+
+    from pipelines.errors import user_errors, user_message
+
+    if isinstance(err, user_errors()):
+        message = user_message(err)
+        return message, message + "\n"
+    first = (str(err).strip().splitlines() or [""])[0]
+    message = f"unexpected error {err.__class__.__name__}: {first}".rstrip(": ")
+    detail = "".join(traceback.format_exception(err))
+    return message, f"{message}\n\n{detail}"
+
+
+def _set_aside(path: Path, folder: Path, text: str | None = None) -> None:
+    """Move a manifest into ``folder`` (processed/ or failed/), with its .error.txt if any."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if text is not None:
+        (folder / f"{path.name}.error.txt").write_text(text)
+    elif (folder / f"{path.name}.error.txt").exists():
+        (folder / f"{path.name}.error.txt").unlink()
+    shutil.move(str(path), folder / path.name)
+
+
+def _run_logger():
+    """The flow run's logger; a plain one when called outside a run (``score_drop_folder.fn``)."""
+    import logging
+
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("customs_risk.drop_folder")
+
+
 @flow(name="score-drop-folder")
 def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]:
-    """Score every manifest waiting in the drop folder; move each to processed/ or failed/."""
-    from data.errors import ConfigError, DataFileError
-    from pipelines.score_flow import NoChampionError, score_flow
+    """Score every manifest waiting in the drop folder, each on its own: a scored one moves to
+    processed/, a failed one (whatever the error) to failed/ with an .error.txt saying why. Any
+    failure makes the run end Failed (ManifestsFailed), after every file has been tried."""
+    from pipelines.score_flow import score_flow
 
-    log = get_run_logger()
+    log = _run_logger()
     drop = _resolve(drop_folder)
-    (drop / "processed").mkdir(parents=True, exist_ok=True)
-    (drop / "failed").mkdir(parents=True, exist_ok=True)
     results: dict[str, str] = {}
     for path in sorted(p for p in drop.iterdir() if p.is_file() and p.suffix.lower() in TABULAR):
         try:
             outcome = score_flow(
                 manifest=path, bundle=_resolve(bundle), out=_resolve(out), append_to_history=True
             )
-        except (DataFileError, ConfigError, NoChampionError) as err:
-            message = getattr(err, "message", str(err))
-            (drop / "failed" / f"{path.name}.error.txt").write_text(message + "\n")
-            shutil.move(str(path), drop / "failed" / path.name)
+        except Exception as err:
+            message, text = _why(err)
+            _set_aside(path, drop / "failed", text)
             log.error(f"{path.name}: {message}")
             results[path.name] = f"failed: {message}"
             continue
-        shutil.move(str(path), drop / "processed" / path.name)
+        _set_aside(path, drop / "processed")
         results[path.name] = f"scored into {outcome.out_dir}"
     if not results:
         progress(f"no manifest waiting in {drop}")
+    if any(what.startswith("failed") for what in results.values()):
+        raise ManifestsFailed(results)
     return results
 
 
@@ -85,16 +135,6 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies, however it dies (Linux)."""
-    import contextlib
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError):  # not glibc: the parent's own cleanup still stops the server
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start_local_server(host: str, port: int, timeout: float = 120.0) -> subprocess.Popen:
     """Start ``prefect server start`` on loopback and wait until its API answers.
 
@@ -113,7 +153,7 @@ def start_local_server(host: str, port: int, timeout: float = 120.0) -> subproce
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,13 +11,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
-from models.engine import LOCAL, Engine
+from models.engine import Engine
+from models.evaluate import comparison_table, feature_importance  # noqa: F401  (named here by callers)
 from pipelines.config import TrainConfig, load_train_config
+from pipelines.registry import decide_promotion
 from pipelines.runtime import progress
 from pipelines.settings import PROJ_ROOT
+from pipelines.tasks import frame_task
+from pipelines.tracking import (
+    describe_outcome,
+    ensure_experiment,
+    log_training,
+    log_training_data,
+    register_model,
+    run_name,
+    tracked_run,
+    version_description,
+)
 
 EXPERIMENT = "customs-risk"
 MIN_EFFECTIVE_VIOLATIONS = 30  # below this, the fair estimate's bootstrap interval is too hopeful
@@ -30,19 +40,6 @@ PIP_REQUIREMENTS = [
     "numpy==2.4.6",
     "mlflow==3.17.2",
 ]
-
-
-def _retry_unless_user_error(_task, _run, state) -> bool:
-    """Retry passing I/O trouble, never bad input: a bad file stays bad."""
-    from data.errors import ConfigError, DataFileError
-
-    return not isinstance(getattr(state, "data", None), (DataFileError, ConfigError))
-
-
-def frame_task(**kw):
-    """A Prefect task that passes frames around: no input hashing, no result persistence."""
-    kw.setdefault("retry_condition_fn", _retry_unless_user_error)
-    return task(cache_policy=NO_CACHE, persist_result=False, **kw)
 
 
 @dataclass
@@ -179,12 +176,6 @@ def _train(
     promote: bool,
     truth: Path | list[Path] | None,
 ) -> TrainOutcome:
-    import mlflow
-
-    from features.build import catalogue
-    from models.training import calibration, check_outcomes, fold_summary, package, typology_recall
-
-    log = get_run_logger()
     cfg = load_train_config(config_path)
     if params_override:
         cfg.model.params.update(params_override)
@@ -193,6 +184,70 @@ def _train(
 
     # the registry answers and the champion (if any) loads: fail in seconds, not after the feature build
     preflight_champion(cfg.model.registered_name)
+    ensure_experiment(EXPERIMENT)
+    started = pd.Timestamp.now("UTC")
+    # one MLflow run for the whole training: a run stopped while features build ends KILLED, not absent
+    with tracked_run(f"training started {started:%Y-%m-%d %H:%M:%S} UTC") as run:
+        return _train_in_run(run, engine, cfg, bundle, mapping, outcomes, promote, truth, t0)
+
+
+@dataclass
+class Trained:
+    """One training's results, for logging and registration."""
+
+    b: Any  # the loaded bundle (tables, outcomes)
+    data: Any  # models.training.TrainingData
+    split_info: dict
+    best: Any  # the chosen candidate, refitted
+    candidates: list
+    views: dict  # labelled / random_quota / ipw: (key prefix, metrics by scorer)
+    comparison: dict[str, pd.DataFrame]
+    truth_table: pd.DataFrame | None
+    search_run_id: str | None = None
+
+
+def _train_in_run(
+    run,
+    engine: Engine,
+    cfg: TrainConfig,
+    bundle: Path,
+    mapping: Path | None,
+    outcomes: list[Path] | None,
+    promote: bool,
+    truth: Path | list[Path] | None,
+    t0: float,
+) -> TrainOutcome:
+    b, data, split_info = _load_and_prepare(cfg, bundle, mapping, outcomes, engine)
+    log_training_data(data, bundle)
+    best, candidates, search_run_id = _fit(data, cfg, engine)
+    views, comparison, truth_table = _evaluate(data, cfg, best, truth, engine)
+    best = _refit(data, best, cfg, engine)
+    t = Trained(b, data, split_info, best, candidates, views, comparison, truth_table, search_run_id)
+    log_training(t, cfg, bundle, engine.name, _code_version())
+    progress("[5/6] logged to MLflow: fold and fair metrics, baselines, plots, drift, data fingerprint")
+    version, promoted, reason = _register(t, cfg, promote, engine)
+    progress(
+        f"[6/6] registered {cfg.model.registered_name} version {version}: "
+        f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
+        f"in {time.perf_counter() - t0:.0f}s"
+    )
+    return TrainOutcome(
+        run.info.run_id,
+        version,
+        promoted,
+        reason,
+        best.metrics,
+        comparison["labelled"],
+        truth_table,
+        fair_comparison={k: v for k, v in comparison.items() if k != "labelled"},
+        outcomes=b.outcomes,
+    )
+
+
+def _load_and_prepare(cfg: TrainConfig, bundle: Path, mapping, outcomes, engine: Engine):
+    """The bundle (with any recorded outcomes), checked labels, features and the time split."""
+    from models.training import check_outcomes
+
     b = load_bundle_task(Path(bundle), mapping, list(outcomes or []))
     progress(
         f"[1/6] bundle loaded: {sum(len(t) for t in b.tables.values()):,} rows, "
@@ -210,53 +265,72 @@ def _train(
         f"{len(data.folds)} rolling fold(s) of {cfg.split.validation_days} days"
     )
     progress(f"      {data.propensity.description}")
+    log = get_run_logger()
     for note in data.features.missing:
         log.warning(note)
+    return b, data, split_info
 
-    rates = cfg.problem.inspection_rates_pct
+
+def _fit(data, cfg: TrainConfig, engine: Engine):
+    """The optional search (a nested run), then weighted and unweighted candidates on the folds:
+    (best, candidates, search run id)."""
+    from models.training import fold_summary
+
     primary = cfg.problem.primary_metric
-    ensure_experiment(EXPERIMENT)
-    search_parent = None
+    search_run_id = None
     if cfg.search.enabled:
-        search_parent = mlflow.start_run(run_name="hyperparameter search")
-        cfg.model.params = search_task(data, cfg, engine)
+        with tracked_run("hyperparameter search", nested=True) as search_parent:
+            cfg.model.params = search_task(data, cfg, engine)
+        search_run_id = search_parent.info.run_id
         progress(f"      search chose {cfg.model.params}")
-        mlflow.end_run()
     candidates = [fit_task(data, cfg, False, engine)]
     if cfg.selection_bias.compare:
         candidates.append(fit_task(data, cfg, True, engine))
+
+    def folds_mean(c) -> float:
+        return _metric(fold_summary(c, (primary,)), f"fold_mean_{primary}")
+
     # weighted or not: chosen on the fair metric, averaged over the rolling folds
-    best = max(candidates, key=lambda c: _metric(fold_summary(c, (primary,)), f"fold_mean_{primary}"))
+    best = max(candidates, key=folds_mean)
     progress(
         f"[3/6] fitted on {len(data.folds)} fold(s): "
         + "; ".join(
-            f"{c.name} {primary} {_metric(fold_summary(c, (primary,)), f'fold_mean_{primary}'):.3f} "
-            f"(folds' mean), {c.trees} trees"
-            for c in candidates
+            f"{c.name} {primary} {folds_mean(c):.3f} (folds' mean), {c.trees} trees" for c in candidates
         )
         + f" -> {best.name}"
     )
+    return best, candidates, search_run_id
+
+
+def _evaluate(data, cfg: TrainConfig, best, truth, engine: Engine):
+    """The model against the baselines in the three views, and against the truth where given."""
+    rates = cfg.problem.inspection_rates_pct
     base_scores, generic = baselines_task(data, cfg, engine)
     views = evaluate_scorers_task(data, {"model": best.window_scores, **base_scores}, cfg)
     comparison = {view: comparison_table(metrics, rates, prefix) for view, (prefix, metrics) in views.items()}
-    truth_table = None
     truth_files = [Path(truth)] if isinstance(truth, (str, Path)) else [Path(t) for t in truth or []]
-    if truth_files:
-        from models.training import evaluate_on_truth
+    if not truth_files:
+        return views, comparison, None
+    from models.training import evaluate_on_truth
 
-        truths = pd.concat([_read_truth(t) for t in truth_files], ignore_index=True)
-        truth_metrics, uncovered = evaluate_on_truth(data, best.model.booster, generic.booster, truths, rates)
-        if uncovered:
-            log.warning(
-                f"{uncovered:,} declarations of the validation window are in none of the truth files: left "
-                "out of the evaluation against the truth, not counted as clean (give the truth of appended "
-                "days too: --truth FILE, repeated)"
-            )
-        truth_table = comparison_table(truth_metrics, rates)
+    truths = pd.concat([_read_truth(t) for t in truth_files], ignore_index=True)
+    truth_metrics, uncovered = evaluate_on_truth(data, best.model.booster, generic.booster, truths, rates)
+    if uncovered:
+        get_run_logger().warning(
+            f"{uncovered:,} declarations of the validation window are in none of the truth files: left "
+            "out of the evaluation against the truth, not counted as clean (give the truth of appended "
+            "days too: --truth FILE, repeated)"
+        )
+    return views, comparison, comparison_table(truth_metrics, rates)
+
+
+def _refit(data, best, cfg: TrainConfig, engine: Engine):
+    """The chosen candidate refitted on every label; says how far its fair estimate can be trusted."""
+    primary = cfg.problem.primary_metric
     best = refit_task(data, best, cfg, engine)
     effective = best.metrics.get("ipw_effective_violations", np.nan)
     if effective < MIN_EFFECTIVE_VIOLATIONS:
-        log.warning(
+        get_run_logger().warning(
             f"the fair (propensity-weighted) estimate rests on {effective:.0f} effective violations: its "
             "interval understates the uncertainty. More random-quota or exploration inspections (or a longer "
             "split.validation_days) make it trustworthy"
@@ -267,131 +341,47 @@ def _train(
         f"fair {primary} {_metric(best.metrics, primary):.3f} "
         f"{_interval(best.metrics, primary)}"
     )
+    return best
 
-    ensure_experiment(EXPERIMENT)
-    with (
-        mlflow.start_run(run_name=f"train {split_info['valid_to']}") as run,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        tmpdir = Path(tmp)
-        if search_parent is not None:
-            mlflow.set_tag("search_run_id", search_parent.info.run_id)
-        mlflow.set_tags(
-            {
-                "bundle": str(Path(bundle).resolve()),
-                "code_version": _code_version(),
-                "selection_bias_choice": best.name,
-                "propensity_method": data.propensity.method,
-                "engine": engine.name,
-            }
-        )
-        mlflow.log_params({f"xgb_{k}": v for k, v in best.refit.params.items()})
-        mlflow.log_params(
-            {
-                "validation_days": cfg.split.validation_days,
-                "folds": len(data.folds),
-                "primary_metric": primary,
-                "trees": best.trees,
-                "max_weight": cfg.selection_bias.max_weight,
-                "min_propensity": cfg.selection_bias.min_propensity,
-            }
-        )
-        mlflow.log_dict(cfg.model_dump(), "config/train.json")
-        mlflow.log_dict({**split_info, **fingerprint(b.tables)}, "data/fingerprint.json")
-        mlflow.log_dict(b.outcomes.as_dict(), "data/outcomes.json")
-        mlflow.log_metrics({f"model_{k}": v for k, v in best.metrics.items() if np.isfinite(v)})
-        for i, fm in enumerate(best.fold_metrics):
-            mlflow.log_metrics({f"fold_{k}": v for k, v in fm.items() if np.isfinite(v)}, step=i)
-        for name, m in views["labelled"][1].items():
-            if name != "model":
-                mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in m.items() if np.isfinite(v)})
-        for c in candidates:
-            summary = fold_summary(c, (primary, "pr_auc"))
-            mlflow.log_metrics({f"bias_{c.name}_{k}": v for k, v in summary.items() if np.isfinite(v)})
-        for rate in (2, 5):
-            for t, r in typology_recall(
-                data, best.window_scores, rate, cfg.selection_bias.max_weight
-            ).items():
-                mlflow.log_metric(f"recall_at_{rate}pct_{t}", r)
-        gain = _metric(best.metrics, "precision_at_5pct") - _metric(
-            views["labelled"][1]["generic"], "precision_at_5pct"
-        )
-        mlflow.log_metric("precision_at_5pct_gain_over_generic", gain)
-        for view, table in comparison.items():
-            table.to_csv(tmpdir / f"comparison_{view}.csv", index=False)
-            mlflow.log_artifact(str(tmpdir / f"comparison_{view}.csv"), "evaluation")
-        if truth_table is not None:
-            truth_table.to_csv(tmpdir / "comparison_vs_truth.csv", index=False)
-            mlflow.log_artifact(str(tmpdir / "comparison_vs_truth.csv"), "evaluation")
-            for _, row in truth_table.iterrows():
-                mlflow.log_metrics(
-                    {
-                        f"truth_{row['scorer']}_{k.replace('@', '_at_').replace('%', 'pct')}": v
-                        for k, v in row.items()
-                        if k != "scorer" and pd.notna(v)
-                    }
-                )
-        calibration(data, best.valid_scores).to_csv(tmpdir / "calibration.csv", index=False)
-        mlflow.log_artifact(str(tmpdir / "calibration.csv"), "evaluation")
-        pd.DataFrame(
-            [{"feature": f.name, "family": f.family, "description": f.description} for f in catalogue()]
-        ).to_csv(tmpdir / "features.csv", index=False)
-        mlflow.log_artifact(str(tmpdir / "features.csv"), "features")
-        importance = feature_importance(best.refit.booster)
-        importance.to_csv(tmpdir / "importance.csv", index=False)
-        mlflow.log_artifact(str(tmpdir / "importance.csv"), "features")
-        _log_plots(mlflow, data, best, tmpdir)
-        drift = drift_task(data, cfg)
-        drift.to_csv(tmpdir / "drift.csv", index=False)
-        mlflow.log_artifact(str(tmpdir / "drift.csv"), "drift")
-        mlflow.log_metric("drift_max_psi", float(drift["psi"].max()))
-        for _, row in drift[drift["warning"]].iterrows():
-            log.warning(f"drift: {row['feature']} PSI {row['psi']:.2f} above {cfg.drift.psi_warn}")
-        progress("[5/6] logged to MLflow: fold and fair metrics, baselines, plots, drift, data fingerprint")
 
-        risk_model = package(
-            best,
-            data,
-            {
-                "trained_at": pd.Timestamp.now("UTC").isoformat(),
-                "trained_through": str(data.declared_at.max()),
-                "validation": split_info,
-                "primary_metric": primary,
-                "validation_metrics": best.metrics,
-                "trees": best.trees,
-            },
-        )
-        risk_model.save(tmpdir / "risk_model")
-        example = data.features.matrix.head(20)
-        info = mlflow.pyfunc.log_model(
-            name="risk_model",
-            python_model=str(Path(__file__).with_name("mlflow_model_code.py")),
-            signature=mlflow.models.infer_signature(example, risk_model.predict_proba(example)),
-            input_example=example,
-            artifacts={"risk_model": str(tmpdir / "risk_model")},
-            pip_requirements=PIP_REQUIREMENTS,
-            registered_model_name=cfg.model.registered_name,
-        )
-        version = str(info.registered_model_version)
-        promoted, reason = decide_promotion(cfg, data, b.tables, best, version, promote, engine)
-        mlflow.set_tags({"promoted": str(promoted), "promotion_reason": reason, "model_version": version})
-        run_id = run.info.run_id
-    progress(
-        f"[6/6] registered {cfg.model.registered_name} version {version}: "
-        f"{'PROMOTED to champion' if promoted else 'not promoted'} ({reason}) "
-        f"in {time.perf_counter() - t0:.0f}s"
+def _register(t: Trained, cfg: TrainConfig, promote: bool, engine: Engine) -> tuple[str, bool, str]:
+    """Package and register the model (with its drift reference), compare it with the champion,
+    decide; the run and the version then say what happened. Returns (version, promoted, reason)."""
+    from models.training import package
+
+    primary = cfg.problem.primary_metric
+    risk_model = package(
+        t.best,
+        t.data,
+        {
+            "trained_at": pd.Timestamp.now("UTC").isoformat(),
+            "trained_through": str(t.data.declared_at.max()),
+            "validation": t.split_info,
+            "primary_metric": primary,
+            "validation_metrics": t.best.metrics,
+            "trees": t.best.trees,
+        },
     )
-    return TrainOutcome(
-        run_id,
+    version = register_model(
+        risk_model,
+        t.data.features.matrix.head(20),
+        cfg.model.registered_name,
+        Path(__file__).with_name("mlflow_model_code.py"),
+        PIP_REQUIREMENTS,
+        drift_reference=drift_reference(t.data, risk_model, cfg),
+    )
+    # First the champion: one that cannot be loaded or scored stops here, before any alias moves.
+    champion = champion_scores_task(cfg.model.registered_name, t.data, t.b.tables, engine)
+    promoted, reason = decide_promotion(cfg, t.data, t.best, version, promote, champion)
+    describe_outcome(
+        cfg.model.registered_name,
         version,
         promoted,
         reason,
-        best.metrics,
-        comparison["labelled"],
-        truth_table,
-        fair_comparison={k: v for k, v in comparison.items() if k != "labelled"},
-        outcomes=b.outcomes,
+        version_description(t.best.metrics, primary, t.split_info, promoted, reason),
+        run_name(version, promoted, t.data.declared_at.max()),
     )
+    return version, promoted, reason
 
 
 @frame_task()
@@ -422,97 +412,6 @@ def _read_truth(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in {".parquet", ".pq"}:
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype={"declaration_id": "str"})
-
-
-def ensure_experiment(name: str) -> None:
-    """Use the experiment, creating it with artifacts beside a local SQLite store (not in the cwd)."""
-    import mlflow
-
-    if mlflow.get_experiment_by_name(name) is None:
-        uri = mlflow.get_tracking_uri()
-        location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
-
-
-def decide_promotion(
-    cfg: TrainConfig,
-    data,
-    tables,
-    challenger,
-    version: str,
-    promote: bool,
-    engine: Engine = LOCAL,
-) -> tuple[bool, str]:
-    """Challenger alias always; champion only if it beats the champion on the fair metric.
-
-    Both are scored on every declaration of the latest window; the challenger by its fold model
-    trained before that window. The gain must exceed ``min_improvement`` and ``noise_z`` paired
-    bootstrap standard deviations of the gain (a gain inside the noise is no gain).
-    """
-    from mlflow import MlflowClient
-
-    from models.fairness import promotion_gate
-    from models.training import evaluate, fair_difference
-
-    client = MlflowClient()
-    name = cfg.model.registered_name
-    primary = cfg.problem.primary_metric
-    promo = cfg.problem.promotion
-    # First the champion: one that cannot be loaded or scored stops here, before any alias moves.
-    champ_scores, why, champ_through = champion_scores_task(name, data, tables, engine)
-    client.set_registered_model_alias(name, "challenger", version)
-    mine = _metric(challenger.metrics, primary)
-    client.set_model_version_tag(name, version, primary, f"{mine:.4f}")
-    if mine < promo.floor:
-        return False, f"{primary} {mine:.3f} is below the floor {promo.floor}"
-    if champ_scores is not None:
-        theirs_metrics = evaluate(
-            data, data.split, champ_scores, cfg.problem.inspection_rates_pct, cfg.selection_bias.max_weight, 0
-        )
-        theirs = _metric(theirs_metrics, primary)
-        gain, noise = fair_difference(
-            data,
-            challenger.window_scores,
-            champ_scores,
-            primary,
-            cfg.selection_bias.max_weight,
-            promo.resamples,
-        )
-        better, needed = promotion_gate(mine, theirs, noise, promo.min_improvement, promo.noise_z)
-        seen = ""
-        if champ_through and pd.Timestamp(champ_through) >= data.split.cutoff:
-            seen = " (the champion was trained on part of this window, which favours it)"
-        if not better:
-            return False, (
-                f"{primary} {mine:.3f} does not beat the champion's {theirs:.3f} on the same window by "
-                f"more than the noise: a gain of {mine - theirs:+.3f} where {needed:.3f} is needed "
-                f"(min_improvement, or {promo.noise_z:g} bootstrap sd of the gain){seen}"
-            )
-        why = (
-            f"{primary} {mine:.3f} beats the champion's {theirs:.3f} by more than the noise "
-            f"({needed:.3f}){seen}"
-        )
-    elif why == "no champion yet":
-        why = f"first model, {primary} {mine:.3f} meets the floor"
-    if not promote:
-        return False, why + ", but promotion was switched off for this run"
-    set_champion(client, name, version, why)
-    return True, why
-
-
-def set_champion(client, name: str, version: str, reason: str) -> None:
-    """Point the champion alias at ``version``, remembering the one it replaces."""
-    try:
-        previous = client.get_model_version_by_alias(name, "champion").version
-    except Exception:
-        previous = None
-    if previous is not None and str(previous) != str(version):
-        client.set_model_version_tag(name, version, "replaced_champion", str(previous))
-    client.set_registered_model_alias(name, "champion", version)
-    client.set_model_version_tag(name, version, "promotion_reason", reason)
 
 
 @frame_task()
@@ -560,63 +459,24 @@ def search_task(data, cfg: TrainConfig, engine: Engine) -> dict[str, Any]:
     return suggest_params(optuna.trial.FixedTrial(study.best_params), dict(m.params))
 
 
-@frame_task()
-def drift_task(data, cfg: TrainConfig) -> pd.DataFrame:
-    from models.drift import drift_report
+def drift_reference(data, risk_model, cfg: TrainConfig) -> dict:
+    """What each scored day is compared with: the newest ``drift.reference_days`` of the bundle's
+    declarations, their feature and score distributions (``models.drift.reference_profiles``)."""
+    from models.drift import reference_profiles
 
     t = data.features.context["declared_at"]
-    recent = t >= t.max() - pd.Timedelta(days=cfg.drift.recent_days)
-    train = t < data.split.cutoff
-    m = data.features.matrix
-    return drift_report(m[train.to_numpy()], m[recent.to_numpy()], cfg.drift.psi_warn)
+    rows = (t >= t.max() - pd.Timedelta(days=cfg.drift.reference_days)).to_numpy()
+    matrix = data.features.matrix[rows]
+    return {
+        "window": {"from": str(t[rows].min()), "to": str(t[rows].max()), "rows": int(rows.sum())},
+        "profiles": reference_profiles(matrix, risk_model.predict_proba(matrix)),
+    }
 
 
 # ---------------------------------------------------------------- helpers at the edge
 def _metric(metrics: dict[str, float], name: str) -> float:
     v = metrics.get(name, float("nan"))
     return float(v) if np.isfinite(v) else -1.0
-
-
-def comparison_table(
-    all_metrics: dict[str, dict[str, float]], rates: list[float], prefix: str = ""
-) -> pd.DataFrame:
-    """Model vs baselines: precision, recall and revenue at each inspection rate.
-
-    ``prefix`` picks the view: "" labelled items, "random_quota_", "ipw_" (see models.training.evaluate).
-    """
-    rows = []
-    for name, m in all_metrics.items():
-        row: dict[str, Any] = {"scorer": name, "pr_auc": m.get(f"{prefix}pr_auc")}
-        for r in rates:
-            for k in ("precision", "recall", "revenue"):
-                row[f"{k}@{r:g}%"] = m.get(f"{prefix}{k}_at_{r:g}pct")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    decl = tables["declarations"]
-    ins = tables["inspections"]
-    h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(decl["declaration_id"], index=False).to_numpy().tobytes())
-    h.update(pd.util.hash_pandas_object(ins[["declaration_id", "outcome"]], index=False).to_numpy().tobytes())
-    return {
-        "declarations": len(decl),
-        "inspections": len(ins),
-        "declared_from": str(decl["declared_at"].min()),
-        "declared_to": str(decl["declared_at"].max()),
-        "sha256": h.hexdigest(),
-        **{f"rows_{k}": len(v) for k, v in tables.items() if v is not None},
-    }
-
-
-def feature_importance(booster) -> pd.DataFrame:
-    gain = booster.get_score(importance_type="total_gain")
-    return (
-        pd.DataFrame({"feature": list(gain), "total_gain": list(gain.values())})
-        .sort_values("total_gain", ascending=False)
-        .reset_index(drop=True)
-    )
 
 
 def _code_version() -> str:
@@ -631,36 +491,6 @@ def _code_version() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-
-
-def _log_plots(mlflow, data, best, tmpdir: Path) -> None:
-    """PR curve and SHAP summary (XGBoost's exact TreeSHAP on a validation sample)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import xgboost as xgb
-    from sklearn.metrics import precision_recall_curve
-
-    y = data.labelled.loc[data.split.valid, "y"].to_numpy()
-    prec, rec, _ = precision_recall_curve(y, best.valid_scores)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(rec, prec)
-    ax.set(xlabel="recall", ylabel="precision", title="Validation window: precision-recall")
-    mlflow.log_figure(fig, "plots/pr_curve.png")
-    plt.close(fig)
-
-    import shap
-
-    rows = data.labelled.loc[data.split.valid, "row"].to_numpy()
-    X = data.features.matrix.iloc[rows]
-    X = X.sample(min(len(X), 2000), random_state=0)
-    contribs = best.model.booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
-    shap.summary_plot(contribs[:, :-1], X, show=False, max_display=20)
-    fig = plt.gcf()
-    fig.tight_layout()
-    mlflow.log_figure(fig, "plots/shap_summary.png")
-    plt.close(fig)
 
 
 def run_training(bundle: Path, config_path: Path | None = None, **kw) -> TrainOutcome:

@@ -131,6 +131,11 @@ def test_without_licenses_the_license_rule_warns_naming_the_table(champion, smal
     summary = json.loads((result.out_dir / "summary.json").read_text())
     warned = [w for w in summary["warnings"] if "controlled_without_valid_license" in w]
     assert warned and "licenses.csv" in warned[0]
+    left_out = "left out of today's features: license: licenses table absent, license coverage left empty"
+    assert left_out in summary["warnings"]
+    report = (result.out_dir / "report.html").read_text()
+    assert "controlled_without_valid_license cannot select anything" in report
+    assert left_out.replace("'", "&#39;") in report
     assert "licenses.csv" in capsys.readouterr().out
 
 
@@ -151,6 +156,21 @@ def test_report_is_self_contained_and_escapes_declared_text(scored_day):
     assert "data:image/png;base64," in html
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["rows_in"] == summary["rows_scored"] + summary["rows_quarantined"]
+
+
+def test_the_day_is_compared_with_the_training_window_in_summary_report_and_mlflow(scored_day):
+    import mlflow
+
+    result, _, _ = scored_day
+    drift = json.loads((result.out_dir / "summary.json").read_text())["drift"]
+    assert drift["reference"].startswith("declarations of ")
+    assert drift["score_psi"] is not None and drift["score_psi"] >= 0
+    assert drift["psi_warn"] == 0.25
+    html = (result.out_dir / "report.html").read_text()
+    assert "Drift against the training window" in html and "risk_score" in html
+    run = mlflow.get_run(drift["mlflow_run_id"])
+    assert run.data.metrics["psi_risk_score"] == pytest.approx(drift["score_psi"], abs=1e-6)
+    assert run.info.status == "FINISHED"
 
 
 def test_rerun_gives_identical_outputs_and_no_duplicate_cases(scored_day, small_world):
@@ -192,7 +212,7 @@ def test_a_crash_mid_run_leaves_no_partial_output(champion, small_world, tmp_pat
 def test_drop_folder_scores_good_files_and_sets_bad_ones_aside(champion, small_world, tmp_path):
     import shutil
 
-    from pipelines.serve import score_drop_folder
+    from pipelines.serve import ManifestsFailed, score_drop_folder
 
     drop = tmp_path / "drop"
     drop.mkdir()
@@ -200,7 +220,13 @@ def test_drop_folder_scores_good_files_and_sets_bad_ones_aside(champion, small_w
     (drop / "broken.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     bundle = tmp_path / "bundle"  # the drop folder's scoring adds the day to the history: a copy
     shutil.copytree(small_world / "bundle", bundle)
-    results = score_drop_folder(drop_folder=str(drop), bundle=str(bundle), out=str(tmp_path / "out"))
+    state = score_drop_folder(
+        drop_folder=str(drop), bundle=str(bundle), out=str(tmp_path / "out"), return_state=True
+    )
+    assert state.is_failed(), "a run with a failed manifest must not end Completed"
+    with pytest.raises(ManifestsFailed) as failed:
+        state.result()
+    results = failed.value.results
     assert results["today.csv"].startswith("scored into")
     assert results["broken.csv"].startswith("failed: ")
     assert (drop / "processed" / "today.csv").exists()

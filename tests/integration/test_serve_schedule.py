@@ -159,7 +159,8 @@ def test_one_sigint_stops_serve_and_everything_it_started(serving):
     assert "stopped (SIGINT)" in serving["log"].read_text()
 
 
-def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_world, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_world, tmp_path, sig):
     home = tmp_path / "prefect"
     log_path = tmp_path / "score.log"
     with log_path.open("wb") as log:
@@ -187,7 +188,7 @@ def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_w
             assert "[1/4]" in log_path.read_text(), "the scoring flow never started"
             started = _descendants(proc.pid)
             assert started, "a temporary Prefect server should be running for the flow"
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             proc.wait(timeout=20)
         finally:
             if proc.poll() is None:
@@ -201,7 +202,8 @@ def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_w
     with sqlite3.connect(home / "prefect.db") as db:
         states = [row[0] for row in db.execute("select state_type from flow_run")]
     assert states, "the flow run was not recorded"
-    assert all(s in {"CRASHED", "CANCELLED"} for s in states), states
+    if sig != signal.SIGKILL:  # a SIGKILLed process records nothing; its server still goes
+        assert all(s in {"CRASHED", "CANCELLED"} for s in states), states
 
 
 def test_serve_with_a_missing_bundle_stops_in_seconds_before_starting_anything(champion, tmp_path):
@@ -227,3 +229,37 @@ def test_serve_with_a_missing_bundle_stops_in_seconds_before_starting_anything(c
     assert len(errors) == 1 and "not a readable bundle folder" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "prefect" / "server.log").exists()  # no Prefect server was started
+
+
+def test_killed_train_ends_its_mlflow_run_killed_and_leaves_no_server(homes, small_world, tmp_path):
+    import mlflow
+
+    log_path = tmp_path / "train.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, "train", "--bundle", str(small_world / "bundle"), "--no-promote"],
+            env=_env(tmp_path / "prefect"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while "[1/6]" not in log_path.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                time.sleep(0.2)
+            assert "[1/6]" in log_path.read_text(), "training never started"
+            started = _descendants(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode != 0
+    assert _wait_gone(started, 10) == set(), "the temporary Prefect server outlived the command"
+    runs = mlflow.search_runs(experiment_names=["customs-risk"], filter_string="attributes.status = 'KILLED'")
+    assert len(runs) >= 1, "the stopped training's MLflow run must end KILLED"
+    assert not len(
+        mlflow.search_runs(experiment_names=["customs-risk"], filter_string="attributes.status = 'RUNNING'")
+    )

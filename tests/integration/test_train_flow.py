@@ -118,3 +118,20 @@ def test_too_little_history_is_one_clear_line_not_a_traceback(homes, tmp_path):
     assert "Traceback" not in result.output
     assert "leaves 0 labelled rows to train" in result.output
     assert "split.validation_days, now 30" in result.output
+
+
+def test_the_training_run_is_named_logs_its_data_and_describes_its_version(champion):
+    import mlflow
+    from mlflow import MlflowClient
+
+    run = mlflow.get_run(champion.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith(f"v{champion.version} champion, data to ")
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.name == "labelled declarations of bundle"
+    assert any(tag.key == "mlflow.data.context" and tag.value == "training" for tag in inputs[0].tags)
+    description = MlflowClient().get_model_version("customs-risk", champion.version).description
+    assert "Fair " in description and "Against the champion: first model" in description
+    assert description.rstrip().endswith("Decision: promoted to champion.")
+    reference = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/drift/reference.json")
+    assert "risk_score" in reference["profiles"] and reference["window"]["rows"] > 0
