@@ -26,7 +26,9 @@ EVIDENCE = {
 
 @pytest.fixture(scope="module")
 def described(champion, small_world):
-    """The champion's scores and top-3 reasons for every declaration of the last 30 days, with the truth."""
+    """The champion's scores and reasons for every declaration of the last 45 days, with the truth
+    (45 rather than 30: some typologies are planted only ~30 times a month in this small world, and
+    a share of pairs is judged more reliably on 40 than on 28)."""
     from data.io import load_bundle
     from data.reference import hs_profiles, ports
     from features.build import build_features, catalogue, combine, make_context
@@ -36,7 +38,7 @@ def described(champion, small_world):
     model = load_risk_model("models:/customs-risk@champion")
     b = load_bundle(small_world / "bundle")
     decl = combine(None, b.tables["declarations"])
-    recent = decl["declared_at"] >= decl["declared_at"].max() - pd.Timedelta(days=30)
+    recent = decl["declared_at"] >= decl["declared_at"].max() - pd.Timedelta(days=45)
     fs = build_features(
         decl.assign(_is_target=recent.to_numpy()),
         make_context(b.tables, decl, hs_profiles(), ports(), state=model.state),
@@ -96,13 +98,9 @@ def test_each_typology_ranks_above_its_clean_twin(described, typology):
     assert above >= 0.8, f"{typology}: ranked above its clean twin in {above:.0%} of {len(pairs)} pairs"
 
 
-# Routing is left out here on purpose, and open in issue 12: on this world the route evidence is among
-# the five reasons shown for only about a quarter of the caught routing violations (median 8% of their
-# positive contributions); the model finds them through who ships them (parties, track record).
-REASONS_HOLD_FOR = sorted(set(EVIDENCE) - {"routing"})
-
-
-@pytest.mark.parametrize("typology", REASONS_HOLD_FOR)
+# Routing holds since training samples novelty and track-record features less often (train.yaml):
+# before, the model found routing cases through who ships them and the route was shown for a quarter.
+@pytest.mark.parametrize("typology", sorted(EVIDENCE))
 def test_the_reasons_shown_carry_the_typologys_evidence(described, typology):
     caught = described[
         described["violation"]
