@@ -4,6 +4,7 @@ the base of the repositories (one per aggregate: cases, accounts, audit, outcome
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import tempfile
@@ -212,11 +213,7 @@ def prepare_cases(cases: pd.DataFrame) -> pd.DataFrame:
         out[column] = values.fillna(default).astype("str")
     for column in OPTIONAL_CASE_JSON:
         values = cases[column] if column in cases.columns else pd.Series(None, index=cases.index)
-        out[column] = pd.Series(
-            [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values],
-            index=cases.index,
-            dtype=object,
-        )
+        out[column] = pd.Series([_json_text(v) for v in values], index=cases.index, dtype=object)
     _check_values(out)
     keys = [
         case_keys(i, d, r)
@@ -225,6 +222,17 @@ def prepare_cases(cases: pd.DataFrame) -> pd.DataFrame:
     for column in KEY_FIELDS:
         out[column] = pd.Series([k[column] for k in keys], index=cases.index, dtype=object)
     return out.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
+
+
+def _json_text(value: object) -> str | None:
+    """A structured column's value as JSON text (None when absent): text as given, lists and
+    dicts encoded."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    text = str(value)
+    return text or None
 
 
 def _to_datetime(values: pd.Series) -> pd.Series:

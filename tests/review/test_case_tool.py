@@ -234,3 +234,24 @@ def test_times_are_shown_in_the_configured_zone(make_client, monkeypatch) -> Non
     alice.post(f"{CASE}/notes", data={"csrf_token": csrf_of(alice.get(CASE).text), "body": "timed"})
     page = alice.get(CASE).text
     assert re.search(r"<time>\d{4}-\d\d-\d\d \d\d:\d\d CE(S)?T</time>", page)
+
+
+def test_structured_reasons_and_ownership_travel_as_data(make_client, store: CaseStore) -> None:
+    cases = demo_cases(1, seed=31, prefix="S")
+    cases["ownership_json"] = [
+        [{"name": "Party A", "id": "A1", "relation": "owned by"}, {"name": "Listed B"}]
+    ]
+    cases["reasons_json"] = [
+        json.dumps(
+            [{"feature": "declared_value_per_kg", "text": "value far below the usual", "contribution": 0.9}]
+        )
+    ]
+    cases["reasons"] = json.dumps(
+        [{"feature": "old", "text": "the text column, not shown", "contribution": 0.1}]
+    )
+    store.upsert_cases(cases)
+    stored = store.get_case("S000000")
+    assert json.loads(stored.ownership_json)[0]["relation"] == "owned by"  # a list is stored as JSON
+    page = make_client("sam").get("/cases/S000000").text
+    assert "value far below the usual" in page and "the text column, not shown" not in page
+    assert "owned by" in page
