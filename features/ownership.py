@@ -26,6 +26,7 @@ Context columns are categoricals (one copy of each path or name, not one per row
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 
 import networkx as nx
@@ -180,6 +181,7 @@ CONTEXT_COLUMNS = [
         "watchlist_best_name",
         "watchlist_best_id",
         "listed_path",
+        "listed_path_json",
         "listed_entity_id",
         "registry_id",
         "registry_name",
@@ -457,7 +459,9 @@ def render_paths(
     relation: dict[tuple[str, str], str],
     names: dict[str, str],
 ) -> pd.DataFrame:
-    """Steps, listed entity and the path in words for each distinct wanted node reached."""
+    """Steps, listed entity, the path in words and the path as data (``path_json``: one entry
+    per company or person, with its id, how it is tied to the next one, and for the last how it
+    is listed) for each distinct wanted node reached."""
     reached = [n for n in pd.unique(wanted.dropna()) if n in dist]
     rows = []
     for node in reached:  # one per distinct company reached, not per declaration
@@ -465,9 +469,20 @@ def render_paths(
         text = names.get(path[0], path[0])
         for a, b in zip(path, path[1:], strict=False):
             text += f" -{relation.get((a, b), 'linked to')}-> {names.get(b, b)}"
-        rows.append((float(dist[node]), f"{text} ({sources[path[-1]]})", path[-1]))
-    out = pd.DataFrame(rows, columns=["steps", "path", "listed"], index=pd.Index(reached, dtype=object))
-    return out.astype({"steps": "float64", "path": object, "listed": object})
+        steps = [
+            {
+                "name": names.get(a, a),
+                "id": a,
+                "relation": relation.get((a, b), "linked to") if b is not None else "",
+                "listed_as": sources[a] if b is None else "",
+            }
+            for a, b in zip(path, [*path[1:], None], strict=True)
+        ]
+        rows.append((float(dist[node]), f"{text} ({sources[path[-1]]})", path[-1], json.dumps(steps)))
+    out = pd.DataFrame(
+        rows, columns=["steps", "path", "listed", "path_json"], index=pd.Index(reached, dtype=object)
+    )
+    return out.astype({"steps": "float64", "path": object, "listed": object, "path_json": object})
 
 
 def _listed_sources(wl: pd.DataFrame, listed: pd.DataFrame, reg: pd.DataFrame | None) -> dict[str, str]:
@@ -633,6 +648,7 @@ def _describe(decl: pd.DataFrame, ctx: FeatureContext) -> FamilyResult:
             if wl is not None:
                 feats[f"{role}_steps_to_listed_entity"] = node.lookup(paths["steps"])
                 context[f"{role}_listed_path"] = node.category(paths["path"].reindex(node.values))
+                context[f"{role}_listed_path_json"] = node.category(paths["path_json"].reindex(node.values))
                 context[f"{role}_listed_entity_id"] = node.category(paths["listed"].reindex(node.values))
             if reg is None:
                 continue

@@ -395,6 +395,11 @@ def _cases(
     path = context.get("exporter_listed_path", pd.Series(np.nan, index=context.index)).astype(object)
     cons_path = context.get("consignee_listed_path", pd.Series(np.nan, index=context.index)).astype(object)
     best_path = path.where(path.notna(), cons_path)
+    steps = context.get("exporter_listed_path_json", pd.Series(np.nan, index=context.index)).astype(object)
+    cons_steps = context.get("consignee_listed_path_json", pd.Series(np.nan, index=context.index)).astype(
+        object
+    )
+    steps = steps.where(path.notna(), cons_steps)  # the same party as the path shown
     return pd.DataFrame(
         {
             "declaration_id": scored["declaration_id"].to_numpy(),
@@ -420,6 +425,8 @@ def _cases(
             .fillna("")
             .to_numpy(),
             "ownership_path": [json.dumps(_split_path(p)) for p in best_path],
+            # the same path as data: each step's name, id, tie to the next, and how the last is listed
+            "ownership_json": steps.where(steps.notna(), None).to_numpy(dtype=object),
             "exporter_history": _exporter_history(context["exporter_id"], history, inspections),
             "model_version": scored["model_version"].to_numpy(),
             "typology_hint": "",  # score_day fills it from the evidence

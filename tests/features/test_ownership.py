@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -267,6 +269,14 @@ def test_two_step_chain_gives_two_and_the_path_in_words():
         "(listed: G, us_trade_csl)"
     )
     assert c.loc[0, "exporter_listed_entity_id"] == "G"
+    # the same path as data, for the case page: who, their id, the tie to the next, how listed
+    steps = json.loads(c.loc[0, "exporter_listed_path_json"])
+    assert [(s["name"], s["id"], s["relation"]) for s in steps] == [
+        ("Alpha Trading Ltd", "A", "owned by"),
+        ("Beta Holdings", "H", "owns"),
+        ("Gamma Rare Metals Co., Ltd", "G", ""),
+    ]
+    assert steps[-1]["listed_as"] == "listed: G, us_trade_csl" and not steps[0]["listed_as"]
     # consignee resolved by name to the listed registry company itself
     assert f.loc[0, "consignee_steps_to_listed_entity"] == 0
     assert c.loc[0, "consignee_registry_id"] == "G"
