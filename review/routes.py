@@ -313,6 +313,30 @@ def entity_page(
     return render(request, "entity.html", viewer, **entity_view(kind, key, rows, case_url))
 
 
+@router.get("/cases/{declaration_id:path}/next")
+def next_case(
+    request: Request, declaration_id: str, viewer: Annotated[Viewer, Depends(case_worker)]
+) -> RedirectResponse:
+    """The next undecided case in queue order (found when asked, not on every case page)."""
+    return _step(request, viewer, declaration_id, 1)
+
+
+@router.get("/cases/{declaration_id:path}/previous")
+def previous_case(
+    request: Request, declaration_id: str, viewer: Annotated[Viewer, Depends(case_worker)]
+) -> RedirectResponse:
+    """The previous undecided case in queue order."""
+    return _step(request, viewer, declaration_id, 0)
+
+
+def _step(request: Request, viewer: Viewer, declaration_id: str, which: int) -> RedirectResponse:
+    case = _visible_case(request, viewer, declaration_id)
+    target = get_store(request).neighbours(declaration_id, viewer.account, case)[which]
+    if target is None:
+        return RedirectResponse("/cases", status_code=303)
+    return RedirectResponse(case_url(target), status_code=303)
+
+
 @router.get("/cases/{declaration_id:path}")
 def case_page(
     request: Request, declaration_id: str, viewer: Annotated[Viewer, Depends(case_worker)]
@@ -702,7 +726,6 @@ def _case_page(
         else []
     )
     history = store.case_history(case.declaration_id, 50)
-    previous, following = store.neighbours(case.declaration_id, viewer.account, case)
     return render(
         request,
         "case.html",
@@ -723,8 +746,6 @@ def _case_page(
         notes=store.notes(case.declaration_id),
         attachments=store.attachments(case.declaration_id),
         related=related_rows(store.related_cases(case, viewer.account), case_url, OUTCOME_LABELS),
-        previous=previous,
-        following=following,
         zone=display_zone(),
         can_confirm=viewer.role == "supervisor"
         and case.status == "unconfirmed"
