@@ -7,6 +7,7 @@ Queue, case page, outcome form, audit log and user admin, server-rendered with J
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ from review.web import (
 )
 
 __all__ = ["create_app"]
+CASE_ACTION = re.compile(r"(/cases/.+)/(?:outcome|notes|assign|confirm|reopen|attachments)")
 WORKER_THREADS = int(os.environ.get("CUSTOMS_RISK_REVIEW_THREADS", "8"))
 
 
@@ -115,6 +117,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _exc: LoginRequired) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":  # after login, go back to the page the form was on, not its action
+            action = CASE_ACTION.fullmatch(request.url.path)
+            target = action.group(1) if action else "/"
         response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
         response.delete_cookie(get_settings(request).cookie_name, path="/")
         return response

@@ -52,6 +52,7 @@ from review.web import (
 router = APIRouter()
 RESUME_COOKIE = "customs_risk_resume"
 MAX_PAGE = 1_000_000
+OUTCOME_FORM_FIELDS = {f.name for f in dataclasses.fields(OutcomeForm)}
 THROTTLED = {
     "account": (
         "Too many failed attempts for this user from here: try again in {wait}, or ask an admin to unlock."
@@ -344,17 +345,21 @@ def case_page(
     """One case: the declaration, why it was selected, reasons, route, ownership, history."""
     case = _visible_case(request, viewer, declaration_id)
     notice = SAVED_NOTICES.get(request.query_params.get("saved", ""), "")
-    form = None
+    form, draft = None, ""
     resume = request.query_params.get("resume", "")
     if resume and tokens_match(request.cookies.get(RESUME_COOKIE, ""), resume):
         kept = request.app.state.form_stash.take(resume, case_url(declaration_id))
         if kept is not None:
-            form = OutcomeForm(**{k: str(v) for k, v in kept.items()})
+            kind = kept.pop("kind", "outcome")
+            if kind == "note":
+                draft = str(kept.get("body", ""))
+            else:
+                form = OutcomeForm(**{k: str(v) for k, v in kept.items() if k in OUTCOME_FORM_FIELDS})
             notice = (
-                "Your session had ended before your outcome was saved. You are logged in again and "
+                f"Your session had ended before your {kind} was saved. You are logged in again and "
                 "what you typed is back in the form: check it and save."
             )
-    response = _case_page(request, viewer, case, form=form, notice=notice)
+    response = _case_page(request, viewer, case, form=form, notice=notice, draft=draft)
     if resume:
         response.delete_cookie(RESUME_COOKIE, path="/")
     return response
@@ -394,11 +399,14 @@ def record_outcome(
 def add_note(
     request: Request,
     declaration_id: str,
-    viewer: Annotated[Viewer, Depends(case_worker)],
+    viewer: Annotated[Viewer | None, Depends(optional_viewer)],
     csrf_token: Annotated[str, Form()] = "",
     body: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    """Add a note to the case's thread."""
+    """Add a note to the case's thread (kept across a login when the session had ended)."""
+    if viewer is None:
+        return _resume_after_login(request, declaration_id, None, body)
+    viewer = _case_worker_now(viewer)
     check_post(request, viewer.csrf_token, csrf_token)
     case = _case_for_post(request, viewer, declaration_id, OutcomeForm(note=body))
     try:
@@ -678,12 +686,20 @@ def _case_for_post(request: Request, viewer: Viewer, declaration_id: str, form: 
     return case
 
 
-def _resume_after_login(request: Request, declaration_id: str, form: OutcomeForm) -> RedirectResponse:
-    """The session ended while the user typed: keep the form, log in, come back to it filled."""
+def _resume_after_login(
+    request: Request, declaration_id: str, form: OutcomeForm | None, note: str = ""
+) -> RedirectResponse:
+    """The session ended while the user typed: keep the form (an outcome or a note), log in,
+    come back to the case with it filled in."""
     settings = get_settings(request)
     target = case_url(declaration_id)
     stash: FormStash = request.app.state.form_stash
-    token = stash.put(target, dataclasses.asdict(form))
+    kept = (
+        {"kind": "outcome", **dataclasses.asdict(form)}
+        if form is not None
+        else {"kind": "note", "body": note}
+    )
+    token = stash.put(target, kept)
     if token is not None:
         target += "?" + urlencode({"resume": token})
     response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)

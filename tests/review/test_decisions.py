@@ -238,3 +238,28 @@ def test_confirmed_only_export_leaves_out_violations_awaiting_confirmation(
     token, version = _form(sam)
     sam.post(f"{CASE}/confirm", data={"csrf_token": token, "version": str(version)})
     assert store.export_outcomes(out, confirmed_only=True) == 1
+
+
+def test_a_note_sent_after_the_session_ended_is_kept_and_other_forms_go_back_to_the_case(
+    make_client, store: CaseStore
+) -> None:
+    alice = make_client("alice")
+    token, version = _form(alice)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE web_sessions SET expires_at = '2000-01-01 00:00:00'")
+    sent = alice.post(f"{CASE}/notes", data={"csrf_token": token, "body": "a long note typed slowly"})
+    target = parse_qs(urlsplit(sent.headers["location"]).query)["next"][0]
+    assert target.startswith(CASE + "?resume=") and store.notes("D000000") == []
+    page = alice.get("/login")
+    alice.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": target},
+    )
+    resumed = alice.get(target).text
+    assert "a long note typed slowly" in resumed and "before your note was saved" in resumed
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE web_sessions SET expires_at = '2000-01-01 00:00:00'")
+    take = alice.post(
+        f"{CASE}/assign", data={"csrf_token": token, "version": str(version), "assignee": "alice"}
+    )
+    assert parse_qs(urlsplit(take.headers["location"]).query)["next"] == [CASE]  # the case page, not a 404
