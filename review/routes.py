@@ -40,6 +40,7 @@ from review.web import (
     display_zone,
     get_settings,
     get_store,
+    local_time,
     optional_viewer,
     parse_queue_query,
     queue_link,
@@ -790,7 +791,7 @@ def _after_write(
         who = last[0].username if last else "someone else"
         message = (
             f"{who} changed this case while you were looking at it (now version "
-            f"{case.version}, last change {case.updated_at:%Y-%m-%d %H:%M} UTC). "
+            f"{case.version}, last change {local_time(case.updated_at)}). "
             f"Your {WHAT_TEXT[what]} was NOT saved. "
             "Check the current values below"
             + (

@@ -206,6 +206,7 @@ def make_templates() -> Jinja2Templates:
         outcome_labels=OUTCOME_LABELS,
         unassigned=UNASSIGNED,
         entity_key=lambda key: quote(str(key), safe=""),
+        display_zone=display_zone,
     )
     env.filters["localtime"] = local_time
     return Jinja2Templates(env=env)
