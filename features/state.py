@@ -237,7 +237,9 @@ class FeatureState:
         """(declaration_id, declared_at, source) of those of ``ids`` the folded history holds."""
         ids = pd.Series(ids, dtype=object).dropna().reset_index(drop=True)
         h = id_hashes(ids)
-        pos = np.minimum(np.searchsorted(self.ids, h), max(len(self.ids) - 1, 0))
+        pos = np.zeros(len(h), np.int64)
+        by_hash = np.argsort(h)  # queries in order: the memory-mapped index is read front to back
+        pos[by_hash] = np.minimum(np.searchsorted(self.ids, h[by_hash]), max(len(self.ids) - 1, 0))
         hit = (np.asarray(self.ids[pos]) == h) if len(self.ids) else np.zeros(len(h), dtype=bool)
         sources = list(self.meta.get("sources", []))
         src = np.asarray(self.id_source[pos[hit]]) if len(self.ids) else np.zeros(0, np.int32)
@@ -280,6 +282,14 @@ def id_hashes(ids: pd.Series) -> np.ndarray:
     """Stable 64-bit hashes of declaration ids (as text)."""
     text = pd.Series(ids, dtype=object).astype("str").to_numpy(dtype=object)
     return pd.util.hash_array(text) if len(text) else np.zeros(0, np.uint64)
+
+
+def sorted_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Values of sorted ``a`` not in sorted ``b`` (binary search: no hashing of either)."""
+    if not len(b):
+        return a
+    pos = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return a[b[pos] != a]
 
 
 def outcome_hashes(inspections: pd.DataFrame | None) -> np.ndarray:
@@ -431,7 +441,8 @@ def commit(
     ids = rows["declaration_id"]
     if inspections is not None and len(inspections):
         mine = inspections[inspections["declaration_id"].isin(ids)]
-        out.outcomes = np.union1d(out.outcomes, outcome_hashes(mine))
+        both = np.sort(np.concatenate([np.asarray(out.outcomes), outcome_hashes(mine)]))
+        out.outcomes = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
         has = ids.isin(mine["declaration_id"]).to_numpy()
         new = rows.loc[has, ["declaration_id", "declared_at"]]
         new = new[~new["declaration_id"].isin(out.labelled["declaration_id"])]

@@ -520,13 +520,14 @@ def _reconcile(run: StateRun, added: list[str], tables: dict, mapping, progress)
     # outcomes: corrected or withdrawn ones mean a rebuild, new ones are folded in
     ins = run.inspections
     current = fstate.outcome_hashes(ins)
-    if len(np.setdiff1d(state.outcomes, current)):
+    if len(fstate.sorted_difference(np.asarray(state.outcomes), current)):
         _rebuild(run, tables, mapping, progress, "outcomes were corrected or withdrawn")
         return
-    new_hashes = np.setdiff1d(current, state.outcomes)
+    new_hashes = fstate.sorted_difference(current, np.asarray(state.outcomes))
     if len(new_hashes):
         row_hash = pd.util.hash_pandas_object(_outcome_frame(ins), index=False).to_numpy()
-        fresh = ins[np.isin(row_hash, new_hashes)]
+        pos = np.minimum(np.searchsorted(new_hashes, row_hash), len(new_hashes) - 1)
+        fresh = ins[new_hashes[pos] == row_hash]
         known = state.known(fresh["declaration_id"].drop_duplicates())
         if known["declaration_id"].isin(state.labelled["declaration_id"]).any():
             _rebuild(run, tables, mapping, progress, "new outcomes for declarations that already had one")
