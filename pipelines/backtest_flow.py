@@ -344,7 +344,8 @@ def curves_png(rows: pd.DataFrame) -> bytes:
     ax.set_xlabel("week of the replay", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")

@@ -344,7 +344,10 @@ def backtest(
             mapping=mapping,
             dask=dask,
         )
-        typer.echo("\nOver the replay (recall, precision: of the violations an inspection would find)")
+        typer.echo(
+            "\nOver the replay (recall, revenue: shares of the violations an inspection would find; "
+            "without --truth, of those the old regime recorded)"
+        )
         typer.echo(summary_text(outcome.summary))
         for note in outcome.notes:
             typer.echo(f"NOTE: {note}")
