@@ -193,3 +193,23 @@ def test_on_dask_the_day_is_described_in_chunks_against_the_state(bundle, manife
     b2, again = store.load_for_scoring(bundle, progress=quiet)
     assert again.action == "used"
     assert_same(state_matrix(again, b2.tables, later), full_matrix(bundle, later))
+
+
+def test_state_commands_build_then_show(bundle):
+    from typer.testing import CliRunner
+
+    from pipelines.state_cli import state_app
+
+    runner = CliRunner()
+    built = runner.invoke(state_app, ["build", "--bundle", str(bundle)])
+    assert built.exit_code == 0, built.output
+    assert "feature state rebuilt (no feature state yet)" in built.output
+    again = runner.invoke(state_app, ["build", "--bundle", str(bundle)])
+    assert again.exit_code == 0 and "feature state used" in again.output
+    shown = runner.invoke(state_app, ["show", "--bundle", str(bundle)])
+    assert shown.exit_code == 0, shown.output
+    history = load_bundle(bundle).tables["declarations"]
+    assert f"declarations:  {len(history):,} up to" in shown.output
+    assert "behaviour:window:exporter:1" in shown.output and "unchanged" in shown.output
+    missing = runner.invoke(state_app, ["show", "--bundle", str(bundle / "nowhere")])
+    assert missing.exit_code == 2 and "no feature state" in missing.output
