@@ -53,6 +53,16 @@ from review.web import (
 router = APIRouter()
 RESUME_COOKIE = "customs_risk_resume"
 MAX_PAGE = 1_000_000
+SORT_CHOICES = (
+    ("risk_desc", "highest risk first"),
+    ("risk_asc", "lowest risk first"),
+    ("day_desc", "newest day first"),
+    ("day_asc", "oldest day first"),
+    ("id_asc", "declaration id"),
+    ("status_asc", "status"),
+    ("assignee_asc", "assignee"),
+    ("channel_asc", "channel"),
+)
 OUTCOME_FORM_FIELDS = {f.name for f in dataclasses.fields(OutcomeForm)}
 THROTTLED = {
     "account": (
@@ -187,6 +197,7 @@ def queue(request: Request, viewer: Annotated[Viewer, Depends(case_worker)]) -> 
         per_page_choices=PER_PAGE_CHOICES,
         link=queue_link,
         sort_link=sort_link,
+        sort_choices=SORT_CHOICES,
         query_string=request.url.query,
     )
 
