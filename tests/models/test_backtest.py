@@ -213,3 +213,64 @@ def test_summary_totals_over_weeks():
     assert table.loc["exploit", "recall"] == pytest.approx(6 / 20)
     assert table.loc["random", "found"] == 8
     assert table.loc["random", "last_week_recall"] == pytest.approx(5 / 12)
+
+
+def _state_with(booster):
+    from models.backtest import StrategyState
+
+    X = pd.DataFrame({"a": [0.0, 1.0]})
+    return StrategyState(
+        "exploit", pd.DataFrame(), X, np.array([0.0, 1.0]), np.array(["A", "B"]), booster=booster
+    )
+
+
+def _engine(fitted: list, scores_of: dict):
+    from models.engine import Engine
+    from models.train import FitResult
+
+    def fit(X, y, Xv, yv, params, rounds, early, weight_train=None):
+        fitted.append(len(X))
+        return FitResult(booster=f"model{len(fitted)}", best_iteration=rounds - 1, params=params)
+
+    return Engine(fit=fit, predict=lambda booster, X, margin=False: scores_of[booster])
+
+
+def test_weekly_retrain_replaces_the_model_at_once_without_a_gate():
+    from models.backtest import ReplayConfig, _retrain
+
+    fitted: list = []
+    st = _state_with("model0")
+    data = type("D", (), {"params": {}, "trees": 10})()
+    _retrain(
+        st,
+        np.zeros(2),
+        pd.DataFrame({"a": [0, 1]}),
+        np.ones(2, bool),
+        np.array([0.0, 1.0]),
+        data,
+        ReplayConfig(gate="none"),
+        _engine(fitted, {}),
+    )
+    assert st.booster == "model1" and st.version == 1 and fitted == [2]
+
+
+def test_shadow_gate_promotes_only_a_refit_that_ranked_the_week_at_least_as_well():
+    from models.backtest import ReplayConfig, _retrain
+
+    cfg = ReplayConfig(gate="shadow")
+    data = type("D", (), {"params": {}, "trees": 10})()
+    week = pd.DataFrame({"a": [0.0, 1.0, 2.0]})
+    y = np.array([0.0, 1.0, 0.0])
+    reveal = np.ones(3, bool)
+    current = np.array([0.9, 0.1, 0.5])  # ranks the violation last
+    fitted: list = []
+    # the shadow ranks the violation first: it takes over
+    st = _state_with("model0")
+    st.shadow = "shadow"
+    _retrain(st, current, week, reveal, y, data, cfg, _engine(fitted, {"shadow": np.array([0.1, 0.9, 0.2])}))
+    assert st.booster == "shadow" and st.version == 1 and st.shadow == "model1"
+    # the shadow ranks worse than the current model: the current one stays, the new refit waits
+    st = _state_with("model0")
+    st.shadow = "shadow"
+    _retrain(st, y + 0.1, week, reveal, y, data, cfg, _engine(fitted, {"shadow": current}))
+    assert st.booster == "model0" and st.version == 0 and st.shadow == "model2"
