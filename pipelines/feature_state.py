@@ -64,6 +64,19 @@ REFERENCE_TABLES = ("licenses", "hs_profiles")  # what some families' accumulato
 SLICE_ROWS = 200_000
 
 
+def code_version() -> str:
+    """The state format and the feature code it was computed by: the catalogue and the source of
+    every module of ``features/`` (any change there rebuilds the state, never a stale sum)."""
+    import hashlib
+
+    import features
+
+    digest = hashlib.sha256(fstate.feature_code_version().encode())
+    for path in sorted(Path(features.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def state_folder(bundle: Path | str) -> Path:
     where = os.environ.get("CUSTOMS_RISK_FEATURE_STATE_DIR")
     return Path(where) if where else Path(bundle) / "feature_state"
@@ -402,7 +415,7 @@ def build_state(
 
 def _stamped(state, bundle, tables, hs_profiles, labels) -> fstate.FeatureState:
     state.meta.update(
-        version=fstate.feature_code_version(),
+        version=code_version(),
         history_files=history_stamp(bundle),
         references=reference_stamps(tables, hs_profiles),
         built_at=state.meta.get("built_at") or pd.Timestamp.now("UTC").isoformat(),
@@ -435,7 +448,7 @@ def load_for_scoring(
     t0 = time.perf_counter()
     state = None if force_rebuild else load(folder)
     why = "asked to rebuild" if force_rebuild else ("no feature state yet" if state is None else "")
-    if state is not None and state.meta.get("version") != fstate.feature_code_version():
+    if state is not None and state.meta.get("version") != code_version():
         state, why = None, "the feature code changed"
     if state is not None:
         changed = _history_change(bundle, state)

@@ -53,8 +53,7 @@ def state_show(bundle: BundleOption) -> None:
     """What the stored feature state reflects: rows, end, files, outcomes, reference tables, parts."""
     import pandas as pd
 
-    from features.state import feature_code_version
-    from pipelines.feature_state import history_stamp, load, state_folder
+    from pipelines.feature_state import code_version, history_stamp, load, state_folder
 
     folder = state_folder(bundle)
     state = load(folder)
@@ -64,7 +63,7 @@ def state_show(bundle: BundleOption) -> None:
     now = history_stamp(bundle)
     was = meta.get("history_files", {})
     stale = [f for f in set(was) | set(now) if now.get(f) != (list(was[f]) if f in was else None)]
-    current = meta.get("version") == feature_code_version()
+    current = meta.get("version") == code_version()
     typer.echo(f"folder:        {folder}")
     typer.echo(f"declarations:  {state.rows:,} up to {pd.Timestamp(state.end)}")
     typer.echo(f"outcomes:      {len(state.outcomes):,} ({len(state.labelled):,} declarations with one)")

@@ -213,3 +213,10 @@ def test_state_commands_build_then_show(bundle):
     assert "behaviour:window:exporter:1" in shown.output and "unchanged" in shown.output
     missing = runner.invoke(state_app, ["show", "--bundle", str(bundle / "nowhere")])
     assert missing.exit_code == 2 and "no feature state" in missing.output
+
+
+def test_other_feature_code_rebuilds(bundle, monkeypatch):
+    store.load_for_scoring(bundle, progress=quiet)
+    monkeypatch.setattr(store, "code_version", lambda: "another version of features/")
+    _, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "rebuilt" and run.why == "the feature code changed"
