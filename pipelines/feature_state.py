@@ -153,7 +153,10 @@ def load(folder: Path) -> fstate.FeatureState | None:
         id_time=np.load(folder / "id_time.npy", mmap_mode="r"),
         id_source=np.load(folder / "id_source.npy", mmap_mode="r"),
         outcomes=np.load(folder / "outcomes.npy"),
-        extras={"usual_descriptions": _read(folder / "usual_descriptions.parquet")},
+        extras={
+            "usual_descriptions": _read(folder / "usual_descriptions.parquet"),
+            "recent_by_exporter": _read(folder / "recent_by_exporter.parquet"),
+        },
     )
 
 
@@ -189,9 +192,40 @@ def with_descriptions(state: fstate.FeatureState, folder: Path | None, rows: pd.
     best = counts.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
     state.extras["descriptions"] = counts
     state.extras["usual_descriptions"] = best.drop_duplicates("key")[["key", "text"]].reset_index(drop=True)
+    # each exporter's last declarations, as the case page lists them
+    recent = state.extras.get("recent_by_exporter")
+    if recent is None and folder is not None:
+        recent = _read(Path(folder) / "recent_by_exporter.parquet")
+    parts = [r for r in (recent, rows) if r is not None and len(r) and "exporter_id" in r.columns]
+    if parts:
+        both = pd.concat([p[[c for c in RECENT_COLUMNS if c in p.columns]] for p in parts], ignore_index=True)
+        both = both.sort_values("declared_at", kind="stable").groupby("exporter_id").tail(RECENT_ROWS)
+        state.extras["recent_by_exporter"] = both.reset_index(drop=True)
+
+
+RECENT_ROWS = 5
+RECENT_COLUMNS = [
+    "declaration_id",
+    "declared_at",
+    "exporter_id",
+    "hs_code",
+    "declared_value_usd",
+    "gross_weight_kg",
+    "destination_country",
+]
 
 
 def usual_history(state: fstate.FeatureState) -> pd.DataFrame:
+    """``code_history`` and each exporter's last declarations (no description: they never count
+    toward the usual descriptions): what scoring reads from the history besides the features."""
+    recent = state.extras.get("recent_by_exporter")
+    codes = code_history(state)
+    if recent is None or not len(recent):
+        return codes
+    return pd.concat([codes, recent], ignore_index=True)
+
+
+def code_history(state: fstate.FeatureState) -> pd.DataFrame:
     """One declaration-like row per HS6 with its usual description: what scoring's reasons learn
     code names from (``models.naming.usual_descriptions`` gives the same text from it); no
     declaration time, so a feature build never counts it."""

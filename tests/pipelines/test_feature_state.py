@@ -220,3 +220,15 @@ def test_other_feature_code_rebuilds(bundle, monkeypatch):
     monkeypatch.setattr(store, "code_version", lambda: "another version of features/")
     _, run = store.load_for_scoring(bundle, progress=quiet)
     assert run.action == "rebuilt" and run.why == "the feature code changed"
+
+
+def test_cases_list_the_same_recent_declarations_of_the_exporter(bundle, manifest):
+    """The case page's 'exporter's last declarations' come from the state as from the history."""
+    from models.scoring import _exporter_history
+
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    full = load_bundle(bundle).tables
+    exporters = manifest["exporter_id"].drop_duplicates().reset_index(drop=True)
+    got = _exporter_history(exporters, b.tables["declarations"], b.tables["inspections"])
+    expected = _exporter_history(exporters, full["declarations"], full["inspections"])
+    assert got == expected and any(text != "[]" for text in got)
