@@ -51,6 +51,12 @@ class DayScores:
     already_in_history: int = 0  # manifest declarations the history held (replaced by the manifest's)
     floors: dict[str, float] = field(default_factory=dict)  # the rule floor applied per channel
     raised: int = 0  # rule-selected items whose published score the floor raised
+    # the day's feature values (manifest rows; an even sample of at most DRIFT_SAMPLE of them, as
+    # float32): what the drift check compares with the training window
+    matrix: pd.DataFrame | None = None
+
+
+DRIFT_SAMPLE = 100_000
 
 
 def score_day(
@@ -130,6 +136,8 @@ def score_day(
         exploration=explore,
     )
     missing = fs.missing
+    sample = order if len(order) <= DRIFT_SAMPLE else order[:: -(-len(order) // DRIFT_SAMPLE)]
+    day_matrix = fs.matrix.iloc[sample].astype("float32").reset_index(drop=True)
     del fs, decl, ctx  # the day's full feature frame is no longer needed
 
     scored = pd.DataFrame(
@@ -170,6 +178,7 @@ def score_day(
         start=why["base_value"].to_numpy(),
     )
     cases["typology_hint"] = why["typology_hint"].to_numpy()
+    cases["reasons_json"] = cases["reasons"]  # the reasons as data (the same JSON list the case page reads)
     top = np.argsort(-published[flagged], kind="stable")[:waterfall_cases]  # positions in flagged
     wf = waterfalls(phi[top], matrix.iloc[top], context.iloc[top], catalogue(), names=names)
     waterfalls_by_id = {
@@ -193,6 +202,7 @@ def score_day(
         already,
         floors,
         int((published > scores).sum()),
+        day_matrix,
     )
 
 

@@ -166,6 +166,7 @@ def test_the_day_is_compared_with_the_training_window_in_summary_report_and_mlfl
     assert drift["reference"].startswith("declarations of ")
     assert drift["score_psi"] is not None and drift["score_psi"] >= 0
     assert drift["psi_warn"] == 0.25
+    assert drift["features_compared"] > 20 and not drift["note"]  # the day's features, not only the score
     html = (result.out_dir / "report.html").read_text()
     assert "Drift against the training window" in html and "risk_score" in html
     run = mlflow.get_run(drift["mlflow_run_id"])
