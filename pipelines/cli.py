@@ -593,11 +593,16 @@ def users_list() -> None:
 @outcomes_app.command("export")
 def outcomes_export(
     out: Annotated[Path, typer.Option(help="CSV to write (inspections layout; replaced whole).")],
+    include_unconfirmed: Annotated[
+        bool,
+        typer.Option(help="Also violations still waiting for a supervisor's confirmation (four eyes)."),
+    ] = False,
 ) -> None:
-    """Export recorded outcomes as inspection labels for training ('not inspected' left out)."""
+    """Export recorded outcomes as inspection labels for training ('not inspected' left out, and
+    violations a supervisor has not confirmed yet unless --include-unconfirmed)."""
     store = _review_store()
     try:
-        count = store.export_outcomes(out)
+        count = store.export_outcomes(out, confirmed_only=not include_unconfirmed)
     finally:
         store.close()
     typer.echo(f"Wrote {count:,} outcomes to {out} (train on them with: customs-risk train --outcomes {out})")

@@ -119,7 +119,8 @@ def weekly_retraining(bundle: str, outcomes_export: str = "data/results/recorded
         from review.store import open_store
 
         path = _resolve(outcomes_export)
-        if open_store(load_settings().database_url).export_outcomes(path) > 0:
+        # a violation becomes a label once a second person confirmed it (four eyes)
+        if open_store(load_settings().database_url).export_outcomes(path, confirmed_only=True) > 0:
             outcomes.append(path)
     except ImportError:
         pass

@@ -53,13 +53,22 @@ def test_users_passwd(db_env: str) -> None:
     store.close()
 
 
-def test_outcomes_export(db_env: str, tmp_path: Path) -> None:
+def test_outcomes_export_takes_a_violation_once_a_supervisor_confirmed_it(
+    db_env: str, tmp_path: Path
+) -> None:
     store = open_store(db_env)
-    store.record_outcome(
+    recorded = store.record_outcome(
         "D000004", 1, store.get_account("alice"), OutcomeValues("violation", "shell", None, "")
     )
-    store.close()
     out = tmp_path / "labels" / "outcomes.csv"
+    waiting = CliRunner().invoke(app, ["outcomes", "export", "--out", str(out)])
+    assert waiting.exit_code == 0 and "Wrote 0 outcomes" in waiting.output, waiting.output
+    both = CliRunner().invoke(app, ["outcomes", "export", "--out", str(out), "--include-unconfirmed"])
+    assert "Wrote 1 outcomes" in both.output, both.output
+
+    assert recorded.status == "saved", recorded
+    store.confirm_outcome("D000004", store.get_case("D000004").version, store.get_account("sam"))
+    store.close()
     result = CliRunner().invoke(app, ["outcomes", "export", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "Wrote 1 outcomes" in result.output

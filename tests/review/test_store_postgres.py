@@ -271,7 +271,7 @@ def test_review_app_and_export_on_postgresql(
 
     monkeypatch.setenv("DATABASE_URL", postgres_seeded_url)
     out = tmp_path / "labels" / "outcomes.csv"
-    result = CliRunner().invoke(cli, ["outcomes", "export", "--out", str(out)])
+    result = CliRunner().invoke(cli, ["outcomes", "export", "--out", str(out), "--include-unconfirmed"])
     assert result.exit_code == 0 and "Wrote 1 outcomes" in result.output, result.output
     loaded = load_table(out, "inspections")
     assert len(loaded.problems) == 0
