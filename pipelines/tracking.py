@@ -94,8 +94,14 @@ def run_name(version: str, promoted: bool, trained_through) -> str:
     return f"v{version} {'champion' if promoted else 'challenger'}, data to {str(trained_through)[:10]}"
 
 
+# MLflow 3's UI opens an experiment by its kind: a model-development one on its runs table (a
+# GenAI one, or one of no kind yet, may open on traces)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(name: str) -> None:
-    """Use the experiment, creating it with artifacts beside a local SQLite store (not in the cwd)."""
+    """Use the experiment, creating it with artifacts beside a local SQLite store (not in the cwd),
+    marked as model development so that the UI opens it on its runs table."""
     import mlflow
 
     if mlflow.get_experiment_by_name(name) is None:
@@ -103,8 +109,11 @@ def ensure_experiment(name: str) -> None:
         location = None
         if uri.startswith("sqlite:///"):
             location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+        mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+    experiment = mlflow.set_experiment(name)
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:
+            mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
 
 
 DRIFT_REFERENCE = "drift/reference.json"

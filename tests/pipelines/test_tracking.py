@@ -103,3 +103,17 @@ def test_champion_tags_stay_true_through_promotion_and_rollback(mlflow_store, tm
     tags1 = client.get_model_version("m", "1").tags
     assert "replaced_by" not in tags1 and "rolled_back" not in tags1  # no longer true
     assert client.get_model_version("m", "2").tags["replaced_by"] == "1"
+
+
+def test_experiments_open_on_their_runs_table(mlflow_store):
+    """Created or found, the experiment is marked as model development, which MLflow 3's UI opens
+    on the runs table (not on traces)."""
+    from pipelines.tracking import ensure_experiment
+
+    ensure_experiment("customs-risk-kind-test")
+    created = mlflow_store.get_experiment_by_name("customs-risk-kind-test")
+    assert created.tags["mlflow.experimentKind"] == "custom_model_development"
+    ensure_experiment("tracking-test")  # one made elsewhere, without the tag
+    found = mlflow_store.get_experiment_by_name("tracking-test")
+    assert found.tags["mlflow.experimentKind"] == "custom_model_development"
+    mlflow_store.set_experiment("tracking-test")
