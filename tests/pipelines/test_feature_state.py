@@ -67,9 +67,13 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_built_when_missing_then_used(bundle, manifest):
     b, run = store.load_for_scoring(bundle, progress=quiet)
     assert run.action == "rebuilt" and run.why == "no feature state yet"
-    # scoring does not carry the history: one row per code with its usual description, undated
-    usual = b.tables["declarations"]
-    assert usual["declared_at"].isna().all() and len(usual) == usual["hs_code"].nunique() > 0
+    # scoring does not carry the history: one undated row per code with its usual description, and
+    # each exporter's last five declarations
+    stand_in = b.tables["declarations"]
+    codes = stand_in[stand_in["declared_at"].isna()]
+    assert len(codes) == codes["hs_code"].nunique() > 0
+    recent = stand_in[stand_in["declared_at"].notna()]
+    assert 0 < recent.groupby("exporter_id").size().max() <= 5 and recent["goods_description"].isna().all()
     assert (bundle / "feature_state" / "meta.json").exists()
     b2, again = store.load_for_scoring(bundle, progress=quiet)
     assert again.action == "used", again.why
