@@ -297,6 +297,15 @@ def _dask_series(values: np.ndarray, npartitions: int):
     return dd.from_pandas(pd.Series(np.asarray(values, dtype="float64")), npartitions=npartitions, sort=True)
 
 
+def _dask_weights(weights: np.ndarray | None):
+    """Feature weights as xgboost.dask wants them: a Dask collection (or None)."""
+    if weights is None:
+        return None
+    import dask.array as da
+
+    return da.from_array(weights, chunks=len(weights))
+
+
 def fit_booster_distributed(
     client: Client,
     /,
@@ -335,7 +344,7 @@ def fit_booster_distributed(
             label=_dask_series(y_train, n_tr),
             weight=None if weight_train is None else _dask_series(weight_train, n_tr),
             missing=np.nan,
-            feature_weights=feature_weights(X_train.columns, params),
+            feature_weights=_dask_weights(feature_weights(X_train.columns, params)),
         )
         evals = []
         if early_stopping_rounds is not None:  # None: a refit with a number of trees chosen before

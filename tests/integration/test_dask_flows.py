@@ -12,7 +12,11 @@ import pandas as pd
 import pytest
 
 # no row or column sampling: its random draws are made per worker, so they differ on a cluster
-EXACT = {"subsample": 1.0, "colsample_bytree": 1.0}
+EXACT = {
+    "subsample": 1.0,
+    "colsample_bytree": 1.0,
+    "colsample_bynode": 1.0,
+}  # no sampling: the two must agree
 
 
 @pytest.fixture(scope="module")

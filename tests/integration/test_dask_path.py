@@ -104,12 +104,14 @@ def test_dask_booster_scores_agree_with_one_machine(training, client):
     }
     a = local.booster.inplace_predict(X[va])
     b = dist.booster.inplace_predict(X[va])
-    # Distributed `hist` merges per-worker quantile sketches into the cut points. Here every
-    # feature's values fit the sketch exactly, so the cuts, trees and scores are identical;
-    # on bigger data the merged cuts can differ slightly from one machine's and trees can
-    # diverge (bench/RESULTS.md compares validation PR-AUC instead). Hence a tolerance plus
-    # the ranking that selection uses: the top 5% must be (nearly) the same items.
-    np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+    # Distributed `hist` merges per-worker quantile sketches into the cut points. When every
+    # feature's values fit the sketch exactly the cuts, trees and scores are identical; on this world
+    # that stopped holding when the licence check began learning the bundle's legal forms and party
+    # ids (its features take more distinct values), so the merged cuts differ slightly from one
+    # machine's and the trees diverge a little (bench/RESULTS.md compares validation PR-AUC). Hence
+    # a tolerance on the scores plus the ranking that selection uses: the top 5% must be (nearly)
+    # the same items.
+    np.testing.assert_allclose(b, a, rtol=0, atol=0.05)
     k = int(np.ceil(0.05 * len(a)))
     overlap = len(set(np.argsort(-a, kind="stable")[:k]) & set(np.argsort(-b, kind="stable")[:k])) / k
     assert overlap >= 0.9
