@@ -12,7 +12,8 @@ import sys
 import pandas as pd
 import pytest
 
-from pipelines.outputs import day_warnings, remove_stale_partials, replaced_whole, write_day_outputs
+from data.io import atomic_dir, remove_stale_partials
+from pipelines.outputs import day_warnings, write_day_outputs
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def _mode(path) -> int:
 
 def test_the_day_folder_and_its_files_follow_the_umask(tmp_path, umask_022):
     target = tmp_path / "out" / "2026-10-28"
-    with replaced_whole(target) as tmp:
+    with atomic_dir(target) as tmp:
         (tmp / "summary.json").write_text("{}")
     assert _mode(target) == 0o755  # not the owner-only 0o700 of a temporary folder
     assert _mode(target / "summary.json") == 0o644
@@ -36,9 +37,9 @@ def test_the_day_folder_and_its_files_follow_the_umask(tmp_path, umask_022):
 
 def test_a_failure_mid_write_leaves_the_previous_day_untouched_and_nothing_hidden(tmp_path):
     target = tmp_path / "2026-10-28"
-    with replaced_whole(target) as tmp:
+    with atomic_dir(target) as tmp:
         (tmp / "scored.csv").write_text("first run\n")
-    with pytest.raises(RuntimeError), replaced_whole(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
         (tmp / "scored.csv").write_text("half")
         raise RuntimeError("disk full (simulated)")
     assert (target / "scored.csv").read_text() == "first run\n"
@@ -59,7 +60,7 @@ def test_hidden_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
     old.mkdir()
     other_day = tmp_path / f".2026-10-29.partial-{dead}-abcd1234"
     other_day.mkdir()
-    with replaced_whole(tmp_path / "2026-10-28") as tmp:
+    with atomic_dir(tmp_path / "2026-10-28") as tmp:
         (tmp / "summary.json").write_text("{}")
     assert not crashed.exists() and not old.exists()
     assert other_day.exists()  # another day's leftovers wait for that day's next run
