@@ -452,13 +452,9 @@ class Cases(Repository):
         if has_nul(declaration_id):
             return "not_found"
         with write_transaction(self.engine) as conn:
-            assignee = conn.execute(
-                select(CASES.c.assignee).where(CASES.c.declaration_id == declaration_id)
-            ).first()
-            if assignee is None:
-                return "not_found"
-            if not can_see_case(actor, assignee[0]):
-                return "forbidden"
+            refused = _refused(conn, declaration_id, actor)
+            if refused:
+                return refused
             conn.execute(
                 insert(NOTES).values(
                     declaration_id=declaration_id, username=actor.username, at=utcnow(), body=body
@@ -485,13 +481,9 @@ class Cases(Repository):
     ) -> WriteStatus:
         """Describe a file already stored (outside the web root) as attached to a case."""
         with write_transaction(self.engine) as conn:
-            assignee = conn.execute(
-                select(CASES.c.assignee).where(CASES.c.declaration_id == declaration_id)
-            ).first()
-            if assignee is None:
-                return "not_found"
-            if not can_see_case(actor, assignee[0]):
-                return "forbidden"
+            refused = _refused(conn, declaration_id, actor)
+            if refused:
+                return refused
             conn.execute(
                 insert(ATTACHMENTS).values(
                     declaration_id=declaration_id,
@@ -546,3 +538,13 @@ class Cases(Repository):
         """Forget one of a user's saved filters."""
         with write_transaction(self.engine) as conn:
             conn.execute(delete(FILTERS).where(FILTERS.c.username == username, FILTERS.c.id == filter_id))
+
+
+def _refused(conn, declaration_id: str, actor: Account) -> WriteStatus | None:
+    """Why ``actor`` may not add to the case's thread or files ("not_found", "forbidden"), or None."""
+    assignee = conn.execute(select(CASES.c.assignee).where(CASES.c.declaration_id == declaration_id)).first()
+    if assignee is None:
+        return "not_found"
+    if not can_see_case(actor, assignee[0]):
+        return "forbidden"
+    return None
