@@ -178,7 +178,6 @@ def score_day(
         start=why["base_value"].to_numpy(),
     )
     cases["typology_hint"] = why["typology_hint"].to_numpy()
-    cases["reasons_json"] = cases["reasons"]  # the reasons as data (the same JSON list the case page reads)
     top = np.argsort(-published[flagged], kind="stable")[:waterfall_cases]  # positions in flagged
     wf = waterfalls(phi[top], matrix.iloc[top], context.iloc[top], catalogue(), names=names)
     waterfalls_by_id = {
