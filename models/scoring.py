@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -378,10 +377,11 @@ def explain_exactly(channel: np.ndarray, scores: np.ndarray, limit: int) -> np.n
     return mask
 
 
-def _split_path(text: object) -> list[str]:
-    if not isinstance(text, str) or not text:
-        return []
-    return re.split(r" -[^>]*?-> ", text)
+def _path_names(steps_json: object) -> str:
+    """The names along an ownership path (a JSON list), from its steps as data."""
+    if not isinstance(steps_json, str) or not steps_json:
+        return "[]"
+    return json.dumps([step["name"] for step in json.loads(steps_json)])
 
 
 def _cases(
@@ -401,14 +401,9 @@ def _cases(
     """
     declared = [c for c in TABLES["declarations"].column_names if c in context.columns]
     decl_json = context[declared].astype("str").where(context[declared].notna(), "")
-    path = context.get("exporter_listed_path", pd.Series(np.nan, index=context.index)).astype(object)
-    cons_path = context.get("consignee_listed_path", pd.Series(np.nan, index=context.index)).astype(object)
-    best_path = path.where(path.notna(), cons_path)
-    steps = context.get("exporter_listed_path_json", pd.Series(np.nan, index=context.index)).astype(object)
-    cons_steps = context.get("consignee_listed_path_json", pd.Series(np.nan, index=context.index)).astype(
-        object
-    )
-    steps = steps.where(path.notna(), cons_steps)  # the same party as the path shown
+    none = pd.Series(np.nan, index=context.index, dtype=object)
+    steps = context.get("exporter_listed_path_json", none).astype(object)  # the exporter's path, else
+    steps = steps.where(steps.notna(), context.get("consignee_listed_path_json", none).astype(object))
     return pd.DataFrame(
         {
             "declaration_id": scored["declaration_id"].to_numpy(),
@@ -433,7 +428,7 @@ def _cases(
             .astype(object)
             .fillna("")
             .to_numpy(),
-            "ownership_path": [json.dumps(_split_path(p)) for p in best_path],
+            "ownership_path": [_path_names(p) for p in steps],
             # the same path as data: each step's name, id, tie to the next, and how the last is listed
             "ownership_json": steps.where(steps.notna(), None).to_numpy(dtype=object),
             "exporter_history": _exporter_history(context["exporter_id"], history, inspections),
