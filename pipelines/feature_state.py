@@ -420,6 +420,147 @@ def _state_chunk(positions: np.ndarray, day: pd.DataFrame, ctx, folder: str, rec
     return chunk, (session.events if session.record else None)
 
 
+# ---------------------------------------------------------------- the outcomes kept with the state
+SETTLED_OUTCOMES = "settled_outcomes.parquet"  # the bundle's outcomes, validated and settled
+OUTCOMES_ASIDE = "outcomes_aside.parquet"  # ids of outcomes that matched no declaration then
+
+
+def outcome_files(bundle: Path | str) -> dict[str, list[int]]:
+    """The bundle's outcome files: [size, modification time in ns] by name."""
+    from data.io import BUNDLE_FILES
+
+    root, stem = Path(bundle), BUNDLE_FILES["inspections"]
+    out = {}
+    for suffix in (".csv", ".parquet", ".pq"):
+        f = root / f"{stem}{suffix}"
+        if f.is_file():
+            st = f.stat()
+            out[f.name] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _content_hash(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _outcomes_unchanged(bundle: Path, state: fstate.FeatureState) -> tuple[bool, bool]:
+    """(the outcome files are those the state's kept outcomes were read from, some was touched):
+    same names, sizes and modification times, or (a file touched or copied again) the same
+    content, whose new time is then remembered."""
+    was = state.meta.get("outcome_files")
+    now = outcome_files(bundle)
+    if not isinstance(was, dict) or set(was) != set(now):
+        return False, False
+    touched = False
+    for name, (size, mtime) in now.items():
+        kept = was[name]
+        if [size, mtime] == list(kept[:2]):
+            continue
+        if size != kept[0] or _content_hash(Path(bundle) / name) != kept[2]:
+            return False, False
+        kept[1], touched = mtime, True
+    return True, touched
+
+
+def remember_outcomes(state: fstate.FeatureState, b, bundle: Path | str) -> None:
+    """Keep ``b``'s settled outcomes with the state (saved with it), with what they were read
+    from (sizes, times and content hashes of the outcome files) and the ids of the outcomes that
+    matched no declaration (when the state comes to hold one of them, they are read again)."""
+    from dataclasses import asdict
+
+    from data.outcomes import UNMATCHED
+
+    files = outcome_files(bundle)
+    state.meta["outcome_files"] = {
+        name: [size, mtime, _content_hash(Path(bundle) / name)] for name, (size, mtime) in files.items()
+    }
+    state.meta["outcome_report"] = asdict(b.outcomes)
+    problems = b.problems
+    aside = problems[(problems["table"] == "inspections") & (problems["problem"] == UNMATCHED)]
+    state.extras["settled_outcomes"] = b.tables["inspections"]
+    state.extras["outcomes_aside"] = pd.DataFrame({"declaration_id": aside["key"].astype("str").unique()})
+
+
+def save_outcomes(state: fstate.FeatureState, folder: Path) -> None:
+    """Write the outcomes kept with a saved state (and what they were read from) in place."""
+    folder = Path(folder)
+    for name, file in (("settled_outcomes", SETTLED_OUTCOMES), ("outcomes_aside", OUTCOMES_ASIDE)):
+        tmp = folder / f".{file}.partial"
+        state.extras[name].to_parquet(tmp, index=False)
+        os.replace(tmp, folder / file)
+    _write_meta(folder, state, ("outcome_files", "outcome_report"))
+
+
+def _write_meta(folder: Path, state: fstate.FeatureState, keys: tuple[str, ...]) -> None:
+    """Rewrite ``keys`` of a saved state's meta.json from ``state.meta`` (the rest as it is)."""
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    for key in keys:
+        meta[key] = _plain({key: state.meta[key]})[key]
+    tmp = folder / ".meta.json.partial"
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, folder / "meta.json")
+
+
+def bundle_with_outcomes(bundle: Path, mapping: dict | None, state: fstate.FeatureState, folder: Path):
+    """(the bundle without its history, whether its outcomes were read): the outcomes kept with
+    the state when the outcome files did not change since (and none of the outcomes set aside
+    then matches a declaration the state now holds), else read and settled against the state's
+    index of the history. Either way nothing is read in proportion to the history."""
+    from data.io import load_bundle
+
+    kept, aside = Path(folder) / SETTLED_OUTCOMES, Path(folder) / OUTCOMES_ASIDE
+    same, touched = _outcomes_unchanged(bundle, state) if kept.exists() and aside.exists() else (False, 0)
+    if same and not len(state.known(pd.read_parquet(aside)["declaration_id"])):
+        if touched:
+            _write_meta(folder, state, ("outcome_files",))
+        return _reference_tables(bundle, mapping, pd.read_parquet(kept), state), False
+    return load_bundle(bundle, mapping, known_declarations=state.known), True
+
+
+def _reference_tables(bundle: Path, mapping: dict | None, settled: pd.DataFrame, state):
+    """The bundle's reference tables read and validated as ``data.io.load_bundle`` does, with the
+    outcomes already settled (no outcome file read)."""
+    from data.contract import TABLES
+    from data.io import BUNDLE_FILES, Bundle, DataFileError, _find_table_file, load_table
+    from data.outcomes import OutcomeReport
+    from data.validate import empty_problems
+
+    root = Path(bundle)
+    tables, problems, rows_in, notes = {"declarations": None}, [], {}, []
+    for table, stem in BUNDLE_FILES.items():
+        if table == "inspections":
+            continue
+        f = _find_table_file(root, stem)
+        if f is None:
+            if TABLES[table].required_in_bundle:
+                raise DataFileError(root, f"has no {stem}.csv (or .parquet), a required table", "add it")
+            notes.append(f"optional table {table} is absent: features that need it are left out")
+            continue
+        part = load_table(f, table, mapping or {})
+        tables[table] = part.clean.assign(_source=part.source)
+        problems.append(part.problems)
+        notes += part.notes
+        rows_in[table] = part.rows_in
+    tables["inspections"] = settled
+    report = OutcomeReport(**state.meta.get("outcome_report", {}))
+    rows_in["inspections"] = report.read
+    allp = [p for p in problems if len(p)]
+    return Bundle(
+        root,
+        tables,
+        pd.concat(allp, ignore_index=True) if allp else empty_problems(),
+        rows_in,
+        notes,
+        outcomes=report,
+    )
+
+
 # ---------------------------------------------------------------- use, update or rebuild
 def build_state(
     bundle: Path,
@@ -495,12 +636,16 @@ def load_for_scoring(
             bundle, b.tables, hs_profiles(), ports(), mapping, history=b.tables["declarations"]
         )
         b.tables["declarations"] = None
+        remember_outcomes(state, b, bundle)
         save(state, folder)
         run = StateRun(bundle, folder, state, "rebuilt", why, b.tables["inspections"], append)
     else:
-        b = load_bundle(bundle, mapping, known_declarations=state.known)
+        b, reread = bundle_with_outcomes(bundle, mapping, state, folder)
         run = StateRun(bundle, folder, state, "used", "", b.tables["inspections"], append)
-        _reconcile(run, changed["added"], b.tables, mapping, progress)
+        _reconcile(run, changed["added"], b.tables, mapping, progress, outcomes=reread)
+        if reread and run.action != "rebuilt":  # the outcomes read again: kept for the next runs
+            remember_outcomes(run.state, b, bundle)
+            save_outcomes(run.state, folder)
     run.seconds["state"] = time.perf_counter() - t0
     if day is not None and len(day) and _overlaps(run.state, day):
         b = load_bundle(bundle, mapping)
@@ -528,9 +673,12 @@ def _history_change(bundle: Path, state: fstate.FeatureState) -> dict[str, list[
     return {"changed": changed, "added": added}
 
 
-def _reconcile(run: StateRun, added: list[str], tables: dict, mapping, progress) -> None:
+def _reconcile(
+    run: StateRun, added: list[str], tables: dict, mapping, progress, outcomes: bool = True
+) -> None:
     """Fold new history files, new outcomes and changed reference tables into ``run.state``, or
-    rebuild it when they cannot be folded in."""
+    rebuild it when they cannot be folded in; ``outcomes`` False: the outcomes are those the state
+    was last reconciled with (kept with it), nothing of them to fold."""
     from data.io import load_history
     from data.reference import hs_profiles, ports
     from features.build import FAMILIES, combine, make_context
@@ -566,7 +714,7 @@ def _reconcile(run: StateRun, added: list[str], tables: dict, mapping, progress)
         reasons.append(f"{len(decl):,} declarations of {len(added)} new history file(s)")
     # outcomes: corrected or withdrawn ones mean a rebuild, new ones are folded in
     ins = run.inspections
-    current = fstate.outcome_hashes(ins)
+    current = fstate.outcome_hashes(ins) if outcomes else np.asarray(state.outcomes)
     if len(fstate.sorted_difference(np.asarray(state.outcomes), current)):
         _rebuild(run, tables, mapping, progress, "outcomes were corrected or withdrawn")
         return
@@ -580,7 +728,8 @@ def _reconcile(run: StateRun, added: list[str], tables: dict, mapping, progress)
             _rebuild(run, tables, mapping, progress, "new outcomes for declarations that already had one")
             return
         if len(known):
-            files = [Path(s) for s in known["source"].dropna().unique()]
+            # as read when built (or relative to the bundle: the days appended since)
+            files = [Path(s) if Path(s).exists() else bundle / s for s in known["source"].dropna().unique()]
             rows = load_history(bundle, mapping, columns=HISTORY_COLUMNS, files=files).clean
             rows = combine(None, rows[rows["declaration_id"].isin(known["declaration_id"])])
             fresh = fresh[fresh["declaration_id"].isin(known["declaration_id"])]
@@ -618,5 +767,6 @@ def _rebuild(run: StateRun, tables: dict, mapping, progress, why: str) -> None:
     )
     b.tables["declarations"] = None
     tables.update(b.tables)
+    remember_outcomes(state, b, run.bundle)
     save(state, run.folder)
     run.state, run.action, run.why, run.inspections = state, "rebuilt", why, b.tables["inspections"]
