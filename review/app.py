@@ -32,6 +32,7 @@ from review.web import (
     FormStash,
     LoginRequired,
     PageError,
+    PerUserCache,
     SecurityHeaders,
     Settings,
     TypedWorkKept,
@@ -103,6 +104,7 @@ def create_app(
     app.state.templates = make_templates()
     app.state.throttle = LoginThrottle()
     app.state.form_stash = FormStash()
+    app.state.filter_counts = PerUserCache()
     app.state.attachments_dir = attachments_dir or attachments_folder(
         database_url or store.engine.url.render_as_string(hide_password=True)
     )

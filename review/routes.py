@@ -188,7 +188,7 @@ def queue(request: Request, viewer: Annotated[Viewer, Depends(case_worker)]) -> 
         query=query,
         notes=notes,
         notice=notice,
-        shortcuts=_filter_counts(store, viewer),
+        shortcuts=request.app.state.filter_counts.get(viewer, lambda: _filter_counts(store, viewer)),
         days=store.manifest_days(),
         channels=CHANNELS,
         statuses=STATUSES,
@@ -747,13 +747,8 @@ def _case_page(
         unsaved, form = form, None  # decided meanwhile: what was typed is shown, not offered to save
     if form is None:
         form = OutcomeForm()
-    store = get_store(request)
-    assignees = (
-        [a for a in store.list_accounts(active_only=True) if a.role != "admin"]
-        if viewer.role == "supervisor"
-        else []
-    )
-    history = store.case_history(case.declaration_id, 50)
+    supervisor = viewer.role == "supervisor"
+    panels = get_store(request).case_panels(case, viewer.account, with_assignees=supervisor)
     return render(
         request,
         "case.html",
@@ -767,13 +762,13 @@ def _case_page(
         conflict=conflict,
         notice=notice,
         typologies=typologies(),
-        assignees=assignees,
-        history=history,
+        assignees=panels.assignees,
+        history=panels.history,
         reopen_reason=reopen_reason,
         draft=draft,
-        notes=store.notes(case.declaration_id),
-        attachments=store.attachments(case.declaration_id),
-        related=related_rows(store.related_cases(case, viewer.account), case_url, OUTCOME_LABELS),
+        notes=panels.notes,
+        attachments=panels.attachments,
+        related=related_rows(panels.related, case_url, OUTCOME_LABELS),
         zone=display_zone(),
         can_confirm=viewer.role == "supervisor"
         and case.status == "unconfirmed"

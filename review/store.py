@@ -17,9 +17,9 @@ import pandas as pd
 from sqlalchemy import Engine, Row, func, select, text
 
 from review.db import make_engine, migrate
-from review.stores.accounts import Accounts
+from review.stores.accounts import Accounts, LiveSession
 from review.stores.audit import AuditLog
-from review.stores.cases import Cases
+from review.stores.cases import CasePanels, Cases
 from review.stores.common import (  # noqa: F401 - the store's public names, as before the split
     ATTACHMENTS,
     AUDIT,
@@ -149,6 +149,11 @@ class CaseStore:
         """The active user and CSRF token of a live session, or None."""
         return self.accounts.session_account(token_hash)
 
+    def live_session(self, token_hash: str) -> LiveSession | None:
+        """The live session of a token hash: user, CSRF token and the stamp of the user's own
+        writes (one query), or None."""
+        return self.accounts.live_session(token_hash)
+
     def end_session(self, token_hash: str) -> None:
         """Forget a session (logout)."""
         self.accounts.end_session(token_hash)
@@ -199,6 +204,11 @@ class CaseStore:
     def case_history(self, declaration_id: str, limit: int = 50) -> list[Row]:
         """A case's newest changes first."""
         return self.audit.case_history(declaration_id, limit)
+
+    def case_panels(self, case: Row, viewer: Account, *, with_assignees: bool = False) -> CasePanels:
+        """Notes, attachments, history and related cases of a case (and, for a supervisor, whom
+        it may be given to), read on one connection."""
+        return self.cases.case_panels(case, viewer, with_assignees=with_assignees)
 
     def related_cases(self, case: Row, viewer: Account) -> list[tuple[str, Row]]:
         """Other cases the viewer may see with the same exporter, consignee or licence, as"""

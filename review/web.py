@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode, urlsplit
@@ -53,6 +54,7 @@ class Viewer:
 
     account: Account
     csrf_token: str
+    stamp: tuple[int, ...] = ()  # changes with the user's own writes (see CaseStore.live_session)
 
     @property
     def username(self) -> str:
@@ -198,8 +200,12 @@ csv_cell = csv_safe  # a CSV cell that a spreadsheet will not run as a formula
 
 
 def make_templates() -> Jinja2Templates:
-    env = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    env = Environment(  # templates are part of the release: compiled once, never re-checked on disk
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
     )
     env.globals.update(
         case_url=case_url,
@@ -227,11 +233,10 @@ def current_viewer(request: Request) -> Viewer:
     token = request.cookies.get(settings.cookie_name, "")
     if not token:
         raise LoginRequired
-    found = get_store(request).session_account(token_digest(settings.secret, token))
+    found = get_store(request).live_session(token_digest(settings.secret, token))
     if found is None:
         raise LoginRequired
-    account, csrf = found
-    return Viewer(account, csrf)
+    return Viewer(found.account, found.csrf_token, found.stamp)
 
 
 def optional_viewer(request: Request) -> Viewer | None:
@@ -288,6 +293,38 @@ class FormStash:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class PerUserCache:
+    """What is worked out for one user (the saved filters' counts), kept for ``ttl`` seconds and
+    dropped as soon as the user's own write stamp changes: their own actions always show at
+    once; other people's show within ``ttl``. Bounded to ``capacity`` users (oldest first)."""
+
+    def __init__(self, ttl: float = 10.0, capacity: int = 1_000) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.ttl, self.capacity = ttl, capacity
+        self._items: OrderedDict[tuple[str, str], tuple[float, tuple[int, ...], object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, viewer: Viewer, compute):  # noqa: ANN001, ANN201 - any value
+        """The value kept for ``viewer`` at their current stamp, else ``compute()`` (then kept)."""
+        import time
+
+        key = (viewer.username, viewer.role)
+        now = time.monotonic()
+        with self._lock:
+            kept = self._items.get(key)
+        if kept is not None and kept[1] == viewer.stamp and now - kept[0] < self.ttl and viewer.stamp:
+            return kept[2]
+        value = compute()
+        with self._lock:
+            self._items[key] = (now, viewer.stamp, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return value
 
 
 async def case_worker(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
@@ -443,9 +480,14 @@ def local_time(value: object, zone: str = "") -> str:
 def display_zone() -> str:
     """The zone times are shown in: $CUSTOMS_RISK_TIMEZONE (an IANA name), else UTC."""
     import os
+
+    return _known_zone(os.environ.get("CUSTOMS_RISK_TIMEZONE", "") or "UTC")
+
+
+@cache
+def _known_zone(zone: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    zone = os.environ.get("CUSTOMS_RISK_TIMEZONE", "") or "UTC"
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):

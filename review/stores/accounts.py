@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from review.auth import dummy_hash, hash_password, password_problem, username_problem
 from review.auth import verify_password as check_password
@@ -13,6 +14,8 @@ from review.db import write_transaction
 from review.schema import ROLES
 from review.stores.audit import AuditLog
 from review.stores.common import (
+    AUDIT,
+    FILTERS,
     PG_LOCK_USERS,
     SESSIONS,
     USERS,
@@ -21,6 +24,37 @@ from review.stores.common import (
     has_nul,
     lock_key,
     utcnow,
+)
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A live session's user and CSRF token, and a stamp of the user's own writes: it changes
+    whenever they change a case (their last audit entry) or their saved filters, so what is
+    worked out from their own actions can be kept until it does."""
+
+    account: Account
+    csrf_token: str
+    stamp: tuple[int, int, int]
+
+
+# Built once: every request reads its session, so the statement is not rebuilt each time.
+_SESSION_QUERY = (
+    select(
+        USERS.c.username,
+        USERS.c.role,
+        USERS.c.active,
+        SESSIONS.c.csrf_token,
+        select(func.max(AUDIT.c.id)).where(AUDIT.c.username == USERS.c.username).scalar_subquery(),
+        select(func.count()).where(FILTERS.c.username == USERS.c.username).scalar_subquery(),
+        select(func.max(FILTERS.c.id)).where(FILTERS.c.username == USERS.c.username).scalar_subquery(),
+    )
+    .join(USERS, USERS.c.username == SESSIONS.c.username)
+    .where(
+        SESSIONS.c.token_hash == bindparam("token_hash"),
+        SESSIONS.c.expires_at > bindparam("now"),
+        USERS.c.active.is_(True),
+    )
 )
 
 
@@ -132,6 +166,15 @@ class Accounts(Repository):
         with self.engine.connect() as conn:
             return [Account(r.username, r.role, r.active) for r in conn.execute(query)]
 
+    def assignable(self, conn: Connection) -> list[Account]:
+        """The active investigators and supervisors, by name (on ``conn``)."""
+        query = (
+            select(USERS.c.username, USERS.c.role, USERS.c.active)
+            .where(USERS.c.active.is_(True), USERS.c.role != "admin")
+            .order_by(self._by_code_point(USERS.c.username))
+        )
+        return [Account(r.username, r.role, r.active) for r in conn.execute(query)]
+
     def authenticate(self, username: str, password: str) -> Account | None:
         """The active user with this name and password, or None (same work either way)."""
         row = None
@@ -162,18 +205,19 @@ class Accounts(Repository):
 
     def session_account(self, token_hash: str) -> tuple[Account, str] | None:
         """The active user and CSRF token of a live session, or None."""
-        query = (
-            select(USERS.c.username, USERS.c.role, USERS.c.active, SESSIONS.c.csrf_token)
-            .join(USERS, USERS.c.username == SESSIONS.c.username)
-            .where(
-                SESSIONS.c.token_hash == token_hash,
-                SESSIONS.c.expires_at > utcnow(),
-                USERS.c.active.is_(True),
-            )
-        )
+        live = self.live_session(token_hash)
+        return (live.account, live.csrf_token) if live else None
+
+    def live_session(self, token_hash: str) -> LiveSession | None:
+        """The live session of a token hash with its user's write stamp (one query), or None."""
+        if has_nul(token_hash):
+            return None
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return (Account(row.username, row.role, row.active), row.csrf_token) if row else None
+            row = conn.execute(_SESSION_QUERY, {"token_hash": token_hash, "now": utcnow()}).first()
+        if row is None:
+            return None
+        stamp = (row[4] or 0, row[5] or 0, row[6] or 0)
+        return LiveSession(Account(row.username, row.role, row.active), row.csrf_token, stamp)
 
     def end_session(self, token_hash: str) -> None:
         """Forget a session (logout)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select
 
 from review.stores.common import (
     AUDIT,
@@ -12,6 +12,13 @@ from review.stores.common import (
     audit_text,
     has_nul,
     utcnow,
+)
+
+_HISTORY_QUERY = (
+    select(AUDIT)
+    .where(AUDIT.c.declaration_id == bindparam("declaration_id"))
+    .order_by(AUDIT.c.id.desc())
+    .limit(bindparam("limit"))
 )
 
 
@@ -70,18 +77,15 @@ class AuditLog(Repository):
             total = conn.execute(select(func.count()).select_from(AUDIT).where(*conditions))
             return list(conn.execute(listing)), int(total.scalar_one())
 
-    def case_history(self, declaration_id: str, limit: int = 50) -> list[Row]:
-        """A case's newest changes first (no total counted)."""
+    def case_history(self, declaration_id: str, limit: int = 50, conn: Connection | None = None) -> list[Row]:
+        """A case's newest changes first (no total counted), on ``conn`` when given."""
         if has_nul(declaration_id):
             return []
-        query = (
-            select(AUDIT)
-            .where(AUDIT.c.declaration_id == declaration_id)
-            .order_by(AUDIT.c.id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        values = {"declaration_id": declaration_id, "limit": limit}
+        if conn is not None:
+            return list(conn.execute(_HISTORY_QUERY, values))
+        with self.engine.connect() as own:
+            return list(own.execute(_HISTORY_QUERY, values))
 
     def iter_audit(self, declaration_id: str = "", username: str = "", batch: int = 2_000) -> Iterator[Row]:
         """Every matching audit entry, oldest first, read in batches."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -57,6 +59,24 @@ from review.stores.common import (
     prepare_cases,
     utcnow,
 )
+
+_NOTES_QUERY = select(NOTES).where(NOTES.c.declaration_id == bindparam("declaration_id")).order_by(NOTES.c.id)
+_ATTACHMENTS_QUERY = (
+    select(ATTACHMENTS)
+    .where(ATTACHMENTS.c.declaration_id == bindparam("declaration_id"))
+    .order_by(ATTACHMENTS.c.id)
+)
+
+
+@dataclass(frozen=True)
+class CasePanels:
+    """What the case page shows beside the case itself."""
+
+    notes: list[Row]
+    attachments: list[Row]
+    history: list[Row]
+    related: list[tuple[str, Row]]
+    assignees: list[Account]
 
 
 class Cases(Repository):
@@ -392,6 +412,13 @@ class Cases(Repository):
     def related_cases(self, case: Row, viewer: Account) -> list[tuple[str, Row]]:
         """Other cases the viewer may see with the same exporter, consignee or licence, as
         (what links them, case), newest first."""
+        query = self._related_query(case, viewer)
+        if query is None:
+            return []
+        with self.engine.connect() as conn:
+            return [(r.link, r) for r in conn.execute(query)]
+
+    def _related_query(self, case: Row, viewer: Account) -> Any:
         links = []
         for label, column in (
             ("exporter", "exporter_key"),
@@ -402,7 +429,7 @@ class Cases(Repository):
             if value:
                 links.append((label, CASES.c[column] == value))
         if not links:
-            return []
+            return None
         link_case = sa_case(*((cond, literal(label)) for label, cond in links), else_=literal(""))
         query = (
             select(
@@ -425,8 +452,21 @@ class Cases(Repository):
             .order_by(CASES.c.manifest_day.desc(), CASES.c.risk_score.desc())
             .limit(RELATED_LIMIT)
         )
+        return query
+
+    def case_panels(self, case: Row, viewer: Account, *, with_assignees: bool = False) -> CasePanels:
+        """What the case page shows beside the case, read on one connection: notes, attachments,
+        history, related cases (and the people a supervisor may assign it to)."""
+        declaration_id = case.declaration_id
+        related = self._related_query(case, viewer)
         with self.engine.connect() as conn:
-            return [(r.link, r) for r in conn.execute(query)]
+            return CasePanels(
+                notes=list(conn.execute(_NOTES_QUERY, {"declaration_id": declaration_id})),
+                attachments=list(conn.execute(_ATTACHMENTS_QUERY, {"declaration_id": declaration_id})),
+                history=self.audit.case_history(declaration_id, conn=conn),
+                related=[(r.link, r) for r in conn.execute(related)] if related is not None else [],
+                assignees=self.accounts.assignable(conn) if with_assignees else [],
+            )
 
     def entity_cases(self, kind: str, key: str, viewer: Account, limit: int = 200) -> list[Row]:
         """The cases the viewer may see of one company (``kind``: exporter, consignee, licence)."""
@@ -464,9 +504,8 @@ class Cases(Repository):
 
     def notes(self, declaration_id: str) -> list[Row]:
         """A case's notes, oldest first."""
-        query = select(NOTES).where(NOTES.c.declaration_id == declaration_id).order_by(NOTES.c.id)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return list(conn.execute(_NOTES_QUERY, {"declaration_id": declaration_id}))
 
     def add_attachment(
         self,
@@ -501,13 +540,8 @@ class Cases(Repository):
 
     def attachments(self, declaration_id: str) -> list[Row]:
         """A case's attachments, oldest first."""
-        query = (
-            select(ATTACHMENTS)
-            .where(ATTACHMENTS.c.declaration_id == declaration_id)
-            .order_by(ATTACHMENTS.c.id)
-        )
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return list(conn.execute(_ATTACHMENTS_QUERY, {"declaration_id": declaration_id}))
 
     def attachment_by_id(self, attachment_id: int) -> Row | None:
         """One attachment, or None."""
