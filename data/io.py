@@ -678,6 +678,144 @@ def load_history(
     return History(decl.reset_index(drop=True), list(decl_files), problems, notes, rows_in)
 
 
+class HistoryInSlices:
+    """The bundle's history of declarations, validated as ``load_history`` does (ids unique across
+    files, the first file's kept), given in time order a part at a time: never the whole history
+    in memory at once.
+
+    Each file is read and validated once (in reading order) and its valid rows written, sorted by
+    time, to a spill folder as Parquet row groups; iterating merges those files by time and
+    yields frames (declaration time, then id, order) of about ``rows`` rows, each declared
+    strictly after the one before, so that rows of the same moment are never split. Meanwhile
+    ``known`` answers from an index of every valid declaration (id hash and time).
+    """
+
+    def __init__(
+        self,
+        bundle: Path | str,
+        spill: Path,
+        mapping: dict[str, dict[str, str]] | None = None,
+        columns: list[str] | None = None,
+        rows: int = 200_000,
+        files: list[Path] | None = None,
+    ):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.files = history_files(bundle) if files is None else list(files)
+        self.rows = max(int(rows), 1)
+        self.problems: list[pd.DataFrame] = []
+        self.rows_in = 0
+        notes: set[str] = set()
+        self._parts: list[tuple[Path, list[int]]] = []  # spill file, first time of each row group
+        hashes, times, seen = [], [], np.zeros(0, np.uint64)
+        group = max(self.rows // 4, 1)
+        for i, f in enumerate(self.files):
+            part = load_table(f, "declarations", mapping, allow_empty=True, columns=columns)
+            self.problems.append(part.problems)
+            notes.update(part.notes)
+            self.rows_in += part.rows_in
+            decl = part.clean.assign(_source=part.source)
+            del part
+            h = _id_hashes(decl["declaration_id"])
+            pos = np.minimum(np.searchsorted(seen, h), max(len(seen) - 1, 0))
+            dup = (seen[pos] == h) if len(seen) else np.zeros(len(h), dtype=bool)
+            dup |= pd.Series(h).duplicated(keep="first").to_numpy()
+            if dup.any():  # ids must be unique across files too (within one, validation saw to it)
+                self.problems.append(
+                    _cross_problems(
+                        decl[dup],
+                        "declarations",
+                        "declaration_id",
+                        "appears in more than one declarations file",
+                    )
+                )
+                decl, h = decl[~dup], h[~dup]
+            t = _times(decl)
+            order = np.argsort(t, kind="stable")
+            decl, t, h = decl.iloc[order].reset_index(drop=True), t[order], h[order]
+            hashes.append(h)
+            times.append(t)
+            seen = np.sort(np.concatenate([seen, np.sort(h)]), kind="stable")  # two sorted runs: merged
+            if not len(decl):
+                continue
+            target = Path(spill) / f"part-{i:05d}.parquet"
+            table = pa.Table.from_pandas(decl, preserve_index=False)
+            pq.write_table(table, target, row_group_size=group, compression="lz4")
+            meta = pq.ParquetFile(target).metadata
+            sizes = [meta.row_group(j).num_rows for j in range(meta.num_row_groups)]
+            firsts = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+            self._parts.append((target, [int(x) for x in t[firsts]]))
+            del decl, table
+        h, t = (
+            np.concatenate(hashes) if hashes else np.zeros(0, np.uint64),
+            (np.concatenate(times) if times else np.zeros(0, np.int64)),
+        )
+        order = np.argsort(h, kind="stable")
+        self.ids, self.id_time = h[order], t[order]
+        self.notes = sorted(notes)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def known(self, ids: pd.Series) -> pd.DataFrame:
+        """(declaration_id, declared_at) of those of ``ids`` the history holds."""
+        ids = pd.Series(ids, dtype=object).dropna().reset_index(drop=True)
+        h = _id_hashes(ids)
+        pos = np.minimum(np.searchsorted(self.ids, h), max(len(self.ids) - 1, 0))
+        hit = (self.ids[pos] == h) if len(self.ids) else np.zeros(len(h), dtype=bool)
+        return pd.DataFrame(
+            {
+                "declaration_id": ids[hit].to_numpy(dtype=object),
+                "declared_at": pd.to_datetime(self.id_time[pos[hit]] if len(self.ids) else []),
+            }
+        )
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        import pyarrow.parquet as pq
+
+        readers = [pq.ParquetFile(path) for path, _ in self._parts]
+        nxt = [0] * len(readers)  # each file's next row group
+        starts = [firsts for _, firsts in self._parts]
+        buffer: list[pd.DataFrame] = []
+        held = 0
+        latest = np.iinfo(np.int64).max
+        while True:
+            waiting = [starts[i][nxt[i]] for i in range(len(readers)) if nxt[i] < len(starts[i])]
+            horizon = min(waiting) if waiting else latest  # no later row group holds an earlier row
+            if buffer and (held >= self.rows or not waiting):
+                frame = pd.concat(buffer, ignore_index=True) if len(buffer) > 1 else buffer[0]
+                t = _times(frame)
+                ready = t < horizon
+                buffer, held = [frame], len(frame)
+                if ready.any() and (int(ready.sum()) >= self.rows or not waiting):
+                    rest = frame[~ready].reset_index(drop=True)
+                    buffer, held = ([rest] if len(rest) else []), len(rest)
+                    out = frame[ready]
+                    yield out.iloc[np.argsort(t[ready], kind="stable")].reset_index(drop=True)
+                    continue
+            if not waiting:
+                return
+            i = min(
+                (i for i in range(len(readers)) if nxt[i] < len(starts[i])), key=lambda i: starts[i][nxt[i]]
+            )
+            part = readers[i].read_row_group(nxt[i]).to_pandas()
+            nxt[i] += 1
+            buffer.append(part)
+            held += len(part)
+
+
+def _times(decl: pd.DataFrame) -> np.ndarray:
+    return decl["declared_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _id_hashes(ids: pd.Series) -> np.ndarray:
+    """Stable 64-bit hashes of declaration ids as text (as ``features.state.id_hashes``)."""
+    text = pd.Series(ids, dtype=object).astype("str").to_numpy(dtype=object)
+    return pd.util.hash_array(text) if len(text) else np.zeros(0, np.uint64)
+
+
 def _settle(parts: list[Validated], declarations: pd.DataFrame):
     """Every outcome file's rows together, settled against the declarations."""
     clean = pd.concat([p.clean.assign(_source=p.source) for p in parts], ignore_index=True)

@@ -284,6 +284,14 @@ def id_hashes(ids: pd.Series) -> np.ndarray:
     return pd.util.hash_array(text) if len(text) else np.zeros(0, np.uint64)
 
 
+def _member(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """Which of the hashes ``values`` are among ``universe`` (binary search in it, sorted)."""
+    if not len(universe) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    u = np.sort(universe)
+    return u[np.minimum(np.searchsorted(u, values), len(u) - 1)] == values
+
+
 def sorted_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Values of sorted ``a`` not in sorted ``b`` (binary search: no hashing of either)."""
     if not len(b):
@@ -439,13 +447,15 @@ def commit(
     if rows is None or not len(rows):
         return out
     ids = rows["declaration_id"]
+    h = id_hashes(ids)
     if inspections is not None and len(inspections):
-        mine = inspections[inspections["declaration_id"].isin(ids)]
+        mine = inspections[_member(id_hashes(inspections["declaration_id"]), h)]
         both = np.sort(np.concatenate([np.asarray(out.outcomes), outcome_hashes(mine)]))
         out.outcomes = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
-        has = ids.isin(mine["declaration_id"]).to_numpy()
+        has = _member(h, id_hashes(mine["declaration_id"]))
         new = rows.loc[has, ["declaration_id", "declared_at"]]
-        new = new[~new["declaration_id"].isin(out.labelled["declaration_id"])]
+        if len(new) and len(out.labelled):
+            new = new[~_member(h[has], id_hashes(out.labelled["declaration_id"]))]
         if len(new):
             out.labelled = pd.concat([out.labelled, new], ignore_index=True)
     if session.record is True:  # the rows themselves are new: index them
@@ -459,13 +469,12 @@ def commit(
                 sources.append(name)
         out.meta["sources"] = sources
         lookup = {name: i for i, name in enumerate(sources)}
-        h = id_hashes(ids)
-        allh = np.concatenate([np.asarray(out.ids), h])
-        order = np.argsort(allh, kind="stable")
-        out.ids = allh[order]
-        out.id_time = np.concatenate([np.asarray(out.id_time), times_ns(rows["declared_at"])])[order]
-        src_idx = np.array([lookup[n] for n in names], dtype=np.int32)
-        out.id_source = np.concatenate([np.asarray(out.id_source), src_idx])[order]
+        order = np.argsort(h, kind="stable")  # the new rows' hashes sorted, merged into the index
+        at = np.searchsorted(np.asarray(out.ids), h[order], side="right")
+        src_idx = pd.Series(names).map(lookup).to_numpy(dtype=np.int32)
+        out.ids = np.insert(np.asarray(out.ids), at, h[order])
+        out.id_time = np.insert(np.asarray(out.id_time), at, times_ns(rows["declared_at"])[order])
+        out.id_source = np.insert(np.asarray(out.id_source), at, src_idx[order])
         out.meta["rows"] = int(out.meta.get("rows", 0)) + len(rows)
     return out
 
@@ -527,12 +536,31 @@ def build(
 ) -> FeatureState:
     """The state of a whole history (``decl`` time-ordered, e.g. ``combine(None, history)``);
     ``base``: a state to add the families' accumulators to (a partial rebuild)."""
+    return build_from([decl], ctx, families, size, progress, base)
+
+
+def build_from(
+    parts: Iterable[pd.DataFrame],
+    ctx: FeatureContext,
+    families: Sequence[ModuleType] | None = None,
+    size: int = 200_000,
+    progress: Callable[[str], None] | None = None,
+    base: FeatureState | None = None,
+    each: Callable[[FeatureState, pd.DataFrame], None] | None = None,
+) -> FeatureState:
+    """As ``build``, the history given in time-ordered parts (each time-ordered, declared strictly
+    after the part before): only one part is held at a time. ``each(state, part)`` after each
+    part is folded in (e.g. to count what the pipeline keeps with the state)."""
     from features.build import FAMILIES
 
     fams = list(FAMILIES if families is None else families)
+    fresh = FeatureState()
+    for part in parts:
+        fresh = fold(fresh, part, ctx, fams, size, progress)
+        if each is not None:
+            each(fresh, part)
     if base is None:
-        return fold(FeatureState(), decl, ctx, fams, size, progress)
-    fresh = fold(FeatureState(), decl, ctx, fams, size, progress)
+        return fresh
     accs = dict(base.drop_families(f.FAMILY for f in fams).accumulators)
     accs.update(fresh.accumulators)
     return fresh.copy_with(accumulators=accs, meta=dict(base.meta))

@@ -19,9 +19,11 @@ the new files, and for the declarations whose outcomes are new (their files only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.io import HistoryInSlices
 from features import state as fstate
 
 # the declaration columns the feature families read (the others are never decoded)
@@ -60,6 +63,7 @@ HISTORY_COLUMNS = [
     "transshipment_ports",
     "license_id",
 ]
+_KEPT = {*HISTORY_COLUMNS, "_source"}  # what a state build keeps of the declarations read
 REFERENCE_TABLES = ("licenses", "hs_profiles")  # what some families' accumulators are computed from
 SLICE_ROWS = 200_000
 
@@ -571,21 +575,68 @@ def build_state(
     families=None,
     base: fstate.FeatureState | None = None,
     progress: Callable[[str], None] | None = None,
-    history: pd.DataFrame | None = None,
+    history: pd.DataFrame | HistoryInSlices | None = None,
 ) -> fstate.FeatureState:
-    """The state of the bundle's whole history (``history``, else read as the Parquet columns the
-    features use); ``families`` with ``base``: only those families' accumulators are rebuilt."""
-    from data.io import load_history
+    """The state of the bundle's whole history: ``history`` a frame (held whole), or the history
+    read in time-ordered slices (``HistoryInSlices``; one opened here when None), folded a slice
+    at a time, so that memory is bounded by a slice, not by the history. ``tables["inspections"]``:
+    the outcomes settled against that history. ``families`` with ``base``: only those families'
+    accumulators are rebuilt."""
     from features.build import combine, make_context
 
     if history is None:
-        history = load_history(bundle, mapping, columns=HISTORY_COLUMNS).clean
-    decl = combine(None, history[[c for c in history.columns if c in HISTORY_COLUMNS or c == "_source"]])
-    del history
-    ctx = make_context(tables, decl, hs_profiles, ports)
-    state = fstate.build(decl, ctx, families, size=SLICE_ROWS, progress=progress, base=base)
-    with_descriptions(state, None, decl)
+        with history_in_slices(bundle, mapping) as h:
+            return build_state(bundle, tables, hs_profiles, ports, mapping, families, base, progress, h)
+    if isinstance(history, pd.DataFrame):
+        frame = combine(None, history[[c for c in history.columns if c in _KEPT]])
+        parts, known = [frame], frame[["declaration_id", "declared_at"]]
+    else:
+        ins = tables.get("inspections")
+        ids = ins["declaration_id"] if ins is not None else pd.Series(dtype=object)
+        parts = (
+            combine(None, p[[c for c in p.columns if c in HISTORY_COLUMNS or c == "_source"]])
+            for p in history
+        )
+        known = history.known(ids)
+    ctx = make_context(tables, known, hs_profiles, ports)
+
+    def each(state: fstate.FeatureState, part: pd.DataFrame) -> None:
+        with_descriptions(state, None, part)
+
+    state = fstate.build_from(parts, ctx, families, SLICE_ROWS, progress, base, each)
+    if base is not None:  # the descriptions come with the fresh part (all of the history)
+        state.extras = {**base.extras, **{k: v for k, v in state.extras.items() if k in DESCRIBED}}
     return _stamped(state, bundle, tables, hs_profiles, ctx.labels)
+
+
+DESCRIBED = ("descriptions", "usual_descriptions", "recent_by_exporter")
+
+
+@contextlib.contextmanager
+def history_in_slices(bundle: Path, mapping: dict | None = None, spill: Path | None = None):
+    """The bundle's history read once, validated, into a spill folder (removed after), to be
+    given in time-ordered slices (``data.io.HistoryInSlices``)."""
+    from data.io import HistoryInSlices
+
+    parent = Path(spill) if spill is not None else state_folder(bundle).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".feature_state-spill-") as tmp:
+        yield HistoryInSlices(bundle, Path(tmp), mapping, HISTORY_COLUMNS, SLICE_ROWS)
+
+
+def rebuild(bundle: Path, mapping: dict | None, folder: Path, progress: Callable[[str], None] | None = None):
+    """(the bundle without its history, the state built from scratch and saved in ``folder``): the
+    history read once into slices, the outcomes settled against its index, then folded."""
+    from data.io import load_bundle
+    from data.reference import hs_profiles, ports
+
+    with history_in_slices(bundle, mapping, Path(folder).parent) as h:
+        b = load_bundle(bundle, mapping, known_declarations=h.known)
+        state = build_state(bundle, b.tables, hs_profiles(), ports(), mapping, progress=progress, history=h)
+        b.problems = pd.concat([*[p for p in h.problems if len(p)], b.problems], ignore_index=True)
+    remember_outcomes(state, b, bundle)
+    save(state, folder)
+    return b, state
 
 
 def _stamped(state, bundle, tables, hs_profiles, labels) -> fstate.FeatureState:
@@ -613,7 +664,6 @@ def load_for_scoring(
     re-scored after it was appended) or they are not all after it, the whole history is read and
     the day scored against it as without a state."""
     from data.io import load_bundle, load_mapping
-    from data.reference import hs_profiles, ports
 
     bundle = Path(bundle)
     mapping = load_mapping(mapping_path)
@@ -630,14 +680,8 @@ def load_for_scoring(
         if changed["changed"]:
             state, why = None, f"history file {changed['changed'][0]} changed or was removed"
     if state is None:
-        b = load_bundle(bundle, mapping)
         progress(f"      rebuilding the feature state: {why}")
-        state = build_state(
-            bundle, b.tables, hs_profiles(), ports(), mapping, history=b.tables["declarations"]
-        )
-        b.tables["declarations"] = None
-        remember_outcomes(state, b, bundle)
-        save(state, folder)
+        b, state = rebuild(bundle, mapping, folder)
         run = StateRun(bundle, folder, state, "rebuilt", why, b.tables["inspections"], append)
     else:
         b, reread = bundle_with_outcomes(bundle, mapping, state, folder)
@@ -757,16 +801,8 @@ def _outcome_frame(ins: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rebuild(run: StateRun, tables: dict, mapping, progress, why: str) -> None:
-    from data.io import load_bundle
-    from data.reference import hs_profiles, ports
 
     progress(f"      rebuilding the feature state: {why}")
-    b = load_bundle(run.bundle, mapping)
-    state = build_state(
-        run.bundle, b.tables, hs_profiles(), ports(), mapping, history=b.tables["declarations"]
-    )
-    b.tables["declarations"] = None
+    b, state = rebuild(run.bundle, mapping, run.folder)
     tables.update(b.tables)
-    remember_outcomes(state, b, run.bundle)
-    save(state, run.folder)
     run.state, run.action, run.why, run.inspections = state, "rebuilt", why, b.tables["inspections"]
