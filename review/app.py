@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from review.attachments import MAX_ATTACHMENT_BYTES, attachments_folder
-from review.auth import LoginThrottle, resolve_secret
+from review.auth import resolve_secret
 from review.db import secret_file_beside
 from review.forms import typologies
 from review.routes import router
@@ -29,7 +29,6 @@ from review.store import CaseStore, open_store
 from review.views import declaration_columns
 from review.web import (
     HERE,
-    FormStash,
     LoginRequired,
     PageError,
     PerUserCache,
@@ -102,8 +101,8 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.templates = make_templates()
-    app.state.throttle = LoginThrottle()
-    app.state.form_stash = FormStash()
+    app.state.throttle = store.throttle  # in the database: the same for every app process
+    app.state.form_stash = store.form_stash
     app.state.filter_counts = PerUserCache()
     app.state.attachments_dir = attachments_dir or attachments_folder(
         database_url or store.engine.url.render_as_string(hide_password=True)

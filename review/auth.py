@@ -7,9 +7,6 @@ import hmac
 import os
 import re
 import secrets
-import threading
-import time
-from collections import OrderedDict, deque
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -146,149 +143,15 @@ class Verdict:
     scope: str = ""  # "account", "client" or "everyone": what is slowed down
 
 
-class _Failures:
-    """Recent failures per key: a bounded, expiring table (oldest-touched keys go first)."""
-
-    def __init__(self, window: float, capacity: int, keep: int) -> None:
-        self.window, self.capacity, self.keep = window, capacity, keep
-        self._table: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def recent(self, key: str, now: float) -> deque[float] | None:
-        times = self._table.get(key)
-        if times is None:
-            return None
-        while times and now - times[0] > self.window:
-            times.popleft()
-        if not times:
-            del self._table[key]
-            return None
-        return times
-
-    def add(self, key: str, now: float) -> int:
-        times = self.recent(key, now)
-        if times is None:
-            while len(self._table) >= self.capacity:
-                self._table.popitem(last=False)
-            times = self._table[key] = deque(maxlen=self.keep)
-        else:
-            self._table.move_to_end(key)
-        times.append(now)
-        return len(times)
-
-    def forget(self, key: str) -> None:
-        self._table.pop(key, None)
-
-    def expire(self, now: float) -> None:
-        """Drop keys whose failures are all out of the window (the oldest-touched first)."""
-        for key in list(self._table):
-            times = self._table[key]
-            if times and now - times[-1] <= self.window:
-                break
-            del self._table[key]
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-
-def _delay(failures: int, limit: int, base: float, cap: float) -> float:
+def throttle_delay(failures: int, limit: int, base: float, cap: float) -> float:
     """Growing delay once ``limit`` failures are reached: base, 2x base, 4x base ... up to cap."""
     if failures < limit:
         return 0.0
     return min(cap, base * 2 ** min(failures - limit, 30))
 
 
-class LoginThrottle:
-    """Slow down password guessing per account, per client address and for everyone (in memory).
-
-    - an account and client pair: 5 failures, then a growing delay (30 s, 1 min, 2 min ... 15 min);
-      the owner on another client is not slowed by a stranger's guesses;
-    - a client address: 20 failures over any usernames (spraying), then a growing delay;
-    - an account from every client: 50 failures (a distributed attack), then a growing delay that an
-      admin can lift (:meth:`unlock`);
-    - everyone: 1,000 failures in the window slow down every client that has failed before.
-    Failures older than the window (15 minutes) are forgotten; each table holds at most
-    ``capacity`` keys and a key at most a few dozen times. Nothing is stored for fields that
-    fail the length checks (:func:`login_fields_problem`), which callers apply first.
-    """
-
-    def __init__(
-        self,
-        window_seconds: float = 900.0,
-        pair_limit: int = 5,
-        client_limit: int = 20,
-        account_limit: int = 50,
-        global_limit: int = 1_000,
-        base_delay: float = 30.0,
-        max_delay: float = 900.0,
-        capacity: int = 10_000,
-    ) -> None:
-        self.window = window_seconds
-        self.limits = {"pair": pair_limit, "client": client_limit, "account": account_limit}
-        self.global_limit = global_limit
-        self.base_delay, self.max_delay = base_delay, max_delay
-        keep = max(pair_limit, client_limit, account_limit) + 16
-        self._tables = {name: _Failures(window_seconds, capacity, keep) for name in self.limits}
-        self._everyone: deque[float] = deque(maxlen=global_limit + 1)
-        self._lock = threading.Lock()
-        self.clock = time.monotonic
-
-    @staticmethod
-    def _keys(username: str, client: str) -> dict[str, str]:
-        return {"pair": f"{client}\x00{username}", "client": client, "account": username}
-
-    def check(self, username: str, client: str) -> Verdict:
-        """May this client try this username now?"""
-        with self._lock:
-            now = self.clock()
-            keys = self._keys(username, client)
-            worst = Verdict(True)
-            for name, table in self._tables.items():
-                times = table.recent(keys[name], now)
-                if times is None:
-                    continue
-                wait = _delay(len(times), self.limits[name], self.base_delay, self.max_delay)
-                left = times[-1] + wait - now
-                if left > worst.retry_after:
-                    worst = Verdict(False, left, {"pair": "account"}.get(name, name))
-            while self._everyone and now - self._everyone[0] > self.window:
-                self._everyone.popleft()
-            if (
-                worst.allowed
-                and len(self._everyone) > self.global_limit
-                and self._tables["client"].recent(client, now) is not None
-            ):
-                worst = Verdict(False, self.base_delay, "everyone")
-            return worst
-
-    def failed(self, username: str, client: str) -> None:
-        """Record a failed attempt (of a username that passed the length check)."""
-        with self._lock:
-            now = self.clock()
-            keys = self._keys(username, client)
-            for name, table in self._tables.items():
-                table.add(keys[name], now)
-                table.expire(now)
-            self._everyone.append(now)
-
-    def succeeded(self, username: str, client: str) -> None:
-        """The owner got in from this client: forget that pair's failures."""
-        with self._lock:
-            self._tables["pair"].forget(self._keys(username, client)["pair"])
-
-    def unlock(self, username: str) -> None:
-        """An admin lifts the slowing-down of an account (from every client)."""
-        with self._lock:
-            self._tables["account"].forget(username)
-            pair = self._tables["pair"]
-            for key in [k for k in pair._table if k.endswith("\x00" + username)]:
-                pair.forget(key)
-
-    def sizes(self) -> dict[str, int]:
-        """How many keys each table holds (for tests and monitoring)."""
-        with self._lock:
-            return {name: len(table) for name, table in self._tables.items()} | {
-                "everyone": len(self._everyone)
-            }
+# The login throttle itself (per account, client and everyone) keeps its failures in the case
+# database, shared by every app process: review.stores.logins.LoginThrottle.
 
 
 MAX_LOGIN_USERNAME = 64

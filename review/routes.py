@@ -18,16 +18,15 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from sqlalchemy import Row
 
 from review.attachments import save_upload
-from review.auth import LoginThrottle, login_fields_problem, new_token, token_digest, tokens_match
+from review.auth import login_fields_problem, new_token, token_digest, tokens_match
 from review.forms import OUTCOME_LABELS, OutcomeForm, parse_outcome_form, parse_version, typologies
 from review.schema import CHANNELS, ROLES, STATUSES
-from review.store import UNASSIGNED, WriteResult, can_see_case
+from review.store import UNASSIGNED, FormStash, LoginThrottle, WriteResult, can_see_case
 from review.views import ENTITY_KINDS, case_view, entity_view, queue_rows, related_rows
 from review.web import (
     LOGIN_COOKIE,
     PER_PAGE_CHOICES,
     ROLE_HOME,
-    FormStash,
     PageError,
     TypedWorkKept,
     Viewer,

@@ -179,3 +179,39 @@ class SavedFilter(Base):
     name: Mapped[str] = mapped_column(String(64))
     query: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginFailures(Base):
+    """Recent failed logins of one key of the login throttle, shared by every app process.
+
+    scope "pair": a client address and a username; "client": an address ('' username);
+    "account": a username ('' client); "everyone": both ''. ``times`` holds the failures' times
+    (seconds since the epoch, oldest first, space-separated, at most a few dozen; the
+    "everyone" row its limit + 1). Rows expire with the window and each scope is capped.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        CheckConstraint("scope IN ('pair', 'client', 'account', 'everyone')", name="ck_login_failures_scope"),
+        Index("ix_login_failures_scope_last_at", "scope", "last_at"),
+        Index("ix_login_failures_last_at", "last_at"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), primary_key=True)
+    times: Mapped[str] = mapped_column(Text)
+    last_at: Mapped[float] = mapped_column(Float)
+
+
+class ResumeForm(Base):
+    """What a user typed into a form their ended session could not save, until they log in again
+    (keyed by a hash of the random token their browser holds; few, size-limited, expiring)."""
+
+    __tablename__ = "resume_forms"
+    __table_args__ = (Index("ix_resume_forms_created_at", "created_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    fields: Mapped[str] = mapped_column(Text)  # JSON object
+    created_at: Mapped[float] = mapped_column(Float)

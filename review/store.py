@@ -3,7 +3,8 @@ audit and outcomes, each with its own repository on the shared engine.
 
 The scoring flow calls :func:`open_store`, :meth:`CaseStore.upsert_cases` and
 :meth:`CaseStore.export_outcomes`; the web app calls the rest. The aggregates are also
-reachable as ``store.cases``, ``store.accounts``, ``store.audit`` and ``store.outcomes``.
+reachable as ``store.cases``, ``store.accounts``, ``store.audit`` and ``store.outcomes``; the
+login state shared by every app process as ``store.throttle`` and ``store.form_stash``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from review.stores.common import (  # noqa: F401 - the store's public names, as 
     utcnow,
     write_csv_atomically,
 )
+from review.stores.logins import FormStash, LoginThrottle
 from review.stores.outcomes import Outcomes
 
 
@@ -91,6 +93,8 @@ class CaseStore:
         self.accounts = Accounts(engine, self.audit)
         self.cases = Cases(engine, self.audit, self.accounts)
         self.outcomes = Outcomes(engine, self.cases)
+        self.throttle = LoginThrottle(engine)
+        self.form_stash = FormStash(engine)
 
     def close(self) -> None:
         """Release the database connections."""

@@ -247,54 +247,6 @@ def optional_viewer(request: Request) -> Viewer | None:
         return None
 
 
-class FormStash:
-    """What a user typed into a form their expired session could not save, until they log in.
-
-    Bounded: at most ``capacity`` entries of at most ``max_chars`` characters, each kept for
-    ``ttl`` seconds; the oldest go first. Keyed by a random token that is also set as a cookie
-    on the browser that typed it, so nobody else's link can fill someone's form.
-    """
-
-    def __init__(self, capacity: int = 500, ttl: float = 3600.0, max_chars: int = 20_000) -> None:
-        import threading
-        from collections import OrderedDict
-
-        self.capacity, self.ttl, self.max_chars = capacity, ttl, max_chars
-        self._items: OrderedDict[str, tuple[float, str, dict[str, object]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, path: str, fields: dict[str, object]) -> str | None:
-        """Keep ``fields`` typed on ``path``; returns the token (None when too large)."""
-        import secrets
-        import time
-
-        if sum(len(str(v)) for v in fields.values()) > self.max_chars:
-            return None
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            now = time.monotonic()
-            while self._items and (
-                len(self._items) >= self.capacity or now - next(iter(self._items.values()))[0] > self.ttl
-            ):
-                self._items.popitem(last=False)
-            self._items[token] = (now, path, fields)
-        return token
-
-    def take(self, token: str, path: str) -> dict[str, object] | None:
-        """The fields kept under ``token`` for ``path`` (once), or None."""
-        import time
-
-        with self._lock:
-            item = self._items.get(token)
-            if item is None or item[1] != path or time.monotonic() - item[0] > self.ttl:
-                return None
-            del self._items[token]
-            return item[2]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class PerUserCache:
     """What is worked out for one user (the saved filters' counts), kept for ``ttl`` seconds and
     dropped as soon as the user's own write stamp changes: their own actions always show at

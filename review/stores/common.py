@@ -79,9 +79,10 @@ WRITE_CHUNK = 10_000
 DAYS_CACHE_SECONDS = 60.0
 EDITABLE_FIELDS = ("assignee", "outcome", "typology", "seized_value_usd", "note", "status", "version")
 DECISION_FIELDS = ("decided_by", "decided_at", "confirmed_by", "confirmed_at")
-# PostgreSQL advisory lock keys: schema migration, and user changes (the last-admin rule).
+# PostgreSQL advisory lock keys: schema migration, user changes (the last-admin rule), failed logins.
 PG_LOCK_MIGRATE = 0x6372_5F6D_6967  # "cr_mig"
 PG_LOCK_USERS = 0x6372_5F75_7372  # "cr_usr"
+PG_LOCK_LOGINS = 0x6372_5F6C_6F67  # "cr_log": failed logins of several processes take turns
 NUL = "\x00"
 
 WriteStatus = Literal[

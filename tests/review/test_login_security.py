@@ -9,8 +9,8 @@ import tracemalloc
 import pytest
 from fastapi.testclient import TestClient
 
-from review.auth import LoginThrottle, password_problem
-from review.store import CaseStore
+from review.auth import password_problem
+from review.store import CaseStore, LoginThrottle
 from tests.review.conftest import PASSWORD, csrf_of, login
 
 BIG = 900 * 1024  # a 900 kB field, as in the report
@@ -54,8 +54,8 @@ def test_an_account_attacked_from_everywhere_is_slowed_and_an_admin_unlocks_it(a
     assert throttle.check("bob", "198.51.100.9").allowed
 
 
-def test_the_delay_grows_and_ends() -> None:
-    throttle = LoginThrottle()
+def test_the_delay_grows_and_ends(store: CaseStore) -> None:
+    throttle = LoginThrottle(store.engine)
     now = [1000.0]
     throttle.clock = lambda: now[0]
     waits = []
@@ -71,14 +71,15 @@ def test_the_delay_grows_and_ends() -> None:
     assert throttle.check("bob", "c1").allowed and throttle.sizes()["pair"] == 0
 
 
-def test_the_throttle_tables_are_capped_and_expire() -> None:
-    throttle = LoginThrottle(capacity=1_000)
+def test_the_throttle_tables_are_capped_and_expire(store: CaseStore) -> None:
+    throttle = LoginThrottle(store.engine, capacity=100)
     now = [0.0]
     throttle.clock = lambda: now[0]
-    for i in range(5_000):
+    for i in range(500):
         throttle.failed(f"name{i}", f"10.0.{i // 250}.{i % 250}")
     sizes = throttle.sizes()
-    assert max(sizes["pair"], sizes["client"], sizes["account"]) <= 1_000
+    assert max(sizes["pair"], sizes["client"], sizes["account"]) <= 100
+    assert sizes["account"] == 100 and sizes["everyone"] == 500
     now[0] += 901
     throttle.failed("x", "c")
     assert throttle.sizes()["account"] == 1  # the rest expired
