@@ -53,7 +53,15 @@ def usual_descriptions(history: pd.DataFrame | None, codes=None, digits: int = 6
     length) limits the work to the codes asked about. Empty when the history has no codes or
     descriptions.
     """
-    empty = pd.Series(dtype="str", name="usual_description")
+    best = most_declared(description_counts(history, codes, digits))
+    return best.set_index("key")["text"].rename("usual_description")
+
+
+def description_counts(history: pd.DataFrame | None, codes=None, digits: int = 6) -> pd.DataFrame:
+    """(key, text, n): how many declarations of ``history`` declare each description (lower case,
+    blanks collapsed) under each code (the first ``digits`` digits of ``hs_code``); ``codes``: only
+    those keys. Counts of two histories add up (``most_declared`` of their sum is the usual one)."""
+    empty = pd.DataFrame({"key": pd.Series(dtype=object), "text": pd.Series(dtype=object), "n": []})
     if history is None or not {"hs_code", "goods_description"} <= set(history.columns) or not len(history):
         return empty
     raw, uniques = pd.factorize(history["hs_code"])  # the key of each distinct code, once
@@ -85,16 +93,20 @@ def usual_descriptions(history: pd.DataFrame | None, codes=None, digits: int = 6
         return empty
     pair = key_code[ok][keep].astype(np.int64) * len(clean_text) + text_of_row[keep]
     uniq, count = np.unique(pair, return_counts=True)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "key": key_text[uniq // len(clean_text)],
+            "key": np.asarray(key_text, dtype=object)[uniq // len(clean_text)],
+            "text": np.asarray(clean_text, dtype=object)[uniq % len(clean_text)],
             "n": count,
-            "text": clean_text[uniq % len(clean_text)],
         }
     )
-    counts = frame.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
-    best = counts.drop_duplicates("key").set_index("key")["text"]
-    return best.rename("usual_description")
+
+
+def most_declared(counts: pd.DataFrame) -> pd.DataFrame:
+    """(key, text): the description of ``description_counts`` declared most under each key (ties:
+    the alphabetically first)."""
+    best = counts.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
+    return best.drop_duplicates("key")[["key", "text"]].reset_index(drop=True)
 
 
 def format_hs(code: str) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from data.io import HistoryInSlices
 from features import state as fstate
+from models.naming import description_counts, most_declared
 
 # the declaration columns the feature families read (the others are never decoded)
 HISTORY_COLUMNS = [
@@ -169,20 +170,6 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the history's usual descriptions
-def description_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """(key: HS6 digits, text, n) of declarations, as ``models.naming.usual_descriptions`` counts
-    them (descriptions in lower case, blanks collapsed)."""
-    if not len(frame) or not {"hs_code", "goods_description"} <= set(frame.columns):
-        return pd.DataFrame({"key": pd.Series(dtype=object), "text": pd.Series(dtype=object), "n": []})
-    key = frame["hs_code"].astype("str").str.replace(r"\D", "", regex=True).str[:6]
-    text = frame["goods_description"].astype("str").str.strip()
-    text = text.str.replace(r"\s+", " ", regex=True).str.lower()
-    ok = frame["hs_code"].notna().to_numpy() & frame["goods_description"].notna().to_numpy()
-    ok &= (key != "").to_numpy() & ~text.isin(["", "nan", "none"]).to_numpy()
-    pairs = pd.DataFrame({"key": key.to_numpy(dtype=object)[ok], "text": text.to_numpy(dtype=object)[ok]})
-    return pairs.value_counts().rename("n").reset_index()
-
-
 def with_descriptions(state: fstate.FeatureState, folder: Path | None, rows: pd.DataFrame) -> None:
     """Add ``rows``' description counts to the state's (read from ``folder`` when not loaded;
     None: none yet), and the usual description per HS6 they give."""
@@ -190,12 +177,11 @@ def with_descriptions(state: fstate.FeatureState, folder: Path | None, rows: pd.
     if counts is None and folder is not None:
         counts = _read(Path(folder) / "descriptions.parquet")
     if counts is None or "n" not in counts.columns:
-        counts = description_counts(pd.DataFrame())
+        counts = description_counts(None)
     both = pd.concat([counts, description_counts(rows)], ignore_index=True)
     counts = both.groupby(["key", "text"], sort=False, as_index=False)["n"].sum()
-    best = counts.sort_values(["key", "n", "text"], ascending=[True, False, True], kind="stable")
     state.extras["descriptions"] = counts
-    state.extras["usual_descriptions"] = best.drop_duplicates("key")[["key", "text"]].reset_index(drop=True)
+    state.extras["usual_descriptions"] = most_declared(counts)
     # each exporter's last declarations, as the case page lists them
     recent = state.extras.get("recent_by_exporter")
     if recent is None and folder is not None:
