@@ -15,7 +15,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -595,7 +595,9 @@ def load_bundle(
         problems.append(part.problems)
         notes += part.notes
         rows_in[table] = part.rows_in
-    outcome_parts += [load_table(Path(f), "inspections", mapping) for f in extra_outcomes]
+    for f in extra_outcomes:  # exported by the review app: ids like =D001 were written '=D001
+        part = load_table(Path(f), "inspections", mapping)
+        outcome_parts.append(replace(part, clean=spreadsheet_unsafe(part.clean)))
 
     if known_declarations is None:
         ins, aside, report = _settle(outcome_parts, tables["declarations"])
@@ -758,6 +760,10 @@ class HistoryInSlices:
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    def forget_index(self) -> None:
+        """Let go of the index of every declaration (``known`` answers nothing after)."""
+        self.ids, self.id_time = np.zeros(0, np.uint64), np.zeros(0, np.int64)
 
     def known(self, ids: pd.Series) -> pd.DataFrame:
         """(declaration_id, declared_at) of those of ``ids`` the history holds."""
@@ -928,15 +934,42 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# A text cell a spreadsheet would run as a formula (=, +, -, @, tab or CR first) is written with a
+# ' before it; so that reading back is exact, so is a cell that already starts with ' before one.
+# Written once here: pipeline outputs, the review app's exports and the outcomes training reads.
+_NEEDS_ESCAPE = r"^'*[=+\-@\t\r]"
+_ESCAPED = r"^'+[=+\-@\t\r]"
+
+
+def spreadsheet_escape(value: object) -> str:
+    """One cell as text a spreadsheet will not run as a formula (``'`` before it when needed)."""
+    text = "" if value is None else str(value)
+    return "'" + text if re.match(_NEEDS_ESCAPE, text) else text
+
+
+def spreadsheet_unescape(text: str) -> str:
+    """The value :func:`spreadsheet_escape` wrote: ``'=D001`` reads back as ``=D001``."""
+    return text[1:] if re.match(_ESCAPED, text) else text
+
+
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Neutralise text cells a spreadsheet would run as formulas (=, +, -, @ at the start)."""
+    """Neutralise text cells a spreadsheet would run as formulas (:func:`spreadsheet_escape`)."""
+    return _each_text_column(frame, _NEEDS_ESCAPE, lambda text: "'" + text)
+
+
+def spreadsheet_unsafe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame :func:`spreadsheet_safe` wrote, read back (:func:`spreadsheet_unescape`)."""
+    return _each_text_column(frame, _ESCAPED, lambda text: text.str.slice(1))
+
+
+def _each_text_column(frame: pd.DataFrame, pattern: str, change) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             text = out[col].astype("str")
-            risky = text.str.match(r"^[=+\-@\t\r]") & out[col].notna()
-            if risky.any():
-                out[col] = text.where(~risky, "'" + text).where(out[col].notna())
+            hit = text.str.match(pattern) & out[col].notna()
+            if hit.any():
+                out[col] = text.where(~hit, change(text)).where(out[col].notna())
     return out
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
 )
 
+from data.io import spreadsheet_escape, spreadsheet_unescape
 from review.keys import case_keys
 from review.schema import (
     CHANNELS,
@@ -110,7 +111,6 @@ MAX_SEARCH_LENGTH = 100
 MAX_NOTE_LENGTH = 4_000
 MAX_SAVED_FILTERS = 20
 RELATED_LIMIT = 25
-CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def utcnow() -> datetime:
@@ -275,15 +275,10 @@ def _check_values(frame: pd.DataFrame) -> None:
         raise ValueError("cannot store cases: " + "; ".join(problems))
 
 
-def csv_safe(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (a ``'`` before it)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
-
-
-def csv_unsafe(text: str) -> str:
-    """The value :func:`csv_safe` wrote (for readers of the export)."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(CSV_FORMULA_STARTS) else text
+# A CSV cell a spreadsheet will not run as a formula, and back: the one rule of data.io, which the
+# pipeline's outputs use too and training applies when it reads exported outcomes.
+csv_safe = spreadsheet_escape
+csv_unsafe = spreadsheet_unescape
 
 
 def write_csv_atomically(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
