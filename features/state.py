@@ -161,17 +161,23 @@ class Accumulator:
         move = self.tail_t <= end - self.window
         if not move.any():
             return
-        mk, inv = np.unique(self.tail_k[move], return_inverse=True)
-        mv = np.column_stack(
-            [np.bincount(inv, weights=self.tail_v[move, j], minlength=len(mk)) for j in range(self.m)]
-        ).reshape(len(mk), self.m)
-        pos = np.searchsorted(self.keys, mk)
-        there = pos < len(self.keys)
-        there[there] = np.asarray(self.keys[pos[there]]) == mk[there]
+        k, v = self.tail_k[move], self.tail_v[move]
+        keys = np.asarray(self.keys)
         totals = np.array(self.totals, dtype="float64").reshape(-1, self.m)
-        totals[pos[there]] += mv[there]
-        self.keys = np.insert(np.asarray(self.keys), pos[~there], mk[~there])
-        self.totals = np.insert(totals, pos[~there], mv[~there], axis=0)
+        # events of keys already there: summed per key position (no sort); new keys: inserted
+        pos = np.minimum(np.searchsorted(keys, k), max(len(keys) - 1, 0))
+        there = (keys[pos] == k) if len(keys) else np.zeros(len(k), dtype=bool)
+        if there.any():
+            for j in range(self.m):
+                totals[:, j] += np.bincount(pos[there], weights=v[there, j], minlength=len(keys))
+        if not there.all():
+            mk, inv = np.unique(k[~there], return_inverse=True)
+            mv = np.column_stack(
+                [np.bincount(inv, weights=v[~there, j], minlength=len(mk)) for j in range(self.m)]
+            ).reshape(len(mk), self.m)
+            at = np.searchsorted(keys, mk)
+            keys, totals = np.insert(keys, at, mk), np.insert(totals, at, mv, axis=0)
+        self.keys, self.totals = keys, totals
         keep = ~move
         self.tail_t, self.tail_k, self.tail_v = self.tail_t[keep], self.tail_k[keep], self.tail_v[keep]
 

@@ -584,6 +584,7 @@ def build_state(
             for p in history
         )
         known = history.known(ids)
+        history.forget_index()  # the outcomes are settled and dated: the index is not needed any more
     ctx = make_context(tables, known, hs_profiles, ports)
 
     def each(state: fstate.FeatureState, part: pd.DataFrame) -> None:
