@@ -7,7 +7,7 @@ import dataclasses
 import io
 import math
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
@@ -475,13 +475,15 @@ def confirm_outcome(
     version: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Four eyes: a supervisor confirms a violation someone else recorded."""
-    check_post(request, viewer.csrf_token, csrf_token)
-    case = _visible_case(request, viewer, declaration_id)
-    expected = parse_version(version)
-    if expected is None:
-        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION])
-    result = get_store(request).confirm_outcome(declaration_id, expected, viewer.account)
-    return _after_write(request, viewer, result, declaration_id, "confirm", None)
+    return _case_action(
+        request,
+        viewer,
+        declaration_id,
+        csrf_token,
+        version,
+        "confirm",
+        lambda expected: get_store(request).confirm_outcome(declaration_id, expected, viewer.account),
+    )
 
 
 @router.post("/cases/{declaration_id:path}/reopen")
@@ -494,16 +496,16 @@ def reopen_case(
     reason: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """A supervisor reopens a decided case, with a reason (audited)."""
-    check_post(request, viewer.csrf_token, csrf_token)
-    case = _visible_case(request, viewer, declaration_id)
-    expected = parse_version(version)
-    if expected is None:
-        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION], reopen_reason=reason)
-    try:
-        result = get_store(request).reopen_case(declaration_id, expected, viewer.account, reason)
-    except ValueError as err:
-        return _case_page(request, viewer, case, status=422, errors=[str(err)], reopen_reason=reason)
-    return _after_write(request, viewer, result, declaration_id, "reopen", None, reopen_reason=reason)
+    return _case_action(
+        request,
+        viewer,
+        declaration_id,
+        csrf_token,
+        version,
+        "reopen",
+        lambda expected: get_store(request).reopen_case(declaration_id, expected, viewer.account, reason),
+        reopen_reason=reason,
+    )
 
 
 @router.post("/cases/{declaration_id:path}/assign")
@@ -516,16 +518,43 @@ def assign(
     assignee: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Assign a case (supervisors), or take / release it (investigators)."""
+    chosen = assignee.strip() or None
+    return _case_action(
+        request,
+        viewer,
+        declaration_id,
+        csrf_token,
+        version,
+        "assign",
+        lambda expected: get_store(request).assign(declaration_id, expected, viewer.account, chosen),
+    )
+
+
+def _case_action(
+    request: Request,
+    viewer: Viewer,
+    declaration_id: str,
+    csrf_token: str,
+    version: str,
+    what: str,
+    write: Callable[[int], WriteResult],
+    *,
+    reopen_reason: str = "",
+) -> HTMLResponse:
+    """What every action on a case's decision panel does (confirm, reopen, assign): check the
+    form's origin and token, find the case the viewer may see (else 404), read the version the
+    form was typed on, ``write`` at that version, and answer: the case page again with why
+    (422 for a bad form or value, 409 for a conflict, what was typed kept) or a redirect."""
     check_post(request, viewer.csrf_token, csrf_token)
     case = _visible_case(request, viewer, declaration_id)
     expected = parse_version(version)
     if expected is None:
-        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION])
+        return _case_page(request, viewer, case, status=422, errors=[NO_VERSION], reopen_reason=reopen_reason)
     try:
-        result = get_store(request).assign(declaration_id, expected, viewer.account, assignee.strip() or None)
+        result = write(expected)
     except ValueError as err:
-        return _case_page(request, viewer, case, status=422, errors=[str(err)])
-    return _after_write(request, viewer, result, declaration_id, "assign", None)
+        return _case_page(request, viewer, case, status=422, errors=[str(err)], reopen_reason=reopen_reason)
+    return _after_write(request, viewer, result, declaration_id, what, None, reopen_reason=reopen_reason)
 
 
 @router.get("/audit")
