@@ -29,6 +29,7 @@ from review.store import CaseStore, open_store
 from review.views import declaration_columns
 from review.web import (
     HERE,
+    TRUSTED_PROXIES_ENV,
     LoginRequired,
     PageError,
     PerUserCache,
@@ -37,6 +38,7 @@ from review.web import (
     TypedWorkKept,
     get_settings,
     make_templates,
+    parse_trusted_proxies,
     render,
 )
 
@@ -65,13 +67,21 @@ class _ReviewApp(FastAPI):
 
 
 def _settings_from(
-    database_url: str | None, secret: str | None, secret_file: Path | None, secure_cookies: bool
+    database_url: str | None,
+    secret: str | None,
+    secret_file: Path | None,
+    secure_cookies: bool,
+    trusted_proxies: str | None,
 ) -> Settings:
     if secret is None:
         if secret_file is None and database_url is not None:
             secret_file = secret_file_beside(database_url)
         secret = resolve_secret(secret_file)
-    return Settings(secret=secret, secure_cookies=secure_cookies)
+    if trusted_proxies is None:
+        trusted_proxies = os.environ.get(TRUSTED_PROXIES_ENV, "")
+    return Settings(
+        secret=secret, secure_cookies=secure_cookies, trusted_proxies=parse_trusted_proxies(trusted_proxies)
+    )
 
 
 def create_app(
@@ -82,18 +92,21 @@ def create_app(
     secret_file: Path | None = None,
     secure_cookies: bool = False,
     attachments_dir: Path | None = None,
+    trusted_proxies: str | None = None,
 ) -> FastAPI:
     """Build the review app on a store (opened from ``database_url`` when not given).
 
     The session secret is ``secret``, else $CUSTOMS_RISK_SECRET, else a generated one kept
     in ``secret_file`` (default: beside a SQLite database file, mode 0600). Attachments are
     kept in ``attachments_dir``, else $CUSTOMS_RISK_ATTACHMENTS, else beside a SQLite file.
+    ``trusted_proxies`` (else $CUSTOMS_RISK_TRUSTED_PROXIES; default none): addresses or
+    networks of reverse proxies whose X-Forwarded-For names the client the login throttle counts.
     """
     if store is None:
         if database_url is None:
             raise ValueError("give a database_url or a store")
         store = open_store(database_url)
-    settings = _settings_from(database_url, secret, secret_file, secure_cookies)
+    settings = _settings_from(database_url, secret, secret_file, secure_cookies, trusted_proxies)
     typologies(), declaration_columns()  # load the contract now, not in the first request
     app = _ReviewApp(
         title="customs-risk case review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan

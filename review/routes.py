@@ -34,6 +34,7 @@ from review.web import (
     case_url,
     case_worker,
     check_post,
+    client_address,
     csv_cell,
     current_viewer,
     display_zone,
@@ -119,7 +120,7 @@ def login(
         return _login_form(request, next, 400, problem)
     throttle: LoginThrottle = request.app.state.throttle
     username = username.strip().lower()
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     verdict = throttle.check(username, client)
     if not verdict.allowed:
         wait = max(1, math.ceil(verdict.retry_after))

@@ -41,13 +41,20 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = True,
+    trusted_proxies: str | None = None,
 ) -> None:
-    """Open the store and serve the app until interrupted (``workers`` processes)."""
+    """Open the store and serve the app until interrupted (``workers`` processes).
+
+    The workers share everything through the database (sessions, the login throttle, forms
+    kept across a login). ``trusted_proxies``: reverse proxies whose X-Forwarded-For names the
+    client (else $CUSTOMS_RISK_TRUSTED_PROXIES; default none).
+    """
     import uvicorn
 
     from review.app import create_app
     from review.auth import resolve_secret
     from review.store import open_store
+    from review.web import TRUSTED_PROXIES_ENV, parse_trusted_proxies
 
     if host not in LOOPBACK and not secure_cookies:
         print(
@@ -63,6 +70,9 @@ def serve(
         "server_header": False,
         "proxy_headers": False,
     }
+    if trusted_proxies is not None:
+        parse_trusted_proxies(trusted_proxies)  # refuse a bad list before starting
+        os.environ[TRUSTED_PROXIES_ENV] = trusted_proxies  # the workers' apps read it
     if workers <= 1:
         app = create_app(database_url, secret_file=secret_file, secure_cookies=secure_cookies)
         uvicorn.run(app, **options)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import cache
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode, urlsplit
@@ -35,6 +36,10 @@ CSP = (
 ROLE_HOME = {"admin": "/admin/users", "supervisor": "/cases", "investigator": "/cases"}
 
 
+TRUSTED_PROXIES_ENV = "CUSTOMS_RISK_TRUSTED_PROXIES"
+Network = IPv4Network | IPv6Network
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the app needs besides the store."""
@@ -42,6 +47,8 @@ class Settings:
     secret: str
     secure_cookies: bool = False
     session_lifetime: timedelta = timedelta(hours=12)
+    # reverse proxies whose X-Forwarded-For is believed (none by default: the peer is the client)
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def cookie_name(self) -> str:
@@ -181,6 +188,66 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------- client address
+def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
+    """Addresses or networks ("10.0.0.5, 10.1.0.0/16, ::1"), separated by commas or spaces."""
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{TRUSTED_PROXIES_ENV}: {item!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)
+
+
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    """An address as a proxy writes it: '203.0.113.9', '203.0.113.9:5144', '[2001:db8::1]:443'."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def forwarded_client(peer: str, forwarded_for: list[str], trusted: tuple[Network, ...]) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy; then X-Forwarded-For is
+    read from the right (each proxy appends whom it heard from), past the trusted proxies, to
+    the first address that is not one. What the client wrote itself (further left) is never
+    believed; a hop that is not an address ends the walk at the last trusted one."""
+
+    def is_trusted(address: IPv4Address | IPv6Address | None) -> bool:
+        return address is not None and any(address in network for network in trusted)
+
+    current = _address(peer)
+    if not is_trusted(current):
+        return peer
+    hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        current = address
+        if not is_trusted(address):
+            break
+    return str(current)
+
+
+def client_address(request: Request) -> str:
+    """Where a request comes from, for the login throttle (see :func:`forwarded_client`)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = get_settings(request).trusted_proxies
+    if not trusted:
+        return peer
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 # ---------------------------------------------------------------- helpers
