@@ -493,6 +493,8 @@ def slices(times: np.ndarray, size: int) -> list[tuple[int, int]]:
     bounds, start = [], 0
     while start < n:
         stop = min(start + size, n)
+        if n - stop < size // 4:  # a small remainder goes with this slice (each slice costs a pass)
+            stop = n
         if stop < n:  # move the cut to where the time changes
             stop = int(np.searchsorted(times, times[stop - 1], side="right"))
         bounds.append((start, stop))

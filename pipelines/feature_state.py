@@ -66,7 +66,7 @@ HISTORY_COLUMNS = [
 ]
 _KEPT = {*HISTORY_COLUMNS, "_source"}  # what a state build keeps of the declarations read
 REFERENCE_TABLES = ("licenses", "hs_profiles")  # what some families' accumulators are computed from
-SLICE_ROWS = 200_000
+SLICE_ROWS = 160_000  # rows folded at a time: a build's peak memory is about that of a slice's features
 
 
 def code_version() -> str:
