@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import Row
@@ -176,13 +176,20 @@ def declared_fields(text: str | None) -> tuple[list[tuple[str, str]], bool]:
     return [(str(k), "" if fields[k] is None else str(fields[k])) for k in known + extra], ok
 
 
+SUMMARY_FIELDS = ("goods_description", "hs_code", "exporter_name", "consignee_name")
+
+
 def declaration_summary(text: str | None) -> dict[str, str]:
     """Goods, code and exporter for the queue (empty strings when unreadable)."""
+    return dict(zip(SUMMARY_FIELDS, _summary(text), strict=True))
+
+
+@lru_cache(maxsize=20_000)
+def _summary(text: str | None) -> tuple[str, ...]:
+    # A queue page shows the same declarations again and again: each is parsed once per process
+    # (keyed by the declaration's text itself, so a refreshed declaration is parsed anew).
     fields, _ = parse_json(text, dict)
-    return {
-        k: str(fields.get(k, "") or "")
-        for k in ("goods_description", "hs_code", "exporter_name", "consignee_name")
-    }
+    return tuple(str(fields.get(k, "") or "") for k in SUMMARY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,14 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    false,
     func,
     insert,
     literal,
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy import case as sa_case
@@ -68,6 +70,76 @@ _ATTACHMENTS_QUERY = (
 )
 
 
+RELATED_KEYS = (("exporter", "exporter_key"), ("consignee", "consignee_key"), ("licence", "license_key"))
+_RELATED_STATEMENTS: dict[tuple[tuple[str, ...], str], Any] = {}
+
+
+def _related_statement(present: tuple[str, ...], kind: str) -> Any:
+    """Other cases sharing any of the ``present`` keys, visible to a viewer of role ``kind``,
+    newest first (values bound by name: each key's label, ``declaration_id``, ``viewer``)."""
+    columns = dict(RELATED_KEYS)
+    links = [(label, CASES.c[columns[label]] == bindparam(label)) for label in present]
+    labels = ((cond, literal_column(f"'{label}'")) for label, cond in links)
+    link_case = sa_case(*labels, else_=literal_column("''"))
+    visible = {
+        "supervisor": true(),
+        "investigator": or_(CASES.c.assignee == bindparam("viewer"), CASES.c.assignee.is_(None)),
+    }.get(kind, false())
+    return (
+        select(
+            link_case.label("link"),
+            CASES.c.declaration_id,
+            CASES.c.manifest_day,
+            CASES.c.channel,
+            CASES.c.risk_score,
+            CASES.c.status,
+            CASES.c.outcome,
+            CASES.c.typology,
+            CASES.c.assignee,
+            CASES.c.typology_hint,
+        )
+        .where(
+            or_(*(cond for _, cond in links)), CASES.c.declaration_id != bindparam("declaration_id"), visible
+        )
+        .order_by(CASES.c.manifest_day.desc(), CASES.c.risk_score.desc())
+        .limit(RELATED_LIMIT)
+    )
+
+
+def _like_escaped(text: str) -> str:
+    """Text matched literally inside a LIKE pattern whose escape character is '/'."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _queue_conditions(shape: tuple[str, ...]) -> list:
+    """The queue's WHERE of a shape (see Cases._queue_filter), values bound by name."""
+    visible = {
+        "supervisor": true(),
+        "investigator": or_(CASES.c.assignee == bindparam("viewer"), CASES.c.assignee.is_(None)),
+    }.get(shape[0], false())
+    conditions = [visible]
+    if "day" in shape:
+        conditions.append(CASES.c.manifest_day == bindparam("day"))
+    for column in ("channel", "status"):
+        if column in shape:
+            conditions.append(CASES.c[column] == bindparam(column))
+    if "typology" in shape:
+
+        def holds(column: Any) -> Any:
+            return (literal(";") + column + literal(";")).like(bindparam("typology"), escape="/")
+
+        conditions.append(
+            or_(holds(CASES.c.typology), and_(CASES.c.typology.is_(None), holds(CASES.c.typology_hint)))
+        )
+    if "unassigned" in shape:
+        conditions.append(CASES.c.assignee.is_(None))
+    elif "assignee" in shape:
+        conditions.append(CASES.c.assignee == bindparam("assignee"))
+    if "q" in shape:
+        conditions.append(CASES.c.search_text.like(bindparam("q"), escape="/"))
+    return conditions
+
+
 @dataclass(frozen=True)
 class CasePanels:
     """What the case page shows beside the case itself."""
@@ -87,6 +159,7 @@ class Cases(Repository):
         self.audit = audit
         self.accounts = accounts
         self._days: tuple[float, list[date]] | None = None  # (read at, days): the queue's menu
+        self._statements: dict[tuple[str, tuple[str, ...], str], Any] = {}  # the queue's, by shape
 
     def upsert_cases(self, cases: pd.DataFrame) -> dict[str, int]:
         """Insert new cases, refresh undecided ones, never touch decided ones.
@@ -177,31 +250,72 @@ class Cases(Repository):
         self._days = (time.monotonic(), days)
         return days
 
-    def _queue_conditions(self, query: CaseQuery, viewer: Account) -> list | None:
-        """The WHERE of the queue for a viewer (None: nothing can match)."""
+    def _queue_filter(
+        self, query: CaseQuery, viewer: Account
+    ) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """The shape of the queue's WHERE for a viewer (the viewer's role and which filters are
+        set) and its values; None when nothing can match. Statements are built once per shape."""
         if has_nul(query.channel, query.status, query.typology, query.assignee, query.q):
             return None
-        conditions = [self._visible_to(viewer)]
+        shape = [viewer.role if viewer.role in ("supervisor", "investigator") else "nobody"]
+        values: dict[str, Any] = {"viewer": viewer.username}
         if query.day is not None:
-            conditions.append(CASES.c.manifest_day == query.day)
+            shape.append("day")
+            values["day"] = query.day
         for column in ("channel", "status"):
             if value := getattr(query, column):
-                conditions.append(CASES.c[column] == value)
+                shape.append(column)
+                values[column] = value
         if query.typology:  # one word of a ';'-separated list
-
-            def holds(column):
-                return (literal(";") + column + literal(";")).contains(f";{query.typology};", autoescape=True)
-
-            conditions.append(
-                or_(holds(CASES.c.typology), and_(CASES.c.typology.is_(None), holds(CASES.c.typology_hint)))
-            )
+            shape.append("typology")
+            values["typology"] = f"%;{_like_escaped(query.typology)};%"
         if query.assignee == UNASSIGNED:
-            conditions.append(CASES.c.assignee.is_(None))
+            shape.append("unassigned")
         elif query.assignee:
-            conditions.append(CASES.c.assignee == query.assignee)
+            shape.append("assignee")
+            values["assignee"] = query.assignee
         if phrase := " ".join(query.q.lower().split())[:MAX_SEARCH_LENGTH]:  # as typed, anywhere
-            conditions.append(CASES.c.search_text.contains(phrase, autoescape=True))
-        return conditions
+            shape.append("q")
+            values["q"] = f"%{_like_escaped(phrase)}%"
+        return tuple(shape), values
+
+    def _statement(self, kind: str, shape: tuple[str, ...], sort: str = "") -> Any:
+        """The queue's counting or listing statement of a shape (built once, values bound by name)."""
+        key = (kind, shape, sort)
+        statement = self._statements.get(key)
+        if statement is not None:
+            return statement
+        conditions = _queue_conditions(shape)
+        if kind == "count":
+            statement = select(func.count()).select_from(CASES).where(*conditions)
+        else:
+            order = self._order(sort)
+            page_ids = (
+                select(CASES.c.declaration_id)
+                .where(*conditions)
+                .order_by(*order)
+                .limit(bindparam("limit"))
+                .offset(bindparam("offset"))
+            )
+            statement = (
+                select(
+                    CASES.c.declaration_id,
+                    CASES.c.manifest_day,
+                    CASES.c.channel,
+                    CASES.c.risk_score,
+                    CASES.c.selected_by,
+                    CASES.c.typology_hint,
+                    CASES.c.typology,
+                    CASES.c.status,
+                    CASES.c.assignee,
+                    CASES.c.outcome,
+                    CASES.c.declaration,
+                )
+                .where(CASES.c.declaration_id.in_(page_ids.scalar_subquery()))
+                .order_by(*order)
+            )
+        self._statements[key] = statement
+        return statement
 
     @staticmethod
     def _visible_to(viewer: Account) -> Any:
@@ -227,11 +341,7 @@ class Cases(Repository):
 
     def count_cases(self, query: CaseQuery, viewer: Account) -> int:
         """How many cases the viewer may see match ``query`` (for saved filters' counts)."""
-        conditions = self._queue_conditions(query, viewer)
-        if conditions is None:
-            return 0
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(CASES).where(*conditions)).scalar_one())
+        return self.count_many([query], viewer)[0]
 
     def count_many(self, queries: Sequence[CaseQuery], viewer: Account) -> list[int]:
         """How many visible cases match each query, on one connection (saved filters' counts;
@@ -239,45 +349,25 @@ class Cases(Repository):
         counts = []
         with self.engine.connect() as conn:
             for query in queries:
-                conditions = self._queue_conditions(query, viewer)
-                statement = select(func.count()).select_from(CASES).where(*(conditions or [literal(False)]))
-                counts.append(int(conn.execute(statement).scalar_one()))
+                found = self._queue_filter(query, viewer)
+                if found is None:
+                    counts.append(0)
+                    continue
+                shape, values = found
+                counts.append(int(conn.execute(self._statement("count", shape), values).scalar_one()))
         return counts
 
     def query_cases(self, query: CaseQuery, viewer: Account) -> CasePage:
         """One page of the cases the viewer may see, filtered, searched and sorted."""
-        conditions = self._queue_conditions(query, viewer)
-        if conditions is None:
+        found = self._queue_filter(query, viewer)
+        if found is None:
             return CasePage([], 0, query.page, query.per_page)
-        order = self._order(query.sort)
-        page_ids = (
-            select(CASES.c.declaration_id)
-            .where(*conditions)
-            .order_by(*order)
-            .limit(query.per_page)
-            .offset((query.page - 1) * query.per_page)
-        )
-        listing = (
-            select(
-                CASES.c.declaration_id,
-                CASES.c.manifest_day,
-                CASES.c.channel,
-                CASES.c.risk_score,
-                CASES.c.selected_by,
-                CASES.c.typology_hint,
-                CASES.c.typology,
-                CASES.c.status,
-                CASES.c.assignee,
-                CASES.c.outcome,
-                CASES.c.declaration,
-            )
-            .where(CASES.c.declaration_id.in_(page_ids.scalar_subquery()))
-            .order_by(*order)
-        )
-        counting = select(func.count()).select_from(CASES).where(*conditions)
+        shape, values = found
+        sort = query.sort if query.sort in SORTS else "risk_desc"
+        page = values | {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
         with self.engine.connect() as conn:
-            total = int(conn.execute(counting).scalar_one())
-            rows = list(conn.execute(listing))
+            total = int(conn.execute(self._statement("count", shape), values).scalar_one())
+            rows = list(conn.execute(self._statement("list", shape, sort), page))
         return CasePage(rows, total, query.page, query.per_page)
 
     def get_case(self, declaration_id: str) -> Row | None:
@@ -416,43 +506,20 @@ class Cases(Repository):
         if query is None:
             return []
         with self.engine.connect() as conn:
-            return [(r.link, r) for r in conn.execute(query)]
+            return [(r.link, r) for r in conn.execute(*query)]
 
-    def _related_query(self, case: Row, viewer: Account) -> Any:
-        links = []
-        for label, column in (
-            ("exporter", "exporter_key"),
-            ("consignee", "consignee_key"),
-            ("licence", "license_key"),
-        ):
-            value = getattr(case, column, None)
-            if value:
-                links.append((label, CASES.c[column] == value))
-        if not links:
+    def _related_query(self, case: Row, viewer: Account) -> tuple[Any, dict[str, Any]] | None:
+        """The related cases' statement (built once per shape: which keys the case has, the
+        viewer's role) and its values, or None when the case has no keys."""
+        present = tuple(label for label, column in RELATED_KEYS if getattr(case, column, None))
+        if not present:
             return None
-        link_case = sa_case(*((cond, literal(label)) for label, cond in links), else_=literal(""))
-        query = (
-            select(
-                link_case.label("link"),
-                CASES.c.declaration_id,
-                CASES.c.manifest_day,
-                CASES.c.channel,
-                CASES.c.risk_score,
-                CASES.c.status,
-                CASES.c.outcome,
-                CASES.c.typology,
-                CASES.c.assignee,
-                CASES.c.typology_hint,
-            )
-            .where(
-                or_(*(cond for _, cond in links)),
-                CASES.c.declaration_id != case.declaration_id,
-                self._visible_to(viewer),
-            )
-            .order_by(CASES.c.manifest_day.desc(), CASES.c.risk_score.desc())
-            .limit(RELATED_LIMIT)
-        )
-        return query
+        kind = viewer.role if viewer.role in ("supervisor", "investigator") else "none"
+        statement = _RELATED_STATEMENTS.get((present, kind))
+        if statement is None:
+            statement = _RELATED_STATEMENTS[(present, kind)] = _related_statement(present, kind)
+        values = {label: getattr(case, dict(RELATED_KEYS)[label]) for label in present}
+        return statement, values | {"declaration_id": case.declaration_id, "viewer": viewer.username}
 
     def case_panels(self, case: Row, viewer: Account, *, with_assignees: bool = False) -> CasePanels:
         """What the case page shows beside the case, read on one connection: notes, attachments,
@@ -464,7 +531,7 @@ class Cases(Repository):
                 notes=list(conn.execute(_NOTES_QUERY, {"declaration_id": declaration_id})),
                 attachments=list(conn.execute(_ATTACHMENTS_QUERY, {"declaration_id": declaration_id})),
                 history=self.audit.case_history(declaration_id, conn=conn),
-                related=[(r.link, r) for r in conn.execute(related)] if related is not None else [],
+                related=[(r.link, r) for r in conn.execute(*related)] if related is not None else [],
                 assignees=self.accounts.assignable(conn) if with_assignees else [],
             )
 
