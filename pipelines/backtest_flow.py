@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow
 from pydantic import Field
 
 from models.backtest import STRATEGIES, Bandit, ReplayConfig
 from pipelines.config import CONFIG_DIR, _Strict, load_yaml_config
 from pipelines.runtime import progress
-from pipelines.train_flow import frame_task
+from pipelines.tasks import frame_task, pipeline_flow
 
 EXPERIMENT = "customs-risk-backtest"
 
@@ -137,7 +136,7 @@ def _print_week(row: dict) -> None:
 
 
 # ---------------------------------------------------------------- the flow
-@flow(name="backtest")
+@pipeline_flow(name="backtest")
 def backtest_flow(
     bundle: Path,
     out: Path,

@@ -35,6 +35,18 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _start_flows():
+    """Settings for a command that runs flows, and where its flow runs are recorded (a Prefect
+    server when one is configured or running; see ``pipelines.runtime.choose_flow_runs``)."""
+    from pipelines.runtime import choose_flow_runs, configure, flow_runs_line, quiet_expected_flow_errors
+
+    settings = configure()
+    _guard(lambda: choose_flow_runs(settings))
+    quiet_expected_flow_errors()
+    typer.secho(flow_runs_line(), dim=True)
+    return settings
+
+
 def _guard(fn):
     """Turn every user error (pipelines.errors.user_errors) into one clear message, never a traceback."""
     from pipelines.errors import user_errors, user_message
@@ -161,17 +173,10 @@ def train(
     dask: DaskChoice = None,
 ) -> None:
     """Train the XGBoost risk scorer on a bundle, track it in MLflow, promote it if it is better."""
-    from pipelines.runtime import configure, quiet_expected_flow_errors, start_flow_server
-
-    settings = configure()
-    start_flow_server(settings)
-    quiet_expected_flow_errors()
+    settings = _start_flows()
 
     def run():
-        from pipelines.runtime import wait_for_flow_server
         from pipelines.train_flow import train_flow
-
-        wait_for_flow_server()
 
         return train_flow(
             bundle=bundle,
@@ -252,16 +257,11 @@ def score(
     dask: DaskChoice = None,
 ) -> None:
     """Score a day's manifest with the champion model: channels, reasons, report, cases."""
-    from pipelines.runtime import configure, quiet_expected_flow_errors, start_flow_server
-
-    start_flow_server(configure())
-    quiet_expected_flow_errors()
+    _start_flows()
 
     def run():
-        from pipelines.runtime import wait_for_flow_server
         from pipelines.score_flow import score_flow
 
-        wait_for_flow_server()
         return score_flow(
             manifest=manifest,
             bundle=bundle,
@@ -324,10 +324,7 @@ def backtest(
     dask: DaskChoice = None,
 ) -> None:
     """Replay the last weeks of a bundle under inspection strategies (capacity, exploration)."""
-    from pipelines.runtime import configure, quiet_expected_flow_errors
-
-    configure()
-    quiet_expected_flow_errors()
+    _start_flows()
 
     def run():
         from pipelines.backtest_flow import backtest_flow, summary_text

@@ -33,7 +33,8 @@ def load_risk_model(uri: str) -> RiskModel:
     from pipelines.registry import ModelUnavailableError, _one_line
 
     try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
+        # suppress_warnings: no check of the logged requirements against this environment (~1 s)
+        pyfunc = mlflow.pyfunc.load_model(uri, suppress_warnings=True)
         model = pyfunc.unwrap_python_model().risk_model
     except Exception as err:
         raise ModelUnavailableError(

@@ -3,22 +3,11 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import pandas as pd
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def score_chart(wf: dict):
@@ -45,18 +34,26 @@ def score_chart(wf: dict):
     return waterfall(float(wf["base"]["log_odds"]), steps)
 
 
-def importance_png(importance: pd.Series, top: int = 12) -> str:
-    import matplotlib
+def importance_bars(importance: pd.Series, top: int = 12) -> list[dict]:
+    """The day's strongest drivers as bars (drawn as inline SVG by the template): each feature's
+    mean |contribution| over the flagged items, labelled by the feature's description and name,
+    its length relative to the strongest (percent)."""
+    from features.build import catalogue
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    imp = importance.head(top)[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(imp) + 0.8))
-    ax.barh(imp.index, imp.to_numpy(), color="#c0392b")
-    ax.set_xlabel("mean |contribution| over the day's flagged items", fontsize=8)
-    ax.tick_params(labelsize=8)
-    return _png(fig)
+    described = {f.name: f.description for f in catalogue()}
+    imp = importance[importance > 0].head(top)
+    if not len(imp):
+        return []
+    largest = float(imp.iloc[0]) if float(imp.iloc[0]) > 0 else 1.0
+    return [
+        {
+            "name": str(name),
+            "label": described.get(str(name), str(name)),
+            "value": float(value),
+            "percent": round(100.0 * float(value) / largest, 1),
+        }
+        for name, value in imp.items()
+    ]
 
 
 def render_report(
@@ -154,7 +151,7 @@ def render_report(
         n_held_cases=int(held_rows.loc[held_rows["stored"], "declaration_id"].nunique()),
         warnings=warnings,
         missing=missing,
-        importance=importance_png(importance) if importance.sum() > 0 else None,
+        importance=importance_bars(importance.sort_values(ascending=False)),
         drift=_drift_rows(drift, drift_shown),
         drift_skipped=0 if drift is None else int((~drift["compared"]).sum()),
         drift_note=drift_note,

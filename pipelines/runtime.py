@@ -68,6 +68,65 @@ def use_running_prefect_server(address: str) -> str | None:
 
 
 _TEMPORARY_SERVER: dict[str, object] = {}
+_FLOW_RUNS: dict[str, str] = {}
+
+RUN_MODES = ("auto", "temporary", "off")
+
+
+def choose_flow_runs(settings: Settings | None = None) -> str:
+    """Decide, once per command, where its flow runs are recorded; returns what was chosen:
+
+    - ``"prefect"``: a Prefect API is configured (``PREFECT_API_URL``) or a long-lived local
+      server answers (``CUSTOMS_RISK_PREFECT_SERVER``): the flows run as Prefect flows there;
+    - ``"temporary"``: none is, and ``CUSTOMS_RISK_PREFECT_RUNS=temporary`` asks for a temporary
+      server of the command's own (started now in the background, stopped at exit);
+    - ``"local"``: none is (``auto``, the default), or ``off``: the flows run in-process as plain
+      functions, nothing started, Prefect not imported. The work, its MLflow records, outputs and
+      cases are the same; only the Prefect UI does not show the run.
+
+    Call before Prefect is imported (it reads PREFECT_API_URL once)."""
+    from pipelines.errors import UserError
+
+    settings = settings or load_settings()
+    mode = settings.prefect_runs
+    if mode not in RUN_MODES:
+        raise UserError(
+            f"CUSTOMS_RISK_PREFECT_RUNS={mode!r} is not one of {', '.join(RUN_MODES)}",
+            "unset it to record runs in Prefect whenever a server is there",
+        )
+    if mode == "off":
+        chosen = "local"
+    elif os.environ.get("PREFECT_API_URL") or use_running_prefect_server(settings.prefect_local_server):
+        chosen = "prefect"
+    elif mode == "temporary":
+        start_flow_server(settings)
+        chosen = "temporary"
+    else:
+        chosen = "local"
+    _FLOW_RUNS["mode"] = chosen
+    return chosen
+
+
+def flow_runs_recorded() -> bool:
+    """Whether this command's flows run as Prefect flows (see :func:`choose_flow_runs`); when no
+    command chose (a library call, a test), whenever a Prefect API is configured."""
+    mode = _FLOW_RUNS.get("mode")
+    if mode is None:
+        return bool(os.environ.get("PREFECT_API_URL"))
+    return mode != "local"
+
+
+def flow_runs_line() -> str:
+    """One line for the console saying where this command's flow runs are recorded."""
+    mode = _FLOW_RUNS.get("mode")
+    if mode == "local":
+        return (
+            "flow runs are not recorded in Prefect (no Prefect server configured or running; "
+            "`customs-risk serve` keeps one, or set CUSTOMS_RISK_PREFECT_RUNS=temporary)"
+        )
+    if mode == "temporary":
+        return "flow runs are recorded in a temporary Prefect server (kept in PREFECT_HOME's database)"
+    return f"flow runs are recorded in Prefect at {os.environ.get('PREFECT_API_URL', '?')}"
 
 
 def die_with_parent() -> None:
@@ -213,17 +272,28 @@ def quiet_third_party_logs() -> None:
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="shap")
 
 
+def run_logger(name: str = "customs_risk"):
+    """The Prefect flow run's logger inside a flow run; the standard logger ``name`` outside one
+    (a flow run in-process, a library call)."""
+    import logging
+
+    from pipelines.tasks import in_prefect_run
+
+    if in_prefect_run():
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    return logging.getLogger(name)
+
+
 def progress(message: str) -> None:
     """A progress line of a flow: on the console as it is, and in the Prefect run's log
     (kept there when ``PREFECT_LOGGING_LEVEL`` lets INFO through, as with a Prefect server)."""
     print(message, flush=True)
-    import contextlib
+    from pipelines.tasks import in_prefect_run
 
-    from prefect import get_run_logger
-    from prefect.exceptions import MissingContextError
-
-    with contextlib.suppress(MissingContextError):  # outside a flow run: the console only
-        get_run_logger().info(message)
+    if in_prefect_run():  # outside a flow run: the console only
+        run_logger().info(message)
 
 
 class _UserErrorFilter:
@@ -244,6 +314,8 @@ def quiet_expected_flow_errors() -> None:
     """Install the filter on Prefect's run loggers (after Prefect has configured logging)."""
     import logging
 
+    if not flow_runs_recorded():
+        return  # Prefect is not used by this command: nothing to quiet, nothing to import
     import prefect  # noqa: F401  (sets up Prefect's logging first)
 
     for name in (

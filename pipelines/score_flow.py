@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger
 
 from data.errors import ConfigError
+from pipelines.champion import MlflowHelper
 from pipelines.config import load_rules_config, load_scoring_config
-from pipelines.errors import NoChampionError
+from pipelines.errors import user_errors
 from pipelines.feature_state import load_for_scoring
 from pipelines.outputs import day_warnings, write_day_outputs
-from pipelines.runtime import progress
-from pipelines.tasks import frame_task
+from pipelines.runtime import progress, run_logger
+from pipelines.tasks import frame_task, pipeline_flow
 
 
 @dataclass
@@ -44,24 +44,13 @@ def load_reference_task(bundle: Path, mapping: Path | None):
     return load_bundle(bundle, load_mapping(mapping))
 
 
-def resolve_model_version(name: str, alias: str) -> str:
-    """The registered version behind ``name@alias``, or a clear error saying what to do."""
-    from pipelines.registry import alias_version
+@frame_task()
+def champion_task(fetch) -> tuple[str, object, object]:
+    """The champion fetched by the MLflow helper (``pipelines.champion``): (version, RiskModel, files)."""
+    from pipelines.champion import load_champion
 
-    version = alias_version(name, alias)  # an unreadable registry raises ModelUnavailableError
-    if version is None:
-        raise NoChampionError(
-            f"no model '{name}' with alias '{alias}' in the registry",
-            "train one first: customs-risk train --bundle DIR",
-        )
-    return version
-
-
-@frame_task(retries=2, retry_delay_seconds=[2, 5])
-def load_model_task(name: str, version: str):
-    from pipelines.mlflow_model import load_risk_model
-
-    return load_risk_model(f"models:/{name}/{version}")
+    files = fetch.result()  # NoChampionError / ModelUnavailableError, raised in the helper, arrive here
+    return files.version, load_champion(files), files
 
 
 @frame_task()
@@ -118,7 +107,7 @@ def _setup(config_path: Path | None, rules_path: Path | None, dask: str | None) 
     return _Setup(scfg, settings, rules, rules_config.score_floor)
 
 
-@flow(name="score")
+@pipeline_flow(name="score")
 def score_flow(
     manifest: Path,
     bundle: Path,
@@ -137,16 +126,27 @@ def score_flow(
     """
     t0 = time.perf_counter()
     setup = _setup(config_path, rules_path, dask)
+    with MlflowHelper() as mlflow_helper:
+        return _score_day(
+            setup, mlflow_helper, t0, manifest, bundle, out, mapping, database_url, append_to_history
+        )
+
+
+def _score_day(setup, mlflow_helper, t0, manifest, bundle, out, mapping, database_url, append_to_history):
+    """The flow's steps, with the MLflow helper fetching the champion while the manifest is read."""
     scfg = setup.scfg
-    # The champion first: a missing or unloadable one stops the run in seconds, before any data is read.
-    version = resolve_model_version(scfg.model.registered_name, scfg.model.alias)
-    model = load_model_task(scfg.model.registered_name, version)
-    validated = load_manifest_task(Path(manifest), mapping)
+    fetch = mlflow_helper.fetch_champion(scfg.model.registered_name, scfg.model.alias)
+    try:
+        validated = load_manifest_task(Path(manifest), mapping)
+    except user_errors():
+        fetch.result()  # no champion (or an unloadable one) is said first: it stops every day
+        raise
     progress(
         f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
         f"{validated.rows_quarantined:,} quarantined"
     )
     b, state_run = load_for_scoring(Path(bundle), mapping, append_to_history, progress, validated.clean)
+    version, model, champion = champion_task(fetch)
     day = manifest_day(Path(manifest), validated.clean)
     if not len(validated.clean):
         raise ConfigError(
@@ -155,7 +155,7 @@ def score_flow(
         )
     result, engine_name = _score(setup, validated, b.tables, model, version, day, state_run)
     scored = _Scored(manifest, day, version, engine_name, validated, result)
-    drift = day_drift_task(scfg, version, result, day)
+    drift = day_drift_task(scfg, champion, result, day, mlflow_helper.log_day_drift)
     warnings = day_warnings(result.selection.warnings, result.missing) + drift.warnings
     _progress_scored(result, version, scored.held, warnings)
     target = Path(out) / day
@@ -285,15 +285,15 @@ class DayDrift:
 
 
 @frame_task()
-def day_drift_task(scfg, version: str, result, day: str) -> DayDrift:
+def day_drift_task(scfg, champion, result, day: str, log_day_drift) -> DayDrift:
     """The day's score and features against the champion's training window (its drift reference,
     logged with the model): a table for the report, warnings above ``drift.psi_warn``, an MLflow
-    run. A model without a reference (trained before references) is scored all the same."""
+    run (``log_day_drift``, the MLflow helper's). A model without a reference (trained before
+    references) is scored all the same."""
     from models.drift import day_drift, drift_warnings
-    from pipelines.tracking import load_drift_reference, log_day_drift
 
     warn = scfg.drift.psi_warn
-    reference, note = load_drift_reference(scfg.model.registered_name, version)
+    reference, note, version = champion.drift_reference, champion.drift_note, champion.version
     if reference is None:
         return DayDrift(None, note, "", [], warn)
     matrix = getattr(result, "matrix", None)  # the day's feature matrix, where scoring keeps it
@@ -312,7 +312,7 @@ def day_drift_task(scfg, version: str, result, day: str) -> DayDrift:
 
 def _progress_scored(result, version: str, held, warnings: list[str]) -> None:
     """The console and run-log lines after scoring: channels, warnings, held declarations."""
-    log = get_run_logger()
+    log = run_logger()
     channels = result.scored["channel"].value_counts().to_dict()
     for warning in warnings:  # also in summary.json and at the top of the report
         progress(f"      warning: {warning}")

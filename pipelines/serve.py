@@ -14,10 +14,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from pipelines.config import ScheduleConfig
-from pipelines.runtime import die_with_parent, progress
+from pipelines.runtime import die_with_parent, progress, run_logger
 from pipelines.settings import PROJ_ROOT
 
 TABULAR = {".csv", ".parquet", ".pq"}
@@ -66,18 +66,6 @@ def _set_aside(path: Path, folder: Path, text: str | None = None) -> None:
     shutil.move(str(path), folder / path.name)
 
 
-def _run_logger():
-    """The flow run's logger; a plain one when called outside a run (``score_drop_folder.fn``)."""
-    import logging
-
-    from prefect.exceptions import MissingContextError
-
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("customs_risk.drop_folder")
-
-
 @flow(name="score-drop-folder")
 def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]:
     """Score every manifest waiting in the drop folder, each on its own: a scored one moves to
@@ -85,7 +73,7 @@ def score_drop_folder(drop_folder: str, bundle: str, out: str) -> dict[str, str]
     failure makes the run end Failed (ManifestsFailed), after every file has been tried."""
     from pipelines.score_flow import score_flow
 
-    log = _run_logger()
+    log = run_logger("customs_risk.drop_folder")  # a plain one outside a run (.fn)
     drop = _resolve(drop_folder)
     results: dict[str, str] = {}
     for path in sorted(p for p in drop.iterdir() if p.is_file() and p.suffix.lower() in TABULAR):

@@ -20,6 +20,10 @@ class Settings:
     # A long-lived local Prefect server to use when PREFECT_API_URL is unset and it answers
     # ("host:port", or "off"): commands then skip the temporary server (15-20 s each).
     prefect_local_server: str = "127.0.0.1:4200"
+    # Whether a command records its flow runs in Prefect: "auto" when a Prefect API is configured
+    # or the local server answers (else the flow runs in-process, nothing started), "temporary"
+    # (as auto, else a temporary server of the command's own: 5-15 s), "off" (never).
+    prefect_runs: str = "auto"
 
     @property
     def default_world(self) -> Path:
@@ -36,4 +40,5 @@ def load_settings() -> Settings:
         prefect_home=Path(os.environ.get("PREFECT_HOME", PROJ_ROOT / ".prefect")).resolve(),
         database_url=os.environ.get("DATABASE_URL", f"sqlite:///{workdir / 'cases.db'}"),
         prefect_local_server=os.environ.get("CUSTOMS_RISK_PREFECT_SERVER", "127.0.0.1:4200"),
+        prefect_runs=os.environ.get("CUSTOMS_RISK_PREFECT_RUNS", "auto").strip().lower(),
     )

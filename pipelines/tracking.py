@@ -294,15 +294,9 @@ def _log_features_and_drift(t, cfg, tmpdir: Path) -> None:
 
 def _warn(message: str) -> None:
     """A warning in the Prefect run's log (the console's logger outside a run)."""
-    import logging
+    from pipelines.runtime import run_logger
 
-    from prefect import get_run_logger
-    from prefect.exceptions import MissingContextError
-
-    try:
-        get_run_logger().warning(message)
-    except MissingContextError:
-        logging.getLogger("customs_risk").warning(message)
+    run_logger().warning(message)
 
 
 def register_model(

@@ -11,15 +11,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import flow, get_run_logger
 
 from models.engine import Engine
 from models.evaluate import comparison_table, feature_importance  # noqa: F401  (named here by callers)
 from pipelines.config import TrainConfig, load_train_config
 from pipelines.registry import decide_promotion
-from pipelines.runtime import progress
+from pipelines.runtime import progress, run_logger
 from pipelines.settings import PROJ_ROOT
-from pipelines.tasks import frame_task
+from pipelines.tasks import frame_task, pipeline_flow
 from pipelines.tracking import (
     describe_outcome,
     ensure_experiment,
@@ -143,7 +142,7 @@ def champion_scores_task(model_name: str, data, tables, engine: Engine):
 
 
 # ---------------------------------------------------------------- the flow
-@flow(name="train")
+@pipeline_flow(name="train")
 def train_flow(
     bundle: Path,
     config_path: Path | None = None,
@@ -265,7 +264,7 @@ def _load_and_prepare(cfg: TrainConfig, bundle: Path, mapping, outcomes, engine:
         f"{len(data.folds)} rolling fold(s) of {cfg.split.validation_days} days"
     )
     progress(f"      {data.propensity.description}")
-    log = get_run_logger()
+    log = run_logger()
     for note in data.features.missing:
         log.warning(note)
     return b, data, split_info
@@ -316,7 +315,7 @@ def _evaluate(data, cfg: TrainConfig, best, truth, engine: Engine):
     truths = pd.concat([_read_truth(t) for t in truth_files], ignore_index=True)
     truth_metrics, uncovered = evaluate_on_truth(data, best.model.booster, generic.booster, truths, rates)
     if uncovered:
-        get_run_logger().warning(
+        run_logger().warning(
             f"{uncovered:,} declarations of the validation window are in none of the truth files: left "
             "out of the evaluation against the truth, not counted as clean (give the truth of appended "
             "days too: --truth FILE, repeated)"
@@ -330,7 +329,7 @@ def _refit(data, best, cfg: TrainConfig, engine: Engine):
     best = refit_task(data, best, cfg, engine)
     effective = best.metrics.get("ipw_effective_violations", np.nan)
     if effective < MIN_EFFECTIVE_VIOLATIONS:
-        get_run_logger().warning(
+        run_logger().warning(
             f"the fair (propensity-weighted) estimate rests on {effective:.0f} effective violations: its "
             "interval understates the uncertainty. More random-quota or exploration inspections (or a longer "
             "split.validation_days) make it trustworthy"

@@ -153,7 +153,10 @@ def test_report_is_self_contained_and_escapes_declared_text(scored_day):
     html = (result.out_dir / "report.html").read_text()
     assert "<script>alert(1)</script>" not in html
     assert "http://" not in html.replace("http://www.w3.org", "")
-    assert "data:image/png;base64," in html
+    assert "<img" not in html  # every picture is drawn inline, nothing fetched
+    drivers = html.split('<svg class="drivers"', 1)[1].split("</svg>", 1)[0]
+    assert drivers.count("<rect") >= 3  # the day's strongest drivers, labelled by what they measure
+    assert "<text class=\"label\"" in drivers
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["rows_in"] == summary["rows_scored"] + summary["rows_quarantined"]
 
@@ -238,7 +241,8 @@ def test_drop_folder_scores_good_files_and_sets_bad_ones_aside(champion, small_w
 
 
 def test_scoring_without_a_champion_says_what_to_do(homes, small_world, tmp_path, monkeypatch):
-    from pipelines.score_flow import NoChampionError, score_flow
+    from pipelines.errors import NoChampionError
+    from pipelines.score_flow import score_flow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(NoChampionError, match="train one first"):

@@ -161,6 +161,8 @@ def test_one_sigint_stops_serve_and_everything_it_started(serving):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
 def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_world, tmp_path, sig):
+    """With its runs recorded in a temporary Prefect server of its own (CUSTOMS_RISK_PREFECT_RUNS=
+    temporary), a killed score leaves neither the server nor its MLflow helper, nor a Running run."""
     home = tmp_path / "prefect"
     log_path = tmp_path / "score.log"
     with log_path.open("wb") as log:
@@ -175,7 +177,7 @@ def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_w
                 "--out",
                 str(tmp_path / "out"),
             ],
-            env=_env(home),
+            env={**_env(home), "CUSTOMS_RISK_PREFECT_RUNS": "temporary"},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -204,6 +206,49 @@ def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_w
     assert states, "the flow run was not recorded"
     if sig != signal.SIGKILL:  # a SIGKILLed process records nothing; its server still goes
         assert all(s in {"CRASHED", "CANCELLED"} for s in states), states
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_score_without_a_prefect_server_starts_none_and_leaves_nothing(champion, small_world, tmp_path):
+    """The default: no Prefect server configured or running, so the flow runs in-process; the only
+    process it starts is its MLflow helper (with multiprocessing's resource tracker), gone when
+    the command ends."""
+    home = tmp_path / "prefect"
+    log_path = tmp_path / "score.log"
+    seen: dict[int, str] = {}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, "score", "--manifest", str(_manifest(small_world))]
+            + ["--bundle", str(small_world / "bundle"), "--out", str(tmp_path / "out")],
+            env=_env(home),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        try:
+            while proc.poll() is None:
+                for pid in _descendants(proc.pid):
+                    seen.setdefault(pid, _command_line(pid))
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    output = log_path.read_text()
+    assert proc.returncode == 0, output[-3000:]
+    assert "flow runs are not recorded in Prefect" in output
+    assert "[4/4]" in output and (tmp_path / "out").is_dir()
+    assert not [c for c in seen.values() if "uvicorn" in c or "prefect" in c], seen
+    # at most the MLflow helper and the resource tracker multiprocessing starts beside it
+    assert all("multiprocessing" in c for c in seen.values()) and len(seen) <= 2, seen
+    assert _wait_gone(set(seen), 5) == set(), "a process outlived the command"
+    assert not (home / "prefect.db").exists()  # nothing was recorded in (or started for) Prefect
 
 
 def test_serve_with_a_missing_bundle_stops_in_seconds_before_starting_anything(champion, tmp_path):
