@@ -156,7 +156,7 @@ def test_report_is_self_contained_and_escapes_declared_text(scored_day):
     assert "<img" not in html  # every picture is drawn inline, nothing fetched
     drivers = html.split('<svg class="drivers"', 1)[1].split("</svg>", 1)[0]
     assert drivers.count("<rect") >= 3  # the day's strongest drivers, labelled by what they measure
-    assert "<text class=\"label\"" in drivers
+    assert '<text class="label"' in drivers
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["rows_in"] == summary["rows_scored"] + summary["rows_quarantined"]
 
