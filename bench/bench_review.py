@@ -1,11 +1,15 @@
 """Load test of the case review app on loopback: many investigators browsing and recording.
 
-Starts the app (uvicorn, one process) on 127.0.0.1 against a temporary SQLite case store
-seeded with demo cases and users, runs concurrent sessions that browse and search the queue, open
-cases and record outcomes for a bounded time, and prints p50/p95 latency per route and the
-error count. Goal on a 2-core machine: no errors, p95 under 200 ms.
+Starts the app (uvicorn, two worker processes by default: one per core, as
+``customs-risk review --workers 2``; they share sessions, the login throttle and kept forms
+through the database) on 127.0.0.1 against a temporary SQLite case store seeded with demo
+cases and users, runs concurrent sessions that browse and search the queue, open cases and
+record outcomes for a bounded time, and prints p50/p95 latency per route, the error count, the
+app's CPU per request and the machine's load. Goal on a 2-core machine: no errors, p95 under
+200 ms.
 
-    .venv/bin/python bench/bench_review.py                  # 50 sessions, 60 s
+    .venv/bin/python bench/bench_review.py                  # 50 sessions, 60 s, 2 workers
+    .venv/bin/python bench/bench_review.py --workers 1      # one process
     .venv/bin/python bench/bench_review.py --seconds 20 --think 0
 """
 
@@ -298,7 +302,7 @@ def main() -> int:
     parser.add_argument(
         "--write-share", type=float, default=0.3, help="share of opened cases on which an outcome is recorded"
     )
-    parser.add_argument("--workers", type=int, default=1, help="app processes (uvicorn workers)")
+    parser.add_argument("--workers", type=int, default=2, help="app processes (uvicorn workers)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -325,11 +329,20 @@ def main() -> int:
         if "Traceback" in log:
             print("server log has tracebacks:\n" + log[-3000:])
         figures = report(results, elapsed, args)
+        timed_requests = sum(len(v) for k, v in results.latencies.items() if k != "POST /login")
+        per_request = 1000 * server_cpu / max(1, timed_requests)
+        load = os.getloadavg()
         print(
-            f"CPU used: app {server_cpu:.1f} s, load generator {client_cpu:.1f} s "
-            f"(of {elapsed * (os.cpu_count() or 1):.0f} core-seconds)"
+            f"CPU used: app {server_cpu:.1f} s ({per_request:.1f} ms a request, logins included), "
+            f"load generator {client_cpu:.1f} s (of {elapsed * (os.cpu_count() or 1):.0f} core-seconds); "
+            f"machine load at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)"
         )
-        figures |= {"app_cpu_s": server_cpu, "load_generator_cpu_s": client_cpu}
+        figures |= {
+            "app_cpu_s": server_cpu,
+            "app_cpu_ms_per_request": per_request,
+            "load_generator_cpu_s": client_cpu,
+            "load_average": load,
+        }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

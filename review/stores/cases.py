@@ -62,6 +62,7 @@ from review.stores.common import (
     utcnow,
 )
 
+_CASE_QUERY = select(CASES).where(CASES.c.declaration_id == bindparam("declaration_id"))
 _NOTES_QUERY = select(NOTES).where(NOTES.c.declaration_id == bindparam("declaration_id")).order_by(NOTES.c.id)
 _ATTACHMENTS_QUERY = (
     select(ATTACHMENTS)
@@ -375,8 +376,7 @@ class Cases(Repository):
         if has_nul(declaration_id):
             return None
         with self.engine.connect() as conn:
-            query = select(CASES).where(CASES.c.declaration_id == declaration_id)
-            return conn.execute(query).first()
+            return conn.execute(_CASE_QUERY, {"declaration_id": declaration_id}).first()
 
     def assign(
         self, declaration_id: str, expected_version: int, actor: Account, assignee: str | None
