@@ -328,7 +328,14 @@ class StateRun:
         from features.build import build_features, labels_from_inspections
 
         day = decl[decl["_is_target"]].reset_index(drop=True) if "_is_target" in decl.columns else decl
-        labels = labels_from_inspections(self.inspections, fstate.outcome_declarations(self.state, day))
+        kept = self.state.extras.get("outcome_labels")
+        if kept is None and (self.folder / "outcome_labels.parquet").exists():
+            kept = pd.read_parquet(self.folder / "outcome_labels.parquet")
+        if kept is not None:  # the history's outcomes, none of a row of the day: not matched to any
+            none = pd.Series(None, index=range(len(kept)), dtype=object)
+            labels = kept.assign(declaration_id=none)[["declaration_id", "label_time", "violation"]]
+        else:
+            labels = labels_from_inspections(self.inspections, fstate.outcome_declarations(self.state, day))
         session = fstate.Session(self.state, record=self.append)
         t0 = time.perf_counter()
         try:
@@ -349,7 +356,10 @@ class StateRun:
 
         history = load_history(self.bundle, columns=HISTORY_COLUMNS).clean
         decl = combine(history, day.drop(columns=["_is_target"], errors="ignore"))
-        labels = labels_from_inspections(self.inspections, decl)
+        ins = self.inspections
+        if (self.folder / SETTLED_OUTCOMES).exists() and self.state is not None:  # all, not the cases' only
+            ins = pd.read_parquet(self.folder / SETTLED_OUTCOMES)
+        labels = labels_from_inspections(ins, decl)
         return build_features(decl, replace(ctx, labels=labels))
 
     def after_append(self, path: Path, progress: Callable[[str], None] = print) -> None:
@@ -413,6 +423,9 @@ def _state_chunk(positions: np.ndarray, day: pd.DataFrame, ctx, folder: str, rec
 # ---------------------------------------------------------------- the outcomes kept with the state
 SETTLED_OUTCOMES = "settled_outcomes.parquet"  # the bundle's outcomes, validated and settled
 OUTCOMES_ASIDE = "outcomes_aside.parquet"  # ids of outcomes that matched no declaration then
+# with them: every outcome's time and violation (the day's features), and the outcomes of the
+# exporters' recent declarations (the cases): all a score reads of the outcomes
+KEPT_OUTCOMES = ("settled_outcomes", "outcomes_aside", "outcome_labels", "recent_outcomes")
 
 
 def outcome_files(bundle: Path | str) -> dict[str, list[int]]:
@@ -465,6 +478,7 @@ def remember_outcomes(state: fstate.FeatureState, b, bundle: Path | str) -> None
     from dataclasses import asdict
 
     from data.outcomes import UNMATCHED
+    from features.base import is_member
 
     files = outcome_files(bundle)
     state.meta["outcome_files"] = {
@@ -473,14 +487,35 @@ def remember_outcomes(state: fstate.FeatureState, b, bundle: Path | str) -> None
     state.meta["outcome_report"] = asdict(b.outcomes)
     problems = b.problems
     aside = problems[(problems["table"] == "inspections") & (problems["problem"] == UNMATCHED)]
-    state.extras["settled_outcomes"] = b.tables["inspections"]
+    ins = b.tables["inspections"]
+    state.extras["settled_outcomes"] = ins
     state.extras["outcomes_aside"] = pd.DataFrame({"declaration_id": aside["key"].astype("str").unique()})
+    state.extras["outcome_labels"] = _history_labels(ins, state)
+    recent = state.extras.get("recent_by_exporter")
+    ids = recent["declaration_id"] if recent is not None and len(recent) else pd.Series(dtype=object)
+    state.extras["recent_outcomes"] = ins[is_member(ins["declaration_id"], ids)].reset_index(drop=True)
+
+
+def _history_labels(ins: pd.DataFrame | None, state: fstate.FeatureState) -> pd.DataFrame:
+    """(label_time, violation) of every outcome of the history, as ``labels_from_inspections``
+    dates them against the state's declarations: what a day's features need of the outcomes
+    besides the state's sums (the overall violation rate known before each row); none of them is
+    an outcome of a row of the day (a day the state holds is not described against it)."""
+    from features.build import labels_from_inspections
+
+    labels = labels_from_inspections(ins, state.labelled)
+    if labels is None:
+        return pd.DataFrame({"label_time": pd.Series(dtype="datetime64[ns]"), "violation": []})
+    return pd.DataFrame(
+        {"label_time": labels["label_time"].astype("datetime64[ns]"), "violation": labels["violation"]}
+    )
 
 
 def save_outcomes(state: fstate.FeatureState, folder: Path) -> None:
     """Write the outcomes kept with a saved state (and what they were read from) in place."""
     folder = Path(folder)
-    for name, file in (("settled_outcomes", SETTLED_OUTCOMES), ("outcomes_aside", OUTCOMES_ASIDE)):
+    for name in KEPT_OUTCOMES:
+        file = f"{name}.parquet"
         tmp = folder / f".{file}.partial"
         state.extras[name].to_parquet(tmp, index=False)
         os.replace(tmp, folder / file)
@@ -504,12 +539,15 @@ def bundle_with_outcomes(bundle: Path, mapping: dict | None, state: fstate.Featu
     index of the history. Either way nothing is read in proportion to the history."""
     from data.io import load_bundle
 
-    kept, aside = Path(folder) / SETTLED_OUTCOMES, Path(folder) / OUTCOMES_ASIDE
-    same, touched = _outcomes_unchanged(bundle, state) if kept.exists() and aside.exists() else (False, 0)
-    if same and not len(state.known(pd.read_parquet(aside)["declaration_id"])):
+    folder = Path(folder)
+    kept = all((folder / f"{name}.parquet").exists() for name in KEPT_OUTCOMES)
+    same, touched = _outcomes_unchanged(bundle, state) if kept else (False, False)
+    if same and not len(state.known(pd.read_parquet(folder / OUTCOMES_ASIDE)["declaration_id"])):
         if touched:
             _write_meta(folder, state, ("outcome_files",))
-        return _reference_tables(bundle, mapping, pd.read_parquet(kept), state), False
+        # the cases' outcomes only: the features take every outcome's time and violation
+        recent = pd.read_parquet(folder / "recent_outcomes.parquet")
+        return _reference_tables(bundle, mapping, recent, state), False
     return load_bundle(bundle, mapping, known_declarations=state.known), True
 
 

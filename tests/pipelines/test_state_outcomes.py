@@ -82,7 +82,12 @@ def test_unchanged_outcomes_are_not_read_again(bundle, manifest, monkeypatch):
     seen = outcome_reads(monkeypatch)
     b, again = store.load_for_scoring(bundle, progress=quiet, day=manifest)
     assert again.action == "used" and seen == []
-    same_outcomes(b.tables["inspections"], load_bundle(bundle).tables["inspections"])
+    every = load_bundle(bundle).tables["inspections"]
+    same_outcomes(pd.read_parquet(store.state_folder(bundle) / store.SETTLED_OUTCOMES), every)
+    # scoring gets the outcomes its cases show (the exporters' recent declarations'), no others
+    recent = again.state.extras["recent_by_exporter"]["declaration_id"]
+    same_outcomes(b.tables["inspections"], every[every["declaration_id"].isin(recent)])
+    assert 0 < len(b.tables["inspections"]) < len(every)
     assert b.outcomes.kept == first.outcomes.kept > 0
     assert set(b.tables) >= {"companies", "licenses", "inspections"}
     got = matrix(again, b.tables, manifest)
@@ -121,7 +126,8 @@ def test_a_changed_outcome_file_is_read_and_folded(bundle, manifest, monkeypatch
     seen.clear()
     b2, again = store.load_for_scoring(bundle, progress=quiet)
     assert again.action == "used" and seen == []  # the new outcomes are kept with the state now
-    same_outcomes(b2.tables["inspections"], load_bundle(bundle).tables["inspections"])
+    every = load_bundle(bundle).tables["inspections"]
+    same_outcomes(pd.read_parquet(store.state_folder(bundle) / store.SETTLED_OUTCOMES), every)
     got = matrix(again, b2.tables, manifest)
     np.testing.assert_allclose(
         got.to_numpy(), full_matrix(bundle, manifest).to_numpy(), rtol=1e-9, atol=1e-9, equal_nan=True
@@ -146,7 +152,8 @@ def test_outcomes_of_declarations_appended_later_are_read_again(bundle, manifest
     seen = outcome_reads(monkeypatch)
     b2, again = store.load_for_scoring(bundle, progress=quiet)
     assert len(seen) == 1 and again.action in {"used", "updated"}
-    assert manifest["declaration_id"].iloc[0] in set(b2.tables["inspections"]["declaration_id"])
+    kept = pd.read_parquet(store.state_folder(bundle) / store.SETTLED_OUTCOMES)
+    assert manifest["declaration_id"].iloc[0] in set(kept["declaration_id"])
     seen.clear()
     _, third = store.load_for_scoring(bundle, progress=quiet)
     assert seen == [] and third.action == "used"
