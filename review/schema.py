@@ -114,6 +114,8 @@ class AuditEntry(Base):
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_declaration_id", "declaration_id"),
         Index("ix_audit_log_username", "username"),
+        # a user's last change, read with every request's session (PostgreSQL needs the id in it)
+        Index("ix_audit_log_username_id", "username", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -1,5 +1,6 @@
 """Login state shared by every app process: the failed-login throttle and the forms kept across
-a login (both were held in each process's memory, so limits multiplied with the workers).
+a login (both were held in each process's memory, so limits multiplied with the workers); an
+index for a user's last change, which every request's session lookup reads.
 
 Revision ID: 0007_login_state
 Revises: 0006_search_index
@@ -39,8 +40,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
     )
     op.create_index("ix_resume_forms_created_at", "resume_forms", ["created_at"])
+    op.create_index("ix_audit_log_username_id", "audit_log", ["username", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_username_id", table_name="audit_log")
     op.drop_table("resume_forms")
     op.drop_table("login_failures")
