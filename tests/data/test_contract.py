@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from data.contract import TABLES, contract_markdown
 from data.validate import validate_table
 from tests.conftest import VALID_DECLARATION
+from tests.examples import examples
 
 
 def test_contract_matches_the_published_tables():
@@ -133,7 +134,9 @@ def test_whole_numbers_beyond_what_a_float_holds_are_quarantined():
 
 # derandomize: the same examples on every run, so CI is reproducible; the hostile values
 # above carry the cases random search has found
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(150), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     rows=st.lists(
         st.fixed_dictionaries({}, optional={c: hostile_text for c in VALID_DECLARATION}),

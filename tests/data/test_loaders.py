@@ -102,6 +102,7 @@ def test_header_only_manifest_is_an_error(tmp_path):
         load_manifest(path)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_file_without_traceback(tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")

@@ -21,6 +21,9 @@ from synth import generate_world
 MIN_ROWS = 10  # a typology with fewer matched rows says nothing
 
 
+pytestmark = pytest.mark.slow  # a generated world's features: see make test-fast
+
+
 @pytest.fixture(scope="module")
 def world_features() -> pd.DataFrame:
     """Declarations, truth and every feature of a 60-day world, one row per declaration."""

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from features import ownership
 from features.base import FeatureContext
 from features.names import name_cores, normalise_names, normalise_text
+from tests.examples import examples
 
 FEATURE_NAMES = [f.name for f in ownership.FEATURES]
 
@@ -226,7 +227,7 @@ _NAMES = st.lists(
 ).map(lambda parts: "".join(t + sep for t, sep in parts))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(_NAMES, min_size=1, max_size=30))
 def test_normalising_twice_changes_nothing(names):
     once = normalise_names(pd.Series(names))

@@ -28,6 +28,9 @@ RATES = [
 TABLES = ("companies", "ownership", "officers", "watchlist", "licenses")
 
 
+pytestmark = pytest.mark.slow  # a generated world's features: see make test-fast
+
+
 @pytest.fixture(scope="module")
 def world():
     return generate_world(seed=7, days=30, rows_per_day=120)

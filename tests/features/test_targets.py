@@ -45,6 +45,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share", [0.03, 0.5])
 def test_some_targets_give_exactly_their_rows_of_all_targets(world_and_state, share):
     w, tables, state = world_and_state
@@ -63,6 +64,7 @@ def test_some_targets_give_exactly_their_rows_of_all_targets(world_and_state, sh
     assert part.missing == full.missing
 
 
+@pytest.mark.slow
 def test_a_manifest_against_history_is_described_as_if_every_row_were(world_and_state):
     w, tables, state = world_and_state
     decl = combine(w.declarations, w.manifest)

@@ -58,6 +58,7 @@ def _fair(world, scores, propensity):
     return weighted_metrics(scores, lab, world["y"][lab], world["value"][lab], w, RATES), lab, w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("knows_selected_by", [True, False])
 def test_fair_metric_is_within_its_interval_of_the_truth_and_labelled_is_optimistic(world, knows_selected_by):
     sel = pd.Series(world["selected_by"]) if knows_selected_by else None
@@ -76,6 +77,7 @@ def test_fair_metric_is_within_its_interval_of_the_truth_and_labelled_is_optimis
     assert labelled["precision_at_5pct"] > truth["precision_at_5pct"] + 0.15
 
 
+@pytest.mark.slow
 def test_random_quota_metric_covers_the_truth(world):
     rnd = np.isin(world["selected_by"], RANDOM_PICKS)
     truth = average_precision_score(world["y"], world["good"])
@@ -83,6 +85,7 @@ def test_random_quota_metric_covers_the_truth(world):
     assert low <= truth <= high
 
 
+@pytest.mark.slow
 def test_estimated_propensity_separates_rule_hits_from_the_rest(world):
     prop = inspection_propensity(world["matrix"], world["inspected"], None)
     rule = world["a"] > 1.6
@@ -91,6 +94,7 @@ def test_estimated_propensity_separates_rule_hits_from_the_rest(world):
     assert "estimated" in prop.description and "no selected_by" in prop.description
 
 
+@pytest.mark.slow
 def test_challenger_better_only_on_the_biased_labelled_set_is_not_promoted(world):
     """The challenger ranks rule hits perfectly and ignores everything else: it wins on the labelled
     items (mostly rule hits) and loses on traffic."""

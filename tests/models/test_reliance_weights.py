@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import xgboost as xgb
 
 from features.build import feature_names
@@ -26,6 +27,7 @@ def test_weights_go_to_the_data_not_to_the_booster_parameters():
     assert "novelty_weight" not in p and "track_record_weight" not in p and p["max_depth"] == 3
 
 
+@pytest.mark.slow
 def test_a_down_weighted_track_record_carries_less_of_the_score_when_the_goods_say_as_much():
     """Two equally telling features, one a track record, among noise: with the track record's
     weight low, the trees split on the declaration's own evidence instead."""

@@ -86,6 +86,7 @@ def test_an_unknown_mode_is_a_clear_error(fresh_choice, monkeypatch):
         runtime.choose_flow_runs(load_settings())
 
 
+@pytest.mark.slow
 def test_scoring_without_a_server_never_imports_prefect(tmp_path):
     """The flows and their steps load without Prefect; only a recorded run imports it."""
     code = (

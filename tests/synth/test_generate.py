@@ -41,6 +41,7 @@ def test_same_seed_gives_identical_frames(world: World) -> None:
     assert again.params == world.params
 
 
+@pytest.mark.slow
 def test_different_seed_gives_a_different_world(world: World) -> None:
     other = generate_world(seed=SEED + 1, days=DAYS, rows_per_day=ROWS_PER_DAY)
     assert not world.declarations.equals(other.declarations)
