@@ -16,6 +16,8 @@ from synth import TRUTH_COLUMNS, TYPOLOGIES, World, generate_world, write_world
 
 SEED, DAYS, ROWS_PER_DAY = 7, 30, 300
 
+pytestmark = pytest.mark.slow  # generates worlds: make test runs it, make test-fast leaves it out
+
 
 @pytest.fixture(scope="module")
 def world() -> World:
@@ -41,7 +43,6 @@ def test_same_seed_gives_identical_frames(world: World) -> None:
     assert again.params == world.params
 
 
-@pytest.mark.slow
 def test_different_seed_gives_a_different_world(world: World) -> None:
     other = generate_world(seed=SEED + 1, days=DAYS, rows_per_day=ROWS_PER_DAY)
     assert not world.declarations.equals(other.declarations)
