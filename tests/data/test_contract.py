@@ -135,7 +135,10 @@ def test_whole_numbers_beyond_what_a_float_holds_are_quarantined():
 # derandomize: the same examples on every run, so CI is reproducible; the hostile values
 # above carry the cases random search has found
 @settings(
-    max_examples=examples(150, quick=10), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150, quick=10),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
     rows=st.lists(
