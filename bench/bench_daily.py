@@ -12,9 +12,13 @@ the next day), each step in a fresh process:
           (--append-to-history), on a copy of the bundle;
 - full:   (--full) the day's features against the whole history without a state, as before.
 
-    .venv/bin/python bench/bench_daily.py --sizes 1000000,4000000 [--day-rows 10000] [--full]
+    .venv/bin/python bench/bench_daily.py --sizes 1000000,4000000,10000000 [--day-rows 10000] [--full]
 
-Prints one line per step and a table (Markdown) with the ratio of the largest to the smallest.
+Sizes above --generated-max (4M) are made by replicating the generated world of that size back in
+time (``_common.replicated_world``: the ids suffixed, the dates shifted; generating 10M rows
+takes far longer). The score step runs --repeat times (its median is reported). Prints one line
+per step with the machine's load average, and a table (Markdown) with the ratio of the largest
+to the smallest history.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, cached_world, machine
+from _common import ROOT, cached_world, machine, replicated_world
 
 
 def peak_rss_gib() -> float:
@@ -117,7 +121,25 @@ def stage_full(world: Path) -> dict:
 STAGES = {"build": stage_build, "score": stage_score, "update": stage_update, "full": stage_full}
 
 
-def run_stage(stage: str, world: Path) -> dict:
+def run_stage(stage: str, world: Path, repeat: int = 1) -> dict:
+    """The stage in a fresh process (``repeat`` times: the median run, with every time)."""
+    import os
+    import statistics
+
+    runs = []
+    for _ in range(repeat):
+        load = os.getloadavg()[0]
+        got = _run_once(stage, world)
+        got["load"] = round((load + os.getloadavg()[0]) / 2, 1)
+        runs.append(got)
+    if repeat == 1 or any("error" in r for r in runs):
+        return runs[0]
+    times = [r["seconds"] for r in runs]
+    middle = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    return {**middle, "runs_s": [round(t, 2) for t in times], "median_s": statistics.median(times)}
+
+
+def _run_once(stage: str, world: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--stage", stage, "--world", str(world)],
         capture_output=True,
@@ -139,6 +161,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also the day against the whole history")
     parser.add_argument("--stage", choices=sorted(STAGES))
     parser.add_argument("--world", type=Path)
+    parser.add_argument("--generated-max", type=int, default=4_000_000, help="larger sizes: replicated")
+    parser.add_argument("--repeat", type=int, default=3, help="score runs per size (median)")
+    parser.add_argument("--steps", default="build,score,update", help="e.g. score,update: the state built")
     args = parser.parse_args()
     if args.stage:
         result = STAGES[args.stage](args.world)
@@ -148,28 +173,32 @@ def main() -> None:
     print(f"machine: {machine()}", flush=True)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        days = max(size // args.day_rows, 1)
-        world = cached_world(days, args.day_rows)
-        stages = ["build", "score", "update"] + (["full"] if args.full else [])
-        line = {"history": days * args.day_rows}
+        if size > args.generated_max:
+            base = max(args.generated_max // args.day_rows, 1)
+            world = replicated_world(base, args.day_rows, size)
+        else:
+            world = cached_world(max(size // args.day_rows, 1), args.day_rows)
+        stages = [s for s in args.steps.split(",") if s in STAGES] + (["full"] if args.full else [])
+        line = {"history": size}
         for stage in stages:
-            got = run_stage(stage, world)
+            got = run_stage(stage, world, args.repeat if stage == "score" else 1)
             line[stage] = got
-            print(f"{days * args.day_rows:>11,} rows  {stage:<7} {json.dumps(got)}", flush=True)
+            print(f"{size:>11,} rows  {stage:<7} {json.dumps(got)}", flush=True)
         rows.append(line)
     print(
         "\n| history rows | state build s | build peak GiB | day score s | score peak GiB | "
-        "score+update s | update s | whole history s | whole history peak GiB |"
+        "score+update s | update s | whole history s | whole history peak GiB | load |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    nan = float("nan")
     for r in rows:
         b, s, u, f = (r.get(k, {}) for k in ("build", "score", "update", "full"))
+        loads = "/".join(str(x.get("load", "")) for x in (b, s, u) if x)
         print(
-            f"| {r['history']:,} | {b.get('seconds', float('nan')):.1f} "
-            f"| {b.get('peak_gib', float('nan')):.2f} "
-            f"| {s.get('seconds', float('nan')):.1f} | {s.get('peak_gib', float('nan')):.2f} "
-            f"| {u.get('seconds', float('nan')):.1f} | {u.get('update_s', float('nan')):.1f} "
-            f"| {f.get('seconds', float('nan')):.1f} | {f.get('peak_gib', float('nan')):.2f} |"
+            f"| {r['history']:,} | {b.get('seconds', nan):.1f} | {b.get('peak_gib', nan):.2f} "
+            f"| {s.get('seconds', nan):.1f} | {s.get('peak_gib', nan):.2f} "
+            f"| {u.get('seconds', nan):.1f} | {u.get('update_s', nan):.1f} "
+            f"| {f.get('seconds', nan):.1f} | {f.get('peak_gib', nan):.2f} | {loads} |"
         )
     if len(rows) > 1:
         small, large = rows[0]["score"].get("seconds"), rows[-1]["score"].get("seconds")

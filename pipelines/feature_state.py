@@ -608,6 +608,7 @@ def build_state(
     accumulators are rebuilt."""
     from features.build import combine, make_context
 
+    version = code_version()  # of the code this build runs (read before, not after, a long build)
     if history is None:
         with history_in_slices(bundle, mapping) as h:
             return build_state(bundle, tables, hs_profiles, ports, mapping, families, base, progress, h)
@@ -631,7 +632,7 @@ def build_state(
     state = fstate.build_from(parts, ctx, families, SLICE_ROWS, progress, base, each)
     if base is not None:  # the descriptions come with the fresh part (all of the history)
         state.extras = {**base.extras, **{k: v for k, v in state.extras.items() if k in DESCRIBED}}
-    return _stamped(state, bundle, tables, hs_profiles, ctx.labels)
+    return _stamped(state, bundle, tables, hs_profiles, version)
 
 
 DESCRIBED = ("descriptions", "usual_descriptions", "recent_by_exporter")
@@ -664,9 +665,9 @@ def rebuild(bundle: Path, mapping: dict | None, folder: Path, progress: Callable
     return b, state
 
 
-def _stamped(state, bundle, tables, hs_profiles, labels) -> fstate.FeatureState:
+def _stamped(state, bundle, tables, hs_profiles, version: str) -> fstate.FeatureState:
     state.meta.update(
-        version=code_version(),
+        version=version,
         history_files=history_stamp(bundle),
         references=reference_stamps(tables, hs_profiles),
         built_at=state.meta.get("built_at") or pd.Timestamp.now("UTC").isoformat(),
