@@ -117,8 +117,40 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+def _head_revision() -> str | None:
+    """The newest migration's id, read from the migration files' ``revision`` / ``down_revision``
+    lines (the one no other migration builds on); None if that cannot be told."""
+    import re
+
+    pattern = re.compile(r'^(down_revision|revision)\s*=\s*["\']?([^"\'\s]+)["\']?', re.M)
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict(pattern.findall(path.read_text()))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for a new or unversioned database)."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (creates it on an empty database)."""
+    """Bring the schema to the newest migration (creates it on an empty database). A database
+    already at the newest one is left alone without loading Alembic (every scoring run opens
+    the store: Alembic's start-up costs more than the day's cases)."""
+    head = _head_revision()
+    if head is not None and _current_revision(engine) == head:
+        return
     from alembic import command
     from alembic.config import Config
 

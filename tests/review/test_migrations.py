@@ -84,3 +84,28 @@ def test_a_store_of_the_second_schema_takes_held_cases_and_keeps_its_cases(empty
     with store.engine.begin() as conn, pytest.raises(IntegrityError):  # the constraint still holds
         conn.execute(text("UPDATE cases SET channel = 'green' WHERE declaration_id = 'H-9'"))
     store.close()
+
+
+def test_an_up_to_date_store_is_left_alone_and_the_newest_migration_is_alembics(
+    empty_database_url: str, monkeypatch
+):
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from review.db import MIGRATIONS_DIR, _head_revision, make_engine, migrate
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert _head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+    engine = make_engine(empty_database_url)
+    migrate(engine)  # a new store: created by Alembic
+
+    def no_alembic(*_args, **_kw):
+        raise AssertionError("an up-to-date store must not run Alembic")
+
+    monkeypatch.setattr(command, "upgrade", no_alembic)
+    migrate(engine)  # already at the newest migration: nothing to do
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head_revision()
+    engine.dispose()
