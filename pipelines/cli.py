@@ -522,6 +522,13 @@ def review(
         typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
     ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core).")] = 1,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-"
+            "separated; default CUSTOMS_RISK_TRUSTED_PROXIES, else none)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the investigators' case review web app (DATABASE_URL is the case store)."""
     from sqlalchemy.engine import make_url
@@ -539,6 +546,7 @@ def review(
         secure_cookies=secure_cookies,
         workers=workers,
         secret_file=default_secret_file(settings.database_url, settings.workdir),
+        trusted_proxies=trusted_proxies,
     )
 
 
