@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -535,8 +536,15 @@ def review(
 
     from pipelines.settings import load_settings
     from review.serve import default_secret_file, serve
+    from review.web import TRUSTED_PROXIES_ENV, parse_trusted_proxies
 
     settings = load_settings()
+    try:  # a bad list stops here with one line, before anything starts
+        parse_trusted_proxies(
+            trusted_proxies if trusted_proxies is not None else os.environ.get(TRUSTED_PROXIES_ENV, "")
+        )
+    except ValueError as err:
+        _fail(f"{err}; fix --trusted-proxies or {TRUSTED_PROXIES_ENV}")
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     typer.echo(f"Case review on http://{host}:{port} (case store: {shown})")
     serve(

@@ -61,3 +61,16 @@ def test_a_bad_trusted_proxy_list_is_refused_at_start(store: CaseStore, monkeypa
     monkeypatch.setenv(TRUSTED_PROXIES_ENV, "10.0.0.0/8, proxy.internal")
     with pytest.raises(ValueError, match="proxy.internal"):
         create_app(store=store, secret=SECRET)
+
+
+def test_the_review_command_refuses_a_bad_proxy_list_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cases.db'}")
+    result = CliRunner().invoke(app, ["review", "--trusted-proxies", "10.0.0.5, proxy.internal"])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "'proxy.internal' is not an IP address or network" in errors[0]
+    assert "Traceback" not in result.output
