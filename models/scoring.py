@@ -432,6 +432,11 @@ def _cases(
             # the same path as data: each step's name, id, tie to the next, and how the last is listed
             "ownership_json": steps.where(steps.notna(), None).to_numpy(dtype=object),
             "exporter_history": _exporter_history(context["exporter_id"], history, inspections),
+            # the parties' registered addresses (company registry; "" when not on file)
+            **{
+                f"{role}_address": context.get(f"{role}_address", none).astype(object).fillna("").to_numpy()
+                for role in ("exporter", "consignee")
+            },
             "model_version": scored["model_version"].to_numpy(),
             "typology_hint": "",  # score_day fills it from the evidence
         }

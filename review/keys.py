@@ -2,12 +2,16 @@
 
 Read from the declaration's JSON once, when a case is stored (and by migration 0005 for the
 cases stored before), so the queue's search and the related-case lookups read short columns.
+The registered address that links cases comes from the company registry (scoring's
+``exporter_address`` / ``consignee_address``), not from the declaration.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import pandas as pd
 
 KEY_LENGTH = 128
 SEARCH_LENGTH = 400  # an index entry (with the id and assignee): within PostgreSQL's 2,704-byte B-tree limit
@@ -55,3 +59,14 @@ def case_keys(declaration_id: str, declaration: str | None, route: str | None) -
         "license_key": licence[:KEY_LENGTH] or None,
         "search_text": search[:SEARCH_LENGTH],
     }
+
+
+def address_keys(exporter: pd.Series, consignee: pd.Series) -> pd.Series:
+    """Each case's registered address as compared (the exporter's, else the consignee's; None
+    when neither is on file), normalised as the ownership features compare addresses: case,
+    punctuation and spacing do not matter ("668 Market Street, Hai Phong, VN" is
+    "668 MARKET STREET HAI PHONG VN")."""
+    from features.names import normalise_text  # rigour: loaded only when cases are stored
+
+    key = normalise_text(exporter).fillna(normalise_text(consignee))
+    return key.str[:KEY_LENGTH].astype(object).where(key.notna(), None)

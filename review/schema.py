@@ -65,6 +65,7 @@ class Case(Base):
         Index("ix_cases_exporter_key", "exporter_key"),
         Index("ix_cases_consignee_key", "consignee_key"),
         Index("ix_cases_license_key", "license_key"),
+        Index("ix_cases_address_key", "address_key"),
         Index("ix_cases_search", "risk_score", "search_text", "assignee", "declaration_id"),
         Index("ix_cases_status_assignee", "status", "assignee"),
     )
@@ -104,6 +105,11 @@ class Case(Base):
     exporter_key: Mapped[str | None] = mapped_column(String(128))
     consignee_key: Mapped[str | None] = mapped_column(String(128))
     license_key: Mapped[str | None] = mapped_column(String(128))
+    # the parties' registered addresses (company registry, via scoring) and the one that links
+    # related cases: the exporter's, else the consignee's, normalised (review.keys.address_keys)
+    exporter_address: Mapped[str] = mapped_column(Text, default="", server_default="")
+    consignee_address: Mapped[str] = mapped_column(Text, default="", server_default="")
+    address_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class AuditEntry(Base):

@@ -215,7 +215,8 @@ class CaseStore:
         return self.cases.case_panels(case, viewer, with_assignees=with_assignees)
 
     def related_cases(self, case: Row, viewer: Account) -> list[tuple[str, Row]]:
-        """Other cases the viewer may see with the same exporter, consignee or licence, as"""
+        """Other cases the viewer may see with the same exporter, consignee, licence or registered
+        address, as (what links them, case), newest first."""
         return self.cases.related_cases(case, viewer)
 
     def entity_cases(self, kind: str, key: str, viewer: Account, limit: int = 200) -> list[Row]:

@@ -336,7 +336,7 @@ ENTITY_NAME_FIELDS = {"exporter": "exporter_name", "consignee": "consignee_name"
 
 @dataclass(frozen=True, slots=True)
 class RelatedRow:
-    """A case linked to another by a party or licence, ready to print."""
+    """A case linked to another by a party, licence or registered address, ready to print."""
 
     link: str
     url: str
@@ -348,13 +348,16 @@ class RelatedRow:
     typology: str
 
 
+RELATED_LINKS = {"address": "same registered address"}  # a link's words, when not "same <link>"
+
+
 def related_rows(pairs: list[tuple[str, Row]], case_url, outcome_labels: dict[str, str]) -> list[RelatedRow]:
     """Related cases as lines: what links them, the case, its outcome."""
     lines = []
     for link, row in pairs:
         lines.append(
             RelatedRow(
-                link=f"same {link}",
+                link=RELATED_LINKS.get(link, f"same {link}"),
                 url=case_url(row.declaration_id),
                 declaration_id=row.declaration_id,
                 day=row.manifest_day.isoformat(),

@@ -71,7 +71,12 @@ _ATTACHMENTS_QUERY = (
 )
 
 
-RELATED_KEYS = (("exporter", "exporter_key"), ("consignee", "consignee_key"), ("licence", "license_key"))
+RELATED_KEYS = (  # (what links two cases, its column); the first shared one names the link
+    ("exporter", "exporter_key"),
+    ("consignee", "consignee_key"),
+    ("licence", "license_key"),
+    ("address", "address_key"),  # the same registered address (company registry)
+)
 _RELATED_STATEMENTS: dict[tuple[tuple[str, ...], str], Any] = {}
 
 
@@ -500,8 +505,8 @@ class Cases(Repository):
         return previous, following
 
     def related_cases(self, case: Row, viewer: Account) -> list[tuple[str, Row]]:
-        """Other cases the viewer may see with the same exporter, consignee or licence, as
-        (what links them, case), newest first."""
+        """Other cases the viewer may see with the same exporter, consignee, licence or registered
+        address, as (what links them, case), newest first."""
         query = self._related_query(case, viewer)
         if query is None:
             return []

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from data.io import spreadsheet_escape, spreadsheet_unescape
-from review.keys import case_keys
+from review.keys import address_keys, case_keys
 from review.schema import (
     CHANNELS,
     SELECTED_BY,
@@ -54,9 +54,11 @@ OPTIONAL_CASE_TEXT = {  # column -> value when absent or missing
     "exporter_history": "[]",
     "model_version": "",
     "typology_hint": "",
+    "exporter_address": "",  # the parties' registered addresses (company registry), as written
+    "consignee_address": "",
 }
 OPTIONAL_CASE_JSON = ("reasons_json", "ownership_json")  # structured, from scoring; NULL when absent
-KEY_FIELDS = ("search_text", "exporter_key", "consignee_key", "license_key")
+KEY_FIELDS = ("search_text", "exporter_key", "consignee_key", "license_key", "address_key")
 SCORE_FIELDS = (
     *REQUIRED_CASE_COLUMNS[1:],
     "declared_at",
@@ -220,8 +222,9 @@ def prepare_cases(cases: pd.DataFrame) -> pd.DataFrame:
         case_keys(i, d, r)
         for i, d, r in zip(out["declaration_id"], out["declaration"], out["route"], strict=True)
     ]
-    for column in KEY_FIELDS:
+    for column in KEY_FIELDS[:-1]:
         out[column] = pd.Series([k[column] for k in keys], index=cases.index, dtype=object)
+    out["address_key"] = address_keys(out["exporter_address"], out["consignee_address"])
     return out.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
 
 

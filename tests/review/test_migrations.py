@@ -109,3 +109,48 @@ def test_an_up_to_date_store_is_left_alone_and_the_newest_migration_is_alembics(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head_revision()
     engine.dispose()
+
+
+def test_a_store_of_the_seventh_schema_gains_the_address_key_and_keeps_its_cases(empty_database_url: str):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from review.db import MIGRATIONS_DIR, make_engine, write_transaction
+    from review.store import open_store
+    from tests.review.test_related_by_address import SAME_1, address_cases
+
+    engine = make_engine(empty_database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with write_transaction(engine) as conn:  # a store as 0007 left it, with a case
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007_login_state")
+        conn.execute(
+            text(
+                "INSERT INTO cases (declaration_id, manifest_day, channel, risk_score, selected_by, "
+                "rule_hits, reasons, declaration, route, ownership_path, exporter_history, model_version, "
+                "typology_hint, status, note, version, created_at, updated_at, exporter_key) "
+                "VALUES ('A000000', '2026-11-23', 'red', 0.9, 'model', '', '[]', '{}', '', '[]', '[]', '3', "
+                "'', 'open', '', 1, '2026-11-23 07:00:00', '2026-11-23 07:00:00', 'VN-X0')"
+            )
+        )
+    engine.dispose()
+
+    store = open_store(empty_database_url)
+    try:
+        with store.engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("cases")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("cases")}
+        assert {"address_key", "exporter_address", "consignee_address"} <= columns
+        assert "ix_cases_address_key" in indexes
+        old = store.get_case("A000000")  # kept; no address on file yet
+        assert old.exporter_key == "VN-X0" and old.address_key is None and old.exporter_address == ""
+
+        store.add_user("sam", "supervisor", "a long enough password", actor="test")
+        store.upsert_cases(address_cases())  # scoring refreshes the old case and adds two
+        assert store.get_case("A000000").exporter_address == SAME_1
+        pairs = store.related_cases(store.get_case("A000000"), store.get_account("sam"))
+        assert [(link, row.declaration_id) for link, row in pairs] == [("address", "A000001")]
+    finally:
+        store.close()
