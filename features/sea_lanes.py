@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:  # imported when the network is first needed: most builds use remembered legs
+    from scipy.sparse import csr_matrix
+    from scipy.spatial import cKDTree
 
 EARTH_RADIUS_KM = 6371.0088
 MAX_SNAP_KM = 300.0  # farther from every sea lane than this, a port is off the network
@@ -65,6 +67,9 @@ def _network() -> _Network:
     n = len(lanes.lon)
     # zero-length edges join the two copies of a node on the date line: keep them as edges
     km = np.maximum(lanes.km, 1e-9)
+    from scipy.sparse import csr_matrix
+    from scipy.spatial import cKDTree
+
     graph = csr_matrix((km, (lanes.a, lanes.b)), shape=(n, n))
     return _Network(graph, cKDTree(_unit_vectors(lanes.lat, lanes.lon)), lanes.lat, lanes.lon)
 
@@ -162,6 +167,8 @@ def _compute(legs: np.ndarray) -> np.ndarray:
         graph = _network().graph
         for start in range(0, len(sources), SOURCES_PER_SEARCH):
             block = sources[start : start + SOURCES_PER_SEARCH]
+            from scipy.sparse.csgraph import dijkstra
+
             dist = dijkstra(graph, directed=False, indices=block)
             mine = (which >= start) & (which < start + len(block))
             lane[mine] = dist[which[mine] - start, node2[far[mine]]]
