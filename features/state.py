@@ -232,15 +232,33 @@ class FeatureState:
     outcomes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     # tables the pipeline keeps with the state (e.g. description counts for the reasons' names)
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # (id hashes, times, sources) of rows folded in but not merged into the index yet (a build
+    # merges them once at its end instead of re-writing the whole index for every slice)
+    unindexed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def copy_with(self, **changes) -> FeatureState:
         fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
         fields["meta"] = dict(self.meta)
         fields["extras"] = dict(self.extras)
+        fields["unindexed"] = list(self.unindexed)
         return FeatureState(**{**fields, **changes})
+
+    def merge_index(self) -> None:
+        """Merge the rows folded in but not indexed yet into the index (sorted id hashes; equal
+        hashes in the order they were folded)."""
+        if not self.unindexed:
+            return
+        ids = np.concatenate([np.asarray(self.ids), *(p[0] for p in self.unindexed)])
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order]
+        del ids
+        self.id_time = np.concatenate([np.asarray(self.id_time), *(p[1] for p in self.unindexed)])[order]
+        self.id_source = np.concatenate([np.asarray(self.id_source), *(p[2] for p in self.unindexed)])[order]
+        self.unindexed = []
 
     def known(self, ids: pd.Series) -> pd.DataFrame:
         """(declaration_id, declared_at, source) of those of ``ids`` the folded history holds."""
+        self.merge_index()
         ids = pd.Series(ids, dtype=object).dropna().reset_index(drop=True)
         h = id_hashes(ids)
         pos = np.zeros(len(h), np.int64)
@@ -432,11 +450,13 @@ def commit(
     rows: pd.DataFrame | None = None,
     inspections: pd.DataFrame | None = None,
     source: str | None = None,
+    index_later: bool = False,
 ) -> FeatureState:
     """The state with the session's recorded events folded in (its end moves to the latest row
     time the session saw). ``rows``: the declarations described (indexed, unless only their late
     outcomes were recorded), ``inspections``: the outcomes folded with them, ``source``: the file
-    the rows came from when they have no ``_source`` column."""
+    the rows came from when they have no ``_source`` column; ``index_later``: the rows are kept
+    aside for ``FeatureState.merge_index``."""
     accs = dict(state.accumulators)
     for name, (shape, parts) in session.events.items():
         acc = accs.get(name)
@@ -475,13 +495,17 @@ def commit(
                 sources.append(name)
         out.meta["sources"] = sources
         lookup = {name: i for i, name in enumerate(sources)}
+        src_idx = pd.Series(names).map(lookup).to_numpy(dtype=np.int32)
+        out.meta["rows"] = int(out.meta.get("rows", 0)) + len(rows)
+        if index_later:
+            out.unindexed.append((h, times_ns(rows["declared_at"]), src_idx))
+            return out
+        out.merge_index()
         order = np.argsort(h, kind="stable")  # the new rows' hashes sorted, merged into the index
         at = np.searchsorted(np.asarray(out.ids), h[order], side="right")
-        src_idx = pd.Series(names).map(lookup).to_numpy(dtype=np.int32)
         out.ids = np.insert(np.asarray(out.ids), at, h[order])
         out.id_time = np.insert(np.asarray(out.id_time), at, times_ns(rows["declared_at"])[order])
         out.id_source = np.insert(np.asarray(out.id_source), at, src_idx[order])
-        out.meta["rows"] = int(out.meta.get("rows", 0)) + len(rows)
     return out
 
 
@@ -509,10 +533,12 @@ def fold(
     families: Sequence[ModuleType],
     size: int = 200_000,
     progress: Callable[[str], None] | None = None,
+    index_later: bool = False,
 ) -> FeatureState:
     """Fold time-ordered declarations (``decl``, every row after ``state.end``) into the state,
     a slice at a time: each slice is described against the state so far (the families' code, as
-    for scoring) and its events folded in. ``ctx.labels`` are the outcomes to fold with them."""
+    for scoring) and its events folded in. ``ctx.labels`` are the outcomes to fold with them;
+    ``index_later``: the rows are indexed by ``FeatureState.merge_index``, not slice by slice."""
     from features.build import FAMILIES
 
     fams = [f for f in FAMILIES if f in families and f.FAMILY != "ownership"]
@@ -528,7 +554,7 @@ def fold(
         for fam in fams:
             session.begin(fam.FAMILY)
             fam.compute(part, pctx)
-        state = commit(state, session, part, ctx.labels)
+        state = commit(state, session, part, ctx.labels, index_later=index_later)
         if progress:
             progress(f"folded rows {start:,}..{stop:,} up to {pd.Timestamp(state.end)}")
     return state
@@ -564,9 +590,10 @@ def build_from(
     fams = list(FAMILIES if families is None else families)
     fresh = FeatureState()
     for part in parts:
-        fresh = fold(fresh, part, ctx, fams, size, progress)
+        fresh = fold(fresh, part, ctx, fams, size, progress, index_later=True)
         if each is not None:
             each(fresh, part)
+    fresh.merge_index()
     if base is None:
         return fresh
     accs = dict(base.drop_families(f.FAMILY for f in fams).accumulators)
