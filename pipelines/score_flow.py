@@ -47,6 +47,7 @@ def load_reference_task(bundle: Path, mapping: Path | None):
 @frame_task()
 def champion_task(fetch) -> tuple[str, object, object]:
     """The champion fetched by the MLflow helper (``pipelines.champion``): (version, RiskModel, files)."""
+    import models.artifact  # noqa: F401  (XGBoost's import, done while the helper may still be fetching)
     from pipelines.champion import load_champion
 
     files = fetch.result()  # NoChampionError / ModelUnavailableError, raised in the helper, arrive here
