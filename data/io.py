@@ -546,6 +546,8 @@ def load_bundle(
     mapping: dict[str, dict[str, str]] | None = None,
     extra_outcomes: list[Path] | tuple[Path, ...] = (),
     known_declarations: Callable[[pd.Series], pd.DataFrame] | None = None,
+    settled_outcomes: tuple[pd.DataFrame, OutcomeReport] | None = None,
+    kept: Path | None = None,
 ) -> Bundle:
     """Read and validate a bundle folder laid out as in the data contract.
 
@@ -554,8 +556,13 @@ def load_bundle(
     ``known_declarations``: the history is not read (``declarations`` is None): given the outcomes'
     declaration ids, it returns (declaration_id, declared_at) of those the history holds (a feature
     state's index of the history), which the outcomes are settled against.
+    ``settled_outcomes``: (outcomes, report) settled before (kept with a feature state): no
+    outcome file is read, and the history neither.
+    ``kept``: a folder where validated reference tables are kept between runs (``data.kept``).
     """
     root = Path(path)
+    if settled_outcomes is not None and extra_outcomes:
+        raise ValueError("extra outcome files cannot join outcomes already settled")
     if not root.is_dir():
         raise DataFileError(
             root,
@@ -568,7 +575,7 @@ def load_bundle(
     rows_in: dict[str, int] = {}
     notes: list[str] = []
 
-    if known_declarations is None:
+    if known_declarations is None and settled_outcomes is None:
         history = load_history(root, mapping)
         tables["declarations"] = history.clean
         problems += history.problems
@@ -587,10 +594,16 @@ def load_bundle(
                 )
             notes.append(f"optional table {table} is absent: features that need it are left out")
             continue
-        part = load_table(f, table, mapping)
         if table == "inspections":
-            outcome_parts.append(part)
+            if settled_outcomes is None:
+                outcome_parts.append(load_table(f, table, mapping))
             continue
+        if kept is not None:
+            from data.kept import load_table_kept
+
+            part, _ = load_table_kept(f, table, mapping, kept)
+        else:
+            part = load_table(f, table, mapping)
         tables[table] = part.clean.assign(_source=part.source)
         problems.append(part.problems)
         notes += part.notes
@@ -599,14 +612,19 @@ def load_bundle(
         part = load_table(Path(f), "inspections", mapping)
         outcome_parts.append(replace(part, clean=spreadsheet_unsafe(part.clean)))
 
-    if known_declarations is None:
+    if settled_outcomes is not None:
+        (ins, report), aside = settled_outcomes, empty_problems()
+        tables["declarations"] = None
+    elif known_declarations is None:
         ins, aside, report = _settle(outcome_parts, tables["declarations"])
     else:
         ids = pd.concat([p.clean["declaration_id"] for p in outcome_parts], ignore_index=True)
         ins, aside, report = _settle(outcome_parts, known_declarations(ids.drop_duplicates()))
         tables["declarations"] = None
     tables["inspections"] = ins
-    rows_in["inspections"] = sum(p.rows_in for p in outcome_parts)
+    rows_in["inspections"] = (
+        report.read if settled_outcomes is not None else sum(p.rows_in for p in outcome_parts)
+    )
     notes += [n for p in outcome_parts for n in p.notes]
     problems += [p.problems for p in outcome_parts] + [aside]
     warnings = [p.warnings for p in outcome_parts if len(p.warnings)]

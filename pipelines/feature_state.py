@@ -285,6 +285,7 @@ class StateRun:
     fell_back: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     client: Any = None  # a Dask client: the day is described in chunks on its workers
+    before_history: Callable[[], Any] | None = None  # see load_for_scoring
 
     def summary(self) -> dict:
         return {
@@ -539,6 +540,7 @@ def bundle_with_outcomes(bundle: Path, mapping: dict | None, state: fstate.Featu
     then matches a declaration the state now holds), else read and settled against the state's
     index of the history. Either way nothing is read in proportion to the history."""
     from data.io import load_bundle
+    from data.outcomes import OutcomeReport
 
     folder = Path(folder)
     kept = all((folder / f"{name}.parquet").exists() for name in KEPT_OUTCOMES)
@@ -548,46 +550,11 @@ def bundle_with_outcomes(bundle: Path, mapping: dict | None, state: fstate.Featu
             _write_meta(folder, state, ("outcome_files",))
         # the cases' outcomes only: the features take every outcome's time and violation
         recent = pd.read_parquet(folder / "recent_outcomes.parquet")
-        return _reference_tables(bundle, mapping, recent, state), False
+        report = OutcomeReport(**state.meta.get("outcome_report", {}))
+        return load_bundle(
+            bundle, mapping, settled_outcomes=(recent, report), kept=folder / "reference"
+        ), False
     return load_bundle(bundle, mapping, known_declarations=state.known), True
-
-
-def _reference_tables(bundle: Path, mapping: dict | None, settled: pd.DataFrame, state):
-    """The bundle's reference tables read and validated as ``data.io.load_bundle`` does, with the
-    outcomes already settled (no outcome file read)."""
-    from data.contract import TABLES
-    from data.io import BUNDLE_FILES, Bundle, DataFileError, _find_table_file, load_table
-    from data.outcomes import OutcomeReport
-    from data.validate import empty_problems
-
-    root = Path(bundle)
-    tables, problems, rows_in, notes = {"declarations": None}, [], {}, []
-    for table, stem in BUNDLE_FILES.items():
-        if table == "inspections":
-            continue
-        f = _find_table_file(root, stem)
-        if f is None:
-            if TABLES[table].required_in_bundle:
-                raise DataFileError(root, f"has no {stem}.csv (or .parquet), a required table", "add it")
-            notes.append(f"optional table {table} is absent: features that need it are left out")
-            continue
-        part = load_table(f, table, mapping or {})
-        tables[table] = part.clean.assign(_source=part.source)
-        problems.append(part.problems)
-        notes += part.notes
-        rows_in[table] = part.rows_in
-    tables["inspections"] = settled
-    report = OutcomeReport(**state.meta.get("outcome_report", {}))
-    rows_in["inspections"] = report.read
-    allp = [p for p in problems if len(p)]
-    return Bundle(
-        root,
-        tables,
-        pd.concat(allp, ignore_index=True) if allp else empty_problems(),
-        rows_in,
-        notes,
-        outcomes=report,
-    )
 
 
 # ---------------------------------------------------------------- use, update or rebuild
@@ -693,19 +660,25 @@ def load_for_scoring(
     progress: Callable[[str], None] = print,
     day: pd.DataFrame | None = None,
     force_rebuild: bool = False,
+    before_history: Callable[[], Any] | None = None,
 ):
     """(the bundle's tables, the ``StateRun``): the reference tables and outcomes, and the feature
     state used, updated or rebuilt as needed (the history itself only when it must be read).
 
     ``day``: the declarations to score; when the state already holds some of them (a day
     re-scored after it was appended) or they are not all after it, the whole history is read and
-    the day scored against it as without a state."""
+    the day scored against it as without a state.
+    ``before_history``: called before anything is read in proportion to the history (a rebuild,
+    the whole history): the caller's last chance to stop in seconds (scoring checks that its
+    champion loads), not after minutes of work."""
+    ready = before_history or (lambda: None)
     from data.io import load_bundle, load_mapping
 
     bundle = Path(bundle)
     mapping = load_mapping(mapping_path)
     folder = state_folder(bundle)
     if not enabled():
+        ready()
         return load_bundle(bundle, mapping), StateRun(bundle, folder, None, "off")
     t0 = time.perf_counter()
     state = None if force_rebuild else load(folder)
@@ -717,18 +690,21 @@ def load_for_scoring(
         if changed["changed"]:
             state, why = None, f"history file {changed['changed'][0]} changed or was removed"
     if state is None:
+        ready()
         progress(f"      rebuilding the feature state: {why}")
         b, state = rebuild(bundle, mapping, folder)
         run = StateRun(bundle, folder, state, "rebuilt", why, b.tables["inspections"], append)
     else:
         b, reread = bundle_with_outcomes(bundle, mapping, state, folder)
         run = StateRun(bundle, folder, state, "used", "", b.tables["inspections"], append)
+        run.before_history = ready
         _reconcile(run, changed["added"], b.tables, mapping, progress, outcomes=reread)
         if reread and run.action != "rebuilt":  # the outcomes read again: kept for the next runs
             remember_outcomes(run.state, b, bundle)
             save_outcomes(run.state, folder)
     run.seconds["state"] = time.perf_counter() - t0
     if day is not None and len(day) and _overlaps(run.state, day):
+        ready()
         b = load_bundle(bundle, mapping)
         why = "the day is already in the history or before its end"
         run = StateRun(bundle, folder, None, "not used", why)
@@ -838,7 +814,8 @@ def _outcome_frame(ins: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rebuild(run: StateRun, tables: dict, mapping, progress, why: str) -> None:
-
+    if run.before_history is not None:
+        run.before_history()
     progress(f"      rebuilding the feature state: {why}")
     b, state = rebuild(run.bundle, mapping, run.folder)
     tables.update(b.tables)

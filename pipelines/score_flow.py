@@ -146,7 +146,10 @@ def _score_day(setup, mlflow_helper, t0, manifest, bundle, out, mapping, databas
         f"[1/4] manifest {manifest}: {validated.rows_in:,} rows in, {len(validated.clean):,} valid, "
         f"{validated.rows_quarantined:,} quarantined"
     )
-    b, state_run = load_for_scoring(Path(bundle), mapping, append_to_history, progress, validated.clean)
+    # a missing or unloadable champion stops the run before any long read of the history
+    b, state_run = load_for_scoring(
+        Path(bundle), mapping, append_to_history, progress, validated.clean, before_history=fetch.result
+    )
     version, model, champion = champion_task(fetch)
     day = manifest_day(Path(manifest), validated.clean)
     if not len(validated.clean):

@@ -22,6 +22,9 @@ from synth import generate_world
 TABLES = ("companies", "ownership", "officers", "watchlist", "licenses")
 
 
+
+pytestmark = pytest.mark.slow  # builds feature states of generated worlds: see make test-fast
+
 @pytest.fixture(scope="module")
 def world():
     return generate_world(seed=11, days=45, rows_per_day=120)

@@ -17,6 +17,9 @@ from pipelines import feature_state as store
 from synth import generate_world, write_world
 
 
+
+pytestmark = pytest.mark.slow  # builds feature states of generated worlds: see make test-fast
+
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
@@ -236,3 +239,32 @@ def test_cases_list_the_same_recent_declarations_of_the_exporter(bundle, manifes
     got = _exporter_history(exporters, b.tables["declarations"], b.tables["inspections"])
     expected = _exporter_history(exporters, full["declarations"], full["inspections"])
     assert got == expected and any(text != "[]" for text in got)
+
+
+def test_the_caller_can_stop_before_any_long_read_of_the_history(bundle):
+    """Scoring passes its champion check: a missing champion stops the run before a rebuild."""
+
+    class NoChampion(Exception):
+        pass
+
+    def champion_missing():
+        raise NoChampion
+
+    with pytest.raises(NoChampion):
+        store.load_for_scoring(bundle, progress=quiet, before_history=champion_missing)
+    assert not (bundle / "feature_state" / "meta.json").exists()  # nothing was built
+    calls = []
+    b, run = store.load_for_scoring(bundle, progress=quiet, before_history=lambda: calls.append(1))
+    assert run.action == "rebuilt" and calls == [1]
+    b, run = store.load_for_scoring(bundle, progress=quiet, before_history=lambda: calls.append(2))
+    assert run.action == "used" and calls == [1]  # the state was used: nothing long to warn about
+
+
+def test_reference_tables_kept_with_the_state_are_the_tables_validated_again(bundle):
+    store.load_for_scoring(bundle, progress=quiet)  # built
+    first, _ = store.load_for_scoring(bundle, progress=quiet)  # validated and kept
+    kept, run = store.load_for_scoring(bundle, progress=quiet)  # read from the keep
+    assert run.action == "used"
+    assert (bundle / "feature_state" / "reference" / "companies.json").exists()
+    for table in ("companies", "ownership", "watchlist", "licenses"):
+        pd.testing.assert_frame_equal(kept.tables[table], first.tables[table])

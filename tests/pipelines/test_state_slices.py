@@ -17,6 +17,9 @@ from pipelines import feature_state as store
 from synth import generate_world, write_world
 
 
+
+pytestmark = pytest.mark.slow  # builds feature states of generated worlds: see make test-fast
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
