@@ -22,8 +22,8 @@ from synth import generate_world
 TABLES = ("companies", "ownership", "officers", "watchlist", "licenses")
 
 
-
 pytestmark = pytest.mark.slow  # builds feature states of generated worlds: see make test-fast
+
 
 @pytest.fixture(scope="module")
 def world():

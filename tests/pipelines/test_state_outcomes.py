@@ -17,9 +17,8 @@ from features.build import build_features, combine, make_context
 from pipelines import feature_state as store
 from synth import generate_world, write_world
 
-
-
 pytestmark = pytest.mark.slow  # builds feature states of generated worlds: see make test-fast
+
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):

@@ -16,9 +16,8 @@ from data.reference import hs_profiles, ports
 from pipelines import feature_state as store
 from synth import generate_world, write_world
 
-
-
 pytestmark = pytest.mark.slow  # builds feature states of generated worlds: see make test-fast
+
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
