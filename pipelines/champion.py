@@ -1,8 +1,8 @@
 """The scoring run's MLflow work, in a process of its own: the champion fetched while the day is read.
 
 Importing MLflow and opening its store cost about 3 s of CPU per command, more than reading and
-checking a day's manifest. A scoring run therefore starts one helper process (spawned, so nothing
-of this process is copied into it) that resolves ``name@alias`` in the registry, copies the
+checking a day's manifest. A scoring run therefore starts one helper process (a fresh interpreter
+running this module) that resolves ``name@alias`` in the registry, copies the
 version's files to a temporary folder and reads its drift reference, while this process imports
 the feature code and reads the manifest, the reference tables and the feature state. At the end
 the same helper logs the day's drift run. This process never imports MLflow.
@@ -106,10 +106,9 @@ def _helper_main(conn) -> None:
     import os
     import signal
 
-    from pipelines.runtime import die_with_parent, quiet_third_party_logs
+    from pipelines.runtime import quiet_third_party_logs
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scoring process's to handle
-    die_with_parent()
     quiet_third_party_logs()
     while True:
         try:
@@ -147,16 +146,23 @@ class MlflowHelper:
     """One helper process for a scoring run's MLflow work (see the module's docstring)."""
 
     def __init__(self) -> None:
-        import multiprocessing
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        from pipelines.runtime import die_with_parent
 
         self._files = tempfile.TemporaryDirectory(prefix="customs-risk-champion-")
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._proc = context.Process(
-            target=_helper_main, args=(child,), name="customs-risk-mlflow", daemon=True
-        )
-        self._proc.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        with theirs:  # a fresh interpreter running this module: nothing of this process is re-run in it
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "pipelines.champion", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        self._conn = Connection(ours.detach())
         self._waiting: list[_Reply] = []
 
     def _submit(self, fn, *args) -> _Reply:
@@ -174,7 +180,7 @@ class MlflowHelper:
             message = (
                 "error",
                 ModelUnavailableError(
-                    f"the MLflow helper process stopped (exit code {self._proc.exitcode}) before answering"
+                    f"the MLflow helper process stopped (exit code {self._proc.poll()}) before answering"
                 ),
             )
         reply = self._waiting.pop(0)
@@ -191,13 +197,19 @@ class MlflowHelper:
     def close(self) -> None:
         """Stop the helper (at once when idle; a job still running is cut short) and remove the files."""
         import contextlib
+        import subprocess
 
         with contextlib.suppress(OSError):
             self._conn.send(None)
-        self._proc.join(timeout=2)
-        if self._proc.is_alive():
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             self._proc.terminate()
-            self._proc.join(timeout=5)
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
         self._conn.close()
         self._files.cleanup()
 
@@ -206,3 +218,10 @@ class MlflowHelper:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+if __name__ == "__main__":  # the helper process: python -m pipelines.champion FD
+    import sys
+    from multiprocessing.connection import Connection
+
+    _helper_main(Connection(int(sys.argv[1])))

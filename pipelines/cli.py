@@ -276,6 +276,7 @@ def score(
 
     result = _guard(run)
     _print_score_summary(result)
+    _QUICK_EXIT["score"] = True
 
 
 def _print_score_summary(result) -> None:
@@ -621,5 +622,28 @@ def outcomes_export(
     typer.echo(f"Wrote {count:,} outcomes to {out} (train on them with: customs-risk train --outcomes {out})")
 
 
+_QUICK_EXIT: dict[str, bool] = {}
+
+
+def main() -> None:
+    """The console entry point. After a finished ``score`` the process leaves without tearing
+    down every imported library one by one (about 1.5 s of C-level clean-up, longer than writing
+    the day's outputs): exit handlers run and the streams are flushed first, and by then every
+    output is written, the cases stored and the MLflow helper stopped."""
+    try:
+        app()
+    except SystemExit as done:
+        if _QUICK_EXIT.get("score") and done.code in (None, 0):
+            import atexit
+            import logging
+
+            atexit._run_exitfuncs()  # e.g. a temporary Prefect server is stopped
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        raise
+
+
 if __name__ == "__main__":
-    app()
+    main()
