@@ -31,7 +31,7 @@ test: setup ## Run the test suite (installs the headless browser for the end-to-
 	$(BIN)/pytest
 
 test-fast: setup ## Unit tests only (no integration, e2e or PostgreSQL tests): about a minute
-	CUSTOMS_RISK_QUICK_TESTS=1 $(BIN)/pytest -q -n auto -p no:cacheprovider -m "not integration and not e2e and not postgres and not slow"
+	CUSTOMS_RISK_QUICK_TESTS=1 PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -n auto -p no:cacheprovider -m "not integration and not e2e and not postgres and not slow"
 
 lint: setup ## Check style with ruff (rules and formatting)
 	$(BIN)/ruff check .

@@ -48,6 +48,7 @@ def test_contributions_plus_bias_equal_the_margin(fitted):
     np.testing.assert_allclose(phi.sum(axis=1), margin, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_native_treeshap_agrees_with_the_shap_library(fitted):
     import shap
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from prefect.exceptions import TerminationSignal
 
+pytestmark = pytest.mark.slow  # a real MLflow store per test: see make test-fast
+
 
 @pytest.fixture(scope="module")
 def mlflow_store(tmp_path_factory):

@@ -16,6 +16,9 @@ from tests.review.conftest import PASSWORD, csrf_of, login
 BIG = 900 * 1024  # a 900 kB field, as in the report
 
 
+pytestmark = pytest.mark.slow  # hammers the login throttle: see make test-fast
+
+
 def client_at(app, address: str) -> TestClient:
     return TestClient(app, follow_redirects=False, client=(address, 40000))
 

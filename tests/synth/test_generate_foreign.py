@@ -28,6 +28,9 @@ SEED, DAYS, ROWS_PER_DAY = 11, 40, 300
 CONTROLLED_HS6 = ("280530", "284690", "850511")
 
 
+pytestmark = pytest.mark.slow  # generates worlds: see make test-fast
+
+
 @pytest.fixture(scope="module")
 def world() -> World:
     return generate_world(seed=SEED, days=DAYS, rows_per_day=ROWS_PER_DAY, profile="foreign")
