@@ -9,7 +9,7 @@ and its feature state built. Then each figure is the wall time of a fresh proces
 
 - interpreter start, the CLI's imports (`customs-risk --help`), the scoring flow's imports;
 - `score` as it runs by default, with no Prefect server configured or running: the flow runs
-  in-process (Prefect not imported) and a spawned helper process imports MLflow, resolves the
+  in-process (Prefect not imported) and a helper process it starts imports MLflow, resolves the
   champion and copies its files while the command reads the day (pipelines/champion.py);
 - `score` with CUSTOMS_RISK_PREFECT_RUNS=temporary: the same, its run recorded in a temporary
   Prefect server of its own (started at once in the background, stopped at exit);
