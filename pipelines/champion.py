@@ -44,7 +44,7 @@ def fetch_champion(name: str, alias: str, dst: str) -> ChampionFiles:
     import mlflow
 
     from pipelines.errors import NoChampionError
-    from pipelines.registry import ModelUnavailableError, _one_line, alias_version
+    from pipelines.registry import alias_version, unloadable
     from pipelines.tracking import load_drift_reference
 
     version = alias_version(name, alias)  # an unreadable registry raises ModelUnavailableError
@@ -57,10 +57,7 @@ def fetch_champion(name: str, alias: str, dst: str) -> ChampionFiles:
         local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=dst)
         folder = risk_model_folder(Path(local))
     except Exception as err:
-        raise ModelUnavailableError(
-            f"model {name}/{version} cannot be loaded ({_one_line(err)}); "
-            "promote a loadable version (customs-risk models promote VERSION) or retrain"
-        ) from None
+        raise unloadable(f"{name}/{version}", err) from None
     reference, note = load_drift_reference(name, version)
     return ChampionFiles(name, str(version), str(folder), reference, note)
 
@@ -68,15 +65,12 @@ def fetch_champion(name: str, alias: str, dst: str) -> ChampionFiles:
 def load_champion(files: ChampionFiles):
     """The RiskModel from its copied files, or ModelUnavailableError with one line saying why."""
     from models.artifact import RiskModel
-    from pipelines.registry import ModelUnavailableError, _one_line
+    from pipelines.registry import unloadable
 
     try:
         return RiskModel.load(Path(files.folder))
     except Exception as err:
-        raise ModelUnavailableError(
-            f"model {files.name}/{files.version} cannot be loaded ({_one_line(err)}); "
-            "promote a loadable version (customs-risk models promote VERSION) or retrain"
-        ) from None
+        raise unloadable(f"{files.name}/{files.version}", err) from None
 
 
 def _log_day_drift(day: str, version: str, drift, warn_at: float) -> str:
@@ -199,17 +193,14 @@ class MlflowHelper:
         import contextlib
         import subprocess
 
+        from pipelines.runtime import stop_process
+
         with contextlib.suppress(OSError):
             self._conn.send(None)
         try:
             self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process(self._proc, timeout=5)
         self._conn.close()
         self._files.cleanup()
 

@@ -30,17 +30,14 @@ def load_risk_model(uri: str) -> RiskModel:
 
     Any failure (artifact files missing or corrupt, registry unreadable, not our model) is a
     :class:`pipelines.registry.ModelUnavailableError` with one line saying which and why."""
-    from pipelines.registry import ModelUnavailableError, _one_line
+    from pipelines.registry import ModelUnavailableError, unloadable
 
     try:
         # suppress_warnings: no check of the logged requirements against this environment (~1 s)
         pyfunc = mlflow.pyfunc.load_model(uri, suppress_warnings=True)
         model = pyfunc.unwrap_python_model().risk_model
     except Exception as err:
-        raise ModelUnavailableError(
-            f"model {uri.removeprefix('models:/')} cannot be loaded ({_one_line(err)}); "
-            "promote a loadable version (customs-risk models promote VERSION) or retrain"
-        ) from None
+        raise unloadable(uri.removeprefix("models:/"), err) from None
     if not isinstance(model, RiskModel):
         raise ModelUnavailableError(f"model {uri} is not a customs-risk RiskModel")
     return model

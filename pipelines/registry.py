@@ -23,6 +23,14 @@ def _one_line(err: BaseException) -> str:
     return f"{err.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def unloadable(model: str, err: BaseException) -> ModelUnavailableError:
+    """The one-line error for model ``model`` ("NAME/VERSION") whose files cannot be loaded."""
+    return ModelUnavailableError(
+        f"model {model} cannot be loaded ({_one_line(err)}); "
+        "promote a loadable version (customs-risk models promote VERSION) or retrain"
+    )
+
+
 def alias_version(name: str, alias: str = "champion", client=None) -> str | None:
     """The version behind ``name@alias``; None only when the model is not registered or has no
     such alias. Any other registry failure (unreachable, unreadable) raises ModelUnavailableError."""

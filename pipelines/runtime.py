@@ -140,9 +140,9 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_flow_server(settings: Settings | None = None) -> str | None:
-    """Give this command's flows a Prefect API: the configured one, a running local server, or
-    a temporary server of its own, started now in the background.
+def start_flow_server(settings: Settings | None = None) -> str:
+    """Give this command's flows a temporary Prefect API server of their own, started now in
+    the background.
 
     Prefect would otherwise start its temporary server itself when the flow begins (its
     SubprocessASGIServer: ~5 s of imports in this process, then 5-10 s waiting for the
@@ -151,18 +151,15 @@ def start_flow_server(settings: Settings | None = None) -> str | None:
     is ready simply wait in the socket's queue. The server process is in its own session (a
     Ctrl-C at the terminal reaches only this process, which then records the run as Crashed
     before the server stops), dies with this process however it dies (PR_SET_PDEATHSIG, a
-    SIGKILL included), and is stopped at exit. Returns the API URL, or None when one was
-    configured. Call before Prefect is imported (it reads PREFECT_API_URL once)."""
+    SIGKILL included), and is stopped at exit. Returns the API URL. Called by
+    :func:`choose_flow_runs` when no API is configured or running, before Prefect is imported
+    (it reads PREFECT_API_URL once)."""
     import atexit
     import socket
     import subprocess
     import sys
 
     settings = settings or load_settings()
-    if os.environ.get("PREFECT_API_URL"):
-        return None
-    if use_running_prefect_server(settings.prefect_local_server):
-        return None
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
@@ -235,19 +232,25 @@ def wait_for_flow_server(timeout: float = 120.0) -> None:
     )
 
 
-def stop_flow_server(timeout: float = 10.0) -> None:
-    """Stop the temporary server (at exit; after Prefect has flushed its logs and run states)."""
+def stop_process(proc, timeout: float = 10.0) -> None:
+    """Terminate a child process (``subprocess.Popen``) and wait for it; kill it if it does not
+    stop in time."""
     import subprocess
 
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def stop_flow_server(timeout: float = 10.0) -> None:
+    """Stop the temporary server (at exit; after Prefect has flushed its logs and run states)."""
     proc = _TEMPORARY_SERVER.pop("proc", None)
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    if proc is not None:
+        stop_process(proc, timeout)
 
 
 def stop_cleanly_on_sigterm() -> None:

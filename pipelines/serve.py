@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import flow
 
 from pipelines.config import ScheduleConfig
-from pipelines.runtime import die_with_parent, progress, run_logger
+from pipelines.runtime import die_with_parent, progress, run_logger, stop_process
 from pipelines.settings import PROJ_ROOT
 
 TABULAR = {".csv", ".parquet", ".pq"}
@@ -154,17 +154,6 @@ def start_local_server(host: str, port: int, timeout: float = 120.0) -> subproce
         time.sleep(0.5)
     stop_process(proc)
     raise RuntimeError(f"prefect server did not answer on {url} within {timeout:.0f}s; see {log}")
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Terminate a child and wait for it; kill it if it does not stop in time."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _run_until_signal(runner) -> str:

@@ -83,6 +83,15 @@ def _env(prefect_home: Path) -> dict[str, str]:
     return env
 
 
+def _wait_for_line(proc: subprocess.Popen, log_path: Path, marker: str, never: str) -> None:
+    """Wait (up to 180 s) until the command's log shows ``marker``; fail with ``never`` if not."""
+    deadline = time.monotonic() + 180
+    while marker not in log_path.read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        time.sleep(0.2)
+    assert marker in log_path.read_text(), never
+
+
 def _manifest(world: Path) -> Path:
     return sorted((world / "manifest").glob("*.csv"))[-1]
 
@@ -183,11 +192,7 @@ def test_killed_score_leaves_no_server_and_no_running_flow_run(champion, small_w
             cwd=tmp_path,
         )
         try:
-            deadline = time.monotonic() + 180
-            while "[1/4]" not in log_path.read_text() and time.monotonic() < deadline:
-                assert proc.poll() is None, log_path.read_text()[-3000:]
-                time.sleep(0.2)
-            assert "[1/4]" in log_path.read_text(), "the scoring flow never started"
+            _wait_for_line(proc, log_path, "[1/4]", "the scoring flow never started")
             started = _descendants(proc.pid)
             assert started, "a temporary Prefect server should be running for the flow"
             proc.send_signal(sig)
@@ -287,11 +292,7 @@ def test_killed_train_ends_its_mlflow_run_killed_and_leaves_no_server(homes, sma
             cwd=tmp_path,
         )
         try:
-            deadline = time.monotonic() + 180
-            while "[1/6]" not in log_path.read_text() and time.monotonic() < deadline:
-                assert proc.poll() is None, log_path.read_text()[-3000:]
-                time.sleep(0.2)
-            assert "[1/6]" in log_path.read_text(), "training never started"
+            _wait_for_line(proc, log_path, "[1/6]", "training never started")
             started = _descendants(proc.pid)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
