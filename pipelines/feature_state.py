@@ -430,46 +430,32 @@ OUTCOMES_ASIDE = "outcomes_aside.parquet"  # ids of outcomes that matched no dec
 KEPT_OUTCOMES = ("settled_outcomes", "outcomes_aside", "outcome_labels", "recent_outcomes")
 
 
-def outcome_files(bundle: Path | str) -> dict[str, list[int]]:
-    """The bundle's outcome files: [size, modification time in ns] by name."""
+def outcome_files(bundle: Path | str) -> dict[str, Path]:
+    """The bundle's outcome files by name."""
     from data.io import BUNDLE_FILES
 
     root, stem = Path(bundle), BUNDLE_FILES["inspections"]
-    out = {}
-    for suffix in (".csv", ".parquet", ".pq"):
-        f = root / f"{stem}{suffix}"
-        if f.is_file():
-            st = f.stat()
-            out[f.name] = [st.st_size, st.st_mtime_ns]
-    return out
-
-
-def _content_hash(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    files = (root / f"{stem}{suffix}" for suffix in (".csv", ".parquet", ".pq"))
+    return {f.name: f for f in files if f.is_file()}
 
 
 def _outcomes_unchanged(bundle: Path, state: fstate.FeatureState) -> tuple[bool, bool]:
     """(the outcome files are those the state's kept outcomes were read from, some was touched):
-    same names, sizes and modification times, or (a file touched or copied again) the same
-    content, whose new time is then remembered."""
+    the same names, each unchanged or only touched (``data.kept.compare_file``), whose new stamp
+    is then remembered."""
+    from data.kept import compare_file
+
     was = state.meta.get("outcome_files")
     now = outcome_files(bundle)
     if not isinstance(was, dict) or set(was) != set(now):
         return False, False
     touched = False
-    for name, (size, mtime) in now.items():
-        kept = was[name]
-        if [size, mtime] == list(kept[:2]):
-            continue
-        if size != kept[0] or _content_hash(Path(bundle) / name) != kept[2]:
+    for name, path in now.items():
+        verdict, stamp = compare_file(path, was[name])
+        if verdict == "changed":
             return False, False
-        kept[1], touched = mtime, True
+        if verdict == "touched":
+            was[name], touched = stamp, True
     return True, touched
 
 
@@ -479,13 +465,11 @@ def remember_outcomes(state: fstate.FeatureState, b, bundle: Path | str) -> None
     matched no declaration (when the state comes to hold one of them, they are read again)."""
     from dataclasses import asdict
 
+    from data.kept import file_stamp
     from data.outcomes import UNMATCHED
     from features.base import is_member
 
-    files = outcome_files(bundle)
-    state.meta["outcome_files"] = {
-        name: [size, mtime, _content_hash(Path(bundle) / name)] for name, (size, mtime) in files.items()
-    }
+    state.meta["outcome_files"] = {name: file_stamp(f) for name, f in outcome_files(bundle).items()}
     state.meta["outcome_report"] = asdict(b.outcomes)
     problems = b.problems
     aside = problems[(problems["table"] == "inspections") & (problems["problem"] == UNMATCHED)]

@@ -4,6 +4,7 @@ day's matrix as reading it; a changed, touched or newly matching outcome file is
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -159,3 +160,24 @@ def test_outcomes_of_declarations_appended_later_are_read_again(bundle, manifest
     seen.clear()
     _, third = store.load_for_scoring(bundle, progress=quiet)
     assert seen == [] and third.action == "used"
+
+
+def test_outcome_files_stamped_in_an_older_layout_are_read_again(bundle, monkeypatch):
+    """A state saved when the outcome files were stamped without a content hash: its outcomes are
+    read again (not an error), and stamped anew for the next runs."""
+    store.load_for_scoring(bundle, progress=quiet)
+    meta_path = store.state_folder(bundle) / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["outcome_files"] = {name: stamp[:2] for name, stamp in meta["outcome_files"].items()}
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    seen = outcome_reads(monkeypatch)
+    _, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "used" and len(seen) == 1
+    stamp = store.load(store.state_folder(bundle)).meta["outcome_files"]["inspections.parquet"]
+    assert len(stamp) == 3 and stamp[:2] == [
+        (bundle / "inspections.parquet").stat().st_size,
+        (bundle / "inspections.parquet").stat().st_mtime_ns,
+    ]
+    seen.clear()
+    _, again = store.load_for_scoring(bundle, progress=quiet)
+    assert again.action == "used" and seen == []
