@@ -8,6 +8,7 @@ every row as history, so training rows and scoring rows go through exactly the s
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -136,24 +137,32 @@ def portable_state(state: dict[str, Any]) -> dict[str, Any]:
     return {fam: {k: v for k, v in s.items() if not k.startswith("_")} for fam, s in state.items()}
 
 
-def build_features(decl: pd.DataFrame, ctx: FeatureContext, session: Any = None) -> FeatureSet:
+def build_features(
+    decl: pd.DataFrame,
+    ctx: FeatureContext,
+    session: Any = None,
+    families: Sequence[str] | None = None,
+) -> FeatureSet:
     """Compute every family for the target rows of the combined frame, against all its rows.
 
     A family may return its columns for every row of ``decl`` or for the target rows only
     (indexed by their labels in ``decl``); the matrix holds the target rows either way.
     ``session`` (``features.state.Session``): the history is (also) a feature state, whose part
     every history-based value adds to the frame's own; it records the frame's events when asked.
+    ``families``: only these (by name; the matrix then holds only their columns, in catalogue
+    order): the families are independent of each other, so they may be computed apart.
     """
+    fams = FAMILIES if families is None else tuple(f for f in FAMILIES if f.FAMILY in set(families))
     ctx_state = ctx.state
     rows = Rows(decl)
     if session is not None:
         session.attach(rows)
     ctx = replace(ctx, rows=rows)  # the families share what is derived from decl's columns
-    names = feature_names()
+    names = [f.name for fam in fams for f in fam.FEATURES]
     # the matrix is one float64 block filled family by family (no per-family copies kept)
     values = np.empty((rows.n_targets, len(names)), order="F")  # a column's pages only when written
     contexts, missing, seconds, col = [], [], {}, 0
-    for fam in FAMILIES:
+    for fam in fams:
         t0 = time.perf_counter()
         if session is not None:
             session.begin(fam.FAMILY)

@@ -371,8 +371,6 @@ def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.
         return item, port_code[start[route][item] + offset]
 
     q_item, q_port = through(rows.at(route_codes))
-    if not len(q_item):
-        return out
     lab, row, lt, lv = rows.outcomes(labels)
     l_item, l_port = through(route_codes[row])
     port_keys = keyed(np.arange(len(port_names)), port_names)  # a hub's key: its code
@@ -384,7 +382,9 @@ def _hub_rate(rows: Rows, labels: pd.DataFrame | None, has_transit: bool) -> pd.
         [lv[lab][l_item], None],
         tag="hub",
         outcomes=True,
-    )
+    )  # asked even when no target row goes through a hub: the frame's outcomes are events
+    if not len(q_item):
+        return out
     rate = smoothed_rate(hits, inspected, rows.label_prior(labels)[q_item], HUB_RATE_STRENGTH)
     order = np.lexsort((-rate, q_item))  # stable: among equal rates, the first on the route
     first = order[np.r_[True, q_item[order][1:] != q_item[order][:-1]]]

@@ -10,21 +10,24 @@ Chosen by configuration, never by default (the single-machine path stays as it i
 Workers need this project installed (``pip install -e '.[dask]'``) because tasks refer to
 its functions by name; they do not need Prefect, MLflow or access to the files.
 
-**Features: the same functions, partitioned by the rows to describe.** Every history feature
-of a declaration is computed as of its own time from the rows before it, over the whole
-time-ordered frame (``features.build``). Splitting that frame by time or by key would cut
-each partition's past short (an exporter's first shipment in a partition would look like its
-first ever), so partitions would need halo rows per family: a second code path to keep
-right. Instead every task gets the *whole* combined frame (history and all targets, scattered
-once to every worker) with ``_is_target`` set only for its chunk of target rows, and calls
-the unchanged ``features.build.build_features``. Each chunk therefore sees exactly the past a
-single machine sees, so point-in-time correctness holds across partitions by construction,
-and the chunks' rows, concatenated in order, are the single-machine matrix. The price: every
-worker holds the full frame (as much memory as one machine's build), and the history side of
-each family (sorting and accumulating every row) is repeated per chunk; only the per-target
-side is divided. Measured at 1M rows, half of the targets cost about 60% of the whole build:
-this path gives identical answers on the cluster, but it does not make one build much faster
-(at most about 2x, however many workers) nor smaller per worker (bench/RESULTS.md).
+**Features: the same functions, a time slice at a time, with the feature state carrying the
+past.** Every history feature of a declaration is computed as of its own time from the rows before
+it. Splitting the history by key does not serve: the families sum the past by many keys at once
+(exporter, consignee, declarant, lane, code, licence, transit hub), so no one entity partition
+gives every family its whole past. Splitting it by time does, with the feature state
+(``features.state``, the one scoring uses): the frame is cut into time slices, and each slice
+is described against the state of every slice before it, as a day is scored against the
+history's. The driver walks the slices in time order; the slice's work goes to the workers by
+family (the families are independent), and the events of the slice come back and are folded
+into the state for the next one (``build_features_in_slices``). A worker therefore holds one
+slice (``CUSTOMS_RISK_DASK_SLICE_ROWS``, default 250,000 rows), the state (per-key totals: tens
+of MB) and the reference tables, however long the history; the driver, which trains on the
+matrix, holds the frame as on one machine. The answer equals the single-machine build to float
+tolerance (tested). The price is time: the slices go one after the other, and each family's
+sums read the state as well as the slice. Frames that are not in time order go to the earlier
+path, where every task gets the whole frame and describes a chunk of its rows
+(``build_features_distributed``: exact, but each worker holds everything). Measured at 1M and 4M
+rows in the README's benchmarks.
 
 **Training** uses ``xgboost.dask`` (distributed ``hist``: per-worker histograms, summed by
 allreduce) with the parameters of ``models.train.fit_booster``, and returns its
@@ -68,12 +71,15 @@ if TYPE_CHECKING:
 
     from features.base import FeatureContext
     from features.build import FeatureSet
+    from features.state import FeatureState
     from models.engine import Engine
     from models.train import FitResult
 
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 MODE_ENV = "CUSTOMS_RISK_DASK"
 WORKERS_ENV = "CUSTOMS_RISK_DASK_WORKERS"
+SLICE_ROWS_ENV = "CUSTOMS_RISK_DASK_SLICE_ROWS"
+DEFAULT_SLICE_ROWS = 250_000  # rows of history a feature-build task holds (plus the feature state)
 
 
 # ---------------------------------------------------------------- configuration and client
@@ -85,6 +91,7 @@ class DaskSettings:
     local_workers: int = 2
     threads_per_worker: int = 1
     connect_timeout: str = "20s"
+    slice_rows: int = DEFAULT_SLICE_ROWS  # the training feature build's time slices
 
 
 def dask_settings(env: Mapping[str, str] | None = None) -> DaskSettings | None:
@@ -92,17 +99,29 @@ def dask_settings(env: Mapping[str, str] | None = None) -> DaskSettings | None:
     env = os.environ if env is None else env
     address = env.get(ADDRESS_ENV, "").strip()
     if address:
-        return DaskSettings(address=address)
+        return DaskSettings(address=address, slice_rows=slice_rows_of(env))
     mode = env.get(MODE_ENV, "").strip().lower()
     if mode in ("", "0", "off", "false", "no"):
         return None
 
     if mode != "local":
         raise ConfigError(f"{MODE_ENV}={mode!r}: use 'local', or set {ADDRESS_ENV} to a scheduler")
-    workers = env.get(WORKERS_ENV, "").strip() or "2"
-    if not workers.isdigit() or int(workers) < 1:
-        raise ConfigError(f"{WORKERS_ENV} must be a whole number of at least 1, got {workers!r}")
-    return DaskSettings(local_workers=int(workers))
+    return DaskSettings(
+        local_workers=_whole_number(env, WORKERS_ENV, 2),
+        slice_rows=slice_rows_of(env),
+    )
+
+
+def slice_rows_of(env: Mapping[str, str]) -> int:
+    """Rows per time slice of the training feature build on Dask (``CUSTOMS_RISK_DASK_SLICE_ROWS``)."""
+    return _whole_number(env, SLICE_ROWS_ENV, DEFAULT_SLICE_ROWS)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip() or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 @contextlib.contextmanager
@@ -185,7 +204,12 @@ def build_chunk(positions: np.ndarray, decl: pd.DataFrame, ctx: FeatureContext) 
 
     mask = np.zeros(len(decl), dtype=bool)
     mask[positions] = True
-    fs = build_features(decl.assign(**{TARGET: mask}), ctx)
+    return travelling(build_features(decl.assign(**{TARGET: mask}), ctx), decl)
+
+
+def travelling(fs: FeatureSet, decl: pd.DataFrame) -> ChunkFeatures:
+    """What of a chunk's feature set goes back to the driver, which holds ``decl`` (its rows'
+    declaration fields) already."""
     cols = fs.context.columns
     if cols.has_duplicates:  # not the usual layout: send the context whole
         return ChunkFeatures(fs.matrix, fs.context, None, fs.missing, fs.seconds)
@@ -267,13 +291,148 @@ def build_features_distributed(
     return merge_feature_sets(restored, ctx.state)
 
 
+def slice_task(
+    item: tuple[np.ndarray, tuple[str, ...], bool],
+    part: pd.DataFrame,
+    ctx: FeatureContext,
+    state: FeatureState,
+) -> tuple[ChunkFeatures, dict | None, int]:
+    """On a worker: the families ``item[1]`` for the slice's rows at ``item[0]``, described
+    against ``state`` (the history before the slice) and the slice's own rows; with those
+    families' events of the slice when ``item[2]`` (the same whichever rows are described:
+    every row of the slice is an event)."""
+    from features.base import TARGET
+    from features.build import build_features
+    from features.state import Session
+
+    positions, families, record = item
+    mask = np.zeros(len(part), dtype=bool)
+    mask[positions] = True
+    session = Session(state, record=record)
+    fs = build_features(part.assign(**{TARGET: mask}), ctx, session=session, families=families)
+    return travelling(fs, part), (session.events if record else None), session.end
+
+
+def family_groups(weights: list[float], groups: int) -> list[tuple[int, int]]:
+    """(start, stop) of ``groups`` contiguous runs of the families (``weights``: their cost, in
+    catalogue order), the heaviest run as light as it can be. Contiguous runs keep the matrix and
+    context columns in the single-machine order when their answers are put side by side."""
+    import itertools
+
+    n = len(weights)
+    groups = max(1, min(int(groups), n))
+    cum = np.r_[0.0, np.cumsum(weights)]
+    best, best_cost = [0, n], np.inf
+    for cuts in itertools.combinations(range(1, n), groups - 1):
+        bounds = [0, *cuts, n]
+        cost = max(cum[b] - cum[a] for a, b in itertools.pairwise(bounds))
+        if cost < best_cost:
+            best, best_cost = bounds, cost
+    return list(itertools.pairwise(best))
+
+
+def side_by_side(parts: list[ChunkFeatures]) -> ChunkFeatures:
+    """One chunk from the answers of contiguous runs of families for the same rows (in catalogue
+    order), laid out as ``build_features`` lays out all of them: the fields, each family's context
+    columns not seen before, the matrix."""
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.columns is None for p in parts):
+        raise ValueError("a family's context has repeated columns; it cannot be joined")
+    first = parts[0]
+    fields = [c for c in first.columns if c not in first.extra.columns and c not in first.matrix.columns]
+    seen, extras = set(fields), []
+    for p in parts:
+        keep = [c for c in p.extra.columns if c not in seen]
+        seen.update(keep)
+        extras.append(p.extra[keep])
+    matrix = pd.concat([p.matrix for p in parts], axis=1)
+    extra = pd.concat(extras, axis=1)
+    seconds = {fam: sec for p in parts for fam, sec in p.seconds.items()}
+    missing = list(dict.fromkeys(note for p in parts for note in p.missing))
+    return ChunkFeatures(matrix, extra, [*fields, *extra.columns, *matrix.columns], missing, seconds)
+
+
+def build_features_in_slices(
+    decl: pd.DataFrame,
+    ctx: FeatureContext,
+    client: Client,
+    slice_rows: int = DEFAULT_SLICE_ROWS,
+    tasks: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FeatureSet:
+    """``features.build.build_features`` on the cluster without any worker holding the history.
+
+    The combined frame is cut by time into slices of about ``slice_rows`` rows (rows declared at
+    one moment stay together). Slice by slice, in time order, each task gets the slice and the
+    feature state of every slice before it (``features.state``: per-key totals, tens of MB where
+    the history is GB) and describes rows in state mode, exactly as a day is scored. The slice's
+    work is divided first by family (the families are independent of each other): into as many
+    contiguous runs of families as the cluster has threads (``tasks``), balanced on the time each
+    family took so far (a run shares what its families derive from the slice); past one task a
+    family, the target rows are split too. The first task of each run also returns its families'
+    events of the slice, which the driver folds into the state for the next slice.
+
+    So a worker holds one slice, the state and the reference tables, whatever the length of the
+    history, and no family's work on the slice is repeated unless the tasks outnumber the
+    families. The answer equals the single-machine build to float tolerance (the history's sums
+    are added in another order). Frames not in time order, or with rows without a declaration
+    time, go to ``build_features_distributed`` (every task the whole frame).
+    """
+    from features import state as fstate
+    from features.base import target_mask, times_ns
+    from features.build import FAMILIES, build_features
+
+    t = times_ns(decl["declared_at"])
+    if not len(t) or (t == fstate._NAT).any() or not (t[1:] >= t[:-1]).all():
+        return build_features_distributed(decl, ctx, client, tasks)
+    targets = target_mask(decl)
+    names = [f.FAMILY for f in FAMILIES]
+    threads = tasks or worker_threads(client)
+    n_runs = min(threads, len(names))
+    n_chunks = max(1, threads // n_runs)  # rows split only past one task a family
+    spent = dict.fromkeys(names, 1.0)
+    ctx = replace(ctx, rows=None)  # the builder's per-frame memo is not worth shipping
+    [ctx_f] = client.scatter([ctx], broadcast=True, hash=False)
+    state, restored = fstate.FeatureState(), []
+    bounds = fstate.slices(t, max(int(slice_rows), 1))
+    try:
+        for i, (start, stop) in enumerate(bounds, 1):
+            part = decl.iloc[start:stop].reset_index(drop=True)
+            mine = target_chunks(targets[start:stop], n_chunks) or [np.zeros(1, np.int64)]  # events only
+            runs = [tuple(names[a:b]) for a, b in family_groups([spent[n] for n in names], n_runs)]
+            keys = [(r, j) for r in range(len(runs)) for j in range(len(mine))]
+            items = [(mine[j], runs[r], j == 0) for r, j in keys]
+            done = map_on_cluster(client, slice_task, items, shared=(part, ctx_f, state))
+            answers = dict(zip(keys, done, strict=True))
+            session = fstate.Session(state, record=True)
+            session.events = {k: v for a in answers.values() if a[1] for k, v in a[1].items()}
+            session.end = max(a[2] for a in answers.values())
+            state = fstate.commit(state, session)
+            if targets[start:stop].any():
+                for j, pos in enumerate(mine):
+                    joined = side_by_side([answers[r, j][0] for r in range(len(runs))])
+                    restored.append(restore_chunk(joined, part, pos))
+            for a in answers.values():
+                for fam, sec in a[0].seconds.items():
+                    spent[fam] += sec
+            if progress:
+                progress(f"features: slice {i}/{len(bounds)} (rows {start:,}..{stop:,}) described")
+    finally:
+        client.cancel([ctx_f])
+    if not restored:  # no target row at all
+        return build_features(decl, ctx)
+    return merge_feature_sets(restored, ctx.state)
+
+
 def distributed_builder(
-    client: Client, chunks: int | None = None
+    client: Client, tasks: int | None = None, slice_rows: int = DEFAULT_SLICE_ROWS
 ) -> Callable[[pd.DataFrame, FeatureContext], FeatureSet]:
-    """A drop-in for ``build_features(decl, ctx)`` that runs on ``client``'s cluster."""
+    """A drop-in for ``build_features(decl, ctx)`` that runs on ``client``'s cluster, a time
+    slice at a time (``build_features_in_slices``)."""
 
     def build(decl: pd.DataFrame, ctx: FeatureContext) -> FeatureSet:
-        return build_features_distributed(decl, ctx, client, chunks)
+        return build_features_in_slices(decl, ctx, client, slice_rows, tasks)
 
     return build
 
@@ -389,18 +548,24 @@ def map_on_cluster(
 ) -> list[Any]:
     """``[fn(item, *shared) for item in items]`` on the cluster, answers in order.
 
-    ``shared`` goes to every worker once; ``items`` travel with their task (or are spread
-    over the workers first with ``scatter_items``, for frames). Everything sent is released
-    when the answers are back, or when the work fails.
+    ``shared`` goes to every worker once (a ``Future`` among them is there already and stays);
+    ``items`` travel with their task (or are spread over the workers first with
+    ``scatter_items``, for frames). Everything sent is released when the answers are back, or
+    when the work fails.
     """
-    shared_f = client.scatter(list(shared), broadcast=True, hash=False) if shared else []
+    from distributed import Future
+
+    sent = [s for s in shared if not isinstance(s, Future)]  # a future: on the workers already
+    sent_f = iter(client.scatter(sent, broadcast=True, hash=False) if sent else [])
+    shared_f = [s if isinstance(s, Future) else next(sent_f) for s in shared]
     items_f = client.scatter(list(items), hash=False) if scatter_items else list(items)
     futures = [client.submit(fn, item, *shared_f, pure=False) for item in items_f]
     try:
         with cluster_failures(fn.__name__):
             return client.gather(futures)
     finally:
-        client.cancel([*futures, *shared_f, *(items_f if scatter_items else [])])
+        mine = [f for f, s in zip(shared_f, shared, strict=True) if f is not s]
+        client.cancel([*futures, *mine, *(items_f if scatter_items else [])])
 
 
 class ClusterError(ConfigError):
@@ -424,8 +589,9 @@ def cluster_failures(step: str) -> Iterator[None]:
     except (KilledWorker, CommClosedError, CancelledError) as err:
         raise ClusterError(
             f"the Dask cluster lost the work of {step} ({err.__class__.__name__}: {err}); "
-            "a worker out of memory is the usual cause (each feature-build task holds the whole "
-            "history): give the workers more memory, or run on this machine with --dask off"
+            "a worker out of memory is the usual cause: give the workers more memory, lower "
+            f"{SLICE_ROWS_ENV} (rows of history a feature-build task holds), or run on this machine "
+            "with --dask off"
         ) from None
 
 
@@ -486,14 +652,15 @@ def contributions_distributed(
 
 
 # ---------------------------------------------------------------- the engine
-def dask_engine(client: Client, label: str = "Dask cluster") -> Engine:
-    """The four heavy steps of ``models.engine.Engine`` on ``client``'s cluster."""
+def dask_engine(client: Client, label: str = "Dask cluster", slice_rows: int = DEFAULT_SLICE_ROWS) -> Engine:
+    """The four heavy steps of ``models.engine.Engine`` on ``client``'s cluster (the feature
+    build a time slice of ``slice_rows`` rows at a time)."""
     from models.engine import Engine
 
     workers = len(client.scheduler_info(n_workers=-1)["workers"])
     return Engine(
         name=f"{label} ({workers} worker{'s' * (workers != 1)}, {worker_threads(client)} threads)",
-        build=distributed_builder(client),
+        build=distributed_builder(client, slice_rows=slice_rows),
         fit=distributed_fitter(client),
         predict=lambda booster, X, margin=False: score_matrix_distributed(client, booster, X, margin=margin),
         contributions=lambda booster, X, approximate=False: contributions_distributed(
@@ -509,7 +676,7 @@ def settings_for(choice: str | None, env: Mapping[str, str] | None = None) -> Da
         return dask_settings(env)
     choice = choice.strip()
     if "://" in choice or ":" in choice:
-        return DaskSettings(address=choice)
+        return DaskSettings(address=choice, slice_rows=slice_rows_of(os.environ if env is None else env))
     env = dict(os.environ if env is None else env)
     env.pop(ADDRESS_ENV, None)
     return dask_settings({**env, MODE_ENV: choice})
@@ -528,4 +695,4 @@ def engine_for(settings: DaskSettings | None) -> Iterator[Engine]:
         if not settings.address:
             client.wait_for_workers(settings.local_workers, timeout=120)
         label = f"Dask cluster at {settings.address}" if settings.address else "Dask local cluster"
-        yield dask_engine(client, label)
+        yield dask_engine(client, label, settings.slice_rows)

@@ -172,6 +172,44 @@ def test_folding_day_by_day_equals_building_at_once(world, day, inspections, mod
     assert_same(full, got, list(full.columns))
 
 
+def _last_days(world) -> pd.DataFrame:
+    history = world.declarations
+    return combine(
+        None, history[history["declared_at"] >= history["declared_at"].max() - pd.Timedelta(days=6)]
+    )
+
+
+def _recorded(world, inspections, model_state, target: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """The events the history's last days record as one frame, with ``target`` rows described."""
+    frame = _last_days(world)
+    tables = _tables(world, world.declarations, inspections)
+    ctx = make_context(tables, frame, hs_profiles(), ports(), state=model_state)
+    session = fstate.Session(fstate.FeatureState(), record=True)
+    build_features(frame.assign(_is_target=target), ctx, session=session)
+    return {
+        name: [np.concatenate([part[i] for part in parts]) for i in range(3)]
+        for name, (_, parts) in session.events.items()
+    }
+
+
+def test_a_frame_records_the_same_events_whichever_rows_it_describes(world, inspections, model_state):
+    """Every row of a frame is an event, described or not: a cluster task describing some of a
+    day's (or a training slice's) rows records the events of all of them. A row without a transit
+    port described alone still records the frame's outcomes through transit hubs."""
+    direct = (_last_days(world)["transshipment_ports"].fillna("").str.strip() == "").to_numpy()
+    assert direct.any() and not direct.all()
+    every = _recorded(world, inspections, model_state, np.ones(len(direct), dtype=bool))
+    assert any(name.startswith("routing:events:hub") for name in every)
+    one_direct = np.arange(len(direct)) == np.flatnonzero(direct)[0]
+    alternate = np.arange(len(direct)) % 2 == 0
+    for target in (one_direct, alternate):
+        got = _recorded(world, inspections, model_state, target)
+        assert sorted(got) == sorted(every)
+        for name, arrays in every.items():
+            for mine, want in zip(got[name], arrays, strict=True):
+                np.testing.assert_array_equal(mine, want, err_msg=name)
+
+
 def test_rows_not_after_the_state_are_refused(world, inspections, model_state, built):
     old = world.declarations.tail(3)
     with pytest.raises(fstate.StateMismatch):

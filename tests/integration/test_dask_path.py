@@ -89,6 +89,90 @@ def test_distributed_features_equal_one_machine(tables, client):
     assert not naive.matrix.equals(one.matrix.iloc[-len(last) :].reset_index(drop=True))
 
 
+def _assert_same_features(got, want) -> None:
+    """The same rows, columns and values as the single-machine build (sums of the history added in
+    another order: equal to float tolerance)."""
+    pd.testing.assert_series_equal(got.declaration_ids, want.declaration_ids)
+    assert list(got.matrix.columns) == list(want.matrix.columns)
+    np.testing.assert_allclose(got.matrix.to_numpy(), want.matrix.to_numpy(), rtol=1e-9, atol=1e-12)
+    assert list(got.context.columns) == list(want.context.columns)
+    pd.testing.assert_frame_equal(got.context, want.context, check_categorical=False, rtol=1e-6)
+    assert got.missing == want.missing
+
+
+@pytest.fixture(scope="module")
+def training_frame(tables):
+    """Every declaration a target, as training builds them, with the fitted text model."""
+    from data.reference import hs_profiles, ports
+    from features.build import combine, fit_state, make_context, portable_state
+
+    decl = combine(None, tables["declarations"])
+    ctx = make_context(tables, decl, hs_profiles(), ports())
+    ctx.state = portable_state(fit_state(decl, ctx, np.ones(len(decl), dtype=bool)))
+    return decl, ctx
+
+
+@pytest.mark.parametrize("tasks", [2, 13])  # a run of families per worker; every family on 2-3 row parts
+def test_training_features_built_a_time_slice_at_a_time_equal_one_machine(training_frame, client, tasks):
+    from features.build import build_features
+    from pipelines.distributed import build_features_in_slices
+
+    decl, ctx = training_frame
+    said: list[str] = []
+    sliced = build_features_in_slices(decl, ctx, client, slice_rows=3_000, tasks=tasks, progress=said.append)
+
+    _assert_same_features(sliced, build_features(decl, ctx))
+    # no task was sent the whole history: the frame went out in time slices of about 3,000 rows
+    assert len(said) == -(-len(decl) // 3_000) >= 4
+    assert said[-1].startswith(f"features: slice {len(said)}/{len(said)} ")
+    sizes = [int(b.replace(",", "")) - int(a.replace(",", "")) for a, b in (_rows(line) for line in said)]
+    assert sum(sizes) == len(decl) and max(sizes) < 4_000
+
+
+def _rows(line: str) -> tuple[str, str]:
+    return tuple(line.split("(rows ")[1].split(")")[0].split(".."))
+
+
+def test_slices_without_rows_to_describe_still_carry_the_history(training_frame, client):
+    """A backtest's week: only the latest rows are described; the earlier slices only feed the
+    state."""
+    from features.build import build_features
+    from pipelines.distributed import build_features_in_slices
+
+    decl, ctx = training_frame
+    late = decl["declared_at"] >= decl["declared_at"].max() - pd.Timedelta(days=7)
+    frame = decl.assign(_is_target=late.to_numpy())
+    sliced = build_features_in_slices(frame, ctx, client, slice_rows=2_500)
+
+    assert len(sliced.matrix) == int(late.sum()) > 0
+    _assert_same_features(sliced, build_features(frame, ctx))
+
+
+def test_a_frame_out_of_time_order_is_built_whole_on_the_cluster(training_frame, client):
+    from features.build import build_features
+    from pipelines.distributed import build_features_in_slices
+
+    decl, ctx = training_frame
+    shuffled = decl.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    said: list[str] = []
+    got = build_features_in_slices(shuffled, ctx, client, slice_rows=2_000, progress=said.append)
+
+    assert said == []  # not cut into slices: a slice's past would be wrong
+    _assert_same_features(got, build_features(shuffled, ctx))
+
+
+def test_family_runs_are_contiguous_and_balanced():
+    from pipelines.distributed import family_groups
+
+    seconds = [17.0, 4.7, 7.5, 17.8, 6.9, 7.9]  # hs_mismatch, routing, ownership, density, license, behaviour
+    assert family_groups(seconds, 1) == [(0, 6)]
+    assert family_groups(seconds, 2) == [(0, 3), (3, 6)]  # 29.2 and 32.6: no contiguous split is better
+    assert family_groups(seconds, 6) == [(i, i + 1) for i in range(6)]
+    assert family_groups(seconds, 9) == [(i, i + 1) for i in range(6)]  # never more runs than families
+    three = family_groups(seconds, 3)
+    assert three == [(0, 2), (2, 4), (4, 6)]  # 21.7, 25.3 and 14.8 s: the best contiguous split
+
+
 def test_dask_booster_scores_agree_with_one_machine(training, client):
     from models.train import fit_booster
     from pipelines.distributed import fit_booster_distributed
@@ -165,6 +249,15 @@ def test_settings_come_from_the_environment():
     assert dask_settings({"DASK_SCHEDULER_ADDRESS": addr, "CUSTOMS_RISK_DASK": "local"}).address == addr
     with pytest.raises(ConfigError):
         dask_settings({"CUSTOMS_RISK_DASK": "kubernetes"})
+    slices = {"CUSTOMS_RISK_DASK": "local", "CUSTOMS_RISK_DASK_SLICE_ROWS": "100000"}
+    assert dask_settings(slices).slice_rows == 100_000
+    assert dask_settings({"CUSTOMS_RISK_DASK": "local"}).slice_rows == 250_000
+    assert (
+        dask_settings({"DASK_SCHEDULER_ADDRESS": addr, "CUSTOMS_RISK_DASK_SLICE_ROWS": "5000"}).slice_rows
+        == 5000
+    )
+    with pytest.raises(ConfigError, match="CUSTOMS_RISK_DASK_SLICE_ROWS must be a whole number"):
+        dask_settings({**slices, "CUSTOMS_RISK_DASK_SLICE_ROWS": "lots"})
 
 
 def test_a_commands_choice_overrides_the_environment():
