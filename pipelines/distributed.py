@@ -217,38 +217,46 @@ def travelling(fs: FeatureSet, decl: pd.DataFrame) -> ChunkFeatures:
     return ChunkFeatures(fs.matrix, fs.context.drop(columns=shared), list(cols), fs.missing, fs.seconds)
 
 
-def restore_chunk(chunk: ChunkFeatures, decl: pd.DataFrame, positions: np.ndarray) -> FeatureSet:
-    """The chunk's full ``FeatureSet`` again, the declaration fields taken from ``decl``."""
+def assemble(
+    chunks: list[ChunkFeatures], decl: pd.DataFrame, positions: list[np.ndarray], state: dict[str, Any]
+) -> FeatureSet:
+    """The chunks' answers as one ``FeatureSet``, rows in chunk order (``positions``: each chunk's
+    rows in ``decl``, whose declaration fields fill the context); seconds summed over chunks.
+
+    Each chunk's matrix and context are dropped from it once copied in, so the answers are held
+    once, not twice, while the whole set is put together."""
     from features.build import FeatureSet
 
-    own = decl.iloc[positions].reset_index(drop=True)
-    context = chunk.extra
-    if chunk.columns is not None:
-        fields = [c for c in chunk.columns if c not in chunk.extra.columns and c not in chunk.matrix.columns]
-        context = pd.concat([own[fields], chunk.extra.reset_index(drop=True), chunk.matrix], axis=1)
-        context = context[chunk.columns]
+    pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+    own = decl.iloc[pos].reset_index(drop=True)
+    missing = list(dict.fromkeys(note for c in chunks for note in c.missing))
+    seconds: dict[str, float] = {}
+    for c in chunks:
+        for fam, sec in c.seconds.items():
+            seconds[fam] = seconds.get(fam, 0.0) + sec
+    columns, names = chunks[0].columns, list(chunks[0].matrix.columns)
+    values = np.empty((len(pos), len(names)), order="F")
+    at = 0
+    for c in chunks:
+        values[at : at + len(c.matrix)] = c.matrix.to_numpy(dtype="float64")
+        at += len(c.matrix)
+        c.matrix = None  # type: ignore[assignment]  # copied: let it go
+    matrix = pd.DataFrame(values, columns=names, copy=False)
+    extra = _concat_keeping_categories([c.extra.reset_index(drop=True) for c in chunks])
+    for c in chunks:
+        c.extra = None  # type: ignore[assignment]
+    if columns is None:  # the contexts were sent whole
+        context = extra
+    else:
+        fields = [n for n in columns if n not in extra.columns and n not in matrix.columns]
+        context = pd.concat([own[fields], extra, matrix], axis=1)
+        del extra
+        if list(context.columns) != list(columns):
+            context = context[columns]
     return FeatureSet(
         declaration_ids=own["declaration_id"].rename("declaration_id"),
-        matrix=chunk.matrix,
+        matrix=matrix,
         context=context,
-        missing=chunk.missing,
-        seconds=chunk.seconds,
-    )
-
-
-def merge_feature_sets(parts: list[FeatureSet], state: dict[str, Any]) -> FeatureSet:
-    """The chunks' feature sets as one, rows in chunk order; seconds summed over chunks."""
-    from features.build import FeatureSet
-
-    missing = list(dict.fromkeys(note for p in parts for note in p.missing))
-    seconds: dict[str, float] = {}
-    for p in parts:
-        for fam, s in p.seconds.items():
-            seconds[fam] = seconds.get(fam, 0.0) + s
-    return FeatureSet(
-        declaration_ids=pd.concat([p.declaration_ids for p in parts], ignore_index=True),
-        matrix=pd.concat([p.matrix for p in parts], ignore_index=True),
-        context=_concat_keeping_categories([p.context for p in parts]),
         missing=missing,
         state=state,
         seconds=seconds,
@@ -287,8 +295,7 @@ def build_features_distributed(
         return build_features(decl, ctx)
     ctx = replace(ctx, rows=None)  # the builder's per-frame memo is not worth shipping
     results = map_on_cluster(client, build_chunk, parts, shared=(decl, ctx))
-    restored = [restore_chunk(r, decl, pos) for r, pos in zip(results, parts, strict=True)]
-    return merge_feature_sets(restored, ctx.state)
+    return assemble(results, decl, parts, ctx.state)
 
 
 def slice_task(
@@ -394,7 +401,7 @@ def build_features_in_slices(
     spent = dict.fromkeys(names, 1.0)
     ctx = replace(ctx, rows=None)  # the builder's per-frame memo is not worth shipping
     [ctx_f] = client.scatter([ctx], broadcast=True, hash=False)
-    state, restored = fstate.FeatureState(), []
+    state, kept, where = fstate.FeatureState(), [], []
     bounds = fstate.slices(t, max(int(slice_rows), 1))
     try:
         for i, (start, stop) in enumerate(bounds, 1):
@@ -412,7 +419,8 @@ def build_features_in_slices(
             if targets[start:stop].any():
                 for j, pos in enumerate(mine):
                     joined = side_by_side([answers[r, j][0] for r in range(len(runs))])
-                    restored.append(restore_chunk(joined, part, pos))
+                    kept.append(joined)
+                    where.append(start + pos)
             for a in answers.values():
                 for fam, sec in a[0].seconds.items():
                     spent[fam] += sec
@@ -420,9 +428,9 @@ def build_features_in_slices(
                 progress(f"features: slice {i}/{len(bounds)} (rows {start:,}..{stop:,}) described")
     finally:
         client.cancel([ctx_f])
-    if not restored:  # no target row at all
+    if not kept:  # no target row at all
         return build_features(decl, ctx)
-    return merge_feature_sets(restored, ctx.state)
+    return assemble(kept, decl, where, ctx.state)
 
 
 def distributed_builder(

@@ -249,15 +249,19 @@ def _plain(meta: dict) -> dict:
 
 
 # ---------------------------------------------------------------- what the state reflects
-def history_stamp(bundle: Path | str) -> dict[str, list[int]]:
-    """Every history file: [size, modification time in ns], by path relative to the bundle."""
+def history_stamp(bundle: Path | str, was: dict | None = None) -> dict[str, list]:
+    """Every history file's ``data.kept.file_stamp`` (size, modification time, content hash), by
+    path relative to the bundle. A file whose stamp in ``was`` still holds (same size and time)
+    is not read again; one touched with its content unchanged keeps its hash with the new time."""
     from data.io import history_files
+    from data.kept import compare_file, file_stamp
 
-    root = Path(bundle)
+    root, was = Path(bundle), was or {}
     out = {}
     for f in history_files(root):
-        st = f.stat()
-        out[str(f.relative_to(root)) if f.is_relative_to(root) else str(f)] = [st.st_size, st.st_mtime_ns]
+        name = str(f.relative_to(root)) if f.is_relative_to(root) else str(f)
+        verdict, stamp = compare_file(f, was[name]) if name in was else ("changed", None)
+        out[name] = stamp if verdict != "changed" else file_stamp(f)
     return out
 
 
@@ -374,7 +378,7 @@ class StateRun:
         source = str(path.relative_to(self.bundle)) if path.is_relative_to(self.bundle) else str(path)
         state = fstate.commit(self.state, self.session, day_rows, self.inspections, source=source)
         with_descriptions(state, self.folder, day_rows)
-        state.meta["history_files"] = history_stamp(self.bundle)
+        state.meta["history_files"] = history_stamp(self.bundle, state.meta.get("history_files"))
         state.meta["updated_at"] = pd.Timestamp.now("UTC").isoformat()
         save(state, self.folder)
         self.state = state
@@ -384,21 +388,13 @@ class StateRun:
 def _build_on_cluster(client, day: pd.DataFrame, ctx, run: StateRun):
     """The day's features on the cluster: one task per chunk of rows, every task with the whole
     day (rows of the day count for each other) and the state opened from its folder."""
-    from pipelines.distributed import (
-        map_on_cluster,
-        merge_feature_sets,
-        restore_chunk,
-        target_chunks,
-        worker_threads,
-    )
+    from pipelines.distributed import assemble, map_on_cluster, target_chunks, worker_threads
 
     day = day.drop(columns=["_is_target"], errors="ignore")
     parts = target_chunks(np.ones(len(day), dtype=bool), worker_threads(client))
     ctx = replace(ctx, rows=None)
     answers = map_on_cluster(client, _state_chunk, parts, shared=(day, ctx, str(run.folder), run.append))
-    fs = merge_feature_sets(
-        [restore_chunk(a[0], day, p) for a, p in zip(answers, parts, strict=True)], ctx.state
-    )
+    fs = assemble([a[0] for a in answers], day, parts, ctx.state)
     session = fstate.Session(run.state, record=run.append)
     session.frame, session.events = day, answers[0][1] or {}  # every chunk records the whole day
     session.end = int(day["declared_at"].max().value)
@@ -409,17 +405,14 @@ def _state_chunk(positions: np.ndarray, day: pd.DataFrame, ctx, folder: str, rec
     """On a worker: the chunk's features against the state in ``folder`` (and the day's events,
     from the first chunk only, when they are to be folded in)."""
     from features.build import build_features
-    from pipelines.distributed import ChunkFeatures
+    from pipelines.distributed import travelling
 
     state = load(Path(folder))
     mask = np.zeros(len(day), dtype=bool)
     mask[positions] = True
     session = fstate.Session(state, record=bool(record and positions[0] == 0))
     fs = build_features(day.assign(_is_target=mask), ctx, session=session)
-    cols = fs.context.columns
-    shared = [c for c in cols if c in fs.matrix.columns or (c in day.columns and not c.startswith("_"))]
-    chunk = ChunkFeatures(fs.matrix, fs.context.drop(columns=shared), list(cols), fs.missing, fs.seconds)
-    return chunk, (session.events if session.record else None)
+    return travelling(fs, day), (session.events if session.record else None)
 
 
 # ---------------------------------------------------------------- the outcomes kept with the state
@@ -670,7 +663,7 @@ def load_for_scoring(
     if state is not None and state.meta.get("version") != code_version():
         state, why = None, "the feature code changed"
     if state is not None:
-        changed = _history_change(bundle, state)
+        changed = history_change(bundle, state, folder)
         if changed["changed"]:
             state, why = None, f"history file {changed['changed'][0]} changed or was removed"
     if state is None:
@@ -706,12 +699,25 @@ def _overlaps(state: fstate.FeatureState, day: pd.DataFrame) -> bool:
     return bool(len(state.known(day["declaration_id"]))) or bool((t <= state.end).any())
 
 
-def _history_change(bundle: Path, state: fstate.FeatureState) -> dict[str, list[str]]:
+def history_change(
+    bundle: Path, state: fstate.FeatureState, folder: Path | None = None
+) -> dict[str, list[str]]:
+    """The history files changed or removed, and added, since the state's stamps of them (only
+    files whose size or time moved are read, to compare their content). With ``folder``, files
+    only touched (same content) get their new time in the state saved there."""
+    from data.io import history_files
+    from data.kept import compare_file
+
     was = state.meta.get("history_files", {})
-    now = history_stamp(bundle)
-    changed = [f for f, stamp in was.items() if now.get(f) != list(stamp)]
-    added = [f for f in now if f not in was]
-    return {"changed": changed, "added": added}
+    root = Path(bundle)
+    names = {str(f.relative_to(root)) if f.is_relative_to(root) else str(f): f for f in history_files(root)}
+    verdicts = {name: compare_file(names[name], stamp) for name, stamp in was.items() if name in names}
+    changed = [name for name in was if name not in names or verdicts[name][0] == "changed"]
+    touched = {name: v[1] for name, v in verdicts.items() if v[0] == "touched"}
+    if touched and not changed and folder is not None:
+        state.meta["history_files"] = {**was, **touched}
+        _write_meta(folder, state, ("history_files",))
+    return {"changed": changed, "added": [name for name in names if name not in was]}
 
 
 def _reconcile(
@@ -778,7 +784,7 @@ def _reconcile(
             state = fstate.fold_outcomes(state, rows, ctx)
             reasons.append(f"{len(fresh):,} new outcomes")
     if reasons:
-        state.meta["history_files"] = history_stamp(bundle)
+        state.meta["history_files"] = history_stamp(bundle, state.meta.get("history_files"))
         state.meta["references"] = now
         state.meta["updated_at"] = pd.Timestamp.now("UTC").isoformat()
         save(state, run.folder)

@@ -53,16 +53,16 @@ def state_show(bundle: BundleOption) -> None:
     """What the stored feature state reflects: rows, end, files, outcomes, reference tables, parts."""
     import pandas as pd
 
-    from pipelines.feature_state import code_version, history_stamp, load, state_folder
+    from pipelines.feature_state import code_version, history_change, load, state_folder
 
     folder = state_folder(bundle)
     state = load(folder)
     if state is None:
         _fail(f"no feature state in {folder}; build one: customs-risk state build --bundle {bundle}")
     meta = state.meta
-    now = history_stamp(bundle)
     was = meta.get("history_files", {})
-    stale = [f for f in set(was) | set(now) if now.get(f) != (list(was[f]) if f in was else None)]
+    moved = history_change(Path(bundle), state)
+    stale = moved["changed"] + moved["added"]
     current = meta.get("version") == code_version()
     typer.echo(f"folder:        {folder}")
     typer.echo(f"declarations:  {state.rows:,} up to {pd.Timestamp(state.end)}")

@@ -147,6 +147,30 @@ def test_a_changed_history_file_rebuilds(bundle, manifest):
     assert_same(state_matrix(run, b.tables, manifest), full_matrix(bundle, manifest))
 
 
+def test_a_history_file_touched_with_its_content_unchanged_is_not_a_change(bundle, manifest):
+    """Copied back from a backup, or touched: the state is used, not rebuilt (a rebuild of a long
+    history takes minutes), and the file's new time is remembered so it is not read again."""
+    import os
+
+    store.load_for_scoring(bundle, progress=quiet)
+    f = sorted((bundle / "declarations").glob("*.parquet"))[0]
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_000))
+    b, run = store.load_for_scoring(bundle, progress=quiet)
+    assert run.action == "used"
+    name = str(f.relative_to(bundle))
+    kept = store.load(store.state_folder(bundle)).meta["history_files"][name]
+    assert kept[:2] == [st.st_size, st.st_mtime_ns + 7_000_000_000]
+    assert_same(state_matrix(run, b.tables, manifest), full_matrix(bundle, manifest))
+    # another content (touched again too): a change
+    d = pd.read_parquet(f)
+    d.loc[d.index[0], "declared_value_usd"] = float(d["declared_value_usd"].iloc[0]) + 1.0
+    d.to_parquet(f, index=False)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 9_000_000_000))
+    _, again = store.load_for_scoring(bundle, progress=quiet)
+    assert again.action == "rebuilt" and f"history file {name} changed" in again.why
+
+
 def test_a_day_inside_the_history_falls_back_to_the_whole_history(bundle):
     b, run = store.load_for_scoring(bundle, progress=quiet)
     old = load_bundle(bundle).tables["declarations"].tail(20).drop(columns=["_source"])
@@ -217,6 +241,10 @@ def test_state_commands_build_then_show(bundle):
     history = load_bundle(bundle).tables["declarations"]
     assert f"declarations:  {len(history):,} up to" in shown.output
     assert "behaviour:window:exporter:1" in shown.output and "unchanged" in shown.output
+    f = sorted((bundle / "declarations").glob("*.parquet"))[-1]
+    pd.read_parquet(f).iloc[:-2].to_parquet(f, index=False)
+    shown = runner.invoke(state_app, ["show", "--bundle", str(bundle)])
+    assert shown.exit_code == 0 and "1 changed or new since" in shown.output
     missing = runner.invoke(state_app, ["show", "--bundle", str(bundle / "nowhere")])
     assert missing.exit_code == 2 and "no feature state" in missing.output
 
