@@ -363,23 +363,24 @@ def stage_features_dask(size: int, work: Path, workers: int, cached: bool) -> di
     import numpy as np
     import pandas as pd
 
-    from pipelines.distributed import DEFAULT_SLICE_ROWS, dask_engine
+    from pipelines.distributed import dask_engine, slice_rows_of
 
     tables = _load_tables(size)
+    slice_rows = slice_rows_of(os.environ)  # CUSTOMS_RISK_DASK_SLICE_ROWS, as the commands read it
     t0 = time.perf_counter()
     with _client(workers) as client:
         startup = time.perf_counter() - t0
-        data, seconds, build = _prepare(tables, dask_engine(client))
+        data, seconds, build = _prepare(tables, dask_engine(client, slice_rows=slice_rows))
         each = client.run(_own_peak_gib)
     one = pd.read_parquet(work / "data" / "matrix.parquet").to_numpy()
     got = data.features.matrix.to_numpy()
     same = one.shape == got.shape and np.allclose(got, one, rtol=1e-9, atol=1e-12, equal_nan=True)
-    slices = -(-len(tables["declarations"]) // DEFAULT_SLICE_ROWS)
+    slices = -(-len(tables["declarations"]) // slice_rows)
     return {
         "seconds": seconds,
         "rows": len(data.features.matrix),
         "workers_gib": float(sum(each.values())),
-        "note": f"build {build:.1f} s in about {slices} time slices; matrix "
+        "note": f"build {build:.1f} s in about {slices} time slices of {slice_rows:,} rows; matrix "
         f"{'equal to one machine (within 1e-9)' if same else 'DIFFERENT'}; largest worker peak "
         f"{max(each.values()):.2f} GiB; family CPU summed over tasks "
         f"{sum(data.features.seconds.values()):.1f} s; cluster start {startup:.0f} s",

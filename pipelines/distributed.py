@@ -228,7 +228,8 @@ def assemble(
     from features.build import FeatureSet
 
     pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-    own = decl.iloc[pos].reset_index(drop=True)
+    every = len(pos) == len(decl) and bool((pos == np.arange(len(decl))).all())  # training: no copy
+    own = (decl if every else decl.iloc[pos]).reset_index(drop=True)
     missing = list(dict.fromkeys(note for c in chunks for note in c.missing))
     seconds: dict[str, float] = {}
     for c in chunks:
