@@ -243,7 +243,7 @@ def assemble(
         at += len(c.matrix)
         c.matrix = None  # type: ignore[assignment]  # copied: let it go
     matrix = pd.DataFrame(values, columns=names, copy=False)
-    extra = _concat_keeping_categories([c.extra.reset_index(drop=True) for c in chunks])
+    extra = _stack_releasing([c.extra for c in chunks])
     for c in chunks:
         c.extra = None  # type: ignore[assignment]
     if columns is None:  # the contexts were sent whole
@@ -264,17 +264,25 @@ def assemble(
     )
 
 
-def _concat_keeping_categories(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames stacked; a categorical column stays categorical (its chunks' categories united)."""
-    out = pd.concat(frames, ignore_index=True)
-    for col in frames[0].columns:
-        if isinstance(frames[0][col].dtype, pd.CategoricalDtype) and not isinstance(
-            out[col].dtype, pd.CategoricalDtype
+def _stack_releasing(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames (same columns) stacked, column by column, each column dropped from the frames once
+    stacked (they are the caller's to give up), so the whole is never held twice; a categorical
+    column stays categorical (its chunks' categories united)."""
+    if not frames:
+        return pd.DataFrame()
+    out = {}
+    for col in list(frames[0].columns):
+        pieces = [f.pop(col).reset_index(drop=True) for f in frames]
+        whole = pd.concat(pieces, ignore_index=True)
+        if isinstance(pieces[0].dtype, pd.CategoricalDtype) and not isinstance(
+            whole.dtype, pd.CategoricalDtype
         ):
-            united = union_categoricals([f[col] for f in frames], ignore_order=True).categories
-            united = united.astype(frames[0][col].cat.categories.dtype)  # object stays object
-            out[col] = pd.Categorical(out[col], categories=united)
-    return out
+            united = union_categoricals(pieces, ignore_order=True).categories
+            united = united.astype(pieces[0].cat.categories.dtype)  # object stays object
+            whole = pd.Series(pd.Categorical(whole, categories=united), name=col)
+        out[col] = whole
+        del pieces
+    return pd.DataFrame(out, index=pd.RangeIndex(sum(len(f) for f in frames)) if not out else None)
 
 
 def build_features_distributed(
